@@ -1,0 +1,1 @@
+"""wylib: the reusable code of the WyckoffTransformer study."""
