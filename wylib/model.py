@@ -1,0 +1,192 @@
+"""The WyckoffTransformer (Kazeev et al. 2024), all of it in this one file.
+
+A structure is a set of tokens: token 0 is the space group (its symmetry-element
+feature vector through a Linear layer), then one token per Wyckoff site, made of
+three parts (element, site symmetry, enumeration). Each part has its own
+embedding; the three embeddings are concatenated and mixed by a bias-free linear
+layer. An encoder-only Transformer (post-norm, ReLU) without positional encoding
+reads them, so the model is invariant to the order of the known sites.
+
+The next token is predicted in a cascade element -> site symmetry -> enumeration.
+For each cascade step one *query* token is appended whose unknown parts are MASK:
+    element:        (MASK, MASK, MASK)
+    site symmetry:  (e_k,  MASK, MASK)
+    enumeration:    (e_k,  s_k,  MASK)
+Each step has its own 3-layer MLP head reading [encoder output at its query,
+presence vector of the field's tokens among the known sites].
+
+Attention rule (our one design choice beyond the paper): token 0 and the known
+sites attend to token 0 and the known sites only; a query attends to token 0, the
+known sites and itself. A query therefore never changes the encoding of the
+prefix, and several queries appended to one prefix give exactly what one pass per
+query gives (tested). This lets training score all three cascade fields of a
+position with one encoder pass.
+
+API (B = batch, K = number of site slots given, sites at positions >= n_known ignored):
+    model = WyckoffTransformer(ModelConfig(...), sg_features)   # sg_features (231, F)
+    le, ls, ln = model(spacegroup, element, site_symmetry, enumeration, n_known,
+                       query_element, query_site_symmetry)
+        spacegroup (B,) in 1..230; element/site_symmetry/enumeration (B, K) tokens;
+        n_known (B,); query_element, query_site_symmetry (B,) teacher-forced parts
+        of the token being predicted -> logits (B, Ve), (B, Vs), (B, Vn).
+    logits = model.cascade_logits(spacegroup, element, site_symmetry, enumeration,
+                                  n_known, field, query_element=None,
+                                  query_site_symmetry=None)
+        one cascade step only (field 0 element, 1 site symmetry, 2 enumeration;
+        field >= 1 needs query_element, field 2 also query_site_symmetry) -> (B, V_field).
+Token ids follow wylib.vocab: PAD, MASK, STOP = 0, 1, 2; real tokens from 3.
+Per-structure NLL (Table 2 convention) lives in wylib.train.sequence_nll.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+PAD, MASK, STOP = 0, 1, 2
+FIELDS = ("element", "site_symmetry", "enumeration")
+
+
+@dataclass
+class ModelConfig:
+    """All sizes of the model; defaults are the paper's MP-20 model."""
+    n_elements: int = 92            # vocabulary sizes, including the 3 service tokens
+    n_site_symmetries: int = 75
+    n_enumerations: int = 11
+    n_sg_features: int = 97         # width of the space-group feature vector
+    d_element: int = 16             # embedding widths; their sum is d_model
+    d_site_symmetry: int = 16
+    d_enumeration: int = 8
+    n_layer: int = 3
+    n_head: int = 4
+    d_ff: int = 128
+    d_head_mlp: int = 90            # hidden width of the cascade MLP heads
+    dropout: float = 0.2
+
+    @property
+    def d_model(self) -> int:
+        return self.d_element + self.d_site_symmetry + self.d_enumeration
+
+    @property
+    def vocab_sizes(self) -> tuple[int, int, int]:
+        return (self.n_elements, self.n_site_symmetries, self.n_enumerations)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        assert cfg.d_model % cfg.n_head == 0
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model)
+        self.n_head, self.dropout = cfg.n_head, cfg.dropout
+
+    def forward(self, x: torch.Tensor, allow: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allow[:, None],
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+class Block(nn.Module):
+    """Post-norm Transformer encoder layer (as torch.nn.TransformerEncoderLayer, norm_first=False)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.attn = SelfAttention(cfg)
+        self.ln1, self.ln2 = nn.LayerNorm(cfg.d_model), nn.LayerNorm(cfg.d_model)
+        self.ff = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_ff), nn.ReLU(), nn.Dropout(cfg.dropout),
+                                nn.Linear(cfg.d_ff, cfg.d_model))
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, allow: torch.Tensor) -> torch.Tensor:
+        x = self.ln1(x + self.drop(self.attn(x, allow)))
+        return self.ln2(x + self.drop(self.ff(x)))
+
+
+def head_mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(d_in, d_hidden), nn.ReLU(), nn.Linear(d_hidden, d_hidden), nn.ReLU(),
+                         nn.Linear(d_hidden, d_out))
+
+
+class WyckoffTransformer(nn.Module):
+    def __init__(self, cfg: ModelConfig, sg_features: torch.Tensor | None = None):
+        super().__init__()
+        self.cfg = cfg
+        if sg_features is None:  # filled by load_state_dict
+            sg_features = torch.zeros(231, cfg.n_sg_features)
+        assert sg_features.shape == (231, cfg.n_sg_features), sg_features.shape
+        self.register_buffer("sg_features", sg_features.float().clone())
+        self.sg_embed = nn.Linear(cfg.n_sg_features, cfg.d_model)
+        self.embed = nn.ModuleList([nn.Embedding(v, d) for v, d in
+                                    zip(cfg.vocab_sizes, (cfg.d_element, cfg.d_site_symmetry, cfg.d_enumeration))])
+        self.mixer = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)])
+        self.heads = nn.ModuleList([head_mlp(cfg.d_model + v, cfg.d_head_mlp, v) for v in cfg.vocab_sizes])
+
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, T, 3) -> (B, T, d_model)"""
+        return self.mixer(torch.cat([emb(tokens[..., f]) for f, emb in enumerate(self.embed)], dim=-1))
+
+    def encode_queries(self, spacegroup: torch.Tensor, sites: torch.Tensor, n_known: torch.Tensor,
+                       queries: torch.Tensor) -> torch.Tensor:
+        """spacegroup (B,), sites (B, K, 3), n_known (B,), queries (B, Q, 3) -> encoder output at queries (B, Q, d)."""
+        B, K, _ = sites.shape
+        Q = queries.shape[1]
+        x = torch.cat([self.sg_embed(self.sg_features[spacegroup])[:, None],
+                       self._embed(torch.cat([sites, queries], dim=1))], dim=1)  # (B, T, d), T = 1 + K + Q
+        pos = torch.arange(1 + K + Q, device=x.device)
+        key_known = (pos[None] == 0) | ((pos[None] >= 1) & (pos[None] <= K) & (pos[None] - 1 < n_known[:, None]))  # (B, T)
+        is_q = pos >= 1 + K
+        allow = key_known[:, None, :] | (is_q[:, None] & (pos[:, None] == pos[None, :]))[None]  # (B, T, T)
+        for block in self.blocks:
+            x = block(x, allow)
+        return x[:, 1 + K:]
+
+    @staticmethod
+    def presence(tokens: torch.Tensor, n_known: torch.Tensor, vocab_size: int) -> torch.Tensor:
+        """Multi-hot (B, V) of the real tokens among the first n_known entries of tokens (B, K)."""
+        known = torch.arange(tokens.shape[1], device=tokens.device)[None] < n_known[:, None]
+        pres = torch.zeros(tokens.shape[0], vocab_size, device=tokens.device)
+        pres.scatter_(1, torch.where(known, tokens, PAD), 1.0)
+        pres[:, :3] = 0.0
+        return pres
+
+    def _head(self, field: int, h: torch.Tensor, sites: torch.Tensor, n_known: torch.Tensor) -> torch.Tensor:
+        pres = self.presence(sites[..., field], n_known, self.cfg.vocab_sizes[field])
+        return self.heads[field](torch.cat([h, pres], dim=-1))
+
+    def forward(self, spacegroup: torch.Tensor, element: torch.Tensor, site_symmetry: torch.Tensor,
+                enumeration: torch.Tensor, n_known: torch.Tensor, query_element: torch.Tensor,
+                query_site_symmetry: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Logits of all three cascade fields of the token at position n_known (teacher-forced queries)."""
+        sites = torch.stack([element, site_symmetry, enumeration], dim=-1)  # (B, K, 3)
+        m = torch.full_like(query_element, MASK)
+        queries = torch.stack([torch.stack([m, m, m], -1), torch.stack([query_element, m, m], -1),
+                               torch.stack([query_element, query_site_symmetry, m], -1)], dim=1)  # (B, 3, 3)
+        h = self.encode_queries(spacegroup, sites, n_known, queries)  # (B, 3, d)
+        return tuple(self._head(f, h[:, f], sites, n_known) for f in range(3))
+
+    def cascade_logits(self, spacegroup: torch.Tensor, element: torch.Tensor, site_symmetry: torch.Tensor,
+                       enumeration: torch.Tensor, n_known: torch.Tensor, field: int,
+                       query_element: torch.Tensor | None = None,
+                       query_site_symmetry: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, V_field) of one cascade step; one query token, for sampling."""
+        sites = torch.stack([element, site_symmetry, enumeration], dim=-1)
+        m = torch.full_like(spacegroup, MASK)
+        qe = query_element if field >= 1 else m
+        qs = query_site_symmetry if field >= 2 else m
+        if qe is None or qs is None:
+            raise ValueError(f"cascade field {field} needs the query parts before it")
+        h = self.encode_queries(spacegroup, sites, n_known, torch.stack([qe, qs, m], -1)[:, None])
+        return self._head(field, h[:, 0], sites, n_known)
