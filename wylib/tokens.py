@@ -1,0 +1,235 @@
+"""The Wyckoff representation of a crystal (paper section 2 and 3.1).
+
+A crystal becomes its space group plus a set of sites; a site is a chemical
+element on a Wyckoff position, written as the token (element, site symmetry,
+enumeration). Example (paper Figure 3): rock salt is Fm-3m (225) with
+Na on 4a = (m-3m, 0) and Cl on 4b = (m-3m, 1).
+
+    >>> rep = WyckoffRepresentation.from_structure(structure)   # pymatgen in
+    >>> rep.spacegroup, [s.token for s in rep.sites]
+    >>> rep.equivalents()          # all representations under the normalizer
+    >>> rep.to_pyxtal_args()       # pyXtal ``from_random`` arguments
+
+Symmetry is found by spglib on the input cell (symprec 0.1 Angstrom, angle
+tolerance 5 degrees by default, as in the paper); a site is a crystallographic
+orbit, its letter is spglib's letter in the standard setting, and the
+multiplicity, site symmetry, enumeration and DoF come from `wylib.symmetry`.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from wylib.symmetry import letter_rank, spacegroup_table
+
+
+class TokenizationError(ValueError):
+    """A structure cannot be turned into a Wyckoff representation."""
+
+
+class InvalidSequenceError(ValueError):
+    """A token sequence is not a formally valid Wyckoff representation."""
+
+
+@dataclass(frozen=True, order=True)
+class WyckoffSite:
+    """A chemical element on a Wyckoff position."""
+
+    element: str
+    letter: str
+    multiplicity: int
+    site_symmetry: str
+    enumeration: int
+    dof: int
+
+    @property
+    def token(self) -> tuple[str, str, int]:
+        return (self.element, self.site_symmetry, self.enumeration)
+
+    @property
+    def label(self) -> str:
+        return f"{self.multiplicity}{self.letter}"
+
+
+def _site(spacegroup: int, element: str, letter: str) -> WyckoffSite:
+    wp = spacegroup_table(spacegroup).by_letter(letter)
+    return WyckoffSite(element, letter, wp.multiplicity, wp.site_symmetry, wp.enumeration, wp.dof)
+
+
+def _sort_key(site: WyckoffSite) -> tuple:
+    from pymatgen.core import Element
+
+    return (letter_rank(site.letter), Element(site.element).Z)
+
+
+@dataclass(frozen=True)
+class WyckoffRepresentation:
+    """Space group plus the (unordered) sites of a crystal; sites kept sorted by letter, then Z."""
+
+    spacegroup: int
+    sites: tuple[WyckoffSite, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sites", tuple(sorted(self.sites, key=_sort_key)))
+
+    # ---------- construction
+    @classmethod
+    def from_structure(cls, structure, symprec: float = 0.1, angle_tolerance: float = 5.0) -> "WyckoffRepresentation":
+        """Tokenize a pymatgen ``Structure``; raises `TokenizationError` with the reason."""
+        import spglib
+        from pymatgen.core import Element
+
+        if not structure.is_ordered:
+            raise TokenizationError("disordered structure (partial occupancy) has no Wyckoff representation")
+        symbols = [site.specie.symbol for site in structure]
+        for symbol in set(symbols):
+            if not Element.is_valid_symbol(symbol):
+                raise TokenizationError(f"unknown element {symbol!r}")
+        numbers = [Element(s).Z for s in symbols]
+        cell = (structure.lattice.matrix, structure.frac_coords, numbers)
+        dataset = spglib.get_symmetry_dataset(cell, symprec=symprec, angle_tolerance=angle_tolerance)
+        if dataset is None:
+            raise TokenizationError(f"spglib found no symmetry (symprec={symprec}, angle_tolerance={angle_tolerance})")
+        orbits = np.unique(dataset.equivalent_atoms)
+        sites = [_site(int(dataset.number), symbols[i], dataset.wyckoffs[i]) for i in orbits]
+        return cls(int(dataset.number), tuple(sites))
+
+    @classmethod
+    def from_tokens(cls, spacegroup: int, tokens: Iterable[tuple[str, str, int]]) -> "WyckoffRepresentation":
+        """Build from (element, site symmetry, enumeration) tokens; raises `InvalidSequenceError`."""
+        reason = formal_validity_error(spacegroup, tokens)
+        if reason:
+            raise InvalidSequenceError(reason)
+        table = spacegroup_table(spacegroup)
+        sites = [_site(spacegroup, el, table.by_token(ss, int(en)).letter) for el, ss, en in tokens]
+        return cls(int(spacegroup), tuple(sites))
+
+    @classmethod
+    def from_pyxtal_args(cls, args: dict) -> "WyckoffRepresentation":
+        """Inverse of `to_pyxtal_args`."""
+        sites = []
+        for element, labels in zip(args["species"], args["sites"]):
+            for label in labels:
+                sites.append(_site(int(args["group"]), element, label.lstrip("0123456789")))
+        return cls(int(args["group"]), tuple(sites))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "WyckoffRepresentation":
+        return cls(int(d["spacegroup"]), tuple(WyckoffSite(**s) for s in d["sites"]))
+
+    def as_dict(self) -> dict:
+        return {"spacegroup": self.spacegroup, "sites": [asdict(s) for s in self.sites]}
+
+    to_dict = as_dict
+
+    # ---------- views
+    @property
+    def tokens(self) -> list[tuple[str, str, int]]:
+        return [s.token for s in self.sites]
+
+    @property
+    def n_sites(self) -> int:
+        return len(self.sites)
+
+    @property
+    def elements(self) -> list[str]:
+        """Distinct elements, in order of first appearance."""
+        return list(dict.fromkeys(s.element for s in self.sites))
+
+    @property
+    def n_elements(self) -> int:
+        return len(self.elements)
+
+    @property
+    def dof(self) -> int:
+        """Summed degrees of freedom of the occupied Wyckoff positions."""
+        return sum(s.dof for s in self.sites)
+
+    @property
+    def composition(self):
+        """Composition of the conventional cell, a pymatgen ``Composition``."""
+        from pymatgen.core import Composition
+
+        counts: dict[str, int] = {}
+        for s in self.sites:
+            counts[s.element] = counts.get(s.element, 0) + s.multiplicity
+        return Composition(counts)
+
+    def to_pyxtal_args(self) -> dict:
+        """Arguments of pyXtal ``random_crystal.from_random(3, group, species, numIons, sites=...)``."""
+        species = self.elements
+        sites = [[s.label for s in self.sites if s.element == el] for el in species]
+        num_ions = [sum(s.multiplicity for s in self.sites if s.element == el) for el in species]
+        return {"group": self.spacegroup, "species": species, "numIons": num_ions, "sites": sites}
+
+    # ---------- equivalences
+    def aligned_equivalents(self) -> list[tuple[WyckoffSite, ...]]:
+        """Sites of every distinct equivalent representation, aligned with ``self.sites``.
+
+        Entry j, position i is the image of site i under the j-th normalizer
+        permutation (identity first). Each permutation maps a letter to a new
+        letter; multiplicity, site symmetry, enumeration and DoF are all
+        re-derived from the new letter.
+        """
+        table = spacegroup_table(self.spacegroup)
+        out, seen = [], set()
+        for perm in table.normalizer:
+            mapped = tuple(_site(self.spacegroup, s.element, perm[s.letter]) for s in self.sites)
+            key = tuple(sorted(mapped, key=_sort_key))
+            if key not in seen:
+                seen.add(key)
+                out.append(mapped)
+        return out
+
+    def equivalents(self) -> list["WyckoffRepresentation"]:
+        """All distinct representations under the group's normalizer, this one first."""
+        return [WyckoffRepresentation(self.spacegroup, sites) for sites in self.aligned_equivalents()]
+
+    def canonical(self) -> "WyckoffRepresentation":
+        """A unique representative of the equivalence class (smallest letter sequence)."""
+        return min(self.equivalents(), key=lambda r: [(letter_rank(s.letter), s.element) for s in r.sites])
+
+    def __str__(self) -> str:
+        table = spacegroup_table(self.spacegroup)
+        body = ", ".join(f"{s.element}@{s.label}({s.site_symmetry},{s.enumeration})" for s in self.sites)
+        return f"{table.symbol} ({self.spacegroup}): {body}"
+
+
+def formal_validity_error(spacegroup: int, tokens: Iterable[Sequence]) -> str | None:
+    """Why a token sequence is not a formally valid Wyckoff representation (paper Appendix B), or None.
+
+    Invalid: an unknown element, a site symmetry absent from the group, an
+    enumeration not valid for the (group, site symmetry) pair, or a position
+    with zero degrees of freedom occupied twice.
+    """
+    from pymatgen.core import Element
+
+    try:
+        table = spacegroup_table(spacegroup)
+    except ValueError as err:
+        return str(err)
+    site_symmetries = set(table.site_symmetries)
+    used_fixed: set[str] = set()
+    tokens = list(tokens)
+    if not tokens:
+        return "empty sequence (no sites)"
+    for i, (element, ss, enum) in enumerate(tokens):
+        if not isinstance(element, str) or not Element.is_valid_symbol(element):
+            return f"site {i}: unknown element {element!r}"
+        if ss not in site_symmetries:
+            return f"site {i}: site symmetry {ss!r} does not occur in space group {spacegroup}"
+        try:
+            wp = table.by_token(ss, int(enum))
+        except (KeyError, ValueError, TypeError):
+            return f"site {i}: enumeration {enum!r} is not valid for ({ss}, group {spacegroup})"
+        if wp.dof == 0:
+            if wp.letter in used_fixed:
+                return f"site {i}: position {wp.label} has no degrees of freedom and is already occupied"
+            used_fixed.add(wp.letter)
+    return None
+
+
+def is_formally_valid(spacegroup: int, tokens: Iterable[Sequence]) -> bool:
+    return formal_validity_error(spacegroup, tokens) is None
