@@ -1,0 +1,16 @@
+"""Table 1 metrics as pure functions of plain data (arrays, Compositions, Structures).
+
+Modules: `distribution` (KS, chi^2, P1), `novelty` (uniqueness, novelty),
+`chemistry` (SMACT charge neutrality), `stability` (S.U.N., S.S.U.N.),
+`bootstrap` (percentile confidence intervals).
+"""
+from wylib.metrics.bootstrap import CI, bootstrap_ci
+from wylib.metrics.chemistry import charge_neutral_fraction, smact_valid
+from wylib.metrics.distribution import (Chi2Result, chi2_statistic, element_frequencies, elements_chi2,
+                                        ks_statistic, p1_fraction, spacegroup_chi2)
+from wylib.metrics.novelty import novelty_mask, uniqueness_mask
+from wylib.metrics.stability import SunResult, sun_rates
+
+__all__ = ["CI", "bootstrap_ci", "charge_neutral_fraction", "smact_valid", "Chi2Result", "chi2_statistic",
+           "element_frequencies", "elements_chi2", "ks_statistic", "p1_fraction", "spacegroup_chi2",
+           "novelty_mask", "uniqueness_mask", "SunResult", "sun_rates"]
