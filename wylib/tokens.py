@@ -21,8 +21,12 @@ from dataclasses import asdict, dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
+import spglib
 
 from wylib.symmetry import letter_rank, spacegroup_table
+
+
+spglib.error.OLD_ERROR_HANDLING = False  # raise SpglibError instead of returning None
 
 
 class TokenizationError(ValueError):
@@ -78,7 +82,6 @@ class WyckoffRepresentation:
     @classmethod
     def from_structure(cls, structure, symprec: float = 0.1, angle_tolerance: float = 5.0) -> "WyckoffRepresentation":
         """Tokenize a pymatgen ``Structure``; raises `TokenizationError` with the reason."""
-        import spglib
         from pymatgen.core import Element
 
         if not structure.is_ordered:
@@ -89,7 +92,10 @@ class WyckoffRepresentation:
                 raise TokenizationError(f"unknown element {symbol!r}")
         numbers = [Element(s).Z for s in symbols]
         cell = (structure.lattice.matrix, structure.frac_coords, numbers)
-        dataset = spglib.get_symmetry_dataset(cell, symprec=symprec, angle_tolerance=angle_tolerance)
+        try:
+            dataset = spglib.get_symmetry_dataset(cell, symprec=symprec, angle_tolerance=angle_tolerance)
+        except spglib.error.SpglibError as err:
+            raise TokenizationError(f"spglib failed: {err}") from None
         if dataset is None:
             raise TokenizationError(f"spglib found no symmetry (symprec={symprec}, angle_tolerance={angle_tolerance})")
         orbits = np.unique(dataset.equivalent_atoms)

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The test command of the README: sets up .venv when needed, then runs the whole pytest suite
+# (unit tests, the notebook chain through papermill in the smoke profile). Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup_env.sh
+export WYLIB_DATA_DIR=${WYLIB_DATA_DIR:-$(cd .. && pwd)/shared/data}
+export WYLIB_AUTO_DOWNLOAD=${WYLIB_AUTO_DOWNLOAD:-0}
+export MPLBACKEND=Agg
+exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
