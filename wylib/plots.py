@@ -1,0 +1,52 @@
+"""Figure helpers: the paper's distribution plots, saved as PDF and PNG."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def save_figure(fig, name: str, out_dir: str | Path) -> list[Path]:
+    """Write ``<out_dir>/<name>.pdf`` and ``.png``; returns the paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{name}.{ext}" for ext in ("pdf", "png")]
+    for p in paths:
+        fig.savefig(p, bbox_inches="tight", dpi=150)
+    return paths
+
+
+def spacegroup_distribution(spacegroups: Mapping[str, Sequence[int]], top: int | None = None, ax=None):
+    """Bar plot of space-group shares (paper Figure 4); one bar group per named set."""
+    ax = ax or plt.subplots(figsize=(12, 3.5))[1]
+    names = list(spacegroups)
+    counts = {k: np.bincount(np.asarray(v, dtype=int), minlength=231)[1:] / max(len(v), 1) for k, v in spacegroups.items()}
+    order = np.argsort(-counts[names[0]])
+    order = order[counts[names[0]][order] > 0] if top is None else order[:top]
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        ax.bar(np.arange(len(order)) + i * width, 100 * counts[name][order], width, label=name)
+    ax.set_xticks(np.arange(len(order)) + 0.4 - width / 2, [str(g + 1) for g in order], rotation=90, fontsize=6)
+    ax.set_xlabel("space group number")
+    ax.set_ylabel("share of structures, %")
+    ax.legend()
+    return ax
+
+
+def count_distribution(values: Mapping[str, Sequence[int]], xlabel: str, ax=None, max_value: int | None = None):
+    """Side-by-side bar plot of integer counts per set (paper Figures 5-6, 8-9)."""
+    ax = ax or plt.subplots(figsize=(6, 3.5))[1]
+    hi = max_value or max(int(np.max(v)) if len(v) else 0 for v in values.values())
+    xs = np.arange(0, hi + 1)
+    width = 0.8 / len(values)
+    for i, (name, v) in enumerate(values.items()):
+        share = np.bincount(np.clip(np.asarray(v, dtype=int), 0, hi), minlength=hi + 1) / max(len(v), 1)
+        ax.bar(xs + i * width, 100 * share, width, label=name)
+    ax.set_xticks(xs + 0.4 - width / 2, [str(x) for x in xs])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("share of structures, %")
+    ax.legend()
+    return ax
