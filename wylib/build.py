@@ -1,0 +1,136 @@
+"""Wyckoff representation -> 3D structure with pyXtal.
+
+The input is the pyXtal argument dict of a Wyckoff representation
+(`WyckoffRepresentation.to_pyxtal_args()`):
+`dict(group=int, species=list[str], numIons=list[int], sites=list[list[str]])`,
+where `numIons` counts atoms of each species in the conventional cell and `sites`
+holds the Wyckoff labels ("4a") of each species. Each trial is one call of pyXtal's
+`from_random` (which itself makes up to `max_count` placement attempts) with an
+atomic tolerance matrix scaled by 1.3, as in the paper. Failures never raise: every
+trial returns `(None, reason)` and `count_failures` tallies the reasons.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+import warnings
+from collections import Counter
+from contextlib import contextmanager
+from typing import Iterable, Iterator
+
+import numpy as np
+from pymatgen.core import Structure
+
+Trial = tuple[Structure | None, str | None]  # (structure, failure reason or None)
+
+TOL_FACTOR = 1.3
+
+
+def trial_seed(seed: int, index: int) -> int:
+    """Independent, reproducible 32-bit seed for trial `index` of a run seeded `seed`."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def check_args(args: dict) -> str | None:
+    """Return a reason string if `args` is not a well-formed pyXtal argument dict."""
+    try:
+        group, species, num, sites = (args[k] for k in ("group", "species", "numIons", "sites"))
+    except (KeyError, TypeError):
+        return "bad_args: missing key"
+    if not isinstance(group, (int, np.integer)) or not 1 <= int(group) <= 230:
+        return "bad_args: group"
+    if not (len(species) == len(num) == len(sites)) or len(species) == 0:
+        return "bad_args: lengths"
+    for n, labels in zip(num, sites):
+        if not labels or sum(int("".join(c for c in lab if c.isdigit()) or 0) for lab in labels) != n:
+            return "bad_args: numIons != sum of multiplicities"
+    return None
+
+
+class _Timeout(Exception):
+    pass
+
+
+@contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    """SIGALRM time limit; a no-op outside the main thread or without a limit."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):  # noqa: ARG001
+        raise _Timeout
+
+    old = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def build_one(args: dict, seed: int, *, timeout: float | None = 30.0,
+              max_count: int = 10, primitive: bool = False) -> Trial:
+    """One pyXtal `from_random` trial; returns (Structure, None) or (None, reason)."""
+    from pyxtal import pyxtal
+    from pyxtal.tolerance import Tol_matrix
+
+    if (reason := check_args(args)) is not None:
+        return None, reason
+    xtal = pyxtal()
+    try:
+        with _time_limit(timeout), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            xtal.from_random(3, int(args["group"]), list(args["species"]), [int(n) for n in args["numIons"]],
+                             sites=[list(s) for s in args["sites"]], max_count=max_count,
+                             tm=Tol_matrix(prototype="atomic", factor=TOL_FACTOR), random_state=seed)
+            if not xtal.valid:
+                return None, "pyxtal_invalid"
+            structure = xtal.to_pymatgen()
+    except _Timeout:
+        return None, "timeout"
+    except Exception as err:  # pyXtal raises many types (RuntimeError, ValueError, its own)
+        return None, f"pyxtal_error: {type(err).__name__}"
+    if len(structure) != sum(int(n) for n in args["numIons"]):
+        return None, "atom_count_mismatch"
+    return (structure.get_primitive_structure() if primitive else structure), None
+
+
+def build_structure(args: dict, n_trials: int = 6, seed: int = 0, **kwargs) -> list[Trial]:
+    """`n_trials` independent trials for one Wyckoff representation, deterministic in `seed`."""
+    return [build_one(args, trial_seed(seed, i), **kwargs) for i in range(n_trials)]
+
+
+def count_failures(trials: Iterable[list[Trial]]) -> dict:
+    """Tally of a build run: samples, samples with >= 1 structure, trials, reasons."""
+    trials = list(trials)
+    reasons = Counter(r for ts in trials for _, r in ts if r is not None)
+    n_ok = sum(any(s is not None for s, _ in ts) for ts in trials)
+    n_trials = sum(len(ts) for ts in trials)
+    return dict(n_samples=len(trials), n_samples_built=n_ok,
+                sample_success_rate=n_ok / len(trials) if trials else float("nan"),
+                n_trials=n_trials, n_trials_built=n_trials - sum(reasons.values()),
+                failures=dict(sorted(reasons.items())))
+
+
+def pyxtal_args_from_structure(structure: Structure, tol: float = 0.1) -> dict:
+    """pyXtal args of a real crystal via pyXtal `from_seed` (development/test shim until
+    `wylib.tokens.WyckoffRepresentation.to_pyxtal_args` is available)."""
+    from pyxtal import pyxtal
+
+    xtal = pyxtal()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        xtal.from_seed(structure, tol=tol)
+    species: list[str] = []
+    sites: list[list[str]] = []
+    counts: list[int] = []
+    for site in xtal.atom_sites:
+        el = str(site.specie)
+        if el not in species:
+            species.append(el), sites.append([]), counts.append(0)
+        i = species.index(el)
+        sites[i].append(site.wp.get_label())
+        counts[i] += site.wp.multiplicity
+    return dict(group=int(xtal.group.number), species=species, numIons=counts, sites=sites)

@@ -1,0 +1,372 @@
+"""Batched CHGNet relaxation, resumable, over a process pool or a Dask cluster.
+
+`BatchRelaxer` keeps one ASE `Atoms` (+ optional `FixSymmetry`, + `FrechetCellFilter`
+in the cell phase) and one ASE `FIRE` per structure, steps them in lockstep and
+evaluates energy/forces/stress of all active structures in ONE batched CHGNet call
+per step (continuous batching: a finished structure leaves, the next one enters).
+The FIRE loop mirrors `ase.optimize.Dynamics.irun`, so a one-phase, unconstrained
+run follows CHGNet's own `StructOptimizer.relax` step for step.
+
+Protocol (paper): phase "positions" (atoms only), then phase "cell" (cell and
+positions); FIRE; fmax 0.05 eV/A; at most `steps` steps per phase; symmetry constraint.
+Every structure ends with a flag: converged, not_converged, nan_energy,
+exploded_cell, chgnet_error. Bad structures never fail the batch.
+
+`relax_to_jsonl` appends one JSON line per finished structure to a file and skips ids
+already in it, so a killed run resumes without redoing work. Work is spread over a
+local process pool (default) or a Dask cluster (`scheduler=` address or Client).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+from ase import Atoms, units
+from ase.calculators.calculator import Calculator, all_changes
+from ase.filters import FrechetCellFilter
+from ase.optimize import FIRE
+from ase.stress import full_3x3_to_voigt_6_stress
+from pymatgen.core import Lattice, Structure
+from pymatgen.io.ase import AseAtomsAdaptor
+
+FLAGS = ("converged", "not_converged", "nan_energy", "exploded_cell", "chgnet_error")
+
+
+@dataclass(frozen=True)
+class RelaxConfig:
+    """Relaxation protocol; defaults follow the paper (paper-facts.md)."""
+    fmax: float = 0.05  # eV/A, on forces (and on stress x volume in the cell phase)
+    steps: int = 500  # step cap per phase
+    phases: tuple[str, ...] = ("positions", "cell")
+    symmetry: bool = True  # ase FixSymmetry constraint
+    symprec: float = 0.01
+    batch_size: int = 32  # structures per CHGNet call
+    max_volume_ratio: float = 5.0  # flag exploded_cell beyond V/V0 > r or < 1/r
+
+    def __post_init__(self):
+        if not self.phases or any(p not in ("positions", "cell") for p in self.phases):
+            raise ValueError(f"phases must be a non-empty sequence of 'positions'/'cell': {self.phases}")
+        if self.fmax <= 0 or self.steps < 0 or self.batch_size < 1 or self.max_volume_ratio <= 1:
+            raise ValueError(f"invalid RelaxConfig: {self}")
+
+
+@dataclass
+class RelaxResult:
+    """Outcome of one relaxation; `structure` is the final structure as a pymatgen dict."""
+    id: str
+    flag: str
+    energy_per_atom: float | None = None  # eV/atom, CHGNet, at the final structure
+    n_steps: list[int] = field(default_factory=list)  # FIRE steps per phase
+    fmax_final: float | None = None
+    volume_ratio: float | None = None
+    structure: dict | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_model(threads: int | None = None):
+    """Pretrained CHGNet (weights shipped with the package, no network), on CPU."""
+    import torch
+    from chgnet.model import CHGNet
+
+    if threads:
+        torch.set_num_threads(threads)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = CHGNet.load(verbose=False, use_device="cpu")
+    model.graph_converter.set_isolated_atom_response("error")
+    return model
+
+
+def _structure(atoms: Atoms) -> Structure:
+    """Fast Atoms -> Structure (no site properties)."""
+    return Structure(Lattice(np.array(atoms.cell)), atoms.get_chemical_symbols(), atoms.positions,
+                     coords_are_cartesian=True)
+
+
+def predict_efs(model, graphs: Sequence) -> list[dict]:
+    """CHGNet energy (eV/atom), forces (eV/A), stress (GPa) of a batch of graphs, as
+    `model.predict_graph(task="efs")` but with ONE first-order backward pass for forces
+    and stress together (CHGNet's own path makes two with `create_graph=True`)."""
+    import torch
+    from chgnet.model.model import BatchedGraph
+
+    model.eval()
+    comp = 0 if model.composition_model is None else model.composition_model(graphs)
+    g = BatchedGraph.from_graphs(graphs, bond_basis_expansion=model.bond_basis_expansion,
+                                 angle_basis_expansion=model.angle_basis_expansion, compute_stress=True)
+    pred = model._compute(g)  # energy only: (B,) eV/atom for the intensive model
+    n = pred["atoms_per_graph"]
+    total = pred["e"] * n if model.is_intensive else pred["e"]
+    k = len(graphs)
+    grads = torch.autograd.grad(total.sum(), [*g.atom_positions, *g.strains])
+    e = (pred["e"] + comp) if model.is_intensive else (pred["e"] + comp) / n
+    scale = 160.21766208 / g.volumes  # eV/A^3 -> GPa, as CHGNet
+    return [dict(e=e[i].item(), f=(-grads[i]).numpy(), s=(grads[k + i] * scale[i]).numpy()) for i in range(k)]
+
+
+def evaluate(model, structures: Sequence[Structure], batch_size: int = 32) -> list[dict | str]:
+    """Energy (eV, total), forces (eV/A), stress (ASE voigt, eV/A^3) per structure, or an
+    error string. A failing batch falls back to one call per structure."""
+    out: list[dict | str] = [""] * len(structures)
+    graphs, where = [], []
+    for i, s in enumerate(structures):
+        try:
+            graphs.append(model.graph_converter(s))
+            where.append(i)
+        except Exception as err:  # isolated atoms, empty neighbour lists
+            out[i] = f"graph: {type(err).__name__}: {str(err)[:200]}"
+
+    def run(gs):
+        return predict_efs(model, gs)
+
+    for lo in range(0, len(graphs), batch_size):
+        idx, gs = where[lo:lo + batch_size], graphs[lo:lo + batch_size]
+        try:
+            preds = list(zip(idx, run(gs)))
+        except Exception:
+            preds = []
+            for i, g in zip(idx, gs):
+                try:
+                    preds.append((i, run([g])[0]))
+                except Exception as err:
+                    out[i] = f"forward: {type(err).__name__}: {str(err)[:200]}"
+        for i, p in preds:
+            n = len(structures[i])
+            out[i] = dict(energy=float(p["e"]) * n, forces=np.asarray(p["f"], float),
+                          stress=full_3x3_to_voigt_6_stress(np.asarray(p["s"], float) * units.GPa))
+    return out
+
+
+class _Cached(Calculator):
+    """Calculator holding results computed outside (in a batch); misses compute alone."""
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def put(self, atoms: Atoms, res: dict) -> None:
+        self.atoms = atoms.copy()
+        self.results = dict(energy=res["energy"], free_energy=res["energy"],
+                            forces=res["forces"].copy(), stress=res["stress"].copy())
+
+    def calculate(self, atoms=None, properties=None, system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        res = evaluate(self.model, [_structure(self.atoms)])[0]
+        if isinstance(res, str):
+            raise RuntimeError(res)
+        self.put(self.atoms, res)
+
+
+class _Job:
+    """One structure being relaxed: atoms, current phase, FIRE optimizer, flags."""
+
+    def __init__(self, key: str, structure: Structure, model, cfg: RelaxConfig):
+        self.key, self.cfg = key, cfg
+        self.atoms = AseAtomsAdaptor.get_atoms(structure)
+        self.atoms.calc = _Cached(model)
+        self.n_atoms = len(self.atoms)
+        self.v0 = self.atoms.get_volume()
+        self.phase, self.n_steps, self.opt = -1, [], None
+        self.result: RelaxResult | None = None
+        if cfg.symmetry:
+            from ase.constraints import FixSymmetry
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    self.atoms.set_constraint(FixSymmetry(self.atoms, symprec=cfg.symprec))
+            except Exception as err:
+                self.finish("chgnet_error", error=f"FixSymmetry: {type(err).__name__}: {err}")
+
+    def next_phase(self) -> None:
+        self.phase += 1
+        target = FrechetCellFilter(self.atoms) if self.cfg.phases[self.phase] == "cell" else self.atoms
+        self.opt = FIRE(target, logfile=None)
+        self.opt.fmax = self.cfg.fmax
+        self.n_steps.append(0)
+
+    def finish(self, flag: str, energy: float | None = None, fmax: float | None = None, error: str | None = None):
+        v = self.atoms.get_volume() / self.v0
+        e = energy / self.n_atoms if energy is not None else None
+        self.result = RelaxResult(self.key, flag, e, list(self.n_steps), fmax, float(v),
+                                  _structure(self.atoms).as_dict() if flag != "chgnet_error" else None, error)
+
+    def advance(self, res: dict | str) -> None:
+        """Feed this step's CHGNet result; then either finish or take one FIRE step."""
+        if isinstance(res, str):
+            return self.finish("chgnet_error", error=res)
+        energy = res["energy"]
+        if not (math.isfinite(energy) and np.isfinite(res["forces"]).all() and np.isfinite(res["stress"]).all()):
+            return self.finish("nan_energy", error="non-finite CHGNet output")
+        self.atoms.calc.put(self.atoms, res)
+        v = self.atoms.get_volume() / self.v0
+        if not 1 / self.cfg.max_volume_ratio < v < self.cfg.max_volume_ratio:
+            return self.finish("exploded_cell", energy)
+        if self.opt is None:
+            self.next_phase()
+        while True:  # as Dynamics.irun: converged?  else step
+            grad = self.opt.optimizable.get_gradient()
+            if self.opt.gradient_converged(grad) or self.n_steps[-1] >= self.cfg.steps:
+                converged = self.opt.gradient_converged(grad)
+                if self.phase + 1 < len(self.cfg.phases):
+                    self.next_phase()  # same atoms: cached result is reused
+                    continue
+                fmax = float(np.sqrt((grad.reshape(-1, 3) ** 2).sum(1).max()))
+                return self.finish("converged" if converged else "not_converged", energy, fmax)
+            self.opt.step()
+            self.opt.nsteps += 1
+            self.n_steps[-1] += 1
+            return None
+
+
+class BatchRelaxer:
+    """Relax many structures with one batched CHGNet call per FIRE step."""
+
+    def __init__(self, config: RelaxConfig = RelaxConfig(), model=None, threads: int | None = None):
+        self.cfg = config
+        self.model = model if model is not None else load_model(threads)
+
+    def relax(self, items: Iterable[tuple[str, Structure]],
+              on_result: Callable[[RelaxResult], None] | None = None, progress: bool = False) -> list[RelaxResult]:
+        """Relax `(id, Structure)` pairs; `on_result` is called as each one finishes."""
+        from tqdm.auto import tqdm
+
+        items = list(items)
+        queue, active, done = iter(items), [], []
+        bar = tqdm(total=len(items), disable=not progress, desc="relax", mininterval=5)
+
+        def collect(job: _Job):
+            done.append(job.result)
+            bar.update()
+            if on_result is not None:
+                on_result(job.result)
+
+        while True:
+            while len(active) < self.cfg.batch_size:
+                nxt = next(queue, None)
+                if nxt is None:
+                    break
+                job = _Job(nxt[0], nxt[1], self.model, self.cfg)
+                (collect(job) if job.result is not None else active.append(job))
+            if not active:
+                break
+            results = evaluate(self.model, [_structure(j.atoms) for j in active], self.cfg.batch_size)
+            still = []
+            for job, res in zip(active, results):
+                try:
+                    job.advance(res)
+                except Exception as err:  # never let one structure kill the batch
+                    job.finish("chgnet_error", error=f"step: {type(err).__name__}: {str(err)[:200]}")
+                (collect(job) if job.result is not None else still.append(job))
+            active = still
+        bar.close()
+        return done
+
+
+# ---------------------------------------------------------------- distributed + resumable
+
+_WORKER_MODEL: dict[int, Any] = {}
+
+
+def _relax_chunk(chunk: list[tuple[str, dict]], config: RelaxConfig, threads: int | None) -> list[dict]:
+    """Worker entry point (process pool or Dask): one model per worker process."""
+    key = os.getpid()
+    if key not in _WORKER_MODEL:
+        _WORKER_MODEL[key] = load_model(threads)
+    relaxer = BatchRelaxer(config, model=_WORKER_MODEL[key])
+    return [r.to_dict() for r in relaxer.relax((k, Structure.from_dict(s)) for k, s in chunk)]
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    """Records of a results file; a torn last line (killed writer) is ignored."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def relax_to_jsonl(items: Iterable[tuple[str, Structure]], path: str | Path, config: RelaxConfig = RelaxConfig(),
+                   *, n_workers: int = 1, scheduler: Any = None, chunk_size: int | None = None,
+                   threads: int | None = None, model=None, progress: bool = True,
+                   on_result: Callable[[dict], None] | None = None) -> list[dict]:
+    """Relax `(id, Structure)` pairs into a JSON-lines file, skipping ids already there.
+
+    n_workers=0 runs in this process (results written one by one); n_workers>=1 uses a
+    local process pool; `scheduler` (a Dask address or `distributed.Client`) uses Dask.
+    Pool/Dask results are written per finished chunk. Returns all records in the file.
+    """
+    from tqdm.auto import tqdm
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    finished = {r["id"] for r in read_jsonl(path)}
+    todo = [(k, s) for k, s in items if k not in finished]
+    if len({k for k, _ in todo}) != len(todo):
+        raise ValueError("duplicate ids")
+    with path.open("a") as fh:
+        def write(rec: dict) -> None:
+            fh.write(json.dumps(rec) + "\n")
+            fh.flush()
+            if on_result is not None:
+                on_result(rec)
+
+        if todo and scheduler is None and n_workers == 0:
+            relaxer = BatchRelaxer(config, model=model, threads=threads)
+            relaxer.relax(todo, on_result=lambda r: write(r.to_dict()), progress=progress)
+        elif todo:
+            n_par = max(1, n_workers)
+            threads = threads or max(1, (os.cpu_count() or 1) // n_par)
+            size = chunk_size or max(1, min(config.batch_size, math.ceil(len(todo) / n_par)))
+            chunks = [[(k, s.as_dict()) for k, s in todo[i:i + size]] for i in range(0, len(todo), size)]
+            bar = tqdm(total=len(todo), disable=not progress, desc="relax", mininterval=5)
+            if scheduler is not None:
+                from distributed import Client, as_completed as dask_completed
+                client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+                futures = client.map(_relax_chunk, chunks, config=config, threads=threads, pure=False)
+                for fut in dask_completed(futures):
+                    for rec in fut.result():
+                        write(rec)
+                    bar.update(len(fut.result()))
+                if client is not scheduler:
+                    client.close()
+            else:
+                import multiprocessing as mp
+                with ProcessPoolExecutor(n_par, mp_context=mp.get_context("spawn")) as pool:
+                    futures = [pool.submit(_relax_chunk, c, config, threads) for c in chunks]
+                    for fut in as_completed(futures):
+                        for rec in fut.result():
+                            write(rec)
+                        bar.update(len(fut.result()))
+            bar.close()
+    return read_jsonl(path)
+
+
+def best_trials(records: Iterable[dict], sep: str = "/") -> dict[str, dict]:
+    """Lowest-energy record per sample (ids `"<sample><sep><trial>"`); samples whose
+    trials all failed keep their first record (with its flag). Usable flags:
+    converged and not_converged."""
+    best: dict[str, dict] = {}
+    for rec in records:
+        sample = rec["id"].rsplit(sep, 1)[0]
+        ok = rec["flag"] in ("converged", "not_converged") and rec["energy_per_atom"] is not None
+        cur = best.get(sample)
+        cur_ok = cur is not None and cur["flag"] in ("converged", "not_converged") and cur["energy_per_atom"] is not None
+        if cur is None or (ok and (not cur_ok or rec["energy_per_atom"] < cur["energy_per_atom"])):
+            best[sample] = rec
+    return best
