@@ -45,7 +45,8 @@ def count_distribution(values: Mapping[str, Sequence[int]], xlabel: str, ax=None
     for i, (name, v) in enumerate(values.items()):
         share = np.bincount(np.clip(np.asarray(v, dtype=int), 0, hi), minlength=hi + 1) / max(len(v), 1)
         ax.bar(xs + i * width, 100 * share, width, label=name)
-    ax.set_xticks(xs + 0.4 - width / 2, [str(x) for x in xs])
+    step = max(1, len(xs) // 16)
+    ax.set_xticks(xs[::step] + 0.4 - width / 2, [str(x) for x in xs[::step]])
     ax.set_xlabel(xlabel)
     ax.set_ylabel("share of structures, %")
     ax.legend()

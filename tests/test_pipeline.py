@@ -1,0 +1,108 @@
+"""run_all.sh end to end in the smoke profile, and kill-and-resume (issue 7)."""
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXPECTED_NOTEBOOKS = ["01_tokenization", "02_training", "03_permutation_invariance", "04_generation",
+                      "05_evaluation", "06_figures"]
+
+
+def _run_all(out: Path, timeout: int = 2400) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "run_all.sh", "--profile", "smoke", "--out", str(out)], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    result = _run_all(out)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return out, result.stdout
+
+
+@pytest.mark.slow
+def test_smoke_profile_runs_every_notebook(smoke_run):
+    out, stdout = smoke_run
+    present = [p.stem for p in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
+    for name in present:
+        assert (out / "notebooks" / f"{name}.ipynb").exists(), name
+        assert (out / "notebooks" / f"{name}.done.json").exists(), name
+    assert (out / "tokens" / "train.jsonl.gz").exists()
+    figures = list((out / "figures").glob("*.png"))
+    assert figures and all((f.with_suffix(".pdf")).exists() for f in figures)
+    if "05_evaluation" in present:
+        assert (out / "results" / "table1.csv").exists() and (out / "results" / "table1.md").exists()
+        assert "Table 1" in stdout
+    assert present == EXPECTED_NOTEBOOKS[: len(present)]
+
+
+@pytest.mark.slow
+def test_rerun_skips_complete_notebooks(smoke_run):
+    out, _ = smoke_run
+    result = _run_all(out, timeout=600)
+    assert result.returncode == 0
+    assert result.stdout.count("complete for these parameters, skipped") == len(list((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")))
+
+
+@pytest.mark.slow
+def test_kill_and_resume_continues_from_cut_notebook(smoke_run, tmp_path):
+    out, _ = smoke_run
+    notebooks = sorted(p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if len(notebooks) < 2:
+        pytest.skip("needs two notebooks")
+    resumed = tmp_path / "resumed"
+    shutil.copytree(out, resumed)
+    cut = notebooks[1]
+    for name in notebooks[1:]:  # pretend everything from the second notebook on never finished
+        (resumed / "notebooks" / f"{name}.done.json").unlink()
+        (resumed / "notebooks" / f"{name}.ipynb").unlink(missing_ok=True)
+    proc = subprocess.Popen(["bash", "run_all.sh", "--profile", "smoke", "--out", str(resumed)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.time() + 600
+    while not (resumed / "notebooks" / f"{cut}.ipynb").exists() and time.time() < deadline:
+        time.sleep(0.5)
+    time.sleep(3)
+    os.killpg(proc.pid, signal.SIGKILL)  # killed while the second notebook runs
+    proc.wait()
+    assert not (resumed / "notebooks" / f"{cut}.done.json").exists()
+    result = _run_all(resumed)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert f"{notebooks[0]}.ipynb: complete for these parameters, skipped" in result.stdout
+    assert f"{cut}.ipynb: running" in result.stdout
+    assert (resumed / "notebooks" / f"{cut}.done.json").exists()
+
+
+def test_help_explains_profiles():
+    result = subprocess.run(["bash", "run_all.sh", "--help"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0 and "smoke" in result.stdout and "paper" in result.stdout and "full" in result.stdout
+
+
+def test_failure_names_notebook_and_cell(tmp_path, monkeypatch):
+    """A failing notebook stops the run with the notebook and the cell."""
+    import nbformat
+
+    from wylib import pipeline
+
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("out_dir = 'x'", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("raise RuntimeError('boom')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, nbdir / "01_fails.ipynb")
+    (nbdir / "profiles.yml").write_text("t:\n  shared: {}\n")
+    monkeypatch.setattr(pipeline, "NOTEBOOKS", nbdir)
+    import io
+    from contextlib import redirect_stdout
+
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        code = pipeline.run("t", tmp_path / "out")
+    assert code == 1
+    assert "FAILED in 01_fails.ipynb, cell" in buf.getvalue() and "boom" in buf.getvalue()
