@@ -1,0 +1,162 @@
+"""Tests of wylib.train: learning, NLL convention, run directories, determinism, resume."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from test_model import sg_features, synthetic, tiny_cfg
+from wylib.model import STOP, WyckoffTransformer
+from wylib.train import (TrainConfig, all_rows, load_run, nll_summary, permuted, resolve_device, row_losses,
+                         sequence_nll, sequence_nll_ordered, train)
+
+
+def tcfg(**kw) -> TrainConfig:
+    base = dict(max_epochs=6, batch_size=32, lr=3e-3, warmup_steps=5, num_threads=1, val_n_perm=1,
+                test_n_perm=2, patience=100)
+    return TrainConfig(**{**base, **kw})
+
+
+def _run(tmp: Path, cfg: TrainConfig, n: int = 96) -> dict:
+    return train(tiny_cfg(), cfg, synthetic(n, seed=0), synthetic(32, seed=1), tmp, sg_features=sg_features(),
+                 vocab={"toy": True}, test_data=synthetic(32, seed=2), progress=False)
+
+
+def test_permuted_keeps_sites_and_stop() -> None:
+    d = synthetic(50)
+    E, S, C = permuted(d, torch.Generator().manual_seed(0))
+    for i in range(50):
+        n = int(d.n_sites[i])
+        assert sorted(E[i, :n].tolist()) == sorted(d.element[i, :n].tolist())
+        assert E[i, n] == STOP and (E[i, n + 1:] == 0).all()
+        # the element of a site travels with its site symmetry
+        pairs = sorted(zip(E[i, :n].tolist(), S[i, :n].tolist()))
+        assert pairs == sorted(zip(d.element[i, :n].tolist(), d.site_symmetry[i, 0, :n].tolist()))
+    idx, k = all_rows(torch.tensor([0, 2]))
+    assert idx.tolist() == [0, 1, 1, 1] and k.tolist() == [0, 0, 1, 2]
+
+
+def test_sequence_nll_matches_cascade_by_hand() -> None:
+    torch.manual_seed(0)
+    m = WyckoffTransformer(tiny_cfg(), sg_features()).eval()
+    d = synthetic(3)
+    E, S, C = d.element, d.site_symmetry[:, 0], d.enumeration[:, 0]
+    got = sequence_nll_ordered(m, d.spacegroup, E, S, C, d.n_sites)
+    for i in range(3):
+        n, want = int(d.n_sites[i]), torch.zeros(3)
+        sl = lambda t: t[i:i + 1]
+        for k in range(n + 1):
+            kk = torch.tensor([k])
+            lp = F.log_softmax(m.cascade_logits(sl(d.spacegroup), sl(E), sl(S), sl(C), kk, 0), -1)
+            want[0] -= lp[0, E[i, k]]
+            if k < n:
+                for f, tgt in ((1, S), (2, C)):
+                    lp = F.log_softmax(m.cascade_logits(sl(d.spacegroup), sl(E), sl(S), sl(C), kk, f,
+                                                        sl(E)[:, k], sl(S)[:, k]), -1)
+                    want[f] -= lp[0, tgt[i, k]]
+        torch.testing.assert_close(got[i], want, atol=1e-4, rtol=1e-5)
+    s = nll_summary(sequence_nll(m, d, n_perm=2))
+    assert s["n_perm"] == 2 and abs(s["nll"] - (s["nll_element"] + s["nll_site_symmetry"] + s["nll_enumeration"])) < 1e-4
+
+
+def test_soft_element_target() -> None:
+    """The soft loss equals the cross-entropy with the histogram of the remaining elements."""
+    torch.manual_seed(0)
+    m = WyckoffTransformer(tiny_cfg(), sg_features()).eval()
+    E = torch.tensor([[5, 5, 7, STOP, 0]])
+    S, C = torch.full_like(E, 4), torch.full_like(E, 3)
+    sg, n = torch.tensor([2]), torch.tensor([3])
+    for k, hist in ((0, {5: 2 / 3, 7: 1 / 3}), (2, {7: 1.0}), (3, {STOP: 1.0})):
+        l = row_losses(m, sg, E, S, C, n, torch.tensor([k]))
+        lp = F.log_softmax(m.cascade_logits(sg, E, S, C, torch.tensor([k]), 0), -1)[0]
+        assert torch.isclose(l[0, 0], -sum(w * lp[t] for t, w in hist.items()), atol=1e-5)
+        assert (l[0, 1:] == 0).all() == (k == 3)
+
+
+def test_tiny_model_learns_and_round_trips(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    untrained = WyckoffTransformer(tiny_cfg(), sg_features())
+    before = nll_summary(sequence_nll(untrained, synthetic(32, seed=1), 1, 12345))["nll"]
+    metrics = _run(tmp_path, tcfg(max_epochs=8))
+    hist = (tmp_path / "history.csv").read_text().splitlines()
+    assert len(hist) == 1 + 8
+    assert metrics["best_val_nll"] < 0.6 * before, (before, metrics["best_val_nll"])
+    assert metrics["test"]["n_perm"] == 2 and metrics["stop_reason"] == "max_rounds"
+    for f in ("model.pt", "config.json", "vocab.json", "metrics.json", "checkpoint_last.pt"):
+        assert (tmp_path / f).exists()
+    torch.load(tmp_path / "checkpoint_last.pt", weights_only=True)
+    model, vocab, config = load_run(tmp_path, device="cpu")
+    assert vocab == {"toy": True} and config["train"]["max_epochs"] == 8 and not model.training
+    again = nll_summary(sequence_nll(model, synthetic(32, seed=2), 2, 12345))
+    assert abs(again["nll"] - metrics["test"]["nll"]) < 1e-4
+    assert json.loads((tmp_path / "metrics.json").read_text())["best_val_nll"] == metrics["best_val_nll"]
+
+
+def test_official_recipe_learns(tmp_path: Path) -> None:
+    cfg = TrainConfig.official(val_every=20, max_steps=200, max_sites=6, num_threads=1, val_n_perm=1,
+                               test_n_perm=1, lr=0.05)
+    metrics = _run(tmp_path, cfg)
+    rows = (tmp_path / "history.csv").read_text().splitlines()
+    assert len(rows) == 1 + 10 and metrics["steps"] == 200
+    first_val = float(rows[1].split(",")[rows[0].split(",").index("val_nll")])
+    assert metrics["best_val_nll"] < first_val
+
+
+def test_same_seed_same_weights(tmp_path: Path) -> None:
+    a, b, c = (_run(tmp_path / x, tcfg(max_epochs=2, seed=s)) for x, s in (("a", 1), ("b", 1), ("c", 2)))
+    sa, sb, sc = (torch.load(tmp_path / x / "model.pt", weights_only=True) for x in "abc")
+    assert all(torch.equal(sa[k], sb[k]) for k in sa) and a["best_val_nll"] == b["best_val_nll"]
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def test_errors(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        _run(tmp_path / "x", tcfg(objective="nope"))
+    _run(tmp_path / "y", tcfg(max_epochs=1))
+    with pytest.raises(ValueError):  # resuming with another configuration is refused
+        _run(tmp_path / "y", tcfg(max_epochs=1, lr=1.0))
+    with pytest.raises(FileNotFoundError):
+        load_run(tmp_path / "missing")
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+KILL_SCRIPT = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {tests!r})
+    from test_train import _run, tcfg
+    _run(__import__("pathlib").Path(sys.argv[1]), tcfg(max_epochs=12))
+""")
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_from_checkpoint(tmp_path: Path) -> None:
+    ref = _run(tmp_path / "ref", tcfg(max_epochs=12))
+    run = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT.format(tests=str(Path(__file__).parent)), str(run)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        hist = run / "history.csv"
+        if hist.exists() and len(hist.read_text().splitlines()) >= 1 + 3:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = len((run / "history.csv").read_text().splitlines()) - 1
+    assert 3 <= done < 12, done  # killed mid-way
+    resumed = _run(run, tcfg(max_epochs=12))
+    assert resumed["rounds"] == 12
+    sr, sk = (torch.load(p / "model.pt", weights_only=True) for p in (tmp_path / "ref", run))
+    assert all(torch.equal(sr[k], sk[k]) for k in sr)
+    assert resumed["test"]["nll"] == ref["test"]["nll"]

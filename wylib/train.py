@@ -1,0 +1,471 @@
+"""Training the WyckoffTransformer: our objective, the official recipe, NLL, run directories.
+
+Two objectives, chosen by ``TrainConfig.objective``:
+
+- ``"ours"``: every epoch each training structure gets a fresh random site order and
+  a fresh random equivalent representation, and is expanded into all its rows
+  (structure, k) for k = 0..n_sites. One encoder pass per row scores all three
+  cascade fields of position k at once (three query tokens, see wylib.model), so an
+  epoch is an unbiased estimate of the per-structure NLL summed over positions and
+  fields (Table 2 convention), learned from every position of every structure.
+  Element target: the normalized histogram of the elements of the not-yet-emitted
+  sites (STOP when none remain). Rows are shuffled, then sorted by k inside chunks
+  of a few batches (less padding), and the batches are shuffled. AdamW, linear
+  warm-up then cosine decay, gradient clipping, early stopping on validation NLL.
+- ``"official"``: the authors' recipe. Every step draws one prefix length k in
+  0..max_sites and one cascade field, takes all structures with enough sites (full
+  batch), fresh permutation and variant, summed loss, SGD lr 0.2, gradient norm
+  clipped to 2, ReduceLROnPlateau(0.8, patience 20 validations), validation every
+  ``val_every`` steps, early stopping after ``early_stop_steps`` without improvement.
+
+Training is organised in rounds (ours: one epoch; official: ``val_every`` steps).
+All randomness of a round comes from generators seeded by (seed, round), so a run
+killed mid-way and restarted resumes from ``checkpoint_last.pt`` (written after
+every round) and ends with the same weights as an uninterrupted run.
+
+NLL (Table 2 convention): for a structure in a given site order and variant,
+    -log p = sum_{k=0..n} -log p(e_k | prefix) + sum_{k<n} [-log p(s_k | ..) - log p(c_k | ..)]
+with e_n = STOP and the element scored as the emitted token.
+``sequence_nll_ordered`` scores sequences in the order given (for wylib.likelihood);
+``sequence_nll`` averages over ``n_perm`` seeded random permutations and variants.
+
+Run directory: model.pt (best state dict), config.json (model + train config),
+vocab.json, metrics.json, history.csv, checkpoint_last.pt (resume state). All .pt
+files load with ``torch.load(..., weights_only=True)``; ``load_run`` rebuilds the model.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from wylib.model import MASK, PAD, STOP, ModelConfig, WyckoffTransformer
+
+
+@dataclass
+class TrainConfig:
+    objective: str = "ours"          # "ours" | "official"
+    seed: int = 0
+    device: str = "cpu"              # "cpu" | "cuda" | "auto"
+    num_threads: int = 2
+    max_epochs: int = 60             # ours: epochs (cosine schedule length)
+    batch_size: int = 256            # ours: rows (structure, k) per step
+    lr: float = 2e-3                 # ours: AdamW peak lr; official: SGD lr (0.2)
+    weight_decay: float = 0.01
+    warmup_steps: int = 300
+    min_lr_ratio: float = 0.05
+    grad_clip: float = 1.0           # official: 2.0
+    patience: int = 8                # ours: epochs without val improvement
+    bucket_chunk: int = 16           # ours: sort rows by k inside chunks of this many batches (0: off)
+    val_every: int = 1000            # official: steps per validation
+    max_steps: int = 1_000_000       # official
+    early_stop_steps: int = 100_000  # official
+    plateau_factor: float = 0.8      # official
+    plateau_patience: int = 20       # official, in validations
+    max_sites: int = 20              # official: k drawn in 0..max_sites
+    val_n_perm: int = 2              # permutations for validation NLL (fixed seeds)
+    test_n_perm: int = 5             # permutations for the final NLL report
+    eval_seed: int = 12345
+    time_budget_s: float | None = None  # stop after this much training wall time
+
+    @classmethod
+    def official(cls, **kw: Any) -> "TrainConfig":
+        """The authors' recipe (paper-facts.md)."""
+        base = dict(objective="official", lr=0.2, grad_clip=2.0, val_every=1000)
+        return cls(**{**base, **kw})
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _round_seed(seed: int, r: int) -> int:
+    return (seed * 1_000_003 + r * 7919 + 17) % (2**62)
+
+
+# ----------------------------------------------------------------------------- data views
+
+def permuted(data: Any, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Fresh random site order and equivalent representation per structure -> element, ss, enum (N, L).
+
+    STOP stays at position n_sites and PAD after it. ``gen`` is a CPU generator."""
+    n = data.n_sites.cpu()
+    N, L = data.element.shape
+    pos = torch.arange(L)
+    keys = torch.rand(N, L, generator=gen)
+    keys = torch.where(pos[None] < n[:, None], keys, 2.0 + pos[None].float())  # tail keeps its order
+    perm = keys.argsort(dim=1)
+    v = (torch.rand(N, generator=gen) * data.n_variants.cpu()).long().clamp(max=data.site_symmetry.shape[1] - 1)
+    rows = torch.arange(N)
+    ss, en = data.site_symmetry.cpu()[rows, v], data.enumeration.cpu()[rows, v]
+    return tuple(t.gather(1, perm) for t in (data.element.cpu(), ss, en))
+
+
+def all_rows(n_sites: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """All (structure index, k) with k = 0..n_sites -> two (R,) tensors."""
+    counts = n_sites.cpu() + 1
+    idx = torch.repeat_interleave(torch.arange(len(counts)), counts)
+    start = torch.cumsum(counts, 0) - counts
+    return idx, torch.arange(int(counts.sum())) - start[idx]
+
+
+def row_losses(model: WyckoffTransformer, sg: torch.Tensor, E: torch.Tensor, S: torch.Tensor, C: torch.Tensor,
+               n: torch.Tensor, k: torch.Tensor, soft: bool = True) -> torch.Tensor:
+    """Per-row losses (B, 3) for predicting the token at position k of ordered sequences (B, L).
+
+    Field 0: element (soft histogram target if ``soft``, else the emitted token, STOP at k = n);
+    fields 1, 2: site symmetry and enumeration, zero where k = n."""
+    B, L = E.shape
+    K = max(int(k.max()), 1)
+    b = torch.arange(B, device=E.device)
+    qe, qs = E[b, k], S[b, k]
+    le, ls, lc = model(sg, E[:, :K], S[:, :K], C[:, :K], k, qe, qs)
+    has = (k < n).float()
+    lpe = F.log_softmax(le.float(), -1)
+    if soft:
+        pos = torch.arange(L, device=E.device)[None]
+        remaining = ((pos >= k[:, None]) & (pos < n[:, None])).float()
+        target = torch.zeros_like(lpe).scatter_add_(1, E, remaining)
+        target[:, :3] = 0.0
+        target[:, STOP] = 1.0 - has
+        loss_e = -(target / target.sum(-1, keepdim=True) * lpe).sum(-1)
+    else:
+        loss_e = -lpe[b, qe]
+    loss_s = F.cross_entropy(ls.float(), torch.where(k < n, qs, PAD), reduction="none") * has
+    loss_c = F.cross_entropy(lc.float(), torch.where(k < n, C[b, k], PAD), reduction="none") * has
+    return torch.stack([loss_e, loss_s, loss_c], dim=1)
+
+
+# ----------------------------------------------------------------------------- NLL
+
+@torch.no_grad()
+def sequence_nll_ordered(model: WyckoffTransformer, spacegroup: torch.Tensor, element: torch.Tensor,
+                         site_symmetry: torch.Tensor, enumeration: torch.Tensor, n_sites: torch.Tensor,
+                         batch_size: int = 4096) -> torch.Tensor:
+    """NLL per structure and field (N, 3), nats, of sequences in the given order (Table 2 convention).
+
+    element/site_symmetry/enumeration (N, L) with STOP in element at n_sites. Model is put in eval mode."""
+    was_training = model.training
+    model.eval()
+    dev = next(model.parameters()).device
+    idx, k = all_rows(n_sites)
+    out = torch.zeros(len(n_sites), 3)
+    for i in range(0, len(idx), batch_size):
+        bi, bk = idx[i:i + batch_size], k[i:i + batch_size]
+        l = row_losses(model, *(t[bi].to(dev) for t in (spacegroup, element, site_symmetry, enumeration, n_sites)),
+                       bk.to(dev), soft=False)
+        out.index_add_(0, bi, l.cpu())
+    model.train(was_training)
+    return out
+
+
+def sequence_nll(model: WyckoffTransformer, data: Any, n_perm: int = 1, seed: int = 12345,
+                 batch_size: int = 4096) -> torch.Tensor:
+    """NLL (n_perm, N, 3) under n_perm seeded random permutations + equivalent representations."""
+    res = []
+    for p in range(n_perm):
+        E, S, C = permuted(data, torch.Generator().manual_seed(_round_seed(seed, p)))
+        res.append(sequence_nll_ordered(model, data.spacegroup.cpu(), E, S, C, data.n_sites.cpu(), batch_size))
+    return torch.stack(res)
+
+
+def nll_summary(nll: torch.Tensor) -> dict[str, float]:
+    """Mean NLL per structure (nats), total and per field, from a (n_perm, N, 3) tensor."""
+    per = nll.mean(dim=(0, 1))
+    return {"nll": float(per.sum()), "nll_element": float(per[0]), "nll_site_symmetry": float(per[1]),
+            "nll_enumeration": float(per[2]), "nll_std_over_perm": float(nll.sum(-1).std(0).mean()) if len(nll) > 1 else 0.0,
+            "n_perm": int(nll.shape[0]), "n_structures": int(nll.shape[1])}
+
+
+# ----------------------------------------------------------------------------- run directory
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _write_json(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    os.replace(tmp, path)
+
+
+def _write_history(history: list[dict], path: Path) -> None:
+    if not history:
+        return
+    keys = list(dict.fromkeys(k for h in history for k in h))
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(history)
+
+
+def load_run(run_dir: str | Path, device: str = "auto") -> tuple[WyckoffTransformer, Any, dict]:
+    """Best model of a run directory -> (model in eval mode, vocabulary, config dict)."""
+    run_dir = Path(run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    model = WyckoffTransformer(ModelConfig(**config["model"]))
+    model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True))
+    vocab: Any = json.loads((run_dir / "vocab.json").read_text()) if (run_dir / "vocab.json").exists() else None
+    if isinstance(vocab, dict) and "elements" in vocab:
+        from wylib.vocab import Vocabulary
+        vocab = Vocabulary.from_dict(vocab)
+    return model.to(resolve_device(device)).eval(), vocab, config
+
+
+# ----------------------------------------------------------------------------- training
+
+@dataclass
+class _State:
+    round: int = 0
+    step: int = 0
+    best_val: float = math.inf
+    best_round: int = -1
+    best_step: int = 0
+    bad_rounds: int = 0
+    elapsed_s: float = 0.0
+    cpu_s: float = 0.0
+    stop: str = ""
+    history: list = field(default_factory=list)
+
+
+def _lr_ours(cfg: TrainConfig, step: int, total: int) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    t = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def _ours_batches(data: Any, cfg: TrainConfig, gen: torch.Generator) -> tuple[tuple, list[torch.Tensor]]:
+    """Permuted tokens of one epoch and the list of row-index batches (bucketed by k)."""
+    tokens = permuted(data, gen)
+    idx, k = all_rows(data.n_sites)
+    order = torch.randperm(len(idx), generator=gen)
+    if cfg.bucket_chunk > 0:
+        chunk = cfg.batch_size * cfg.bucket_chunk
+        order = torch.cat([c[k[c].argsort(stable=True)] for c in order.split(chunk)])
+    batches = list(order.split(cfg.batch_size))
+    batches = [batches[i] for i in torch.randperm(len(batches), generator=gen)]
+    return (tokens, idx, k), batches
+
+
+class Trainer:
+    """One training run in ``run_dir``, advanced one round at a time (resumes from checkpoint_last.pt).
+
+    ``train()`` runs it to the end; ``bench/bench_training.py`` interleaves the rounds of two trainers."""
+
+    def __init__(self, model_cfg: ModelConfig, cfg: TrainConfig, train_data: Any, val_data: Any,
+                 run_dir: str | Path, sg_features: torch.Tensor | None = None, vocab: Any = None,
+                 extra_config: dict | None = None, progress: bool = True):
+        if cfg.objective not in ("ours", "official"):
+            raise ValueError(f"unknown objective {cfg.objective!r}")
+        self.cfg, self.train_data, self.val_data = cfg, train_data, val_data
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        torch.set_num_threads(cfg.num_threads)
+        self.dev = dev = resolve_device(cfg.device)
+        if sg_features is None:
+            from wylib.symmetry import spacegroup_features
+            sg_features = spacegroup_features()
+        self.config = {"model": model_cfg.to_dict(), "train": asdict(cfg), **(extra_config or {})}
+        self.ckpt_path = self.run_dir / "checkpoint_last.pt"
+        torch.manual_seed(cfg.seed)
+        self.model = WyckoffTransformer(model_cfg, sg_features).to(dev)
+        if cfg.objective == "ours":
+            self.opt: torch.optim.Optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr,
+                                                                weight_decay=cfg.weight_decay)
+            self.sched = None
+        else:
+            self.opt = torch.optim.SGD(self.model.parameters(), lr=cfg.lr)
+            self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(self.opt, factor=cfg.plateau_factor,
+                                                                    patience=cfg.plateau_patience)
+        self.st = _State()
+        if self.ckpt_path.exists():
+            ck = torch.load(self.ckpt_path, map_location="cpu", weights_only=True)
+            if ck["config"]["train"] != self.config["train"] or ck["config"]["model"] != self.config["model"]:
+                raise ValueError(f"{self.ckpt_path} was written with another configuration; use a new run_dir")
+            self.model.load_state_dict(ck["model"])
+            self.opt.load_state_dict(ck["optimizer"])
+            if self.sched is not None:
+                self.sched.load_state_dict(ck["scheduler"])
+            self.st = _State(**ck["state"])
+            self.best_sd = ck["best_model"]
+        else:
+            self.best_sd = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            _write_json(self.config, self.run_dir / "config.json")
+            if vocab is not None:
+                _write_json(vocab.to_dict() if hasattr(vocab, "to_dict") else vocab, self.run_dir / "vocab.json")
+        self.train_dev = _to(train_data, dev)
+        n_rows_epoch = int((train_data.n_sites + 1).sum())
+        self.steps_per_round = math.ceil(n_rows_epoch / cfg.batch_size) if cfg.objective == "ours" else cfg.val_every
+        self.max_rounds = cfg.max_epochs if cfg.objective == "ours" else math.ceil(cfg.max_steps / cfg.val_every)
+        self.total_steps = self.max_rounds * self.steps_per_round
+        self.bar = tqdm(total=self.total_steps, initial=self.st.step, disable=not progress,
+                        desc=f"train[{cfg.objective}]", mininterval=2.0)
+        self.stop = "max_rounds" if self.st.round >= self.max_rounds else self.st.stop
+
+    def _step(self, loss: torch.Tensor) -> None:
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.opt.step()
+        self.st.step += 1
+        self.bar.update(1)
+
+    def round(self) -> bool:
+        """Train one round, validate, checkpoint; returns True when training is finished."""
+        cfg, st, dev, model, data = self.cfg, self.st, self.dev, self.model, self.train_data
+        if self.stop:
+            return True
+        t0, c0 = time.perf_counter(), time.process_time()
+        seed = _round_seed(cfg.seed, st.round)
+        gen = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed + 1)  # dropout
+        if dev.type == "cuda":
+            torch.cuda.manual_seed_all(seed + 1)
+        model.train()
+        loss_sum, n_loss, skipped = 0.0, 0, 0
+        if cfg.objective == "ours":
+            (tokens, idx, k), batches = _ours_batches(data, cfg, gen)
+            E, S, C = (t.to(dev) for t in tokens)
+            for b in batches:
+                for g in self.opt.param_groups:
+                    g["lr"] = _lr_ours(cfg, st.step, self.total_steps)
+                si, bk = idx[b].to(dev), k[b].to(dev)
+                l = row_losses(model, self.train_dev.spacegroup[si], E[si], S[si], C[si], self.train_dev.n_sites[si], bk)
+                self._step(l.sum(-1).mean())
+                loss_sum += float(l.detach().sum())
+                n_loss += len(b)
+        else:
+            for _ in range(self.steps_per_round):
+                k = int(torch.randint(0, cfg.max_sites + 1, (1,), generator=gen))
+                fld = int(torch.randint(0, 3, (1,), generator=gen))
+                E, S, C = permuted(data, gen)
+                keep = data.n_sites.cpu() >= k + (1 if fld > 0 else 0)
+                if not keep.any():  # no structure that long: the step is counted and skipped
+                    skipped += 1
+                    st.step += 1
+                    self.bar.update(1)
+                    continue
+                sg, n = data.spacegroup.cpu()[keep].to(dev), data.n_sites.cpu()[keep].to(dev)
+                loss = _official_loss(model, sg, E[keep].to(dev), S[keep].to(dev), C[keep].to(dev), n, k, fld)
+                self._step(loss)
+                loss_sum += float(loss.detach()) / int(keep.sum())
+                n_loss += 1
+        st.elapsed_s += time.perf_counter() - t0
+        st.cpu_s += time.process_time() - c0
+        val = nll_summary(sequence_nll(model, self.val_data, cfg.val_n_perm, cfg.eval_seed))
+        if self.sched is not None:
+            self.sched.step(val["nll"])
+        if val["nll"] < st.best_val:
+            st.best_val, st.best_round, st.best_step, st.bad_rounds = val["nll"], st.round, st.step, 0
+            self.best_sd = {k_: v.detach().cpu().clone() for k_, v in model.state_dict().items()}
+            _atomic_save(self.best_sd, self.run_dir / "model.pt")
+        else:
+            st.bad_rounds += 1
+        lr = self.opt.param_groups[0]["lr"]
+        st.history.append({"round": st.round, "step": st.step, "wall_s": round(st.elapsed_s, 2),
+                           "cpu_s": round(st.cpu_s, 2), "lr": lr, "train_loss": loss_sum / max(n_loss, 1),
+                           "skipped_steps": skipped, **{f"val_{k_}": v for k_, v in val.items() if k_.startswith("nll")}})
+        st.round += 1
+        self.bar.set_postfix(val=f"{val['nll']:.2f}", best=f"{st.best_val:.2f}")
+        self.bar.write(f"[{cfg.objective}] round {st.round - 1} step {st.step} wall {st.elapsed_s:.0f}s "
+                       f"val_nll {val['nll']:.3f} best {st.best_val:.3f} lr {lr:.2e}")
+        if cfg.objective == "ours" and st.bad_rounds >= cfg.patience:
+            self.stop = "early_stopping"
+        elif cfg.objective == "official" and st.step - st.best_step >= cfg.early_stop_steps:
+            self.stop = "early_stopping"
+        elif cfg.objective == "official" and st.step >= cfg.max_steps:
+            self.stop = "max_steps"
+        elif st.round >= self.max_rounds:
+            self.stop = "max_rounds"
+        elif cfg.time_budget_s is not None and st.elapsed_s >= cfg.time_budget_s:
+            self.stop = "time_budget"
+        st.stop = self.stop
+        _atomic_save({"model": model.state_dict(), "best_model": self.best_sd, "optimizer": self.opt.state_dict(),
+                      "scheduler": self.sched.state_dict() if self.sched is not None else {}, "state": asdict(st),
+                      "config": self.config}, self.ckpt_path)
+        _write_history(st.history, self.run_dir / "history.csv")
+        return bool(self.stop)
+
+    def finish(self, test_data: Any = None) -> dict:
+        """Load the best weights, evaluate val (and test) NLL, write metrics.json."""
+        self.bar.close()
+        st, cfg = self.st, self.cfg
+        self.model.load_state_dict(self.best_sd)
+        metrics: dict[str, Any] = {"stop_reason": self.stop, "best_val_nll": st.best_val, "best_round": st.best_round,
+                                   "best_step": st.best_step, "steps": st.step, "rounds": st.round,
+                                   "train_wall_s": st.elapsed_s, "train_cpu_s": st.cpu_s,
+                                   "n_params": self.model.n_params(), "device": str(self.dev),
+                                   "num_threads": cfg.num_threads, "host": os.uname().nodename,
+                                   "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                   "n_train": len(self.train_data.n_sites), "n_val": len(self.val_data.n_sites)}
+        for name, d in (("val", self.val_data), ("test", test_data)):
+            if d is not None:
+                metrics[name] = nll_summary(sequence_nll(self.model, d, cfg.test_n_perm, cfg.eval_seed))
+        _write_json(metrics, self.run_dir / "metrics.json")
+        return metrics
+
+
+def train(model_cfg: ModelConfig, cfg: TrainConfig, train_data: Any, val_data: Any, run_dir: str | Path,
+          sg_features: torch.Tensor | None = None, vocab: Any = None, test_data: Any = None,
+          extra_config: dict | None = None, progress: bool = True) -> dict:
+    """Train (or resume) a run in ``run_dir`` to its end; returns the metrics dict (also in metrics.json)."""
+    tr = Trainer(model_cfg, cfg, train_data, val_data, run_dir, sg_features, vocab, extra_config, progress)
+    while not tr.round():
+        pass
+    return tr.finish(test_data)
+
+
+def train_dataset(dataset: str = "mp_20_biternary_open", run_dir: str | Path = "output/runs/default",
+                  cfg: TrainConfig | None = None, model_overrides: dict | None = None,
+                  max_structures: int | None = None, progress: bool = True) -> dict:
+    """Load a data set with wylib.data, size the model to its vocabulary, train, report test NLL."""
+    from wylib.data import load_encoded
+    cfg = cfg or TrainConfig()
+    tr_data, vocab = load_encoded(dataset, "train", max_structures=max_structures)
+    va_data, _ = load_encoded(dataset, "val", vocab=vocab, max_structures=max_structures)
+    te_data, _ = load_encoded(dataset, "test", vocab=vocab, max_structures=max_structures)
+    from wylib.symmetry import spacegroup_features
+    feats = spacegroup_features()
+    mcfg = ModelConfig(n_elements=vocab.n_elements, n_site_symmetries=vocab.n_site_symmetries,
+                       n_enumerations=vocab.n_enumerations, n_sg_features=feats.shape[1], **(model_overrides or {}))
+    dropped = {s: len(getattr(d, "dropped", [])) for s, d in (("train", tr_data), ("val", va_data), ("test", te_data))}
+    metrics = train(mcfg, replace(cfg, max_sites=vocab.max_sites), tr_data, va_data, run_dir, feats, vocab, te_data,
+                    extra_config={"dataset": dataset, "max_structures": max_structures, "dropped": dropped},
+                    progress=progress)
+    return metrics
+
+
+def _official_loss(model: WyckoffTransformer, sg: torch.Tensor, E: torch.Tensor, S: torch.Tensor,
+                   C: torch.Tensor, n: torch.Tensor, k: int, fld: int) -> torch.Tensor:
+    """Summed loss of one cascade field at prefix length k over the batch (one query token)."""
+    B, L = E.shape
+    K = max(k, 1)
+    kk = torch.full((B,), k, device=E.device)
+    logits = model.cascade_logits(sg, E[:, :K], S[:, :K], C[:, :K], kk, fld, E[:, k], S[:, k])
+    lp = F.log_softmax(logits.float(), -1)
+    if fld == 0:
+        pos = torch.arange(L, device=E.device)[None]
+        remaining = ((pos >= k) & (pos < n[:, None])).float()
+        target = torch.zeros_like(lp).scatter_add_(1, E, remaining)
+        target[:, :3] = 0.0
+        target[:, STOP] = (n == k).float()
+        return -(target / target.sum(-1, keepdim=True) * lp).sum()
+    return F.nll_loss(lp, (S if fld == 1 else C)[:, k], reduction="sum")
+
+
+def _to(data: Any, dev: torch.device) -> Any:
+    return data.to(dev) if hasattr(data, "to") and dev.type != "cpu" else data
