@@ -1,0 +1,210 @@
+"""Table 1 assembly (wylib.evaluate) on hand-computed cases, error paths, files, and the real test split."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from wylib.evaluate import (PUBLISHED, EvaluatedSet, References, compare, evaluate_set, published_rows,
+                            read_generated, structure_novelty, table1, to_markdown, write_table, wyckoff_table,
+                            _element_matrix)
+from wylib.metrics import elements_chi2
+from wylib.tokens import WyckoffRepresentation
+
+
+@pytest.fixture(scope="module")
+def reps(rocksalt, perovskite):
+    from pymatgen.core import Lattice, Structure
+
+    cscl = Structure.from_spacegroup("Pm-3m", Lattice.cubic(4.1), ["Cs", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    return {"nacl": WyckoffRepresentation.from_structure(rocksalt),
+            "srtio3": WyckoffRepresentation.from_structure(perovskite),
+            "cscl": WyckoffRepresentation.from_structure(cscl), "cscl_structure": cscl}
+
+
+def _frame(structures, formulas):
+    from pymatgen.io.cif import CifWriter
+    return pd.DataFrame({"material_id": [f"x-{i}" for i in range(len(structures))], "reduced_formula": formulas,
+                         "cif": [str(CifWriter(s)) for s in structures]})
+
+
+@pytest.fixture(scope="module")
+def refs(reps, rocksalt):
+    # test split: NaCl (225, 2 sites, 2 elements, DoF 0) and SrTiO3 (221, 3 sites, 3 elements, DoF 0)
+    return References([reps["nacl"], reps["srtio3"]], [reps["nacl"]], _frame([rocksalt], ["NaCl"]))
+
+
+def test_wyckoff_table_flags(reps):
+    t = wyckoff_table([reps["nacl"], None, reps["nacl"], reps["srtio3"]], {reps["nacl"].canonical()})
+    assert t["valid"].tolist() == [True, False, True, True]
+    assert t["wyckoff_unique"].tolist() == [True, False, False, True]
+    assert t["wyckoff_novel"].tolist() == [False, False, False, True]
+    assert t.loc[3, ["spacegroup", "n_sites", "n_elements", "dof", "composition"]].tolist() == [221, 3, 3, 0, "SrTiO3"]
+    assert t["charge_neutral"].tolist() == [True, False, True, True]
+
+
+def test_element_matrix_matches_metric():
+    elements, m = _element_matrix(["NaCl", "KCl", "Na3Cl"])
+    assert elements == ["Cl", "K", "Na"]
+    np.testing.assert_allclose(m.sum(0), [1.25, 0.5, 1.25])
+    from wylib.metrics import chi2_statistic
+    gen, test = ["LiCl", "NaCl"], ["NaCl", "KCl"]
+    ge, gm = _element_matrix(gen)
+    te, tm = _element_matrix(test)
+    for c in (False, True):
+        assert chi2_statistic(dict(zip(ge, gm.sum(0))), dict(zip(te, tm.sum(0))), c).value == \
+            pytest.approx(elements_chi2(gen, test, corrected=c).value)
+
+
+def test_wyckoff_level_row_hand_computed(reps, refs):
+    s = EvaluatedSet("gen", [reps["nacl"], reps["srtio3"], None, reps["srtio3"]])
+    row, details = evaluate_set(s, refs, n_bootstrap=50)
+    m = row.metrics
+    assert m["validity"].value == pytest.approx(75.0)
+    assert m["wyckoff_uniqueness"].value == pytest.approx(200 / 3)  # SrTiO3 twice
+    assert m["wyckoff_novelty"].value == pytest.approx(50.0)  # NaCl is in train+val
+    # statistics on the one unique novel sample (SrTiO3) against the test split {NaCl, SrTiO3}
+    assert m["sites_ks"].value == pytest.approx(0.5) and m["elements_ks"].value == pytest.approx(0.5)
+    assert m["dof_ks"].value == 0.0 and m["p1"].value == 0.0 and m["charge_neutrality"].value == 100.0
+    assert m["sg_chi2"].value == pytest.approx(0.5 ** 2 / 0.5 + 0.5 ** 2 / 0.5)
+    assert m["el_chi2"].value == pytest.approx(elements_chi2(["SrTiO3"], ["NaCl", "SrTiO3"]).value)
+    for k in ("novelty", "uniqueness", "sun_paper", "sun_all", "ssun_all"):
+        assert math.isnan(m[k].value)
+    assert row.counts["n_samples"] == 4 and row.counts["n_valid"] == 3 and row.counts["n_statistics"] == 1
+    assert any("no 3D structures" in n for n in row.notes)
+    assert len(details) == 4 and set(details["level"]) == {"sample"}
+
+
+def test_test_split_against_itself_is_zero(reps, refs):
+    s = EvaluatedSet("test", refs.test, validity_applicable=False, statistics_on="all")
+    row, _ = evaluate_set(s, refs, n_bootstrap=20)
+    for k in ("sites_ks", "elements_ks", "dof_ks", "sg_chi2", "sg_chi2_corrected", "el_chi2", "el_chi2_corrected"):
+        assert row.metrics[k].value == 0.0, k
+    assert math.isnan(row.metrics["validity"].value)
+
+
+def test_structure_level_sun_hand_computed(reps, refs, rocksalt):
+    # records: r0 S.U.N. (225); r1 S.U.N. but P1; r2 not novel; r3 above the hull; r4 failed build
+    srep = [reps["nacl"], WyckoffRepresentation.from_tokens(1, [("Na", "1", 0), ("Cl", "1", 0)]), reps["nacl"], reps["nacl"], None]
+    structures = [rocksalt] * 4 + [None]
+    unique = np.array([True, True, True, True, False])
+    novel = np.array([True, True, False, True, False])
+    e = [0.0, 0.05, 0.0, 0.2, np.nan]
+    complete = [True, False, True, True, False]
+    s = EvaluatedSet("gen", [reps["nacl"]] * 3 + [None], structures, srep, e_hull=e, complete_binary=complete)
+    row, details = evaluate_set(s, refs, n_bootstrap=50, masks=(unique, novel))
+    m = row.metrics
+    assert m["uniqueness"].value == 100.0 and m["novelty"].value == 75.0
+    assert m["sun_paper"].value == 50.0 and m["ssun_paper"].value == 25.0
+    assert m["sun_all"].value == pytest.approx(2 / 5 * 0.75 * 100) and m["ssun_all"].value == pytest.approx(15.0)
+    assert m["sun_complete"].value == pytest.approx(100 / 3)
+    assert row.counts["n_structures"] == 4 and row.counts["n_e_hull"] == 4 and row.counts["n_novel"] == 3
+    assert details[details.level == "structure"]["sun"].tolist() == [True, True, False, False, False]
+    # structure_novel statistics use the sampled representations of unique novel structures (r0, r1, r3)
+    s2 = EvaluatedSet("gen", [reps["nacl"]] * 3 + [None], structures, srep, e_hull=e, statistics_on="structure_novel")
+    row2, _ = evaluate_set(s2, refs, n_bootstrap=10, masks=(unique, novel))
+    assert row2.counts["n_statistics"] == 3 and row2.metrics["p1"].value == pytest.approx(100 / 3)
+
+
+def test_no_e_hull_gives_nan_with_reason(reps, refs, rocksalt):
+    s = EvaluatedSet("gen", [reps["nacl"]], [rocksalt], [reps["nacl"]])
+    row, _ = evaluate_set(s, refs, n_bootstrap=10, masks=(np.array([True]), np.array([True])))
+    assert math.isnan(row.metrics["sun_paper"].value) and row.metrics["sun_all"].value == 0.0
+    assert any("no E_hull" in n for n in row.notes)
+
+
+def test_same_seed_same_row(reps, refs):
+    s = EvaluatedSet("gen", [reps["nacl"], reps["srtio3"], reps["cscl"], None] * 5)
+    a, _ = evaluate_set(s, refs, n_bootstrap=30, seed=3)
+    b, _ = evaluate_set(s, refs, n_bootstrap=30, seed=3)
+    assert a.metrics == b.metrics
+
+
+def test_structure_novelty_against_reference(reps, refs, rocksalt, perovskite):
+    unique, novel = structure_novelty([rocksalt, perovskite, rocksalt.copy(), None], refs, n_jobs=1)
+    assert unique.tolist() == [True, True, False, False]
+    assert novel.tolist() == [False, True, False, False]
+
+
+def test_evaluated_set_errors(reps, rocksalt):
+    with pytest.raises(ValueError, match="statistics_on"):
+        EvaluatedSet("x", [reps["nacl"]], statistics_on="novel")
+    with pytest.raises(ValueError, match="structure_reps"):
+        EvaluatedSet("x", [reps["nacl"]], [rocksalt])
+    with pytest.raises(ValueError, match="same length"):
+        EvaluatedSet("x", [reps["nacl"]], [rocksalt], [reps["nacl"]], e_hull=[0.0, 1.0])
+    with pytest.raises(ValueError, match="same length"):
+        EvaluatedSet("x", [reps["nacl"]], e_hull=[0.0])
+    with pytest.raises(ValueError, match="needs structures"):
+        EvaluatedSet("x", [reps["nacl"]], statistics_on="structure_novel")
+    with pytest.raises(ValueError, match="empty"):
+        References([], [], pd.DataFrame())
+
+
+def test_table_markdown_and_files(reps, refs, tmp_path):
+    row, _ = evaluate_set(EvaluatedSet("gen", [reps["nacl"], reps["srtio3"]]), refs, n_bootstrap=10)
+    t = table1([row] + published_rows())
+    assert t["row"].tolist()[1:] == list(PUBLISHED) and set(t["source"]) == {"computed", "published"}
+    assert t.loc[1, "validity"] == 97 and math.isnan(t.loc[1, "validity_low"])
+    md = to_markdown(t)
+    assert "| Formal validity % ↑ | 100.0 [100.0, 100.0] | 97.0 | 72.0 | – |" in md
+    assert "| Metric | gen | WyckoffTransformer (paper, published) | WyCryst (paper, published) |" in md
+    csv, mdp = write_table(t, tmp_path / "results")
+    assert csv.name == "table1.csv" and mdp.name == "table1.md"
+    back = pd.read_csv(csv)
+    assert back.shape == t.shape and back.loc[1, "sun_paper"] == pytest.approx(38.7)
+
+
+def test_compare_sentences():
+    from wylib.evaluate import Row
+    from wylib.metrics import CI
+    ours = Row("a", "computed", {"sites_ks": CI(0.1, 0.08, 0.12), "p1": CI(2.0, 1.5, 2.5), "validity": CI(97.5, 96, 99)})
+    paper = Row("b", "published", {"sites_ks": CI(0.052, math.nan, math.nan), "p1": CI(1.0, math.nan, math.nan),
+                                   "validity": CI(97.0, math.nan, math.nan)})
+    tests = (Row("t", "computed", {"p1": CI(1.1, 1, 1.2)}), Row("tp", "published", {"p1": CI(1.0, math.nan, math.nan)}))
+    lines = compare(ours, paper, *tests)
+    assert len(lines) == 3
+    assert "inside our interval" in lines[0]  # validity 97 in [96, 99]
+    assert "outside" in lines[1] and "worse here" in lines[1]  # KS 0.1 > 0.052
+    assert "distance to the test split 0.9 here vs 0 in the paper (farther here)" in lines[2]
+
+
+def test_read_generated(tmp_path, reps, rocksalt):
+    from wylib.generated import COLUMNS, save_table
+
+    assert read_generated(tmp_path)[0] is None
+    with open(tmp_path / "samples.jsonl", "w") as fh:
+        for r in (reps["nacl"], None):
+            fh.write(json.dumps({"representation": r.as_dict() if r else None, "valid": r is not None}) + "\n")
+    s, found = read_generated(tmp_path)
+    assert s.representations == [reps["nacl"], None] and s.structures is None and "no relaxed" in found[1]
+    row = dict.fromkeys(COLUMNS)
+    row.update(sample_id="0", tokens=reps["nacl"].as_dict(), pyxtal_args=reps["nacl"].to_pyxtal_args(),
+               structure=rocksalt.as_dict(), energy_per_atom=-3.5, flag="converged")
+    failed = dict.fromkeys(COLUMNS)
+    failed.update(sample_id="1", tokens=None, pyxtal_args=reps["srtio3"].to_pyxtal_args(), flag="build_failed")
+    save_table(pd.DataFrame([row, failed]), tmp_path / "generated.jsonl")
+    s, found = read_generated(tmp_path)
+    assert s.structure_reps == [reps["nacl"], reps["srtio3"]] and s.structures[1] is None
+    assert s.energies_per_atom[0] == -3.5 and math.isnan(s.energies_per_atom[1])
+    (tmp_path / "samples.jsonl").unlink()
+    s, found = read_generated(tmp_path)
+    assert not s.validity_applicable and len(s.representations) == 2
+
+
+@pytest.mark.slow
+def test_real_test_split_acceptance():
+    """The paper's binary+ternary test split: against itself KS = chi2 = 0; ~90 % neutral, ~1.1 % P1."""
+    from wylib.data import tokenize_split
+
+    test = tokenize_split("mp_20_biternary_open", "test").representations
+    refs = References(test, test[:10], pd.DataFrame(columns=["material_id", "reduced_formula", "cif"]))
+    row, _ = evaluate_set(EvaluatedSet("test", test, validity_applicable=False, statistics_on="all"), refs,
+                          n_bootstrap=5)
+    for k in ("sites_ks", "elements_ks", "dof_ks", "sg_chi2", "el_chi2", "sg_chi2_corrected", "el_chi2_corrected"):
+        assert row.metrics[k].value == 0.0
+    assert 88 <= row.metrics["charge_neutrality"].value <= 92
+    assert 0.8 <= row.metrics["p1"].value <= 1.5
