@@ -185,6 +185,11 @@ def test_sun_rates_hand_computed():
     assert (r.n_sun, r.n_ssun, r.n_with_e_hull, r.n_attempted) == (2, 1, 4, 10)
     assert r.sun_paper == 0.5 and r.sun_all == 0.2 and r.ssun_paper == 0.25 and r.ssun_all == 0.1
     assert sun_rates([True], [True], [0.08], [2]).sun_all == 1.0  # threshold inclusive
+    complete = [True, False, True, True, False]  # e.g. every binary subsystem has a reference compound
+    r = sun_rates(unique, novel, e_hull, sg, subset=complete)
+    assert (r.n_sun, r.n_ssun, r.n_with_e_hull, r.n_attempted) == (1, 0, 3, 3)
+    with pytest.raises(ValueError):
+        sun_rates(unique, novel, e_hull, sg, n_attempted=10, subset=complete)
 
 
 def test_sun_rates_edge_cases():

@@ -54,12 +54,22 @@ def sun_mask(unique: Sequence[bool], novel: Sequence[bool], e_hull: Sequence[flo
 
 
 def sun_rates(unique: Sequence[bool], novel: Sequence[bool], e_hull: Sequence[float], spacegroup: Sequence[int],
-              n_attempted: int | None = None, threshold: float = STABILITY_THRESHOLD) -> SunResult:
+              n_attempted: int | None = None, threshold: float = STABILITY_THRESHOLD,
+              subset: Sequence[bool] | None = None) -> SunResult:
     """Counts behind S.U.N./S.S.U.N. with both denominators (see module docstring).
 
     Records are the structures that reached the E_hull stage (NaN where it failed);
     ``n_attempted`` (>= number of records) adds samples that never got that far.
+    ``subset`` restricts everything to some records, e.g. those whose chemical system
+    has a reference compound in every binary subsystem; its ``all`` denominator is
+    then the subset size (samples that failed earlier have no chemical system).
     """
+    if subset is not None:
+        keep = np.asarray(subset, bool)
+        if n_attempted is not None:
+            raise ValueError("n_attempted cannot be combined with subset")
+        unique, novel = np.asarray(unique, bool)[keep], np.asarray(novel, bool)[keep]
+        e_hull, spacegroup = np.asarray(e_hull, float)[keep], np.asarray(spacegroup)[keep]
     sun = sun_mask(unique, novel, e_hull, threshold)
     sg = np.asarray(spacegroup)
     if sg.shape != sun.shape:
