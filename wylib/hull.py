@@ -282,8 +282,9 @@ def write_resource(static: pd.DataFrame, el_df: pd.DataFrame, path: Path = RESOU
 # ----------------------------------------------------------------------------- hull
 @dataclass(frozen=True)
 class HullResult:
-    """E_hull (eV/atom, may be negative), #reference compounds in the chemical system,
-    and whether every binary subsystem has a reference compound."""
+    """E_hull (eV/atom, negative below the hull); the number of reference compounds (not
+    elements) whose elements lie within the chemical system; whether every pair of its
+    elements has at least one reference compound of exactly that pair (True for unaries)."""
     e_hull: float
     n_reference_compounds: int
     complete_binary_subsystems: bool
