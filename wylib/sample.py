@@ -1,0 +1,280 @@
+"""Autoregressive sampling of Wyckoff representations (paper section 3.4).
+
+A sample is a space group (drawn from the train+val distribution, or given) and
+a sequence of tokens generated position by position; each position is a cascade
+element -> site symmetry -> enumeration, one model call per field
+(`WyckoffTransformer.cascade_logits`). All rows advance together; a row stops at
+its STOP element and is no longer computed; the loop ends when every row is done.
+
+Two modes:
+
+- ``constrained=True`` (default), grammar-constrained decoding: PAD/MASK never
+  emitted; STOP not allowed at position 0 (an empty structure is not valid) and
+  forced at position ``max_sites``; only the site symmetries of the group that
+  still have a free Wyckoff position; only enumerations valid for (group, site
+  symmetry) whose position is not a DoF-0 position already used. Every group has
+  a general position (site symmetry 1, DoF 3), so a site symmetry is always
+  available and every sample is formally valid by construction.
+- ``constrained=False``, the paper's way: sample freely from the model (service
+  tokens included), then decode; invalid samples keep their tokens, get
+  ``representation=None`` and a reason, counted by `SampleResult.reason_counts`.
+
+Temperature divides the logits. Randomness: one CPU ``torch.Generator`` seeded
+with ``seed`` draws the space groups, then Gumbel noise per batch, so a result
+depends on (model, seed, n, batch_size, device) and nothing else.
+
+Per-step log-probabilities of each sampled token are recorded twice, shape (n, L, 3)
+(fields element, site symmetry, enumeration; 0 where nothing was sampled):
+``logp`` under the distribution actually sampled from (temperature and grammar
+mask applied, renormalised), and ``logp_model`` under the plain trained model
+(T = 1, no mask), whose sum over a sequence is what `wylib.likelihood` computes.
+
+    >>> res = sample(model, vocab, 1000, spacegroup_distribution=spacegroup_counts("mp_20_biternary_open"))
+    >>> res.validity, res.reason_counts(), res.representations[0]
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from wylib.model import MASK, PAD, STOP, WyckoffTransformer
+from wylib.tokens import WyckoffRepresentation
+from wylib.vocab import Vocabulary
+
+REASON_CATEGORIES = ("site symmetry absent from group", "enumeration invalid", "DoF-0 position used twice",
+                     "service token emitted", "no STOP within max length", "empty sequence", "other")
+
+
+def reason_category(reason: str | None) -> str | None:
+    """Map a decoding/validity message (wylib.vocab.decode) to one of REASON_CATEGORIES (None if valid)."""
+    if reason is None:
+        return None
+    for key, cat in (("does not occur in space group", REASON_CATEGORIES[0]), ("is not valid for", REASON_CATEGORIES[1]),
+                     ("no degrees of freedom", REASON_CATEGORIES[2]), ("service token", REASON_CATEGORIES[3]),
+                     ("no STOP", REASON_CATEGORIES[4]), ("empty sequence", REASON_CATEGORIES[5])):
+        if key in reason:
+            return cat
+    return REASON_CATEGORIES[6]
+
+
+@dataclass
+class SampleResult:
+    """Sampled sequences, in the EncodedDataset layout (STOP at n_sites in all three fields, PAD after)."""
+
+    spacegroup: torch.Tensor      # (n,)
+    element: torch.Tensor         # (n, L)
+    site_symmetry: torch.Tensor   # (n, L)
+    enumeration: torch.Tensor     # (n, L)
+    n_sites: torch.Tensor         # (n,) position of the STOP element; L where no STOP was emitted
+    logp: torch.Tensor            # (n, L, 3) log-prob under the distribution sampled from
+    logp_model: torch.Tensor      # (n, L, 3) log-prob under the trained model (T = 1, no constraints)
+    representations: list[WyckoffRepresentation | None]
+    reasons: list[str | None]
+    temperature: float = 1.0
+    constrained: bool = True
+    seed: int = 0
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.spacegroup)
+
+    @property
+    def valid(self) -> torch.Tensor:
+        """(n,) bool, formally valid."""
+        return torch.tensor([r is None for r in self.reasons], dtype=torch.bool)
+
+    @property
+    def validity(self) -> float:
+        """Share of formally valid samples."""
+        return float(self.valid.float().mean()) if len(self) else float("nan")
+
+    def reason_counts(self) -> dict[str, int]:
+        """Invalid samples per reason category (the paper's list), zeros included."""
+        c = Counter(reason_category(r) for r in self.reasons if r is not None)
+        return {cat: c.get(cat, 0) for cat in REASON_CATEGORIES}
+
+    def subset(self, idx: Sequence[int] | torch.Tensor) -> "SampleResult":
+        idx = torch.as_tensor(idx, dtype=torch.int64)
+        tensors = {k: getattr(self, k)[idx] for k in ("spacegroup", "element", "site_symmetry", "enumeration",
+                                                       "n_sites", "logp", "logp_model")}
+        il = idx.tolist()
+        return SampleResult(**tensors, representations=[self.representations[i] for i in il],
+                            reasons=[self.reasons[i] for i in il], temperature=self.temperature,
+                            constrained=self.constrained, seed=self.seed, meta=dict(self.meta))
+
+    def records(self, vocab: Vocabulary) -> list[dict]:
+        """One JSON-serialisable dict per sample: space group, tokens (strings, up to STOP), validity, reason."""
+        lists = (["PAD", "MASK", "STOP"] + list(vocab.elements), ["PAD", "MASK", "STOP"] + list(vocab.site_symmetries),
+                 ["PAD", "MASK", "STOP"] + [int(e) for e in vocab.enumerations])
+        out = []
+        for i in range(len(self)):
+            k = min(int(self.n_sites[i]), self.element.shape[1])
+            toks = [[lists[f][int(t[i, j])] for f, t in enumerate((self.element, self.site_symmetry, self.enumeration))]
+                    for j in range(k)]
+            rep = self.representations[i]
+            out.append({"index": i, "spacegroup": int(self.spacegroup[i]), "tokens": toks, "valid": rep is not None,
+                        "reason": self.reasons[i], "representation": rep.as_dict() if rep is not None else None,
+                        "logp_model": float(self.logp_model[i].sum())})
+        return out
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def spacegroup_counts(dataset: str, splits: Sequence[str] = ("train", "val"), max_structures: int | None = None) -> torch.Tensor:
+    """Counts (231,) of the space groups of the tokenized splits (paper: train+val); index = group number."""
+    from wylib.data import tokenize_split
+
+    counts = torch.zeros(231, dtype=torch.float64)
+    for split in splits:
+        for rep in tokenize_split(dataset, split, max_structures=max_structures).representations:
+            counts[rep.spacegroup] += 1
+    return counts
+
+
+def _gumbel_argmax(logits: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Index sampled from softmax(logits) (rows), via the Gumbel-max trick with noise from ``gen`` (CPU)."""
+    u = torch.rand(logits.shape, generator=gen).clamp_(min=1e-20).to(logits.device)
+    return (logits - torch.log(-torch.log(u))).argmax(-1)
+
+
+def _draw(raw: torch.Tensor, allowed: torch.Tensor | None, temperature: float,
+          gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sample from softmax(raw / T) restricted to ``allowed`` -> (token, logp sampled dist, logp model)."""
+    raw = raw.float()
+    logits = raw / temperature
+    if allowed is not None:
+        logits = logits.masked_fill(~allowed, float("-inf"))
+    lp = torch.log_softmax(logits, -1)
+    tok = _gumbel_argmax(lp, gen)
+    rows = torch.arange(len(tok), device=tok.device)
+    return tok, lp[rows, tok], torch.log_softmax(raw, -1)[rows, tok]
+
+
+@torch.no_grad()
+def _sample_batch(model: WyckoffTransformer, vocab: Vocabulary, sg: torch.Tensor, temperature: float,
+                  constrained: bool, grammar: dict[str, torch.Tensor] | None, gen: torch.Generator) -> dict[str, torch.Tensor]:
+    dev = sg.device
+    B, L, M = len(sg), vocab.length, vocab.max_sites
+    E, S, C = (torch.full((B, L), PAD, dtype=torch.int64, device=dev) for _ in range(3))
+    logp = torch.zeros(B, L, 3, device=dev)
+    logp_model = torch.zeros(B, L, 3, device=dev)
+    n_sites = torch.full((B,), L, dtype=torch.int64, device=dev)
+    active = torch.arange(B, device=dev)
+    if constrained:
+        assert grammar is not None
+        ss_ok, en_ok, dof = (grammar[k].to(dev) for k in ("site_symmetry_allowed", "enumeration_allowed", "dof"))
+        used = torch.zeros(B, vocab.n_site_symmetries, vocab.n_enumerations, dtype=torch.bool, device=dev)
+    for k in range(L):
+        if len(active) == 0:
+            break
+        a_sg, nk = sg[active], torch.full((len(active),), k, dtype=torch.int64, device=dev)
+        K = max(k, 1)
+        prefix = (E[active, :K], S[active, :K], C[active, :K])
+        # element
+        raw = model.cascade_logits(a_sg, *prefix, nk, 0)
+        allowed = None
+        if constrained:
+            allowed = torch.zeros_like(raw, dtype=torch.bool)
+            if k < M:
+                allowed[:, 3:] = True
+            if k > 0:
+                allowed[:, STOP] = True
+        e, lp, lpm = _draw(raw, allowed, temperature, gen)
+        E[active, k], logp[active, k, 0], logp_model[active, k, 0] = e, lp, lpm
+        stop = e == STOP
+        done = active[stop]
+        n_sites[done] = k
+        S[done, k] = STOP
+        C[done, k] = STOP
+        active, e, a_sg, nk = active[~stop], e[~stop], a_sg[~stop], nk[~stop]
+        prefix = tuple(p[~stop] for p in prefix)
+        if len(active) == 0:
+            break
+        # site symmetry
+        raw = model.cascade_logits(a_sg, *prefix, nk, 1, e)
+        if constrained:
+            avail = en_ok[a_sg] & ~used[active]                       # (b, V_ss, V_en) free positions
+            allowed = ss_ok[a_sg] & avail.any(-1)
+            assert bool(allowed.any(-1).all()), "a group without a free Wyckoff position (cannot happen)"
+        s, lp, lpm = _draw(raw, allowed, temperature, gen)
+        S[active, k], logp[active, k, 1], logp_model[active, k, 1] = s, lp, lpm
+        # enumeration
+        raw = model.cascade_logits(a_sg, *prefix, nk, 2, e, s)
+        if constrained:
+            allowed = avail[torch.arange(len(active), device=dev), s]
+        c, lp, lpm = _draw(raw, allowed, temperature, gen)
+        C[active, k], logp[active, k, 2], logp_model[active, k, 2] = c, lp, lpm
+        if constrained:
+            fixed = dof[a_sg, s, c] == 0
+            used[active[fixed], s[fixed], c[fixed]] = True
+    return {"element": E, "site_symmetry": S, "enumeration": C, "n_sites": n_sites, "logp": logp, "logp_model": logp_model}
+
+
+def sample(model: WyckoffTransformer, vocab: Vocabulary, n: int, spacegroups: Sequence[int] | torch.Tensor | None = None,
+           spacegroup_distribution: Sequence[float] | torch.Tensor | None = None, temperature: float = 1.0,
+           constrained: bool = True, seed: int = 0, batch_size: int = 4096, device: str | torch.device = "auto",
+           progress: bool = True) -> SampleResult:
+    """Sample n Wyckoff representations (see module docstring).
+
+    Space groups: ``spacegroups`` (n group numbers) or drawn from ``spacegroup_distribution``
+    (231 non-negative weights indexed by group number, e.g. `spacegroup_counts`); exactly one is needed.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    if n < 0:
+        raise ValueError(f"n must be non-negative, got {n}")
+    gen = torch.Generator().manual_seed(int(seed))
+    if spacegroups is not None:
+        sg = torch.as_tensor(np.asarray(spacegroups), dtype=torch.int64).flatten()
+        if len(sg) != n:
+            raise ValueError(f"{len(sg)} space groups given for n={n} samples")
+    elif spacegroup_distribution is not None:
+        w = torch.as_tensor(np.asarray(spacegroup_distribution, dtype=np.float64)).flatten()
+        if len(w) != 231 or bool((w < 0).any()) or float(w[1:].sum()) <= 0 or float(w[0]) != 0:
+            raise ValueError("spacegroup_distribution must hold 231 non-negative weights indexed by group number "
+                             "(index 0 unused) with a positive sum")
+        sg = torch.multinomial(w, n, replacement=True, generator=gen) if n else torch.zeros(0, dtype=torch.int64)
+    else:
+        raise ValueError("give spacegroups or spacegroup_distribution (e.g. wylib.sample.spacegroup_counts(dataset))")
+    if n and (int(sg.min()) < 1 or int(sg.max()) > 230):
+        raise ValueError("space group numbers must lie in 1..230")
+    if tuple(model.cfg.vocab_sizes) != tuple(vocab.sizes):
+        raise ValueError(f"model vocabulary sizes {model.cfg.vocab_sizes} differ from the vocabulary's {vocab.sizes}")
+    dev = resolve_device(device)
+    was_training = model.training
+    model.eval()
+    model_dev = next(model.parameters()).device
+    if model_dev != dev:
+        model.to(dev)
+    grammar = vocab.grammar() if constrained else None
+    parts: list[dict[str, torch.Tensor]] = []
+    try:
+        for i in tqdm(range(0, n, batch_size), desc=f"sample T={temperature:g}", disable=not progress or n <= batch_size):
+            parts.append({k: v.cpu() for k, v in _sample_batch(model, vocab, sg[i:i + batch_size].to(dev), float(temperature),
+                                                               constrained, grammar, gen).items()})
+    finally:
+        model.train(was_training)
+        if model_dev != dev:
+            model.to(model_dev)
+    L = vocab.length
+    out = {k: torch.cat([p[k] for p in parts]) for k in parts[0]} if parts else {
+        "element": torch.zeros(0, L, dtype=torch.int64), "site_symmetry": torch.zeros(0, L, dtype=torch.int64),
+        "enumeration": torch.zeros(0, L, dtype=torch.int64), "n_sites": torch.zeros(0, dtype=torch.int64),
+        "logp": torch.zeros(0, L, 3), "logp_model": torch.zeros(0, L, 3)}
+    reps, reasons = [], []
+    for i in range(n):
+        rep, reason = vocab.decode(int(sg[i]), out["element"][i].tolist(), out["site_symmetry"][i].tolist(),
+                                   out["enumeration"][i].tolist())
+        reps.append(rep)
+        reasons.append(reason)
+    return SampleResult(spacegroup=sg, **out, representations=reps, reasons=reasons, temperature=float(temperature),
+                        constrained=constrained, seed=int(seed), meta={"batch_size": batch_size, "device": str(dev)})
