@@ -47,7 +47,7 @@ def check_args(args: dict) -> str | None:
     return None
 
 
-class _Timeout(Exception):
+class _Timeout(BaseException):  # BaseException: pyXtal swallows Exception internally
     pass
 
 

@@ -319,6 +319,9 @@ def relax_to_jsonl(items: Iterable[tuple[str, Structure]], path: str | Path, con
     todo = [(k, s) for k, s in items if k not in finished]
     if len({k for k, _ in todo}) != len(todo):
         raise ValueError("duplicate ids")
+    if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
+        with path.open("a") as fh:  # a killed writer left a torn last line: end it
+            fh.write("\n")
     with path.open("a") as fh:
         def write(rec: dict) -> None:
             fh.write(json.dumps(rec) + "\n")

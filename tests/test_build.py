@@ -1,0 +1,81 @@
+"""pyXtal builder: real Wyckoff args from the test split, determinism, failure accounting."""
+import numpy as np
+import pytest
+
+from wylib.build import (build_one, build_structure, check_args, count_failures, pyxtal_args_from_structure,
+                         trial_seed)
+from wylib.data import parse_cif
+from wylib.tokens import WyckoffRepresentation
+
+
+@pytest.fixture(scope="module")
+def test_args(test_split_head):
+    return [WyckoffRepresentation.from_structure(parse_cif(c)).to_pyxtal_args() for c in test_split_head.cif[:12]]
+
+
+def test_builds_real_args_with_right_composition(test_args):
+    trials = [build_structure(a, n_trials=2, seed=i) for i, a in enumerate(test_args)]
+    stats = count_failures(trials)
+    assert stats["n_samples"] == 12 and stats["n_trials"] == 24
+    assert stats["sample_success_rate"] >= 0.95, stats
+    for args, ts in zip(test_args, trials):
+        for s, reason in ts:
+            if s is None:
+                continue
+            assert reason is None
+            comp = s.composition.get_el_amt_dict()
+            assert {el: int(n) for el, n in comp.items()} == dict(zip(args["species"], args["numIons"]))
+
+
+def test_deterministic_for_a_seed(test_args):
+    a = build_structure(test_args[0], n_trials=2, seed=7)
+    b = build_structure(test_args[0], n_trials=2, seed=7)
+    c = build_structure(test_args[0], n_trials=2, seed=8)
+    assert all(np.allclose(x[0].frac_coords, y[0].frac_coords) and np.allclose(x[0].lattice.matrix, y[0].lattice.matrix)
+               for x, y in zip(a, b))
+    assert not np.allclose(a[0][0].lattice.matrix, c[0][0].lattice.matrix)
+    assert a[0][0].lattice.abc != a[1][0].lattice.abc  # trials are independent
+    assert trial_seed(0, 1) == trial_seed(0, 1) != trial_seed(0, 2)
+
+
+def test_primitive_option():
+    args = {"group": 225, "species": ["Na", "Cl"], "numIons": [4, 4], "sites": [["4a"], ["4b"]]}
+    conv, _ = build_one(args, seed=1)
+    prim, _ = build_one(args, seed=1, primitive=True)
+    assert len(conv) == 8 and len(prim) == 2
+    assert prim.volume == pytest.approx(conv.volume / 4)
+
+
+@pytest.mark.parametrize("args, reason", [
+    ({"group": 225, "species": ["Na"]}, "bad_args: missing key"),
+    (None, "bad_args: missing key"),
+    ({"group": 231, "species": ["Na"], "numIons": [4], "sites": [["4a"]]}, "bad_args: group"),
+    ({"group": 225, "species": ["Na", "Cl"], "numIons": [4], "sites": [["4a"]]}, "bad_args: lengths"),
+    ({"group": 225, "species": ["Na"], "numIons": [8], "sites": [["4a"]]}, "bad_args: numIons != sum of multiplicities"),
+])
+def test_bad_args_are_reasons_not_errors(args, reason):
+    assert check_args(args) == reason
+    assert build_one(args, seed=0) == (None, reason)
+
+
+def test_failure_accounting():
+    good = {"group": 225, "species": ["Na", "Cl"], "numIons": [4, 4], "sites": [["4a"], ["4b"]]}
+    impossible = {"group": 225, "species": ["Na"], "numIons": [8], "sites": [["4a", "4a"]]}  # DoF-0 site twice
+    bad = {"group": 225, "species": ["Na"], "numIons": [3], "sites": [["4a"]]}
+    trials = [build_structure(good, n_trials=2), build_structure(impossible, n_trials=2, max_count=1), build_structure(bad, n_trials=3)]
+    stats = count_failures(trials)
+    assert stats["n_samples"] == 3 and stats["n_samples_built"] == 1 and stats["n_trials"] == 7
+    assert stats["n_trials_built"] == 2
+    assert stats["failures"]["bad_args: numIons != sum of multiplicities"] == 3
+    assert sum(v for k, v in stats["failures"].items() if k.startswith("pyxtal")) == 2, stats
+    assert count_failures([])["n_samples"] == 0
+
+
+def test_timeout_is_a_reason(test_args):
+    big = max(test_args, key=lambda a: sum(a["numIons"]))
+    assert build_one(big, seed=0, timeout=1e-4) == (None, "timeout")
+
+
+def test_args_shim_matches_tokens(rocksalt, perovskite):
+    for s in (rocksalt, perovskite):
+        assert pyxtal_args_from_structure(s) == WyckoffRepresentation.from_structure(s).to_pyxtal_args()

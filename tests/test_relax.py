@@ -1,0 +1,193 @@
+"""Batched CHGNet relaxer: agreement with CHGNet's own path, flags, kill-and-resume, pool and Dask."""
+import json
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+import wylib.relax as rx
+from wylib.relax import BatchRelaxer, RelaxConfig, best_trials, read_jsonl, relax_to_jsonl
+
+pytestmark = pytest.mark.slow  # CHGNet
+ONE_PHASE = RelaxConfig(steps=3, phases=("cell",), symmetry=False)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return rx.load_model(threads=1)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """Two tiny real structures, off equilibrium: compressed rock salt (2 atoms), strained perovskite (5)."""
+    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.3), ["Na", "Cl"], [[0, 0, 0], [0.5] * 3]).get_primitive_structure()
+    sto = Structure.from_spacegroup("Pm-3m", Lattice.cubic(3.9), ["Sr", "Ti", "O"], [[0, 0, 0], [0.5] * 3, [0.5, 0, 0]])
+    sto.apply_strain([0.0, 0.0, 0.05])
+    sto.perturb(0.05, min_distance=0.01, seed=0)
+    return [("nacl", nacl), ("sto", sto)]
+
+
+def test_predict_efs_matches_chgnet(model, tiny):
+    graphs = [model.graph_converter(s) for _, s in tiny]
+    ref = model.predict_graph(graphs, task="efs")
+    for r, n in zip(ref, rx.predict_efs(model, graphs)):
+        assert n["e"] == pytest.approx(float(r["e"]), abs=1e-5)
+        assert np.allclose(n["f"], r["f"], atol=1e-4) and np.allclose(n["s"], r["s"], atol=1e-3)
+
+
+def test_follows_struct_optimizer(model, tiny):
+    from chgnet.model import StructOptimizer
+
+    opt = StructOptimizer(model=rx.load_model(1))
+    res = {r.id: r for r in BatchRelaxer(ONE_PHASE, model=model).relax(tiny)}
+    for key, s in tiny:
+        ref = opt.relax(s, fmax=ONE_PHASE.fmax, steps=3, verbose=False)
+        e_ref = ref["trajectory"].energies[-1] / len(s)
+        assert res[key].energy_per_atom == pytest.approx(e_ref, abs=1e-4)
+        assert res[key].n_steps[0] == len(ref["trajectory"].energies) - 2
+        assert res[key].flag in ("converged", "not_converged")
+        assert Structure.from_dict(res[key].structure).lattice.abc == pytest.approx(ref["final_structure"].lattice.abc, abs=1e-3)
+
+
+def test_default_protocol_two_phases_and_symmetry(model, tiny):
+    cfg = RelaxConfig(steps=4)
+    assert cfg.phases == ("positions", "cell") and cfg.symmetry and cfg.fmax == 0.05
+    res = {r.id: r for r in BatchRelaxer(cfg, model=model).relax(tiny)}
+    nacl = res["nacl"]
+    assert nacl.flag in ("converged", "not_converged") and len(nacl.n_steps) == 2 and max(nacl.n_steps) <= 4
+    assert nacl.volume_ratio > 1.0  # compressed rock salt expands in the cell phase
+    final = Structure.from_dict(nacl.structure)
+    assert final.get_space_group_info(symprec=1e-3)[1] == 225  # symmetry kept
+
+
+def test_bad_structures_are_flagged_not_fatal(model, tiny, monkeypatch):
+    lonely = Structure(Lattice.cubic(20.0), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])  # isolated atoms
+    res = {r.id: r for r in BatchRelaxer(ONE_PHASE, model=model).relax([("lonely", lonely), *tiny])}
+    assert res["lonely"].flag == "chgnet_error" and "isolated" in res["lonely"].error.lower()
+    assert res["lonely"].energy_per_atom is None
+    assert res["nacl"].flag in ("converged", "not_converged") and res["sto"].energy_per_atom < 0
+
+    exploded = BatchRelaxer(RelaxConfig(steps=5, phases=("cell",), symmetry=False, max_volume_ratio=1.0001),
+                            model=model).relax(tiny[:1])[0]
+    assert exploded.flag == "exploded_cell" and exploded.volume_ratio > 1.0001
+
+    real = rx.predict_efs
+
+    def nan_for_sto(m, graphs):
+        out = real(m, graphs)
+        for o, g in zip(out, graphs):
+            if len(g.atomic_number) == 5:
+                o["e"] = float("nan")
+        return out
+
+    monkeypatch.setattr(rx, "predict_efs", nan_for_sto)
+    res = {r.id: r for r in BatchRelaxer(ONE_PHASE, model=model).relax(tiny)}
+    assert res["sto"].flag == "nan_energy" and res["nacl"].flag in ("converged", "not_converged")
+
+
+def test_batch_error_falls_back_to_single_calls(model, tiny, monkeypatch):
+    real = rx.predict_efs
+
+    def fail_batches(m, graphs):
+        if len(graphs) > 1:
+            raise RuntimeError("batch failure")
+        return real(m, graphs)
+
+    ref = {r.id: r.energy_per_atom for r in BatchRelaxer(ONE_PHASE, model=model).relax(tiny)}
+    monkeypatch.setattr(rx, "predict_efs", fail_batches)
+    res = {r.id: r.energy_per_atom for r in BatchRelaxer(ONE_PHASE, model=model).relax(tiny)}
+    assert res == pytest.approx(ref, abs=1e-5)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError):
+        RelaxConfig(phases=("cell", "volume"))
+    with pytest.raises(ValueError):
+        RelaxConfig(fmax=0)
+    with pytest.raises(ValueError):
+        RelaxConfig(phases=())
+
+
+class Killed(Exception):
+    pass
+
+
+def test_kill_and_resume(model, tiny, tmp_path):
+    items = [(f"{k}/{t}", s) for t in range(2) for k, s in tiny]  # 4 relaxations
+    full = relax_to_jsonl(items, tmp_path / "full.jsonl", ONE_PHASE, n_workers=0, model=model, progress=False)
+    seen = []
+
+    def kill_after_two(rec):
+        seen.append(rec["id"])
+        if len(seen) == 2:
+            raise Killed
+
+    path = tmp_path / "run.jsonl"
+    with pytest.raises(Killed):
+        relax_to_jsonl(items, path, ONE_PHASE, n_workers=0, model=model, progress=False, on_result=kill_after_two)
+    first = [r["id"] for r in read_jsonl(path)]
+    assert len(first) == 2
+    with path.open("a") as fh:
+        fh.write('{"id": "torn li')  # a writer killed mid-line
+    redone = []
+    out = relax_to_jsonl(items, path, ONE_PHASE, n_workers=0, model=model, progress=False, on_result=lambda r: redone.append(r["id"]))
+    assert set(redone) == {k for k, _ in items} - set(first)  # nothing redone
+    assert sorted(r["id"] for r in out) == sorted(k for k, _ in items)
+    e_full = {r["id"]: r["energy_per_atom"] for r in full}
+    assert {r["id"]: r["energy_per_atom"] for r in out} == pytest.approx(e_full, abs=1e-6)
+    again = relax_to_jsonl(items, path, ONE_PHASE, n_workers=0, model=model, progress=False)
+    assert len(again) == 4  # a finished run does no work
+
+
+def test_process_pool_and_dask(model, tiny, tmp_path):
+    from distributed import Client, LocalCluster
+
+    ref = {r["id"]: r["energy_per_atom"] for r in
+           relax_to_jsonl(tiny, tmp_path / "ref.jsonl", ONE_PHASE, n_workers=0, model=model, progress=False)}
+    pool = relax_to_jsonl(tiny, tmp_path / "pool.jsonl", ONE_PHASE, n_workers=1, threads=1, progress=False)
+    assert {r["id"]: r["energy_per_atom"] for r in pool} == pytest.approx(ref, abs=1e-5)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        dask = relax_to_jsonl(tiny, tmp_path / "dask.jsonl", ONE_PHASE, scheduler=client, chunk_size=1, threads=1,
+                              progress=False)
+    assert {r["id"]: r["energy_per_atom"] for r in dask} == pytest.approx(ref, abs=1e-5)
+    assert all(json.loads(line)["flag"] for line in (tmp_path / "dask.jsonl").read_text().splitlines())
+
+
+def test_best_trials():
+    recs = [dict(id="a/0", flag="converged", energy_per_atom=-1.0), dict(id="a/1", flag="not_converged", energy_per_atom=-2.0),
+            dict(id="a/2", flag="nan_energy", energy_per_atom=None), dict(id="b/0", flag="chgnet_error", energy_per_atom=None),
+            dict(id="c/0", flag="exploded_cell", energy_per_atom=-9.0), dict(id="c/1", flag="converged", energy_per_atom=-3.0)]
+    best = best_trials(recs)
+    assert best["a"]["id"] == "a/1" and best["b"]["flag"] == "chgnet_error" and best["c"]["id"] == "c/1"
+
+
+def test_generated_table_save_load_export(model, tmp_path):
+    from ase.io import read
+
+    from wylib.generated import export_cif_zip, export_extxyz, generate_structures, load_table, structures
+    from wylib.tokens import WyckoffRepresentation
+
+    rep = WyckoffRepresentation.from_pyxtal_args({"group": 225, "species": ["Na", "Cl"], "numIons": [4, 4],
+                                                   "sites": [["4a"], ["4b"]]})
+    impossible = {"sample_id": "bad", "pyxtal_args": {"group": 225, "species": ["Na"], "numIons": [3], "sites": [["4a"]]}}
+    cfg = RelaxConfig(steps=3)
+    table = generate_structures([rep, impossible], tmp_path, n_trials=2, seed=1, config=cfg, n_workers=0, model=model,
+                                progress=False)
+    assert list(table.sample_id) == ["0", "bad"]
+    ok, bad = table.iloc[0], table.iloc[1]
+    assert ok.n_built == 2 and ok.flag in ("converged", "not_converged") and ok.best_trial in (0, 1)
+    assert ok.tokens == rep.to_dict() and ok.pyxtal_args["group"] == 225 and ok.energy_per_atom < 0
+    assert bad.flag == "build_failed" and bad.n_built == 0 and sum(bad.build_failures.values()) == 2
+    trials = read_jsonl(tmp_path / "relax.jsonl")
+    assert ok.energy_per_atom == min(r["energy_per_atom"] for r in trials)  # lowest-energy trial kept
+    back = load_table(tmp_path / "generated.jsonl")
+    assert back.sample_id.tolist() == ["0", "bad"] and back.iloc[0].structure == ok.structure
+    assert structures(back)[0].composition.reduced_formula == "NaCl" and structures(back)[1] is None
+    assert export_cif_zip(back, tmp_path / "gen.zip") == 1
+    assert export_extxyz(back, tmp_path / "gen.extxyz") == 1
+    frame = read(tmp_path / "gen.extxyz", index=0)
+    assert str(frame.info["sample_id"]) == "0" and frame.info["energy_per_atom"] == pytest.approx(ok.energy_per_atom)
+    again = generate_structures([rep, impossible], tmp_path, n_trials=2, seed=1, config=cfg, n_workers=0, model=model,
+                                progress=False)  # resumed: same table, nothing relaxed again
+    assert len(read_jsonl(tmp_path / "relax.jsonl")) == 2 and again.energy_per_atom[0] == ok.energy_per_atom

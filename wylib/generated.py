@@ -1,0 +1,132 @@
+"""The generated set as one table: tokens, pyXtal args, structures, energies, flags.
+
+`generate_structures` runs the whole chain for a list of Wyckoff representations:
+pyXtal build (`wylib.build`, several trials per sample), batched CHGNet relaxation
+of every built trial (`wylib.relax`, resumable file `<out_dir>/relax.jsonl`),
+lowest-energy trial per sample, and writes `<out_dir>/generated.jsonl`. One row per
+sample; structures are pymatgen dicts (JSON). `flag` is the relaxation flag of the
+kept trial, or "build_failed" when no trial gave a structure. Export to a zip of CIFs
+or one extxyz file.
+"""
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+from pymatgen.core import Structure
+
+from wylib.build import build_structure, count_failures, trial_seed
+from wylib.relax import RelaxConfig, best_trials, relax_to_jsonl
+
+COLUMNS = ["sample_id", "group", "tokens", "pyxtal_args", "n_trials", "n_built", "build_failures", "best_trial",
+           "initial_structure", "structure", "energy_per_atom", "flag", "n_steps"]
+
+
+def as_sample(obj: Any, index: int) -> dict:
+    """Normalize a sample: a `WyckoffRepresentation`-like object (`to_pyxtal_args`,
+    `to_dict`), a pyXtal args dict, or a dict with `pyxtal_args` (+ `sample_id`, `tokens`)."""
+    if hasattr(obj, "to_pyxtal_args"):
+        return dict(sample_id=str(index), tokens=obj.to_dict(), pyxtal_args=obj.to_pyxtal_args())
+    if isinstance(obj, dict) and "pyxtal_args" in obj:
+        return dict(sample_id=str(obj.get("sample_id", index)), tokens=obj.get("tokens"), pyxtal_args=obj["pyxtal_args"])
+    if isinstance(obj, dict):
+        return dict(sample_id=str(index), tokens=None, pyxtal_args=obj)
+    raise TypeError(f"cannot read a sample from {type(obj).__name__}")
+
+
+def make_table(samples: Sequence[dict], builds: Sequence[list], relaxed: dict[str, dict]) -> pd.DataFrame:
+    """One row per sample from build trials and the best relaxation record per sample."""
+    rows = []
+    for sample, trials in zip(samples, builds):
+        sid = sample["sample_id"]
+        rec = relaxed.get(sid)
+        ok = [s for s, _ in trials if s is not None]
+        best = int(rec["id"].rsplit("/", 1)[1]) if rec else None
+        rows.append(dict(
+            sample_id=sid, group=int(sample["pyxtal_args"]["group"]) if isinstance(sample["pyxtal_args"], dict)
+            and "group" in sample["pyxtal_args"] else None,
+            tokens=sample.get("tokens"), pyxtal_args=sample["pyxtal_args"], n_trials=len(trials), n_built=len(ok),
+            build_failures=count_failures([trials])["failures"], best_trial=best,
+            initial_structure=trials[best][0].as_dict() if rec else None,
+            structure=rec["structure"] if rec else None, energy_per_atom=rec["energy_per_atom"] if rec else None,
+            flag=rec["flag"] if rec else ("build_failed" if not ok else "not_relaxed"),
+            n_steps=rec["n_steps"] if rec else None))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def generate_structures(samples: Sequence[Any], out_dir: str | Path, *, n_trials: int = 6, seed: int = 0,
+                        config: RelaxConfig = RelaxConfig(), primitive: bool = True, n_workers: int = 1,
+                        scheduler: Any = None, progress: bool = True, **relax_kwargs) -> pd.DataFrame:
+    """Build, relax, keep the lowest-energy trial; writes and returns the table.
+    Rerunning with the same arguments resumes (finished relaxations are not redone)."""
+    from tqdm.auto import tqdm
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    samples = [as_sample(s, i) for i, s in enumerate(samples)]
+    if len({s["sample_id"] for s in samples}) != len(samples):
+        raise ValueError("sample ids must be unique")
+    builds = [build_structure(s["pyxtal_args"], n_trials=n_trials, seed=trial_seed(seed, i), primitive=primitive)
+              for i, s in enumerate(tqdm(samples, desc="build", disable=not progress, mininterval=5))]
+    stats = count_failures(builds)
+    (out_dir / "build_stats.json").write_text(json.dumps(stats, indent=1))
+    items = [(f"{s['sample_id']}/{t}", st) for s, trials in zip(samples, builds)
+             for t, (st, _) in enumerate(trials) if st is not None]
+    records = relax_to_jsonl(items, out_dir / "relax.jsonl", config, n_workers=n_workers, scheduler=scheduler,
+                             progress=progress, **relax_kwargs)
+    wanted = {k for k, _ in items}
+    table = make_table(samples, builds, best_trials(r for r in records if r["id"] in wanted))
+    save_table(table, out_dir / "generated.jsonl")
+    return table
+
+
+def save_table(table: pd.DataFrame, path: str | Path) -> None:
+    """JSON lines, one sample per line (no pyarrow needed)."""
+    with Path(path).open("w") as fh:
+        for rec in table.to_dict(orient="records"):
+            fh.write(json.dumps({k: (None if isinstance(v, float) and v != v else v) for k, v in rec.items()}) + "\n")
+
+
+def load_table(path: str | Path) -> pd.DataFrame:
+    """Inverse of `save_table` (types kept: ids stay strings, structures stay dicts)."""
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    return pd.DataFrame(rows, columns=COLUMNS if not rows else list(rows[0]))
+
+
+def structures(table: pd.DataFrame, column: str = "structure") -> list[Structure | None]:
+    """pymatgen Structures of a structure column (None where missing)."""
+    return [Structure.from_dict(d) if isinstance(d, dict) else None for d in table[column]]
+
+
+def export_cif_zip(table: pd.DataFrame, path: str | Path, column: str = "structure") -> int:
+    """Write `<sample_id>.cif` for every row with a structure into a zip; returns the count."""
+    from pymatgen.io.cif import CifWriter
+
+    n = 0
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for sid, s in zip(table["sample_id"], structures(table, column)):
+            if s is not None:
+                zf.writestr(f"{sid}.cif", str(CifWriter(s)))
+                n += 1
+    return n
+
+
+def export_extxyz(table: pd.DataFrame, path: str | Path, column: str = "structure") -> int:
+    """Write all structures to one extxyz file with sample_id, energy_per_atom, flag in
+    each frame's info; returns the count."""
+    from ase.io import write
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    frames = []
+    for row, s in zip(table.itertuples(), structures(table, column)):
+        if s is None:
+            continue
+        atoms = AseAtomsAdaptor.get_atoms(s)
+        atoms.info.update(sample_id=str(row.sample_id), flag=str(row.flag),
+                          energy_per_atom=float(row.energy_per_atom) if row.energy_per_atom is not None else float("nan"))
+        frames.append(atoms)
+    write(str(path), frames, format="extxyz")
+    return len(frames)
