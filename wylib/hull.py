@@ -11,10 +11,10 @@ plus one elemental reference per element on the same CHGNet scale:
 2. ``ase_bulk`` - the ``ase.build.bulk`` state relaxed with CHGNet (cell + positions);
 3. ``dft+offset`` - elements with neither (molecular/gas elements such as H, N, O,
    F, Cl): the MP DFT elemental energy of `mp_elemental_refs` shifted by the median
-   CHGNet-minus-DFT difference measured on the elements that have 1 or 2.
-   CHGNet does not describe isolated molecules in a box reliably, and this keeps the
-   reference tied to the MP ground state that the MP2020 anion corrections were
-   fitted against.
+   CHGNet-minus-DFT difference measured on the elements that have 1 or 2. Chosen
+   over a CHGNet molecule-in-a-box because it needs no hand-built structure and stays
+   tied to MP's ground-state entry, against which the MP2020 anion corrections were
+   fitted; its uncertainty is the spread of that difference over elements.
 
 MP2020 policy: CHGNet was trained on MPtrj energies that already include the
 MP2020 compatibility corrections, so its predictions are on the corrected scale.
@@ -24,7 +24,7 @@ energies used in step 3 are MP's corrected energies (zero correction for element
 
 Bias: references get static energies of DFT-relaxed structures, generated
 structures CHGNet-relaxed ones; `python -m wylib.hull bias` measures the shift on a
-sample of references (see bench/RESULTS.md / the resource README).
+sample of references (results: wylib/resources/README.md).
 
 Coverage: the ~26k structures are a fraction of MP, so many chemical systems lack
 competing compounds and E_hull comes out too low. Every E_hull therefore comes
