@@ -150,6 +150,32 @@ def test_temperature_and_logp(vocab):
     assert hot.logp_model.sum((1, 2)).mean() < con.logp_model.sum((1, 2)).mean()
 
 
+def test_prefix_cache_matches_cascade_logits(vocab):
+    from wylib.sample import PrefixCache
+
+    m = make_model(vocab)
+    g = torch.Generator().manual_seed(0)
+    B, K = 12, 5
+    sg = torch.randint(1, 231, (B,), generator=g)
+    sites = torch.stack([torch.randint(3, n, (B, K), generator=g) for n in vocab.sizes], -1)
+    nk = torch.randint(0, K + 1, (B,), generator=g)
+    q = torch.stack([torch.randint(3, n, (B,), generator=g) for n in vocab.sizes], -1)
+    mask = torch.full((B,), MASK)
+    cache = PrefixCache(m, sg, sites, nk)
+    with torch.no_grad():
+        for f, query in enumerate((torch.stack([mask] * 3, -1), torch.stack([q[:, 0], mask, mask], -1),
+                                   torch.stack([q[:, 0], q[:, 1], mask], -1))):
+            ref = m.cascade_logits(sg, *sites.unbind(-1), nk, f, q[:, 0], q[:, 1])
+            assert torch.allclose(cache.logits(f, query), ref, atol=1e-5)
+        keep = torch.arange(B) % 3 != 0
+        ref = m.cascade_logits(sg[keep], *sites[keep].unbind(-1), nk[keep], 1, q[keep, 0])
+        assert torch.allclose(cache.subset(keep).logits(1, torch.stack([q[:, 0], mask, mask], -1)[keep]), ref, atol=1e-5)
+    a = sample(m, vocab, 39, spacegroups=ALL_GROUPS[::6], seed=2, progress=False)
+    b = sample(m, vocab, 39, spacegroups=ALL_GROUPS[::6], seed=2, progress=False, cache_prefix=False)
+    assert torch.equal(a.element, b.element) and torch.equal(a.enumeration, b.enumeration)
+    assert torch.allclose(a.logp_model, b.logp_model, atol=1e-5)
+
+
 def test_records(vocab):
     res = sample(make_model(vocab), vocab, 5, spacegroups=[225] * 5, progress=False)
     rec = res.records(vocab)
