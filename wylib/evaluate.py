@@ -29,6 +29,7 @@ Percentages are on a 0-100 scale. Published numbers are constants marked
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -272,6 +273,39 @@ def read_generated(gen_dir: str | Path, name: str = "WyckoffTransformer (this re
 
 
 # ----------------------------------------------------------------------------- Wyckoff-level table
+MAX_OXIDATION_COMBINATIONS = 100_000  # SMACT tries every combination of oxidation states; beyond this: not checked
+
+
+@lru_cache(maxsize=None)
+def _n_oxidation_states(symbol: str) -> int:
+    import smact
+    try:
+        return len(smact.Element(symbol).oxidation_states or [])
+    except KeyError:
+        return 0
+
+
+def oxidation_combinations(composition) -> int | None:
+    """Oxidation-state combinations SMACT would try for a composition; None if it passes without (one element, all metals)."""
+    import smact
+    symbols = [el.symbol for el in composition]
+    if len(symbols) == 1 or all(x in smact.metals for x in symbols):
+        return None
+    return int(np.prod([_n_oxidation_states(x) for x in symbols], dtype=float))
+
+
+def charge_neutral(composition) -> bool | None:
+    """`smact_valid`, or None (not checked, counted as not neutral) when SMACT would need more than
+    MAX_OXIDATION_COMBINATIONS combinations (random many-element compositions: the check would run for hours)."""
+    n = oxidation_combinations(composition)
+    if n is not None and n > MAX_OXIDATION_COMBINATIONS:
+        return None
+    try:
+        return smact_valid(composition)
+    except (ValueError, KeyError):
+        return False
+
+
 def wyckoff_table(reps: Sequence[WyckoffRepresentation | None],
                   canonical_reference: set | None = None) -> pd.DataFrame:
     """One row per sample: valid, spacegroup, n_sites, n_elements, dof, composition (reduced formula),
@@ -284,10 +318,7 @@ def wyckoff_table(reps: Sequence[WyckoffRepresentation | None],
             continue
         key = r.canonical()
         comp = r.composition
-        try:
-            neutral = smact_valid(comp)
-        except (ValueError, KeyError):
-            neutral = False
+        neutral = charge_neutral(comp)
         rows.append(dict(valid=True, spacegroup=r.spacegroup, n_sites=r.n_sites, n_elements=r.n_elements, dof=r.dof,
                          composition=comp.reduced_formula, charge_neutral=neutral, wyckoff_unique=key not in seen,
                          wyckoff_novel=canonical_reference is None or key not in canonical_reference))
@@ -364,12 +395,13 @@ def evaluate_set(s: EvaluatedSet, refs: References, *, n_bootstrap: int = 1000, 
         m["novelty"] = _ci(_mean_pct(novel[unique]), int(unique.sum()), n_bootstrap, seeds["novelty"])
         has_e = np.isfinite(e)
         v_all = validity if s.validity_applicable else 1.0
-        for key, flags in (("sun", sun), ("ssun", sun & (sg != 1))):
-            m[f"{key}_paper"] = _ci(_mean_pct(flags[has_e]), int(has_e.sum()), n_bootstrap, seeds[f"{key}_paper"])
-            m[f"{key}_all"] = _ci(_mean_pct(flags, v_all), len(flags), n_bootstrap, seeds[f"{key}_all"])
-        sel = has_e & complete
-        m["sun_complete"] = _ci(_mean_pct(sun[sel]), int(sel.sum()), n_bootstrap, seeds["sun_complete"])
-        if not has_e.any():
+        if has_e.any():
+            for key, flags in (("sun", sun), ("ssun", sun & (sg != 1))):
+                m[f"{key}_paper"] = _ci(_mean_pct(flags[has_e]), int(has_e.sum()), n_bootstrap, seeds[f"{key}_paper"])
+                m[f"{key}_all"] = _ci(_mean_pct(flags, v_all), len(flags), n_bootstrap, seeds[f"{key}_all"])
+            sel = has_e & complete
+            m["sun_complete"] = _ci(_mean_pct(sun[sel]), int(sel.sum()), n_bootstrap, seeds["sun_complete"])
+        else:
             notes.append("S.U.N./S.S.U.N.: NaN, no E_hull values for this set")
         notes.append(f"structures: {len(e)} sent to 3D, {int(built.sum())} built/relaxed, {int(has_e.sum())} with "
                      f"E_hull (threshold {e_hull_threshold} eV/atom); S.U.N. 'all attempted' = S.U.N. count / "
@@ -378,17 +410,20 @@ def evaluate_set(s: EvaluatedSet, refs: References, *, n_bootstrap: int = 1000, 
         notes.append("uniqueness/novelty (structures), S.U.N., S.S.U.N.: NaN, no 3D structures for this set")
 
     # ---- statistics subset
-    if s.statistics_on == "all":
-        stat_reps = [r for r in s.representations if r is not None]
-        what = "every valid representation (no uniqueness/novelty filter)"
-    elif s.statistics_on == "wyckoff_novel":
-        stat_reps = [r for r, k in zip(s.representations, valid & w["wyckoff_unique"].to_numpy(bool)
-                                       & w["wyckoff_novel"].to_numpy(bool)) if k]
-        what = "valid, Wyckoff-unique, Wyckoff-novel sampled representations"
-    else:
-        keep = st["unique"].to_numpy(bool) & st["novel"].to_numpy(bool)
-        stat_reps = [r for r, k in zip(s.structure_reps, keep) if k and r is not None]
+    if s.statistics_on == "structure_novel":
+        keep = st["unique"].to_numpy(bool) & st["novel"].to_numpy(bool) & np.array([r is not None for r in s.structure_reps])
+        stat_reps = [r for r, k in zip(s.structure_reps, keep) if k]
         what = "sampled representations of the unique, novel structures"
+        st["in_statistics"], w["in_statistics"] = keep, False
+    else:
+        keep = valid if s.statistics_on == "all" else \
+            valid & w["wyckoff_unique"].to_numpy(bool) & w["wyckoff_novel"].to_numpy(bool)
+        stat_reps = [r for r, k in zip(s.representations, keep) if k]
+        what = ("every valid representation (no uniqueness/novelty filter)" if s.statistics_on == "all"
+                else "valid, Wyckoff-unique, Wyckoff-novel sampled representations")
+        w["in_statistics"] = keep
+        if st is not None:
+            st["in_statistics"] = False
     t = wyckoff_table(stat_reps)
     notes.append(f"statistics (charge neutrality, KS, P1, chi2) on {len(t)} {what}")
     ref = refs.test_table
@@ -396,7 +431,11 @@ def evaluate_set(s: EvaluatedSet, refs: References, *, n_bootstrap: int = 1000, 
     for key, col in (("sites_ks", "n_sites"), ("elements_ks", "n_elements"), ("dof_ks", "dof")):
         a, b = t[col].to_numpy(float), ref[col].to_numpy(float)
         m[key] = _ci(lambda idx, a=a, b=b: ks_statistic(a[idx], b), n, n_bootstrap, seeds[key])
-    m["charge_neutrality"] = _ci(_mean_pct(t["charge_neutral"].to_numpy(bool)), n, n_bootstrap,
+    unchecked = int(t["charge_neutral"].isna().sum())
+    if unchecked:
+        notes.append(f"charge neutrality: {unchecked} compositions with more than {MAX_OXIDATION_COMBINATIONS} "
+                     "oxidation-state combinations not checked, counted as not neutral")
+    m["charge_neutrality"] = _ci(_mean_pct(t["charge_neutral"].eq(True).to_numpy(bool)), n, n_bootstrap,
                                  seeds["charge_neutrality"])
     g = t["spacegroup"].to_numpy(int)
     m["p1"] = _ci(_mean_pct(g == 1), n, n_bootstrap, seeds["p1"])
