@@ -179,9 +179,15 @@ def test_compare_sentences():
     tests = (Row("t", "computed", {"p1": CI(1.1, 1, 1.2)}), Row("tp", "published", {"p1": CI(1.0, math.nan, math.nan)}))
     lines = compare(ours, paper, *tests)
     assert len(lines) == 3
-    assert "inside our interval" in lines[0]  # validity 97 in [96, 99]
-    assert "outside" in lines[1] and "worse here" in lines[1]  # KS 0.1 > 0.052
-    assert "distance to the test split 0.9 here vs 0 in the paper (farther here)" in lines[2]
+    assert "97 for b; within our interval" in lines[0]  # validity 97 in [96, 99]
+    assert "outside" in lines[1] and "worse for a" in lines[1]  # KS 0.1 > 0.052
+    assert "distance to its test split 0.9 vs 0 (farther for a)" in lines[2]
+    # a distance whose interval lies above the point value still counts the point value as inside
+    z = Row("z", "computed", {"sites_ks": CI(0.0, 0.02, 0.1)})
+    assert "within" in compare(z, Row("p", "published", {"sites_ks": CI(0.0, math.nan, math.nan)}))[0]
+    same = compare(Row("x", "computed", {"p1": CI(1.0, 0.5, 1.5)}), Row("y", "published", {"p1": CI(1.0, math.nan, math.nan)}),
+                   Row("xt", "computed", {"p1": CI(1.0, 1, 1)}), Row("yt", "published", {"p1": CI(1.0, math.nan, math.nan)}))
+    assert "equally close" in same[0]
 
 
 def test_read_generated(tmp_path, reps, rocksalt):

@@ -28,6 +28,7 @@ Percentages are on a 0-100 scale. Published numbers are constants marked
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -403,9 +404,9 @@ def evaluate_set(s: EvaluatedSet, refs: References, *, n_bootstrap: int = 1000, 
             m["sun_complete"] = _ci(_mean_pct(sun[sel]), int(sel.sum()), n_bootstrap, seeds["sun_complete"])
         else:
             notes.append("S.U.N./S.S.U.N.: NaN, no E_hull values for this set")
-        notes.append(f"structures: {len(e)} sent to 3D, {int(built.sum())} built/relaxed, {int(has_e.sum())} with "
-                     f"E_hull (threshold {e_hull_threshold} eV/atom); S.U.N. 'all attempted' = S.U.N. count / "
-                     f"samples sent to 3D x formal validity ({100 * v_all:.1f} %)")
+        notes.append(f"structures: {len(e)} records, {int(built.sum())} with a structure, {int(has_e.sum())} with E_hull"
+                     + (f" (threshold {e_hull_threshold} eV/atom); S.U.N. 'all attempted' = S.U.N. count / records "
+                        f"x formal validity ({100 * v_all:.1f} %)" if has_e.any() else ""))
     else:
         notes.append("uniqueness/novelty (structures), S.U.N., S.S.U.N.: NaN, no 3D structures for this set")
 
@@ -508,7 +509,10 @@ def to_markdown(table: pd.DataFrame) -> str:
         cells = ["–" if row["source"] == "published" or pd.isna(row[c]) else str(int(row[c]))
                  for _, row in table.iterrows()]
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
-    lines += ["", "Intervals: percentile bootstrap, 95 %. '–': not available (reason in the notes).", ""]
+    lines += ["", "Intervals: percentile bootstrap, 95 %, resampling the evaluated set (the test split is fixed). "
+              "KS and chi2 are distances: resampled sets sit farther from the test split than the set itself, so their "
+              "interval can lie above the point value; it shows the spread at this sample size. "
+              "'–': not available (reason in the notes).", ""]
     for _, row in table.iterrows():
         if row["notes"]:
             lines.append(f"- **{row['row']}**: " + "; ".join(row["notes"].split(" | ")))
@@ -525,27 +529,31 @@ def write_table(table: pd.DataFrame, results_dir: str | Path) -> tuple[Path, Pat
     return csv, md
 
 
-def compare(ours: Row, paper: Row, ours_test: Row | None = None, paper_test: Row | None = None) -> list[str]:
-    """One sentence per metric both rows have: our value, interval, the published value, and which is better.
+def compare(ours: Row, other: Row, ours_test: Row | None = None, other_test: Row | None = None) -> list[str]:
+    """One sentence per metric both rows have: our value and interval, the other row's value, and which is better.
 
+    "Inside" means within our interval widened to include our point value (for distances such as KS and chi2
+    the resampled values lie above the point value, so the plain percentile interval can exclude it).
     Metrics without a direction (charge neutrality, P1) are compared by distance to the test split
-    (ours to our test row, the paper's to its published test row) when both test rows are given.
+    (ours to ``ours_test``, the other to ``other_test``) when both test rows are given.
     """
     out = []
     for k, name, better in METRICS:
-        a, b = ours.metrics.get(k, _NAN), paper.metrics.get(k, _NAN)
+        a, b = ours.metrics.get(k, _NAN), other.metrics.get(k, _NAN)
         if not (np.isfinite(a.value) and np.isfinite(b.value)):
             continue
-        inside = np.isfinite(a.low) and a.low <= b.value <= a.high
-        s = (f"{name}: {a.value:.4g} [{a.low:.4g}, {a.high:.4g}] here vs {b.value:.4g} published; "
-             + ("the published value lies inside our interval" if inside else "the published value lies outside our interval"))
-        if better == "test" and ours_test is not None and paper_test is not None:
-            ta, tb = ours_test.value(k), paper_test.value(k)
+        lo, hi = min(a.low, a.value), max(a.high, a.value)
+        inside = np.isfinite(a.low) and lo <= b.value <= hi
+        s = (f"{name}: {a.value:.4g} [{a.low:.4g}, {a.high:.4g}] for {ours.name} vs {b.value:.4g} for {other.name}; "
+             + ("within" if inside else "outside") + " our interval")
+        if better == "test" and ours_test is not None and other_test is not None:
+            ta, tb = ours_test.value(k), other_test.value(k)
             if np.isfinite(ta) and np.isfinite(tb):
                 da, db = abs(a.value - ta), abs(b.value - tb)
-                s += f"; distance to the test split {da:.3g} here vs {db:.3g} in the paper ({'closer' if da < db else 'farther'} here)"
+                verdict = "equally close" if math.isclose(da, db, abs_tol=1e-9) else ("closer" if da < db else "farther")
+                s += f"; distance to its test split {da:.3g} vs {db:.3g} ({verdict} for {ours.name})"
         elif better in ("up", "down") and not inside:
             ok = a.value > b.value if better == "up" else a.value < b.value
-            s += f" ({'better' if ok else 'worse'} here)"
+            s += f" ({'better' if ok else 'worse'} for {ours.name})"
         out.append(s + ".")
     return out
