@@ -419,13 +419,13 @@ def evaluate_set(s: EvaluatedSet, refs: References, *, n_bootstrap: int = 1000, 
     else:
         keep = valid if s.statistics_on == "all" else \
             valid & w["wyckoff_unique"].to_numpy(bool) & w["wyckoff_novel"].to_numpy(bool)
-        stat_reps = [r for r, k in zip(s.representations, keep) if k]
+        stat_reps = None  # the rows of w already hold their statistics
         what = ("every valid representation (no uniqueness/novelty filter)" if s.statistics_on == "all"
                 else "valid, Wyckoff-unique, Wyckoff-novel sampled representations")
         w["in_statistics"] = keep
         if st is not None:
             st["in_statistics"] = False
-    t = wyckoff_table(stat_reps)
+    t = wyckoff_table(stat_reps) if stat_reps is not None else w[keep].reset_index(drop=True)
     notes.append(f"statistics (charge neutrality, KS, P1, chi2) on {len(t)} {what}")
     ref = refs.test_table
     n = len(t)
