@@ -83,7 +83,7 @@ def test_elemental_table_fills_missing_by_dft_offset(tmp_path, monkeypatch):
     df = hull.elemental_table(tmp_path, ["H", "Li", "O", "Fe"]).set_index("element")
     assert df.attrs["offset"] == pytest.approx(0.1)  # median of 0.1, 0.1, 0.2
     assert df.loc["H", "energy"] == pytest.approx(-3.3) and df.loc["H", "source"].startswith("dft+offset")
-    assert df.loc["Fe", "energy"] == -8.3
+    assert df.loc["Fe", "energy"] == -8.3 and df.loc["Fe", "source"] == "relaxed:mp-13; chgnet-dft +0.100"
 
 
 def test_cif_formula_reads_the_formula_line():

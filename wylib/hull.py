@@ -6,8 +6,8 @@ Reference set: every Materials Project structure of the data directory
 plus one elemental reference per element on the same CHGNet scale:
 
 1. ``relaxed:<id>`` - the lowest CHGNet-relaxed energy among the pure-element
-   structures of the reference set (the 3 with the lowest static energy) and the
-   ``ase.build.bulk`` reference state;
+   structures of the reference set within 0.08 eV/atom of MP's DFT hull (at most the
+   3 with the lowest static energy) and the ``ase.build.bulk`` reference state;
 2. ``ase_bulk`` - the ``ase.build.bulk`` state relaxed with CHGNet (cell + positions);
 3. ``dft+offset`` - elements with neither (molecular/gas elements such as H, N, O,
    F, Cl): the MP DFT elemental energy of `mp_elemental_refs` shifted by the median
@@ -191,11 +191,14 @@ def _cif_formula(cif: str) -> Composition | None:
         return None
 
 
-def compute_elemental(work_dir: Path, max_polymorphs: int = 3) -> pd.DataFrame:
+def compute_elemental(work_dir: Path, max_polymorphs: int = 3,
+                      near_hull: float = STABILITY_THRESHOLD) -> pd.DataFrame:
     """One CHGNet elemental reference per element occurring in the references (resumable).
 
-    Candidates: the `max_polymorphs` pure-element reference structures with the
-    lowest static CHGNet energy, plus the ``ase.build.bulk`` state; all relaxed.
+    Candidates: pure-element reference structures within `near_hull` eV/atom of MP's
+    DFT hull (high-energy polymorphs such as the only N2 entry, 1.04 eV/atom above,
+    would make a wrong reference), at most the `max_polymorphs` with the lowest static
+    CHGNet energy, plus the ``ase.build.bulk`` state; all relaxed, the lowest kept.
     """
     from ase.build import bulk
     from pymatgen.io.ase import AseAtomsAdaptor
@@ -210,8 +213,9 @@ def compute_elemental(work_dir: Path, max_polymorphs: int = 3) -> pd.DataFrame:
         if path.exists():
             continue
         cands: list[tuple[str, Structure | None]] = [
-            (f"relaxed:{mid}", _parse(cif)) for mid, cif, c in zip(refs["material_id"], refs["cif"], comps)
-            if c is not None and len(c) == 1 and c.elements[0].symbol == el]
+            (f"relaxed:{mid}", _parse(cif)) for mid, cif, c, eh in zip(refs["material_id"], refs["cif"], comps,
+                                                                     refs["dft_e_hull"])
+            if c is not None and len(c) == 1 and c.elements[0].symbol == el and eh <= near_hull]
         if len(cands) > max_polymorphs:  # relax only the lowest static energies
             e0, _ = chgnet_static_energies([st for _, st in cands])
             cands = [cands[i] for i in np.argsort(np.nan_to_num(e0, nan=np.inf))[:max_polymorphs]]
@@ -244,6 +248,7 @@ def elemental_table(work_dir: Path, elements: Sequence[str]) -> pd.DataFrame:
     miss = ~have
     el_df.loc[miss, "energy"] = el_df.loc[miss, "dft"] + offset
     el_df.loc[miss, "source"] = f"dft+offset({offset:+.4f})"
+    el_df.loc[have, "source"] += [f"; chgnet-dft {d:+.3f}" for d in diff]
     el_df.attrs["offset"] = offset
     el_df.attrs["offset_mean"] = float(np.mean(diff))
     return el_df
