@@ -13,6 +13,15 @@ from wylib.vocab import Vocabulary
 ELEMENTS = ["Li", "O", "Na", "Mg", "Si", "Cl", "Ti", "Fe"]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models: one thread is faster (much faster on a loaded machine); restored afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def vocab() -> Vocabulary:
     return Vocabulary(ELEMENTS, all_site_symmetries(), list(range(8)), max_sites=8)
