@@ -164,6 +164,9 @@ def test_table_markdown_and_files(reps, refs, tmp_path):
     md = to_markdown(t)
     assert "| Formal validity % ↑ | 100.0 [100.0, 100.0] | 97.0 | 72.0 | – |" in md
     assert "| Metric | gen | WyckoffTransformer (paper, published) | WyCryst (paper, published) |" in md
+    from wylib.evaluate import Row
+    missing = to_markdown(table1([Row("mine", "missing", {}, notes=["no generated set"])]))
+    assert "| Num sites KS ↓ | – |" in missing and "| n_samples | – |" in missing and "**mine**: no generated set" in missing
     csv, mdp = write_table(t, tmp_path / "results")
     assert csv.name == "table1.csv" and mdp.name == "table1.md"
     back = pd.read_csv(csv)
