@@ -71,11 +71,23 @@ def log_likelihood(model: WyckoffTransformer, seq: Sequences, element_target: st
                    batch_size: int = 4096) -> torch.Tensor:
     """log p per sequence and cascade field (N, 3), nats, of sequences in the given order (on the model's device).
 
-    Sum over fields for equation 2. ``element_target``: "token" (paper) or "multiclass"."""
+    Sum over fields for equation 2. ``element_target``: "token" (paper) or "multiclass".
+    Sequences are scored in groups of equal length (cut to n_sites + 1 positions), so that a
+    batch is not padded to the longest sequence of the whole set; the result does not depend on it."""
+    if element_target not in ("token", "multiclass"):
+        raise ValueError(f"element_target must be 'token' or 'multiclass', got {element_target!r}")
+    out = torch.zeros(len(seq), 3)
+    for n in torch.unique(seq.n_sites).tolist():
+        idx = torch.nonzero(seq.n_sites == n).flatten()
+        sub = seq.subset(idx)
+        sub = Sequences(sub.spacegroup, *(t[:, :n + 1] for t in sub[1:4]), sub.n_sites)
+        out[idx] = _log_likelihood(model, sub, element_target, batch_size)
+    return out
+
+
+def _log_likelihood(model: WyckoffTransformer, seq: Sequences, element_target: str, batch_size: int) -> torch.Tensor:
     if element_target == "token":
         return -sequence_nll_ordered(model, *seq, batch_size=batch_size)
-    if element_target != "multiclass":
-        raise ValueError(f"element_target must be 'token' or 'multiclass', got {element_target!r}")
     was_training = model.training
     model.eval()
     dev = next(model.parameters()).device
