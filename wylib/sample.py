@@ -47,6 +47,7 @@ from tqdm.auto import tqdm
 
 from wylib.model import MASK, PAD, STOP, WyckoffTransformer
 from wylib.tokens import WyckoffRepresentation
+from wylib.train import resolve_device
 from wylib.vocab import Vocabulary
 
 REASON_CATEGORIES = ("site symmetry absent from group", "enumeration invalid", "DoF-0 position used twice",
@@ -124,12 +125,6 @@ class SampleResult:
                         "reason": self.reasons[i], "representation": rep.as_dict() if rep is not None else None,
                         "logp_model": float(self.logp_model[i].sum())})
         return out
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def spacegroup_counts(dataset: str, splits: Sequence[str] = ("train", "val"), max_structures: int | None = None) -> torch.Tensor:
@@ -308,7 +303,7 @@ def sample(model: WyckoffTransformer, vocab: Vocabulary, n: int, spacegroups: Se
         raise ValueError("space group numbers must lie in 1..230")
     if tuple(model.cfg.vocab_sizes) != tuple(vocab.sizes):
         raise ValueError(f"model vocabulary sizes {model.cfg.vocab_sizes} differ from the vocabulary's {vocab.sizes}")
-    dev = resolve_device(device)
+    dev = resolve_device(str(device))
     was_training = model.training
     model.eval()
     model_dev = next(model.parameters()).device
