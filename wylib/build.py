@@ -53,21 +53,31 @@ class _Timeout(BaseException):  # BaseException: pyXtal swallows Exception inter
 
 @contextmanager
 def _time_limit(seconds: float | None) -> Iterator[None]:
-    """SIGALRM time limit; a no-op outside the main thread or without a limit."""
+    """SIGALRM time limit; a no-op outside the main thread or without a limit.
+
+    The alarm re-fires every 50 ms after the deadline, because pyXtal has bare
+    ``except:`` clauses that can swallow a single `_Timeout`; and the block raises
+    `_Timeout` on exit if the deadline passed while the exception was swallowed.
+    """
     if not seconds or threading.current_thread() is not threading.main_thread():
         yield
         return
+    expired = False
 
     def handler(signum, frame):  # noqa: ARG001
+        nonlocal expired
+        expired = True
         raise _Timeout
 
     old = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.05)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+    if expired:
+        raise _Timeout
 
 
 def build_one(args: dict, seed: int, *, timeout: float | None = 30.0,
