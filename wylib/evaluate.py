@@ -252,17 +252,22 @@ def read_generated(gen_dir: str | Path, name: str = "WyckoffTransformer (this re
         found.append(f"no sampled sequences ({' / '.join(SAMPLE_FILES)}) in {gen_dir}")
     table_file = gen_dir / "generated.jsonl"
     structures = structure_reps = None
+    t = None
     if table_file.exists():
         from wylib.generated import load_table
 
         t = load_table(table_file)
+        if len(t) == 0:
+            found.append("generated.jsonl is empty: no samples were sent to 3D")
+            t = None
+    if t is not None:
         structure_reps = [_rep(tok) or (WyckoffRepresentation.from_pyxtal_args(a) if isinstance(a, dict) else None)
                           for tok, a in zip(t["tokens"], t["pyxtal_args"])]
         structures = [Structure.from_dict(d) if isinstance(d, dict) else None for d in t["structure"]]
         energies = [float(e) if e is not None and e == e else float("nan") for e in t["energy_per_atom"]]
         found.append(f"generated.jsonl: {len(t)} samples sent to 3D, {sum(x is not None for x in structures)} "
                      f"relaxed structures; flags {t['flag'].value_counts().to_dict()}")
-    else:
+    elif not table_file.exists():
         found.append(f"no relaxed structures (generated.jsonl) in {gen_dir}")
     if reps is None and structure_reps is not None:
         reps, validity_known = list(structure_reps), False
