@@ -1,0 +1,78 @@
+"""Write the README's results section from a finished `paper` run (tables, KL, stage timings).
+
+    .venv/bin/python scripts/update_readme_results.py [--run output/paper]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", default="output/paper")
+    run = REPO / ap.parse_args().run
+    markers = sorted((run / "notebooks").glob("*.done.json"))
+    stages = [(m.name.replace(".done.json", ""), json.loads(m.read_text())) for m in markers]
+    timing = "\n".join(f"| `{name}` | {d['seconds'] / 60:.1f} | {d['finished']} |" for name, d in stages)
+    total = sum(d["seconds"] for _, d in stages) / 60
+    kl = json.loads((REPO / "results" / "permutation_kl.json").read_text())
+    free = kl["kl"]["free, valid (paper's way)"]
+    params = {name: d["parameters"] for name, d in stages}
+    gen = params.get("04_generation", {})
+    text = f"""{START}
+## Results: the `paper` profile on `mp_20_biternary_open`
+
+Command `bash run_all.sh --profile paper`, host `{platform.node()}` (2 CPU cores, no GPU), 2026-11-26,
+on a machine shared with other jobs (load average 7-16), so the wall times are upper bounds.
+Generation: {gen.get('n_samples')} sampled sequences (free sampling, temperature 1, the paper's way);
+{gen.get('n_relax')} of the valid ones built with pyXtal and relaxed with CHGNet ({gen.get('trials')} trial,
+fmax {gen.get('fmax', 0.05)} eV/Å, up to {gen.get('steps')} FIRE steps per phase): the structure-level columns
+(uniqueness, novelty, S.U.N.) rest on those few structures and their intervals are wide. The `full`
+profile (1000 relaxed samples, 6 trials each) is for a GPU or a Dask cluster.
+
+| stage | wall time, min | finished |
+| --- | --- | --- |
+{timing}
+| total | {total:.1f} | |
+
+Notebook 01 read the tokenized splits from its cache here; tokenizing all 14,258 structures takes
+about 5 minutes on 2 cores (100 % of them tokenize, no failures).
+
+### Table 1 (`results/table1.md`; intervals are bootstrap 95 %)
+
+{(REPO / 'results' / 'table1.md').read_text().strip()}
+
+### Table 2 and permutation invariance (`results/table2.md`, `results/permutation_kl.json`)
+
+{(REPO / 'results' / 'table2.md').read_text().strip()}
+
+KL between the model's likelihood of a generated sequence and of its permutations (Appendix D,
+eq. 3; {free['n_sequences']} valid free samples, {free['n_permutations']} permutations each):
+**{free['kl']:.2f} nats [{free['kl_low']:.2f}, {free['kl_high']:.2f}]**, entropy estimate
+**{free['entropy']:.1f} nats [{free['entropy_low']:.1f}, {free['entropy_high']:.1f}]**
+(paper: KL {kl['paper']['kl']}, H {kl['paper']['entropy']}).
+
+### Figures (`figures/`, PDF and PNG)
+
+| | |
+| --- | --- |
+| ![Figure 4](figures/fig4_spacegroups.png) | ![Figure 9](figures/fig9_sites_per_structure.png) |
+| ![Figure 8](figures/fig8_elements_per_structure.png) | ![Figure 10](figures/fig10_ehull_novel.png) |
+{END}"""
+    readme = (REPO / "README.md").read_text()
+    if START in readme:
+        readme = readme[: readme.index(START)] + text + readme[readme.index(END) + len(END):]
+    else:
+        readme = readme.rstrip() + "\n\n" + text + "\n"
+    (REPO / "README.md").write_text(readme)
+    print(f"README results section written from {run}")
+
+
+if __name__ == "__main__":
+    main()
