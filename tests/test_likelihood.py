@@ -12,33 +12,22 @@ from wylib.sample import sample
 from wylib.symmetry import all_site_symmetries, spacegroup_features
 from wylib.vocab import Vocabulary
 
-ELEMENTS = ["Li", "O", "Na", "Mg", "Si", "Cl", "Ti", "Fe"]
+from tiny import ELEMENTS, one_thread, tiny_model, tiny_vocab  # noqa: F401
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: one thread is faster (much faster on a loaded machine); restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def vocab() -> Vocabulary:
-    return Vocabulary(ELEMENTS, all_site_symmetries(), list(range(8)), max_sites=6)
+    return tiny_vocab(max_sites=6)
 
 
 def make_model(vocab: Vocabulary, seed: int = 0) -> WyckoffTransformer:
-    f = spacegroup_features()
-    cfg = ModelConfig(n_elements=vocab.n_elements, n_site_symmetries=vocab.n_site_symmetries,
-                      n_enumerations=vocab.n_enumerations, n_sg_features=f.shape[1], d_element=8, d_site_symmetry=8,
-                      d_enumeration=8, n_layer=2, n_head=2, d_ff=32, d_head_mlp=16)
-    torch.manual_seed(seed)
-    m = WyckoffTransformer(cfg, f).eval()
+    m = tiny_model(vocab, seed)
     with torch.no_grad():  # shorter sequences than a plain random init
         m.heads[0][-1].bias[STOP] += 1.5
     return m
+
 
 
 @pytest.fixture(scope="module")

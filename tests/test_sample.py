@@ -10,30 +10,18 @@ from wylib.symmetry import all_site_symmetries, spacegroup_features, spacegroup_
 from wylib.tokens import formal_validity_error
 from wylib.vocab import Vocabulary
 
-ELEMENTS = ["Li", "O", "Na", "Mg", "Si", "Cl", "Ti", "Fe"]
+from tiny import ELEMENTS, one_thread, tiny_model, tiny_vocab  # noqa: F401
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: one thread is faster (much faster on a loaded machine); restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def vocab() -> Vocabulary:
-    return Vocabulary(ELEMENTS, all_site_symmetries(), list(range(8)), max_sites=8)
+    return tiny_vocab(max_sites=8)
 
 
 def make_model(vocab: Vocabulary, seed: int = 0) -> WyckoffTransformer:
-    f = spacegroup_features()
-    cfg = ModelConfig(n_elements=vocab.n_elements, n_site_symmetries=vocab.n_site_symmetries,
-                      n_enumerations=vocab.n_enumerations, n_sg_features=f.shape[1], d_element=8, d_site_symmetry=8,
-                      d_enumeration=8, n_layer=1, n_head=2, d_ff=32, d_head_mlp=16, dropout=0.1)
-    torch.manual_seed(seed)
-    return WyckoffTransformer(cfg, f).eval()
+    return tiny_model(vocab, seed, n_layer=1, dropout=0.1)
 
 
 def bias(model: WyckoffTransformer, field: int, token: int, value: float) -> WyckoffTransformer:
