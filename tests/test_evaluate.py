@@ -229,3 +229,16 @@ def test_real_test_split_acceptance():
         assert row.metrics[k].value == 0.0
     assert 88 <= row.metrics["charge_neutrality"].value <= 92
     assert 0.8 <= row.metrics["p1"].value <= 1.5
+
+
+def test_hull_columns_record_reference_counts(rocksalt):
+    """Every E_hull comes with the number of reference compounds of its chemical system."""
+    from wylib.evaluate import hull_columns
+    from wylib.hull import default_hull
+
+    h = default_hull()
+    e_elements = 0.5 * (h.elements["Na"] + h.elements["Cl"])
+    e_hull, n_refs, complete, reason = hull_columns([rocksalt, None], [e_elements, None])
+    assert reason is None
+    assert e_hull[0] > 0 and np.isnan(e_hull[1])  # at the elements' tie line: above NaCl's hull
+    assert n_refs[0] >= 1 and n_refs[1] == 0 and complete[0]

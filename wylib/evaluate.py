@@ -114,6 +114,7 @@ class EvaluatedSet:
     energies_per_atom: Sequence[float] | None = None  # CHGNet, eV/atom, NaN where missing
     e_hull: Sequence[float] | None = None  # eV/atom, NaN where missing; aligned with structures
     complete_binary: Sequence[bool] | None = None  # every binary subsystem has a reference compound
+    n_reference_compounds: Sequence[int] | None = None  # reference compounds in the chemical system of each E_hull
     validity_applicable: bool = True
     statistics_on: str = "wyckoff_novel"
     notes: list[str] = field(default_factory=list)
@@ -122,7 +123,7 @@ class EvaluatedSet:
         if self.statistics_on not in STATISTICS_ON:
             raise ValueError(f"statistics_on must be one of {STATISTICS_ON}, not {self.statistics_on!r}")
         n = None if self.structures is None else len(self.structures)
-        for name in ("structure_reps", "energies_per_atom", "e_hull", "complete_binary"):
+        for name in ("structure_reps", "energies_per_atom", "e_hull", "complete_binary", "n_reference_compounds"):
             v = getattr(self, name)
             if v is not None and (n is None or len(v) != n):
                 raise ValueError(f"{name} needs structures of the same length")
@@ -189,25 +190,29 @@ def structure_novelty(structures: Sequence, refs: References, n_jobs: int = 2) -
     return unique, novel
 
 
-def hull_columns(structures: Sequence, energies_per_atom: Sequence[float | None]) -> tuple[np.ndarray, np.ndarray, str | None]:
-    """(E_hull, complete_binary_subsystems, reason) from `wylib.hull`; all NaN plus a reason when no hull exists."""
+def hull_columns(structures: Sequence, energies_per_atom: Sequence[float | None]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str | None]:
+    """(E_hull, n_reference_compounds, complete_binary_subsystems, reason) from `wylib.hull`.
+
+    All NaN / 0 / False plus a reason when no hull exists."""
     n = len(structures)
     try:
         from wylib.hull import default_hull, e_above_hull_table
         hull = default_hull()
     except Exception as err:  # noqa: BLE001 - a missing reference table must not stop the evaluation
-        return np.full(n, np.nan), np.zeros(n, bool), f"no convex hull: {type(err).__name__}: {err}"
+        return np.full(n, np.nan), np.zeros(n, int), np.zeros(n, bool), f"no convex hull: {type(err).__name__}: {err}"
     comps = [s.composition if s is not None else "" for s in structures]
     energies = [e if s is not None and e is not None else float("nan") for s, e in zip(structures, energies_per_atom)]
     t = e_above_hull_table(comps, energies, hull)
-    return t["e_hull"].to_numpy(float), t["complete_binary_subsystems"].to_numpy(bool), None
+    return (t["e_hull"].to_numpy(float), t["n_reference_compounds"].to_numpy(int),
+            t["complete_binary_subsystems"].to_numpy(bool), None)
 
 
 def attach_hull(s: EvaluatedSet) -> str | None:
     """Fill ``s.e_hull`` / ``s.complete_binary`` from its structures and energies; returns the reason if impossible."""
     if s.structures is None or s.energies_per_atom is None:
         return "no relaxed structures with energies"
-    s.e_hull, s.complete_binary, reason = hull_columns(s.structures, s.energies_per_atom)
+    s.e_hull, s.n_reference_compounds, s.complete_binary, reason = hull_columns(s.structures, s.energies_per_atom)
     if reason:
         s.notes.append(f"E_hull: {reason}")
     return reason
@@ -392,11 +397,13 @@ def evaluate_set(s: EvaluatedSet, refs: References, *, n_bootstrap: int = 1000, 
         unique, novel = masks if masks is not None else structure_novelty(s.structures, refs, n_jobs)
         e = np.full(len(s.structures), np.nan) if s.e_hull is None else np.asarray(s.e_hull, float)
         complete = np.zeros(len(e), bool) if s.complete_binary is None else np.asarray(s.complete_binary, bool)
+        n_refs = (np.full(len(e), -1) if s.n_reference_compounds is None
+                  else np.asarray(s.n_reference_compounds, int))
         sg = np.array([r.spacegroup if r is not None else 0 for r in s.structure_reps])
         built = np.array([x is not None for x in s.structures])
         sun = sun_mask(unique, novel, e, e_hull_threshold)
         st = pd.DataFrame(dict(level="structure", built=built, spacegroup=sg, unique=unique, novel=novel, e_hull=e,
-                               complete_binary_subsystems=complete, sun=sun, ssun=sun & (sg != 1)))
+                               n_reference_compounds=n_refs, complete_binary_subsystems=complete, sun=sun, ssun=sun & (sg != 1)))
         m["uniqueness"] = _ci(_mean_pct(unique[built]), int(built.sum()), n_bootstrap, seeds["uniqueness"])
         m["novelty"] = _ci(_mean_pct(novel[unique]), int(unique.sum()), n_bootstrap, seeds["novelty"])
         has_e = np.isfinite(e)
