@@ -1,36 +1,15 @@
 """Tests of wylib.model: shapes, permutation invariance, query isolation, parameter count."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 import torch
 
 from wylib.model import MASK, PAD, STOP, ModelConfig, WyckoffTransformer
-
-
-@dataclass
-class SyntheticData:
-    """Minimal stand-in for wylib.vocab.EncodedDataset (same tensor layout)."""
-    spacegroup: torch.Tensor
-    element: torch.Tensor
-    site_symmetry: torch.Tensor
-    enumeration: torch.Tensor
-    n_sites: torch.Tensor
-    n_variants: torch.Tensor
-
-    def __len__(self) -> int:
-        return len(self.spacegroup)
-
-    def subset(self, idx: torch.Tensor) -> "SyntheticData":
-        return SyntheticData(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
-
-    def to(self, device: torch.device | str) -> "SyntheticData":
-        return SyntheticData(*(getattr(self, f).to(device) for f in self.__dataclass_fields__))
+from wylib.vocab import EncodedDataset
 
 
 def synthetic(n: int = 64, max_sites: int = 6, variants: int = 3, seed: int = 0,
-              cfg: ModelConfig | None = None) -> SyntheticData:
+              cfg: ModelConfig | None = None) -> EncodedDataset:
     """Learnable toy data: few space groups; site symmetry and enumeration depend on the element."""
     cfg = cfg or ModelConfig(n_elements=13, n_site_symmetries=9, n_enumerations=6, n_sg_features=8)
     g = torch.Generator().manual_seed(seed)
@@ -48,7 +27,7 @@ def synthetic(n: int = 64, max_sites: int = 6, variants: int = 3, seed: int = 0,
     en = torch.stack([3 + (el + r) % (cfg.n_enumerations - 3) for r in range(R)], 1)  # (n, R, L)
     en = torch.where(torch.arange(R)[None, :, None] < n_var[:, None, None], en, en[:, :1])
     mask = real[:, None].expand(n, R, L)
-    return SyntheticData(sg, element, torch.where(mask, ss[:, None].expand(n, R, L), PAD),
+    return EncodedDataset(sg, element, torch.where(mask, ss[:, None].expand(n, R, L), PAD),
                          torch.where(mask, en, PAD), n_sites, n_var)
 
 
@@ -67,7 +46,7 @@ def model() -> WyckoffTransformer:
     return WyckoffTransformer(tiny_cfg(), sg_features()).eval()
 
 
-def _inputs(d: SyntheticData, n_known: torch.Tensor):
+def _inputs(d: EncodedDataset, n_known: torch.Tensor):
     E, S, C = d.element, d.site_symmetry[:, 0], d.enumeration[:, 0]
     b = torch.arange(len(d))
     return d.spacegroup, E, S, C, n_known, E[b, n_known], S[b, n_known]
