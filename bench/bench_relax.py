@@ -19,39 +19,19 @@ import json
 import os
 import platform
 import resource
-import threading
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psutil
 import torch
 from pymatgen.core import Structure
 
-from wylib.build import build_structure, count_failures, pyxtal_args_from_structure
+from wylib.build import build_structure, count_failures
+from wylib.memory import PeakRSS
 from wylib.relax import BatchRelaxer, RelaxConfig, load_model, read_jsonl
-
-
-class PeakRSS:
-    """Peak resident memory of this process while the block runs (sampled every 20 ms)."""
-
-    def __enter__(self):
-        self.proc, self.peak, self.stop = psutil.Process(), 0, threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        return self
-
-    def _run(self):
-        while not self.stop.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            time.sleep(0.02)
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
-        self.peak = max(self.peak, self.proc.memory_info().rss)
+from wylib.tokens import WyckoffRepresentation
 
 
 def cpu_time() -> float:
@@ -71,7 +51,7 @@ def initial_structures(n: int, n_build: int, seed: int) -> tuple[list[tuple[str,
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                args = pyxtal_args_from_structure(Structure.from_str(row.cif, fmt="cif"))
+                args = WyckoffRepresentation.from_structure(Structure.from_str(row.cif, fmt="cif")).to_pyxtal_args()
         except Exception:
             continue  # not a valid sample: tokenization failed
         trials = build_structure(args, n_trials=3 if i < n_build else 1, seed=seed + i, primitive=True)
@@ -113,7 +93,7 @@ def main() -> None:
         warnings.simplefilter("ignore")
         BatchRelaxer(RelaxConfig(steps=2, phases=("cell",), symmetry=False), model=relaxer.model).relax(items[:2])
         opt.relax(items[0][1], steps=2, verbose=False)
-    with PeakRSS() as mem_c:
+    with PeakRSS(children=False) as mem_c:
         t0, c0 = time.time(), cpu_time()
         cand = {r.id: r for r in relaxer.relax(items, progress=True)}
         wall_c, cpu_c = time.time() - t0, cpu_time() - c0
@@ -124,7 +104,7 @@ def main() -> None:
     # baseline: CHGNet StructOptimizer, one structure at a time (resumable)
     base_path = out / "baseline.jsonl"
     base = {r["id"]: r for r in read_jsonl(base_path)}
-    with PeakRSS() as mem_b, base_path.open("a") as fh:
+    with PeakRSS(children=False) as mem_b, base_path.open("a") as fh:
         for k, s in items:
             if k in base:
                 continue

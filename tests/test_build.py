@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from wylib.build import (build_one, build_structure, check_args, count_failures, pyxtal_args_from_structure,
+from wylib.build import (build_one, build_structure, check_args, count_failures,
                          trial_seed)
 from wylib.data import parse_cif
 from wylib.tokens import WyckoffRepresentation
@@ -74,8 +74,3 @@ def test_failure_accounting():
 def test_timeout_is_a_reason(test_args):
     big = max(test_args, key=lambda a: sum(a["numIons"]))
     assert build_one(big, seed=0, timeout=1e-4) == (None, "timeout")
-
-
-def test_args_shim_matches_tokens(rocksalt, perovskite):
-    for s in (rocksalt, perovskite):
-        assert pyxtal_args_from_structure(s) == WyckoffRepresentation.from_structure(s).to_pyxtal_args()

@@ -122,25 +122,3 @@ def count_failures(trials: Iterable[list[Trial]]) -> dict:
                 sample_success_rate=n_ok / len(trials) if trials else float("nan"),
                 n_trials=n_trials, n_trials_built=n_trials - sum(reasons.values()),
                 failures=dict(sorted(reasons.items())))
-
-
-def pyxtal_args_from_structure(structure: Structure, tol: float = 0.1) -> dict:
-    """pyXtal args of a real crystal via pyXtal `from_seed` (development/test shim until
-    `wylib.tokens.WyckoffRepresentation.to_pyxtal_args` is available)."""
-    from pyxtal import pyxtal
-
-    xtal = pyxtal()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        xtal.from_seed(structure, tol=tol)
-    species: list[str] = []
-    sites: list[list[str]] = []
-    counts: list[int] = []
-    for site in xtal.atom_sites:
-        el = str(site.specie)
-        if el not in species:
-            species.append(el), sites.append([]), counts.append(0)
-        i = species.index(el)
-        sites[i].append(site.wp.get_label())
-        counts[i] += site.wp.multiplicity
-    return dict(group=int(xtal.group.number), species=species, numIons=counts, sites=sites)

@@ -32,7 +32,6 @@ from ase import Atoms, units
 from ase.calculators.calculator import Calculator, all_changes
 from ase.filters import FrechetCellFilter
 from ase.optimize import FIRE
-from ase.stress import full_3x3_to_voigt_6_stress
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
@@ -94,9 +93,12 @@ def _structure(atoms: Atoms) -> Structure:
 
 
 def predict_efs(model, graphs: Sequence) -> list[dict]:
-    """CHGNet energy (eV/atom), forces (eV/A), stress (GPa) of a batch of graphs, as
-    `model.predict_graph(task="efs")` but with ONE first-order backward pass for forces
-    and stress together (CHGNet's own path makes two with `create_graph=True`)."""
+    """CHGNet energy (eV/atom), forces (eV/A), stress (GPa) of a batch of graphs, float32
+    numpy arrays, as `model.predict_graph(task="efs")` but with ONE backward pass for forces
+    and stress together (CHGNet's own path makes two). The pass keeps CHGNet's
+    `create_graph=True`, which selects the double-backward-capable kernels: without it the
+    gradients differ from CHGNet's in the last float32 bits, and FIRE trajectories that
+    pass near a saddle then part ways. With it, forces and stress are bitwise CHGNet's."""
     import torch
     from chgnet.model.model import BatchedGraph
 
@@ -108,15 +110,18 @@ def predict_efs(model, graphs: Sequence) -> list[dict]:
     n = pred["atoms_per_graph"]
     total = pred["e"] * n if model.is_intensive else pred["e"]
     k = len(graphs)
-    grads = torch.autograd.grad(total.sum(), [*g.atom_positions, *g.strains])
+    grads = torch.autograd.grad(total.sum(), [*g.atom_positions, *g.strains], create_graph=True)
     e = (pred["e"] + comp) if model.is_intensive else (pred["e"] + comp) / n
-    scale = 160.21766208 / g.volumes  # eV/A^3 -> GPa, as CHGNet
-    return [dict(e=e[i].item(), f=(-grads[i]).numpy(), s=(grads[k + i] * scale[i]).numpy()) for i in range(k)]
+    scale = 1 / g.volumes * 160.21766208  # eV/A^3 -> GPa, in CHGNet's order of operations
+    with torch.no_grad():
+        return [dict(e=e[i].detach().numpy(), f=(-1 * grads[i]).detach().numpy(),
+                     s=(grads[k + i] * scale[i]).detach().numpy()) for i in range(k)]
 
 
 def evaluate(model, structures: Sequence[Structure], batch_size: int = 32) -> list[dict | str]:
-    """Energy (eV, total), forces (eV/A), stress (ASE voigt, eV/A^3) per structure, or an
-    error string. A failing batch falls back to one call per structure."""
+    """Energy (eV, total), forces (eV/A), stress (3x3, eV/A^3) per structure, or an error
+    string; float32 values exactly as `CHGNetCalculator` stores them. A failing batch falls
+    back to one call per structure."""
     out: list[dict | str] = [""] * len(structures)
     graphs, where = [], []
     for i, s in enumerate(structures):
@@ -141,9 +146,8 @@ def evaluate(model, structures: Sequence[Structure], batch_size: int = 32) -> li
                 except Exception as err:
                     out[i] = f"forward: {type(err).__name__}: {str(err)[:200]}"
         for i, p in preds:
-            n = len(structures[i])
-            out[i] = dict(energy=float(p["e"]) * n, forces=np.asarray(p["f"], float),
-                          stress=full_3x3_to_voigt_6_stress(np.asarray(p["s"], float) * units.GPa))
+            extensive = len(structures[i]) if model.is_intensive else 1
+            out[i] = dict(energy=p["e"] * extensive, forces=p["f"], stress=p["s"] * units.GPa)
     return out
 
 
@@ -197,7 +201,7 @@ class _Job:
 
     def finish(self, flag: str, energy: float | None = None, fmax: float | None = None, error: str | None = None):
         v = self.atoms.get_volume() / self.v0
-        e = energy / self.n_atoms if energy is not None else None
+        e = float(energy) / self.n_atoms if energy is not None else None
         self.result = RelaxResult(self.key, flag, e, list(self.n_steps), fmax, float(v),
                                   _structure(self.atoms).as_dict() if flag != "chgnet_error" else None, error)
 
