@@ -19,7 +19,9 @@ def main() -> None:
     run = REPO / ap.parse_args().run
     markers = sorted((run / "notebooks").glob("*.done.json"))
     stages = [(m.name.replace(".done.json", ""), json.loads(m.read_text())) for m in markers]
-    timing = "\n".join(f"| `{name}` | {d['seconds'] / 60:.1f} | {d['finished']} |" for name, d in stages)
+    timing = "\n".join(f"| `{name}` | {d['seconds'] / 60:.1f} | {d.get('peak_rss_mib', 'not recorded')} | "
+                       f"{d['finished']} |" for name, d in stages)
+    peak = max((d["peak_rss_mib"] for _, d in stages if "peak_rss_mib" in d), default=None)
     total = sum(d["seconds"] for _, d in stages) / 60
     kl = json.loads((REPO / "results" / "permutation_kl.json").read_text())
     free = kl["kl"]["free, valid (paper's way)"]
@@ -46,10 +48,10 @@ fmax {gen.get('fmax', 0.05)} eV/Å, up to {gen.get('steps')} FIRE steps per phas
 (uniqueness, novelty, S.U.N.) rest on those few structures and their intervals are wide. The `full`
 profile (1000 relaxed samples, 6 trials each) is for a GPU or a Dask cluster.
 
-| stage | wall time, min | finished |
-| --- | --- | --- |
+| stage | wall time, min | peak RSS, MiB (kernel + workers) | finished |
+| --- | --- | --- | --- |
 {timing}
-| total | {total:.1f} | |
+| total | {total:.1f} | max {peak} | |
 
 Notebook 01 read the tokenized splits from its cache here; tokenizing all 14,258 structures takes
 about 5 minutes on 2 cores (100 % of them tokenize, no failures).

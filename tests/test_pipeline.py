@@ -1,4 +1,5 @@
 """run_all.sh end to end in the smoke profile, and kill-and-resume (issue 7)."""
+import json
 import os
 import shutil
 import signal
@@ -32,7 +33,9 @@ def test_smoke_profile_runs_every_notebook(smoke_run):
     present = [p.stem for p in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
     for name in present:
         assert (out / "notebooks" / f"{name}.ipynb").exists(), name
-        assert (out / "notebooks" / f"{name}.done.json").exists(), name
+        marker = json.loads((out / "notebooks" / f"{name}.done.json").read_text())
+        assert marker["peak_rss_mib"] > 100, (name, marker)  # a kernel with torch imported, at least
+        assert marker["peak_rss_mib"] < 8 * 1024, (name, marker)  # the project's limit per stage
     assert (out / "tokens" / "train.jsonl.gz").exists()
     figures = list((out / "figures").glob("*.png"))
     assert figures and all((f.with_suffix(".pdf")).exists() for f in figures)

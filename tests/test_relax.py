@@ -204,3 +204,13 @@ def test_generated_table_save_load_export(model, tmp_path):
     again = generate_structures([rep, impossible], tmp_path, n_trials=2, seed=1, config=cfg, n_workers=0, model=model,
                                 progress=False)  # resumed: same table, nothing relaxed again
     assert len(read_jsonl(tmp_path / "relax.jsonl")) == 2 and again.energy_per_atom[0] == ok.energy_per_atom
+
+
+def test_device_auto_runs_on_cpu_without_cuda(tiny):
+    import torch
+
+    relaxer = BatchRelaxer(RelaxConfig(steps=2, phases=("cell",), symmetry=False, device="auto"), threads=1)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert next(relaxer.model.parameters()).device.type == expected
+    res = relaxer.relax(tiny[:1])
+    assert res[0].flag in ("converged", "not_converged") and res[0].energy_per_atom < 0

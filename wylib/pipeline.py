@@ -4,7 +4,8 @@ Profiles live in ``notebooks/profiles.yml``: shared parameters plus per-notebook
 notebook gets only the parameters it declares; ``out_dir`` and ``run_dir`` chain the outputs
 (notebook 02 writes the model run to ``<out_dir>/model``, which 03-06 read). An executed copy
 of each notebook goes to ``<out_dir>/notebooks/`` together with a ``.done.json`` marker holding
-the hash of its parameters and of the notebook itself; a rerun skips every notebook whose
+the hash of its parameters and of the notebook itself, its wall time and peak resident memory
+(pipeline + kernel + worker processes, sampled every 0.5 s); a rerun skips every notebook whose
 marker matches, so a run cut off in the middle continues with the notebook that was cut off.
 The first failure stops the run and names the notebook and cell.
 """
@@ -13,11 +14,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import platform
 import sys
 import time
 from pathlib import Path
 
 import yaml
+
+from wylib.memory import PeakRSS
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
@@ -91,16 +95,20 @@ def run(profile_name: str, out_dir: Path, only: list[str] | None = None, force: 
         print(f"[run_all] {notebook.name}: running with {params}", flush=True)
         start = time.time()
         try:
-            papermill.execute_notebook(str(notebook), str(out_dir / "notebooks" / notebook.name), parameters=params,
-                                       cwd=str(REPO), kernel_name="python3", progress_bar=False)
+            with PeakRSS(children=True, interval=0.5) as mem:  # kernel + its workers
+                papermill.execute_notebook(str(notebook), str(out_dir / "notebooks" / notebook.name),
+                                           parameters=params, cwd=str(REPO), kernel_name="python3",
+                                           progress_bar=False)
         except papermill.PapermillExecutionError as err:
             print(f"[run_all] FAILED in {notebook.name}, cell {err.cell_index} (execution count {err.exec_count}): "
                   f"{err.ename}: {err.evalue}\n[run_all] executed copy: {out_dir / 'notebooks' / notebook.name}", flush=True)
             return 1
         seconds = time.time() - start
         marker.write_text(json.dumps({"fingerprint": key, "parameters": params, "seconds": round(seconds, 1),
+                                      "peak_rss_mib": round(mem.peak_mib), "host": platform.node(),
                                       "finished": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=1))
-        print(f"[run_all] {notebook.name}: done in {seconds / 60:.1f} min", flush=True)
+        print(f"[run_all] {notebook.name}: done in {seconds / 60:.1f} min, peak RSS {mem.peak_mib:.0f} MiB "
+              "(pipeline + kernel + workers)", flush=True)
     if profile.get("publish"):
         publish(out_dir)
         print(f"[run_all] figures and tables copied to {REPO / 'figures'} and {REPO / 'results'}")

@@ -4,8 +4,11 @@
 in the cell phase) and one ASE `FIRE` per structure, steps them in lockstep and
 evaluates energy/forces/stress of all active structures in ONE batched CHGNet call
 per step (continuous batching: a finished structure leaves, the next one enters).
-The FIRE loop mirrors `ase.optimize.Dynamics.irun`, so a one-phase, unconstrained
-run follows CHGNet's own `StructOptimizer.relax` step for step.
+The FIRE loop mirrors `ase.optimize.Dynamics.irun` and the CHGNet evaluation reproduces
+`CHGNetCalculator` bit for bit, so a one-phase, unconstrained run follows CHGNet's own
+`StructOptimizer.relax` step for step: exactly with one structure per call, and up to
+rare last-bit differences of float32 reductions over a different batch (with 1 torch
+thread; with more threads the reduction order also varies).
 
 Protocol (paper): phase "positions" (atoms only), then phase "cell" (cell and
 positions); FIRE; fmax 0.05 eV/A; at most `steps` steps per phase; symmetry constraint.
@@ -18,6 +21,7 @@ local process pool (default) or a Dask cluster (`scheduler=` address or Client).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -48,6 +52,7 @@ class RelaxConfig:
     symprec: float = 0.01
     batch_size: int = 32  # structures per CHGNet call
     max_volume_ratio: float = 5.0  # flag exploded_cell beyond V/V0 > r or < 1/r
+    device: str = "cpu"  # CHGNet device: "cpu", "cuda", or "auto" (CUDA when available)
 
     def __post_init__(self):
         if not self.phases or any(p not in ("positions", "cell") for p in self.phases):
@@ -72,16 +77,19 @@ class RelaxResult:
         return asdict(self)
 
 
-def load_model(threads: int | None = None):
-    """Pretrained CHGNet (weights shipped with the package, no network), on CPU."""
+def load_model(threads: int | None = None, device: str = "cpu"):
+    """Pretrained CHGNet (weights shipped with the package, no network) on `device`
+    ("cpu", "cuda", "auto": CUDA when available)."""
     import torch
     from chgnet.model import CHGNet
 
     if threads:
         torch.set_num_threads(threads)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = CHGNet.load(verbose=False, use_device="cpu")
+        model = CHGNet.load(verbose=False, use_device=device)
     model.graph_converter.set_isolated_atom_response("error")
     return model
 
@@ -103,6 +111,8 @@ def predict_efs(model, graphs: Sequence) -> list[dict]:
     from chgnet.model.model import BatchedGraph
 
     model.eval()
+    device = next(model.parameters()).device
+    graphs = [g.to(device) for g in graphs] if device.type != "cpu" else graphs
     comp = 0 if model.composition_model is None else model.composition_model(graphs)
     g = BatchedGraph.from_graphs(graphs, bond_basis_expansion=model.bond_basis_expansion,
                                  angle_basis_expansion=model.angle_basis_expansion, compute_stress=True)
@@ -114,8 +124,8 @@ def predict_efs(model, graphs: Sequence) -> list[dict]:
     e = (pred["e"] + comp) if model.is_intensive else (pred["e"] + comp) / n
     scale = 1 / g.volumes * 160.21766208  # eV/A^3 -> GPa, in CHGNet's order of operations
     with torch.no_grad():
-        return [dict(e=e[i].detach().numpy(), f=(-1 * grads[i]).detach().numpy(),
-                     s=(grads[k + i] * scale[i]).detach().numpy()) for i in range(k)]
+        return [dict(e=e[i].detach().cpu().numpy(), f=(-1 * grads[i]).detach().cpu().numpy(),
+                     s=(grads[k + i] * scale[i]).detach().cpu().numpy()) for i in range(k)]
 
 
 def evaluate(model, structures: Sequence[Structure], batch_size: int = 32) -> list[dict | str]:
@@ -172,6 +182,17 @@ class _Cached(Calculator):
         self.put(self.atoms, res)
 
 
+class _FIRE(FIRE):
+    """ASE FIRE that takes the gradient already computed for the convergence test, instead
+    of asking the filter again (ASE's `irun` computes it twice per step; the values are the
+    same, so the trajectory is unchanged, and the cell filter's matrix log is costly)."""
+    gradient: np.ndarray | None = None
+
+    def _get_gradient(self, forces=None):
+        gradient, self.gradient = self.gradient, None
+        return gradient if gradient is not None and forces is None else super()._get_gradient(forces)
+
+
 class _Job:
     """One structure being relaxed: atoms, current phase, FIRE optimizer, flags."""
 
@@ -195,7 +216,7 @@ class _Job:
     def next_phase(self) -> None:
         self.phase += 1
         target = FrechetCellFilter(self.atoms) if self.cfg.phases[self.phase] == "cell" else self.atoms
-        self.opt = FIRE(target, logfile=None)
+        self.opt = _FIRE(target, logfile=None)
         self.opt.fmax = self.cfg.fmax
         self.n_steps.append(0)
 
@@ -227,6 +248,7 @@ class _Job:
                     continue
                 fmax = float(np.sqrt((grad.reshape(-1, 3) ** 2).sum(1).max()))
                 return self.finish("converged" if converged else "not_converged", energy, fmax)
+            self.opt.gradient = grad
             self.opt.step()
             self.opt.nsteps += 1
             self.n_steps[-1] += 1
@@ -238,7 +260,7 @@ class BatchRelaxer:
 
     def __init__(self, config: RelaxConfig = RelaxConfig(), model=None, threads: int | None = None):
         self.cfg = config
-        self.model = model if model is not None else load_model(threads)
+        self.model = model if model is not None else load_model(threads, config.device)
 
     def relax(self, items: Iterable[tuple[str, Structure]],
               on_result: Callable[[RelaxResult], None] | None = None, progress: bool = False) -> list[RelaxResult]:
@@ -279,14 +301,14 @@ class BatchRelaxer:
 
 # ---------------------------------------------------------------- distributed + resumable
 
-_WORKER_MODEL: dict[int, Any] = {}
+_WORKER_MODEL: dict[tuple[int, str], Any] = {}
 
 
 def _relax_chunk(chunk: list[tuple[str, dict]], config: RelaxConfig, threads: int | None) -> list[dict]:
     """Worker entry point (process pool or Dask): one model per worker process."""
-    key = os.getpid()
+    key = (os.getpid(), config.device)
     if key not in _WORKER_MODEL:
-        _WORKER_MODEL[key] = load_model(threads)
+        _WORKER_MODEL[key] = load_model(threads, config.device)
     relaxer = BatchRelaxer(config, model=_WORKER_MODEL[key])
     return [r.to_dict() for r in relaxer.relax((k, Structure.from_dict(s)) for k, s in chunk)]
 
@@ -303,6 +325,22 @@ def read_jsonl(path: str | Path) -> list[dict]:
         except json.JSONDecodeError:
             continue
     return out
+
+
+@contextlib.contextmanager
+def _thread_env(threads: int):
+    """Spawned workers inherit BLAS/OpenMP thread limits (unless the user set them): idle
+    BLAS threads otherwise spin and take CPU from the other workers."""
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    saved = {n: os.environ.get(n) for n in names}
+    for n in names:
+        os.environ.setdefault(n, str(threads))
+    try:
+        yield
+    finally:
+        for n, v in saved.items():
+            if v is None:
+                os.environ.pop(n, None)
 
 
 def relax_to_jsonl(items: Iterable[tuple[str, Structure]], path: str | Path, config: RelaxConfig = RelaxConfig(),
@@ -354,7 +392,7 @@ def relax_to_jsonl(items: Iterable[tuple[str, Structure]], path: str | Path, con
                     client.close()
             else:
                 import multiprocessing as mp
-                with ProcessPoolExecutor(n_par, mp_context=mp.get_context("spawn")) as pool:
+                with _thread_env(threads), ProcessPoolExecutor(n_par, mp_context=mp.get_context("spawn")) as pool:
                     futures = [pool.submit(_relax_chunk, c, config, threads) for c in chunks]
                     for fut in as_completed(futures):
                         for rec in fut.result():
