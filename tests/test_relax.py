@@ -152,6 +152,25 @@ def test_kill_and_resume(model, tiny, tmp_path):
     assert len(again) == 4  # a finished run does no work
 
 
+def test_resume_never_reuses_records_of_other_inputs(model, tiny, tmp_path):
+    path = tmp_path / "relax.jsonl"
+    first = {r["id"]: r for r in relax_to_jsonl(tiny, path, ONE_PHASE, n_workers=0, model=model, progress=False)}
+    moved = tiny[1][1].copy()
+    moved.perturb(0.05, seed=1)  # same id, another initial structure (e.g. another model's sample)
+    redone = []
+    out = relax_to_jsonl([tiny[0], ("sto", moved)], path, ONE_PHASE, n_workers=0, model=model, progress=False,
+                         on_result=lambda r: redone.append(r["id"]))
+    assert redone == ["sto"]
+    out = {r["id"]: r for r in out}
+    assert out["nacl"] == first["nacl"] and out["sto"]["input_key"] != first["sto"]["input_key"]
+    looser = RelaxConfig(fmax=0.1, steps=3, phases=("cell",), symmetry=False)  # another protocol: all redone
+    redone.clear()
+    relax_to_jsonl(tiny, path, looser, n_workers=0, model=model, progress=False, on_result=lambda r: redone.append(r["id"]))
+    assert sorted(redone) == ["nacl", "sto"] and len(read_jsonl(path)) == 5
+    with pytest.raises(ValueError, match="duplicate"):
+        relax_to_jsonl([tiny[0], tiny[0]], path, ONE_PHASE, n_workers=0, model=model, progress=False)
+
+
 def test_process_pool_and_dask(model, tiny, tmp_path):
     from distributed import Client, LocalCluster
 

@@ -22,6 +22,7 @@ local process pool (default) or a Dask cluster (`scheduler=` address or Client).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -343,29 +344,49 @@ def _thread_env(threads: int):
                 os.environ.pop(n, None)
 
 
+def input_key(structure: Structure, config: RelaxConfig) -> str:
+    """Hash of what a relaxation's result depends on: the initial structure and the protocol
+    (not batch size or device). A record is reused on resume only if its key matches."""
+    proto = {k: v for k, v in asdict(config).items() if k not in ("batch_size", "device")}
+    blob = json.dumps([structure.as_dict(), proto], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 def relax_to_jsonl(items: Iterable[tuple[str, Structure]], path: str | Path, config: RelaxConfig = RelaxConfig(),
                    *, n_workers: int = 1, scheduler: Any = None, chunk_size: int | None = None,
                    threads: int | None = None, model=None, progress: bool = True,
                    on_result: Callable[[dict], None] | None = None) -> list[dict]:
     """Relax `(id, Structure)` pairs into a JSON-lines file, skipping ids already there.
 
+    A record carries the `input_key` of its structure and protocol; only a record whose id
+    and key both match is reused, so a file left by other inputs (another model's samples,
+    another fmax) is never mistaken for finished work: those ids are relaxed again.
     n_workers=0 runs in this process (results written one by one); n_workers>=1 uses a
     local process pool; `scheduler` (a Dask address or `distributed.Client`) uses Dask.
-    Pool/Dask results are written per finished chunk. Returns all records in the file.
+    Pool/Dask results are written per finished chunk. Returns the records of `items`
+    (the latest matching one per id), in the order they were written.
     """
     from tqdm.auto import tqdm
 
+    items = list(items)
+    keys = {k: input_key(s, config) for k, s in items}
+    if len(keys) != len(items):
+        raise ValueError("duplicate ids")
+
+    def current(records: list[dict]) -> list[dict]:
+        latest = {r["id"]: r for r in records if r.get("input_key") == keys.get(r.get("id"))}
+        return list(latest.values())
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    finished = {r["id"] for r in read_jsonl(path)}
+    finished = {r["id"] for r in current(read_jsonl(path))}
     todo = [(k, s) for k, s in items if k not in finished]
-    if len({k for k, _ in todo}) != len(todo):
-        raise ValueError("duplicate ids")
     if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
         with path.open("a") as fh:  # a killed writer left a torn last line: end it
             fh.write("\n")
     with path.open("a") as fh:
         def write(rec: dict) -> None:
+            rec = {**rec, "input_key": keys[rec["id"]]}
             fh.write(json.dumps(rec) + "\n")
             fh.flush()
             if on_result is not None:
@@ -399,7 +420,7 @@ def relax_to_jsonl(items: Iterable[tuple[str, Structure]], path: str | Path, con
                             write(rec)
                         bar.update(len(fut.result()))
             bar.close()
-    return read_jsonl(path)
+    return current(read_jsonl(path))
 
 
 def best_trials(records: Iterable[dict], sep: str = "/") -> dict[str, dict]:
