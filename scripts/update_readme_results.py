@@ -16,7 +16,10 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", default="output/paper")
-    run = REPO / ap.parse_args().run
+    ap.add_argument("--conditions", default="a machine that may have run other jobs at the same time, so the wall "
+                    "times are upper bounds", help="how busy the machine was during the run (not measurable afterwards)")
+    args = ap.parse_args()
+    run = REPO / args.run
     markers = sorted((run / "notebooks").glob("*.done.json"))
     stages = [(m.name.replace(".done.json", ""), json.loads(m.read_text())) for m in markers]
     timing = "\n".join(f"| `{name}` | {d['seconds'] / 60:.1f} | {d.get('peak_rss_mib', 'not recorded')} | "
@@ -26,6 +29,8 @@ def main() -> None:
     kl = json.loads((REPO / "results" / "permutation_kl.json").read_text())
     free = kl["kl"]["free, valid (paper's way)"]
     params = {name: d["parameters"] for name, d in stages}
+    host = next((d["host"] for _, d in stages if "host" in d), platform.node())
+    day = max(d["finished"] for _, d in stages)[:10]
     gen = params.get("04_generation", {})
     from wylib.likelihood import paper_table2
 
@@ -40,12 +45,12 @@ def main() -> None:
     text = f"""{START}
 ## Results: the `paper` profile on `mp_20_biternary_open`
 
-Command `bash run_all.sh --profile paper`, host `{platform.node()}` (2 CPU cores, no GPU), 2026-11-26,
-on a machine shared with other jobs (load average 7-16), so the wall times are upper bounds.
+Command `bash run_all.sh --profile paper`, host `{host}` (2 CPU cores, no GPU), {day},
+on {args.conditions}.
 Generation: {gen.get('n_samples')} sampled sequences (free sampling, temperature 1, the paper's way);
 {gen.get('n_relax')} of the valid ones built with pyXtal and relaxed with CHGNet ({gen.get('trials')} trial,
 fmax {gen.get('fmax', 0.05)} eV/Å, up to {gen.get('steps')} FIRE steps per phase): the structure-level columns
-(uniqueness, novelty, S.U.N.) rest on those few structures and their intervals are wide. The `full`
+(uniqueness, novelty, S.U.N.) rest on those structures, with the bootstrap intervals shown. The `full`
 profile (1000 relaxed samples, 6 trials each) is for a GPU or a Dask cluster.
 
 | stage | wall time, min | peak RSS, MiB (kernel + workers) | finished |
