@@ -142,8 +142,9 @@ def test_statistics_helpers(tmp_path):
     row = loglik_row("x", lp, pp)
     assert row["neg_mean_logp"] == 15.0 and np.isclose(row["std_logp"], np.std([10, 20], ddof=1))
     assert np.isclose(row["neg_mean_logp_permuted"], 16.5)
-    df = table2([row, loglik_row("y", lp)])
-    assert np.isnan(df.loc[1, "mean_std_over_permutations"])
+    df = table2([row, loglik_row("y", lp, n_sites=torch.tensor([2, 4]))])
+    assert np.isnan(df.loc[1, "mean_std_over_permutations"]) and np.isnan(df.loc[0, "mean_sites"])
+    assert df.loc[1, "mean_sites"] == 3.0 and df.loc[1, "neg_mean_logp_per_site"] == 5.0
     paths = write_table(df, tmp_path / "results" / "table2")
     assert [p.name for p in paths] == ["table2.csv", "table2.md"] and "neg_mean_logp" in paths[1].read_text()
     assert list(paper_table2().neg_mean_logp) == [499.0, 93.0, 92.8, 17.0, 12.9]
@@ -153,6 +154,7 @@ def test_summarize_sets(model, generated):
     seq = sequences_of(generated)
     df, raw = summarize_sets(model, {"a": seq, "b": seq.subset(torch.arange(10))}, n_permutations=3)
     assert list(df.dataset) == ["a", "b"] and list(df.n) == [len(seq), 10]
+    assert df.loc[0, "mean_sites"] == pytest.approx(float(seq.n_sites.float().mean()))
     assert raw["a"]["logp_perm"].shape == (3, len(seq))
     assert torch.allclose(raw["b"]["logp"], raw["a"]["logp"][:10], atol=1e-4)
     with pytest.raises(ValueError, match="n_permutations"):

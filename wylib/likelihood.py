@@ -171,16 +171,20 @@ def permutation_kl(logp: torch.Tensor, logp_perm: torch.Tensor) -> PermutationKL
 
 
 TABLE2_COLUMNS = ["dataset", "n", "neg_mean_logp", "neg_mean_logp_low", "neg_mean_logp_high", "std_logp",
-                  "mean_std_over_permutations", "neg_mean_logp_permuted"]
+                  "mean_std_over_permutations", "neg_mean_logp_permuted", "mean_sites", "neg_mean_logp_per_site"]
 
 
-def loglik_row(name: str, logp: torch.Tensor, logp_perm: torch.Tensor | None = None) -> dict:
-    """One Table 2 row: -E log p (with 95 % interval), sigma of log p, E_x sigma_rho log p(rho x), -E_x E_rho log p(rho x)."""
+def loglik_row(name: str, logp: torch.Tensor, logp_perm: torch.Tensor | None = None,
+               n_sites: torch.Tensor | None = None) -> dict:
+    """One Table 2 row: -E log p (with 95 % interval), sigma of log p, E_x sigma_rho log p(rho x), -E_x E_rho log p(rho x);
+    with `n_sites`, also the mean number of Wyckoff sites and -E log p / E sites (nats per site, STOP included in log p)."""
     lp = np.asarray(logp, np.float64)
     m, lo, hi = mean_ci(-lp)
+    sites = float(np.asarray(n_sites, np.float64).mean()) if n_sites is not None else float("nan")
     row = {"dataset": name, "n": int(lp.size), "neg_mean_logp": m, "neg_mean_logp_low": lo, "neg_mean_logp_high": hi,
            "std_logp": float(lp.std(ddof=1)) if lp.size > 1 else float("nan"),
-           "mean_std_over_permutations": float("nan"), "neg_mean_logp_permuted": float("nan")}
+           "mean_std_over_permutations": float("nan"), "neg_mean_logp_permuted": float("nan"),
+           "mean_sites": sites, "neg_mean_logp_per_site": m / sites if sites > 0 else float("nan")}
     if logp_perm is not None:
         pp = np.asarray(logp_perm, np.float64)
         if pp.shape[0] > 1:
@@ -220,6 +224,6 @@ def summarize_sets(model: WyckoffTransformer, sets: Mapping[str, Sequences], n_p
     for i, (name, seq) in enumerate(sets.items()):
         lp = log_likelihood(model, seq, element_target, batch_size).sum(-1)
         pp = permuted_log_likelihood(model, seq, n_permutations, seed + 1000 * i, element_target, batch_size)
-        rows.append(loglik_row(name, lp, pp))
+        rows.append(loglik_row(name, lp, pp, seq.n_sites))
         raw[name] = {"logp": lp, "logp_perm": pp}
     return table2(rows), raw
