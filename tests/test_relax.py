@@ -178,6 +178,13 @@ def test_process_pool_and_dask(model, tiny, tmp_path):
            relax_to_jsonl(tiny, tmp_path / "ref.jsonl", ONE_PHASE, n_workers=0, model=model, progress=False)}
     pool = relax_to_jsonl(tiny, tmp_path / "pool.jsonl", ONE_PHASE, n_workers=1, threads=1, progress=False)
     assert {r["id"]: r["energy_per_atom"] for r in pool} == pytest.approx(ref, abs=1e-5)
+    many = [(f"{k}/{t}", s) for t in range(3) for k, s in tiny]  # 6 structures, 2 workers, one shared queue
+    seen = []
+    pool2 = relax_to_jsonl(many, tmp_path / "pool2.jsonl", ONE_PHASE, n_workers=2, threads=1, progress=False,
+                           on_result=lambda r: seen.append(r["id"]))
+    assert sorted(seen) == sorted(k for k, _ in many) and len(pool2) == 6  # each written once, as it finished
+    assert {r["id"]: r["energy_per_atom"] for r in pool2} == pytest.approx(
+        {f"{k}/{t}": ref[k] for t in range(3) for k, _ in tiny}, abs=1e-5)
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
             Client(cluster) as client:
         dask = relax_to_jsonl(tiny, tmp_path / "dask.jsonl", ONE_PHASE, scheduler=client, chunk_size=1, threads=1,
@@ -233,3 +240,30 @@ def test_device_auto_runs_on_cpu_without_cuda(tiny):
     assert next(relaxer.model.parameters()).device.type == expected
     res = relaxer.relax(tiny[:1])
     assert res[0].flag in ("converged", "not_converged") and res[0].energy_per_atom < 0
+
+
+def test_killed_pool_worker_is_reported_and_resumed(model, tiny, tmp_path):
+    """A worker killed mid-run (e.g. out of memory) stops nothing silently: the run raises after
+    the other worker has finished, finished results are kept, and a rerun completes the rest."""
+    import os
+    import signal
+
+    import psutil
+
+    many = [(f"{k}/{t}", s) for t in range(4) for k, s in tiny]  # 8 structures
+    cfg = RelaxConfig(steps=40, phases=("cell",), symmetry=False, batch_size=2)
+    path, killed = tmp_path / "relax.jsonl", []
+
+    def kill_one_worker(rec):
+        if not killed:
+            workers = [p for p in psutil.Process().children() if "resource_tracker" not in " ".join(p.cmdline())]
+            victim = workers[-1]
+            killed.append(victim.pid)
+            os.kill(victim.pid, signal.SIGKILL)
+
+    with pytest.raises(RuntimeError, match="rerun to resume"):
+        relax_to_jsonl(many, path, cfg, n_workers=2, threads=1, progress=False, on_result=kill_one_worker)
+    first = read_jsonl(path)
+    assert killed and 1 <= len(first) < len(many)
+    again = relax_to_jsonl(many, path, cfg, n_workers=2, threads=1, progress=False)
+    assert sorted(r["id"] for r in again) == sorted(k for k, _ in many)

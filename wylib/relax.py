@@ -27,7 +27,6 @@ import json
 import math
 import os
 import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -268,9 +267,9 @@ class BatchRelaxer:
         """Relax `(id, Structure)` pairs; `on_result` is called as each one finishes."""
         from tqdm.auto import tqdm
 
-        items = list(items)
+        total = len(items) if hasattr(items, "__len__") else None  # a lazy iterator is consumed as slots free up
         queue, active, done = iter(items), [], []
-        bar = tqdm(total=len(items), disable=not progress, desc="relax", mininterval=5)
+        bar = tqdm(total=total, disable=not progress, desc="relax", mininterval=5)
 
         def collect(job: _Job):
             done.append(job.result)
@@ -312,6 +311,72 @@ def _relax_chunk(chunk: list[tuple[str, dict]], config: RelaxConfig, threads: in
         _WORKER_MODEL[key] = load_model(threads, config.device)
     relaxer = BatchRelaxer(config, model=_WORKER_MODEL[key])
     return [r.to_dict() for r in relaxer.relax((k, Structure.from_dict(s)) for k, s in chunk)]
+
+
+def _stream_worker(tasks, results, config: RelaxConfig, threads: int | None) -> None:
+    """Local pool worker: takes the next structure from the shared queue whenever its batch
+    has a free slot (so workers stay busy to the end) and sends each result back at once."""
+    try:
+        relaxer = BatchRelaxer(config, model=load_model(threads, config.device))
+
+        def pull():
+            while (task := tasks.get()) is not None:
+                yield task[0], Structure.from_dict(task[1])
+
+        relaxer.relax(pull(), on_result=lambda r: results.put(r.to_dict()))
+    except BaseException as err:
+        results.put({"worker_error": f"{type(err).__name__}: {str(err)[:300]}"})
+        raise
+    finally:
+        results.put(None)
+
+
+def _relax_streaming(todo: list[tuple[str, Structure]], config: RelaxConfig, n_par: int, threads: int,
+                     write: Callable[[dict], None], progress: bool) -> None:
+    """Spread `todo` over `n_par` spawned worker processes that share one task queue."""
+    import multiprocessing as mp
+    import queue as queue_mod
+    from dataclasses import replace
+
+    from tqdm.auto import tqdm
+
+    ctx = mp.get_context("spawn")
+    tasks, results = ctx.Queue(), ctx.Queue()
+    for k, s in todo:
+        tasks.put((k, s.as_dict()))
+    for _ in range(n_par):
+        tasks.put(None)
+    # few structures: cap each worker's batch so that all workers get a share from the start
+    cfg = replace(config, batch_size=max(1, min(config.batch_size, math.ceil(len(todo) / n_par))))
+    with _thread_env(threads):
+        procs = [ctx.Process(target=_stream_worker, args=(tasks, results, cfg, threads), daemon=True)
+                 for _ in range(n_par)]
+        for p in procs:
+            p.start()
+    bar = tqdm(total=len(todo), disable=not progress, desc="relax", mininterval=5)
+    open_workers, errors, n_done = n_par, [], 0
+    while open_workers:
+        try:
+            msg = results.get(timeout=5)
+        except queue_mod.Empty:
+            if not any(p.is_alive() for p in procs) and results.empty():
+                break  # a worker was killed (e.g. out of memory) without saying goodbye
+            continue
+        if msg is None:
+            open_workers -= 1
+        elif "worker_error" in msg:
+            errors.append(msg["worker_error"])
+        else:
+            write(msg)
+            n_done += 1
+            bar.update()
+    bar.close()
+    for p in procs:
+        p.join(timeout=30)
+    if n_done < len(todo):
+        codes = [p.exitcode for p in procs]
+        raise RuntimeError(f"{len(todo) - n_done} of {len(todo)} relaxations did not finish (worker exit codes "
+                           f"{codes}, errors {errors}); finished ones are saved, rerun to resume")
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
@@ -361,9 +426,10 @@ def relax_to_jsonl(items: Iterable[tuple[str, Structure]], path: str | Path, con
     A record carries the `input_key` of its structure and protocol; only a record whose id
     and key both match is reused, so a file left by other inputs (another model's samples,
     another fmax) is never mistaken for finished work: those ids are relaxed again.
-    n_workers=0 runs in this process (results written one by one); n_workers>=1 uses a
-    local process pool; `scheduler` (a Dask address or `distributed.Client`) uses Dask.
-    Pool/Dask results are written per finished chunk. Returns the records of `items`
+    n_workers=0 runs in this process; n_workers>=1 spawns that many local worker processes
+    that pull structures from one shared queue (each result is written as it finishes);
+    `scheduler` (a Dask address or `distributed.Client`) sends chunks of `chunk_size` to Dask
+    (written per finished chunk). Returns the records of `items`
     (the latest matching one per id), in the order they were written.
     """
     from tqdm.auto import tqdm
@@ -398,10 +464,10 @@ def relax_to_jsonl(items: Iterable[tuple[str, Structure]], path: str | Path, con
         elif todo:
             n_par = max(1, n_workers)
             threads = threads or max(1, (os.cpu_count() or 1) // n_par)
-            size = chunk_size or max(1, min(config.batch_size, math.ceil(len(todo) / n_par)))
-            chunks = [[(k, s.as_dict()) for k, s in todo[i:i + size]] for i in range(0, len(todo), size)]
-            bar = tqdm(total=len(todo), disable=not progress, desc="relax", mininterval=5)
             if scheduler is not None:
+                size = chunk_size or max(1, min(config.batch_size, math.ceil(len(todo) / n_par)))
+                chunks = [[(k, s.as_dict()) for k, s in todo[i:i + size]] for i in range(0, len(todo), size)]
+                bar = tqdm(total=len(todo), disable=not progress, desc="relax", mininterval=5)
                 from distributed import Client, as_completed as dask_completed
                 client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
                 futures = client.map(_relax_chunk, chunks, config=config, threads=threads, pure=False)
@@ -411,15 +477,9 @@ def relax_to_jsonl(items: Iterable[tuple[str, Structure]], path: str | Path, con
                     bar.update(len(fut.result()))
                 if client is not scheduler:
                     client.close()
+                bar.close()
             else:
-                import multiprocessing as mp
-                with _thread_env(threads), ProcessPoolExecutor(n_par, mp_context=mp.get_context("spawn")) as pool:
-                    futures = [pool.submit(_relax_chunk, c, config, threads) for c in chunks]
-                    for fut in as_completed(futures):
-                        for rec in fut.result():
-                            write(rec)
-                        bar.update(len(fut.result()))
-            bar.close()
+                _relax_streaming(todo, config, n_par, threads, write, progress)
     return current(read_jsonl(path))
 
 
