@@ -16,8 +16,9 @@ Every structure ends with a flag: converged, not_converged, nan_energy,
 exploded_cell, chgnet_error. Bad structures never fail the batch.
 
 `relax_to_jsonl` appends one JSON line per finished structure to a file and skips ids
-already in it, so a killed run resumes without redoing work. Work is spread over a
-local process pool (default) or a Dask cluster (`scheduler=` address or Client).
+already in it with the same input key (structure + protocol), so a killed run resumes
+without redoing work. Work is spread over local worker processes sharing one task queue
+(default) or a Dask cluster (`scheduler=` address or Client).
 """
 from __future__ import annotations
 
@@ -25,9 +26,11 @@ import contextlib
 import hashlib
 import json
 import math
+import multiprocessing as mp
 import os
+import queue as queue_mod
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -334,10 +337,6 @@ def _stream_worker(tasks, results, config: RelaxConfig, threads: int | None) -> 
 def _relax_streaming(todo: list[tuple[str, Structure]], config: RelaxConfig, n_par: int, threads: int,
                      write: Callable[[dict], None], progress: bool) -> None:
     """Spread `todo` over `n_par` spawned worker processes that share one task queue."""
-    import multiprocessing as mp
-    import queue as queue_mod
-    from dataclasses import replace
-
     from tqdm.auto import tqdm
 
     ctx = mp.get_context("spawn")
