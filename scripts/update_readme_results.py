@@ -46,8 +46,8 @@ def main() -> None:
     sites = ""
     if "mean_sites" in t2 and t2["mean_sites"].notna().all():
         m, per = t2["mean_sites"], t2["neg_mean_logp_per_site"]
-        sites = (f"The cold samples are longer (near-greedy decoding keeps adding likely sites before STOP): {m['Generated, T=0.01']:.2f} Wyckoff sites on average "
-                 f"against {m['Generated, T=1']:.2f} at T = 1 and {m['Test']:.2f} in the test split; per site they score "
+        sites = ("The cold samples are longer (near-greedy decoding keeps adding likely sites before STOP): "
+                 f"{m['Generated, T=0.01']:.2f} Wyckoff sites on average against {m['Generated, T=1']:.2f} at T = 1 and {m['Test']:.2f} in the test split; per site they score "
                  f"{per['Generated, T=0.01']:.2f} nats against {per['Generated, T=1']:.2f} and {per['Test']:.2f} "
                  "(columns `mean_sites`, `neg_mean_logp_per_site`).\n")
     text = f"""{START}
