@@ -38,6 +38,7 @@ REPO_DATA = Path(__file__).resolve().parent.parent / "data"
 _WT = "https://raw.githubusercontent.com/SymmetryAdvantage/WyckoffTransformer/main/data"
 _CDVAE = "https://raw.githubusercontent.com/txie-93/cdvae/main/data"
 _DIFFCSP = "https://raw.githubusercontent.com/jiaor17/DiffCSP/main/data"
+_FIGSHARE = "https://figshare.com/ndownloader/files"
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,17 @@ REGISTRY: dict[str, dict[str, DataFile]] = {
                         "6b2b39dd04910d5276eb269d555e43e78a7c32cdafcd4cadc62ecc3c34141eda"),
         "test": DataFile("mp_20_biternary_open", "test", "test.csv.gz", None,
                          "df8646c361a6bd957fcbed3083e03ef24c50986d30f524b44e594fb6b814d281"),
+    },
+    # The paper authors' released samples (Figshare article 29094701, "WyFormer generated structures"):
+    # 10k Wyckoff genes of their full-MP-20 model and 999 of them built and CHGNet-relaxed with
+    # several pyXtal trials each (`wylib.release` reads both).
+    "wyformer_release": {
+        "genes": DataFile("wyformer_release", "genes", "mp_20_wyformer_genes_10k.csv.gz",
+                          f"{_FIGSHARE}/54711176",
+                          "f51445e0915df27e8fb142a34ca9bc67d4fa32cc9b9c2c8da3728857b694c6e2"),
+        "relaxed": DataFile("wyformer_release", "relaxed", "mp_20_wyformer_cryspr_chgnet_fix_999.csv.gz",
+                            f"{_FIGSHARE}/54711194",
+                            "c4263b6d7a3e3435a310865c39dbe6f5ff30471b07f21083cdf87561156cff2c"),
     },
     "mp_elemental_refs": {
         "all": DataFile("mp_elemental_refs", "all", "2023-02-07-mp-elemental-reference-entries.json.gz", None,
