@@ -7,23 +7,33 @@ Where files are looked for, in order:
 2. ``<repo>/data/<dataset>/<file>``: where downloads go.
 
 A missing file is downloaded from its public URL into ``<repo>/data`` when the
-machine is online (``WYLIB_AUTO_DOWNLOAD=0`` disables it); every file with a
-known SHA-256 is verified. Otherwise `DataNotFoundError` names the file, its
-URL and the variable to set.
+machine is online (``WYLIB_AUTO_DOWNLOAD=0`` disables it), through a ``.part``
+file that is removed on any error; a body shorter than its Content-Length, a
+server silent for `DOWNLOAD_TIMEOUT` seconds or a dropped connection fails the
+download, and every file with a known SHA-256 is verified (`ChecksumError`,
+naming the file and URL). Otherwise `DataNotFoundError` names the file, its URL,
+why and the variable to set. (Without a registered SHA-256 and without a
+Content-Length, a truncated download cannot be told from a complete one.)
+A data file that cannot be read as CSV or lacks the ``material_id``/``cif``
+columns raises `DataFileError` naming the file and the fault.
 
 Tokenized splits are cached under ``WYLIB_CACHE_DIR`` (default ``<repo>/data/cache``),
 never in the data directory; the cache key covers the data file's checksum,
 the tokenizer settings and the source of the tokenizer code, so it is rebuilt
-when any of them changes. Structures that cannot be parsed or tokenized are
+when any of them changes. An unwritable cache directory raises `CacheDirError`
+before any tokenization (no silent uncached fallback: ``use_cache=False`` is the
+explicit way). Structures that cannot be parsed or tokenized are
 listed with their material_id and reason, counted and excluded.
 """
 from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import json
 import os
 import urllib.request
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +49,7 @@ _WT = "https://raw.githubusercontent.com/SymmetryAdvantage/WyckoffTransformer/ma
 _CDVAE = "https://raw.githubusercontent.com/txie-93/cdvae/main/data"
 _DIFFCSP = "https://raw.githubusercontent.com/jiaor17/DiffCSP/main/data"
 _FIGSHARE = "https://figshare.com/ndownloader/files"
+DOWNLOAD_TIMEOUT = 60.0  # seconds without progress (connecting or reading) before a download is given up
 
 
 @dataclass(frozen=True)
@@ -106,6 +117,14 @@ class ChecksumError(ValueError):
     """A data file does not have its registered SHA-256."""
 
 
+class DataFileError(ValueError):
+    """A data file cannot be read as CSV or lacks a required column."""
+
+
+class CacheDirError(PermissionError):
+    """The cache directory cannot be created or written."""
+
+
 def data_file(dataset: str, split: str) -> DataFile:
     if dataset not in REGISTRY:
         raise KeyError(f"unknown dataset {dataset!r}; known: {sorted(REGISTRY)}")
@@ -146,11 +165,10 @@ def locate(dataset: str, split: str, download: bool | None = None) -> Path:
     if download is None:
         download = os.environ.get("WYLIB_AUTO_DOWNLOAD", "1") != "0"
     if download and entry.url:
-        target = REPO_DATA / dataset / entry.filename
         try:
-            return _download(entry, target)
-        except OSError as err:
-            reason = f"download from {entry.url} failed ({err})"
+            return _download(entry, REPO_DATA / dataset / entry.filename)
+        except (OSError, http.client.HTTPException) as err:
+            reason = f"download from {entry.url} failed ({type(err).__name__}: {err}; nothing was kept)"
     else:
         reason = "no public URL is registered for it" if not entry.url else "downloads are disabled (WYLIB_AUTO_DOWNLOAD=0)"
     raise DataNotFoundError(
@@ -161,21 +179,64 @@ def locate(dataset: str, split: str, download: bool | None = None) -> Path:
 
 
 def _download(entry: DataFile, target: Path) -> Path:
+    """Download ``entry.url`` to ``target`` through a ``.part`` file that is removed on any error.
+
+    Fails on a body shorter than the announced Content-Length, on a stall of more than
+    `DOWNLOAD_TIMEOUT` seconds and on a SHA-256 mismatch; ``target`` appears only when all is well.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(target.suffix + ".part")
-    with urllib.request.urlopen(entry.url, timeout=60) as response, open(tmp, "wb") as f:
-        while chunk := response.read(1 << 20):
-            f.write(chunk)
-    if entry.sha256 and sha256sum(tmp) != entry.sha256:
-        tmp.unlink()
-        raise ChecksumError(f"downloaded {entry.url} does not match its registered SHA-256 {entry.sha256}")
-    tmp.replace(target)
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.part")
+    try:
+        with urllib.request.urlopen(entry.url, timeout=DOWNLOAD_TIMEOUT) as response, open(tmp, "wb") as f:
+            expected = response.headers.get("Content-Length")
+            while chunk := response.read(1 << 20):
+                f.write(chunk)
+            size = f.tell()
+        if expected is not None and expected.isdigit() and size != int(expected):
+            raise OSError(f"received {size} of the {expected} bytes announced: the connection closed early")
+        if entry.sha256:
+            actual = sha256sum(tmp)
+            if actual != entry.sha256:  # ChecksumError is no OSError: `locate` lets it through
+                raise ChecksumError(f"{entry.dataset}/{entry.filename} downloaded from {entry.url} has SHA-256 "
+                                    f"{actual}, not the registered {entry.sha256}; nothing was kept")
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if entry.sha256:
+        _VERIFIED[target] = entry.sha256
     return target
 
 
-def load_split(dataset: str, split: str) -> pd.DataFrame:
-    """The split as a data frame in the CDVAE column layout (material_id, cif, ...)."""
-    return pd.read_csv(locate(dataset, split))
+def load_split(dataset: str, split: str, columns: tuple[str, ...] = ("material_id", "cif")) -> pd.DataFrame:
+    """The split as a data frame in the CDVAE column layout (material_id, cif, ...).
+
+    `DataFileError` names the file when it cannot be read (truncated, not gzip, not CSV) or lacks one of ``columns``.
+    """
+    return _read_csv(locate(dataset, split), data_file(dataset, split), columns)
+
+
+def _read_csv(path: Path, entry: DataFile, columns: tuple[str, ...]) -> pd.DataFrame:
+    """The CSV (or .csv.gz) at ``path`` with ``columns`` present; `DataFileError` names the file and the fault."""
+    try:
+        frame = pd.read_csv(path)
+    except EOFError as err:
+        problem = f"is truncated ({err})"
+    except gzip.BadGzipFile as err:
+        problem = f"is not a gzip file or a corrupted one ({err})"
+    except pd.errors.EmptyDataError:
+        problem = "is empty (not even a header row)"
+    except (OSError, zlib.error, UnicodeDecodeError, pd.errors.ParserError) as err:
+        problem = f"is unreadable as CSV ({type(err).__name__}: {err})"
+    else:
+        missing = [c for c in columns if c not in frame.columns]
+        if not missing:
+            return frame
+        names = [str(c) for c in frame.columns]
+        problem = (f"has no column {', '.join(map(repr, missing))} (columns: {', '.join(names[:20])}"
+                   f"{', ...' if len(names) > 20 else ''})")
+    source = f" (source: {entry.url})" if entry.url else ""
+    raise DataFileError(f"data file {path} {problem}; replace it with an intact copy of "
+                        f"{entry.dataset}/{entry.filename}{source}")
 
 
 # ---------------------------------------------------------------- parsing and tokenization
@@ -246,6 +307,19 @@ class TokenizedSplit:
         return len(self.representations) / max(self.n_total, 1)
 
 
+def check_writable_dir(directory: Path) -> Path:
+    """Create ``directory`` if needed and check that files can be written in it (else `CacheDirError`)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        problem = None if os.access(directory, os.W_OK | os.X_OK) else "no write permission"
+    except OSError as err:
+        problem = f"cannot be created: {type(err).__name__}: {err}"
+    if problem:
+        raise CacheDirError(f"cache directory {directory} is not writable ({problem}); set WYLIB_CACHE_DIR to a "
+                            "writable directory, or pass use_cache=False to work without a cache")
+    return directory
+
+
 def _code_fingerprint() -> str:
     import pymatgen.core
     import pyxtal
@@ -261,7 +335,10 @@ def _code_fingerprint() -> str:
 
 def tokenize_split(dataset: str, split: str, symprec: float = 0.1, angle_tolerance: float = 5.0,
                    n_jobs: int | None = None, max_structures: int | None = None, use_cache: bool = True) -> TokenizedSplit:
-    """Parse and tokenize a split in parallel (progress bar), cached on disk."""
+    """Parse and tokenize a split in parallel (progress bar), cached on disk.
+
+    With ``use_cache`` the cache directory must be writable: `CacheDirError` says so before any work.
+    """
     path = locate(dataset, split)
     key = f"{dataset}_{split}_sp{symprec}_at{angle_tolerance}_n{max_structures}_{sha256sum(path)[:12]}_{_code_fingerprint()}"
     cache = cache_dir() / "tokens" / f"{key}.json.gz"
@@ -269,7 +346,9 @@ def tokenize_split(dataset: str, split: str, symprec: float = 0.1, angle_toleran
         with gzip.open(cache, "rt") as f:
             raw = json.load(f)
     else:
-        frame = pd.read_csv(path)
+        if use_cache:
+            check_writable_dir(cache.parent)  # before the work, not after it
+        frame = _read_csv(path, data_file(dataset, split), ("material_id", "cif"))
         if max_structures is not None:
             frame = frame.iloc[:max_structures]
         jobs = [(str(m), c, symprec, angle_tolerance) for m, c in zip(frame["material_id"], frame["cif"])]
