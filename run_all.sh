@@ -4,13 +4,14 @@ set -euo pipefail
 cd "$(dirname "$0")"
 usage() {
   cat <<'TXT'
-usage: bash run_all.sh [--profile smoke|paper|full] [--out DIR] [--only NN ...] [--force]
+usage: bash run_all.sh [--profile smoke|paper|full|mp_20] [--out DIR] [--only NN ...] [--force]
 
 Runs notebooks/01..06 in order through papermill with the parameters of a profile
 (notebooks/profiles.yml), each notebook fed the outputs of the previous ones:
   smoke  a few minutes, tiny parameters (used by the tests)
   paper  the whole study on mp_20_biternary_open on 2 CPU cores (default)
   full   the paper's counts (1000 relaxed structures, several trials): for a GPU or a Dask cluster
+  mp_20  the paper profile on the full MP-20 benchmark (downloaded on first use: needs internet)
 Executed notebooks go to <out>/notebooks (default out: output/<profile>), results to
 <out>/results and <out>/figures (paper and full also copy them to results/ and figures/).
 A notebook already complete for the same parameters (and the same upstream runs) is skipped,

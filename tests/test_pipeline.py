@@ -109,3 +109,21 @@ def test_failure_names_notebook_and_cell(tmp_path, monkeypatch):
         code = pipeline.run("t", tmp_path / "out")
     assert code == 1
     assert "FAILED in 01_fails.ipynb, cell" in buf.getvalue() and "boom" in buf.getvalue()
+
+
+def test_mp_20_profile_validates_for_every_notebook(tmp_path, monkeypatch):
+    """The full MP-20 profile: every notebook accepts its parameters and gets dataset mp_20; no publish; out dir
+    output/mp_20 (nothing is executed or downloaded)."""
+    from wylib import data, pipeline
+
+    profile = pipeline.load_profile("mp_20")
+    assert profile["publish"] is False
+    notebooks = pipeline.notebook_paths()
+    assert [p.stem for p in notebooks] == EXPECTED_NOTEBOOKS
+    for notebook in notebooks:
+        params = pipeline.parameters_for(notebook, profile, tmp_path / "mp_20")
+        assert params["dataset"] == "mp_20" and params["out_dir"] == str(tmp_path / "mp_20"), notebook.name
+    assert all(data.REGISTRY["mp_20"][s].url for s in ("train", "val", "test"))  # downloadable when online
+    calls = []
+    monkeypatch.setattr(pipeline, "run", lambda name, out, only, force: calls.append((name, out)) or 0)
+    assert pipeline.main(["--profile", "mp_20"]) == 0 and calls == [("mp_20", Path("output/mp_20"))]

@@ -120,7 +120,7 @@ def run(profile_name: str, out_dir: Path, only: list[str] | None = None, force: 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="run_all.sh", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--profile", default="paper", help="smoke | paper | full (notebooks/profiles.yml)")
+    ap.add_argument("--profile", default="paper", help="smoke | paper | full | mp_20 (notebooks/profiles.yml)")
     ap.add_argument("--out", default=None, help="output directory (default output/<profile>)")
     ap.add_argument("--only", nargs="*", help="run only these notebook numbers, e.g. --only 01 02")
     ap.add_argument("--force", action="store_true", help="rerun notebooks even when complete")
