@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wylib.evaluate import (PUBLISHED, EvaluatedSet, References, compare, evaluate_set, published_rows,
-                            read_generated, structure_novelty, table1, to_markdown, write_table, wyckoff_table,
-                            _element_matrix)
+from wylib.evaluate import (PUBLISHED, EvaluatedSet, References, evaluate_set, published_rows,
+                            read_generated, structure_novelty, wyckoff_table, _element_matrix)
+from wylib.report import compare, table1, to_markdown, write_table
 from wylib.metrics import elements_chi2
 from wylib.tokens import WyckoffRepresentation
 
@@ -49,7 +49,7 @@ def test_wyckoff_table_flags(reps):
 def test_charge_neutral_guard():
     import time
     from pymatgen.core import Composition
-    from wylib.evaluate import MAX_OXIDATION_COMBINATIONS, charge_neutral, oxidation_combinations
+    from wylib.metrics.chemistry import MAX_OXIDATION_COMBINATIONS, charge_neutral, oxidation_combinations
     assert oxidation_combinations(Composition("Fe")) is None and oxidation_combinations(Composition("CuZn")) is None
     assert charge_neutral(Composition("NaCl")) is True and charge_neutral(Composition("NaCl2")) is False
     many = Composition("NaClOSNPFBrISeTeC")  # 12 non-metal-containing elements: too many combinations
@@ -62,12 +62,12 @@ def test_element_matrix_matches_metric():
     elements, m = _element_matrix(["NaCl", "KCl", "Na3Cl"])
     assert elements == ["Cl", "K", "Na"]
     np.testing.assert_allclose(m.sum(0), [1.25, 0.5, 1.25])
-    from wylib.metrics import chi2_statistic
+    from collections import Counter
     gen, test = ["LiCl", "NaCl"], ["NaCl", "KCl"]
     ge, gm = _element_matrix(gen)
     te, tm = _element_matrix(test)
     for c in (False, True):
-        assert chi2_statistic(dict(zip(ge, gm.sum(0))), dict(zip(te, tm.sum(0))), c).value == \
+        assert elements_chi2(Counter(dict(zip(ge, gm.sum(0)))), Counter(dict(zip(te, tm.sum(0)))), c).value == \
             pytest.approx(elements_chi2(gen, test, corrected=c).value)
 
 
@@ -242,3 +242,60 @@ def test_hull_columns_record_reference_counts(rocksalt):
     assert reason is None
     assert e_hull[0] > 0 and np.isnan(e_hull[1])  # at the elements' tie line: above NaCl's hull
     assert n_refs[0] >= 1 and n_refs[1] == 0 and complete[0]
+
+
+def test_table1_is_assembled_from_the_metric_functions(reps, refs, monkeypatch):
+    """Table 1 calls wylib.metrics: replacing a metric function changes the row."""
+    from wylib import metrics
+    monkeypatch.setattr(metrics, "p1_fraction", lambda sg: 0.123)
+    monkeypatch.setattr(metrics, "ks_statistic", lambda a, b: 0.456)
+    row, _ = evaluate_set(EvaluatedSet("gen", [reps["nacl"], reps["srtio3"]]), refs, n_bootstrap=5)
+    assert row.metrics["p1"].value == pytest.approx(12.3)
+    assert row.metrics["sites_ks"].value == pytest.approx(0.456)
+
+
+def test_empty_generated_set_gives_nan_not_an_error(refs):
+    row, details = evaluate_set(EvaluatedSet("empty", []), refs, n_bootstrap=5)
+    assert math.isnan(row.metrics["validity"].value) and math.isnan(row.metrics["sites_ks"].value)
+    assert row.counts["n_samples"] == 0
+
+
+def test_torn_samples_file_names_the_file(tmp_path):
+    from wylib.generated import read_samples
+    p = tmp_path / "samples.jsonl"
+    p.write_text(json.dumps({"representation": None}) + "\n" + '{"representation": {"spacegr')
+    with pytest.raises(ValueError, match=r"samples.jsonl: line 2 is not valid JSON"):
+        read_samples(p)
+    with pytest.raises(ValueError, match="samples.jsonl"):
+        read_generated(tmp_path)
+
+
+def test_samples_writer_and_reader_round_trip(tmp_path, reps):
+    from wylib.generated import find_samples, read_samples, write_samples
+    recs = [{"representation": reps["nacl"].as_dict()}, {"representation": None}]
+    assert write_samples(recs, tmp_path / "samples.jsonl") == 2
+    assert find_samples(tmp_path) == tmp_path / "samples.jsonl"
+    assert read_samples(tmp_path / "samples.jsonl") == [reps["nacl"], None]
+    assert find_samples(tmp_path / "nowhere") is None
+
+
+def test_charge_neutrality_paper_list_and_smact4_extra(refs):
+    # MgB2 (P6/mmm, Mg 1a, B 2d) is neutral only with SMACT 4's B(-1)
+    from pymatgen.core import Lattice, Structure
+    mgb2 = Structure(Lattice.hexagonal(3.08, 3.52), ["Mg", "B", "B"],
+                     [[0, 0, 0], [1 / 3, 2 / 3, 0.5], [2 / 3, 1 / 3, 0.5]])
+    rep = WyckoffRepresentation.from_structure(mgb2)
+    row, _ = evaluate_set(EvaluatedSet("mgb2", [rep]), refs, n_bootstrap=5)
+    assert row.metrics["charge_neutrality"].value == 0.0
+    assert row.metrics["charge_neutrality_smact4"].value == 100.0
+
+
+def test_sun_difference_hand_computed():
+    from wylib.evaluate import sun_difference
+    a = pd.DataFrame(dict(level="structure", e_hull=[0.0, 0.0, np.nan, 0.5], sun=[True, True, False, False]))
+    b = pd.DataFrame(dict(level="structure", e_hull=[0.0, 0.2, 0.3, 0.5], sun=[True, False, False, False]))
+    d = sun_difference(a, b, n_bootstrap=100)
+    assert d["with E_hull"].difference.value == pytest.approx(100 * (2 / 3 - 1 / 4))
+    assert d["sent to 3D"].difference.value == pytest.approx(100 * (2 / 4 - 1 / 4))
+    assert (d["sent to 3D"].k_a, d["sent to 3D"].n_a) == (2, 4)
+    assert 0 < d["sent to 3D"].p_value <= 1

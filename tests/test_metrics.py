@@ -47,24 +47,43 @@ def test_p1_fraction():
 
 # ------------------------------------------------------------------ chi^2
 def test_spacegroup_chi2_paper_style_hand_computed():
-    # p_gen = {1: .5, 2: .25, 3: .25}, p_test = {1: .25, 2: .75}; group 3 is dropped
+    # gen counts {1: 2, 2: 1, 3: 1}, test {1: 1, 2: 3}; group 3 is dropped and the generated
+    # frequencies are renormalized over the kept groups (the authors' evaluator): p = (2/3, 1/3), q = (1/4, 3/4)
     r = spacegroup_chi2([1, 1, 2, 3], [1, 2, 2, 2])
-    assert r.value == pytest.approx(0.25 ** 2 / 0.25 + 0.5 ** 2 / 0.75)
+    assert r.value == pytest.approx((2 / 3 - 1 / 4) ** 2 / (1 / 4) + (1 / 3 - 3 / 4) ** 2 / (3 / 4))
+    assert r.value == pytest.approx(400 / 432)
     assert r.dropped == (3,) and r.dropped_mass == pytest.approx(0.25) and r.n_categories == 2
 
 
-def test_spacegroup_chi2_corrected_hand_computed():
+def test_chi2_corrected_hand_computed_small_universe():
     # add-one over {1,2,3}: q = (2,4,1)/7; same mixture for p: (3,2,2)/7 -> 1/14 + 1/7 + 1/7
-    r = spacegroup_chi2([1, 1, 2, 3], [1, 2, 2, 2], corrected=True)
+    r = chi2_statistic({1: 2, 2: 1, 3: 1}, {1: 1, 2: 3}, corrected=True, universe=(1, 2, 3))
     assert r.value == pytest.approx(5 / 14)
     assert r.n_categories == 3 and r.dropped == ()
+
+
+def test_spacegroup_chi2_corrected_uses_all_230_groups():
+    # add-one over the 230 groups: p_k = (g_k + 1) / 234, q_k = (t_k + 1) / 234 (4 items each)
+    # -> (1/234)^2/(2/234) + (2/234)^2/(4/234) + (1/234)^2/(1/234) = 2.5 / 234
+    r = spacegroup_chi2([1, 1, 2, 3], [1, 2, 2, 2], corrected=True)
+    assert r.n_categories == 230
+    assert r.value == pytest.approx(2.5 / 234)
+    # the category list is fixed: a resample that lacks some groups is summed over the same 230
+    assert spacegroup_chi2([1, 1, 1, 1], [1, 2, 2, 2], corrected=True).n_categories == 230
+
+
+def test_elements_chi2_corrected_uses_the_89_mp_elements():
+    from wylib.constants import ELEMENTS
+    assert len(ELEMENTS) == 89 and "Pu" in ELEMENTS and "Po" not in ELEMENTS
+    assert elements_chi2(["NaCl"], ["KCl"], corrected=True).n_categories == 89
+    assert elements_chi2(["NaCl"], ["NaCl"], corrected=True).value == pytest.approx(0.0, abs=1e-15)
 
 
 def test_chi2_single_category_and_disjoint():
     assert spacegroup_chi2([5, 5], [5]).value == 0.0
     assert spacegroup_chi2([5, 5], [5], corrected=True).value == 0.0
-    r = spacegroup_chi2([5], [7])  # all generated mass sits in a category the test set lacks
-    assert r.value == pytest.approx(1.0) and r.dropped == (5,) and r.dropped_mass == 1.0
+    r = spacegroup_chi2([5], [7])  # all generated mass sits in a category the test set lacks: nothing left
+    assert math.isnan(r.value) and r.dropped == (5,) and r.dropped_mass == 1.0
     assert np.isfinite(spacegroup_chi2([5], [7], corrected=True).value)
 
 
@@ -79,9 +98,12 @@ def test_element_frequencies_and_chi2_hand_computed():
     assert f == pytest.approx({"Na": 0.5 + 0.75, "Cl": 0.5 + 0.5 + 0.25, "K": 0.5})
     # gen {Na: .5, Cl: .5}; test {Na: .25, Cl: .5, K: .25}
     assert elements_chi2(["NaCl"], ["NaCl", "KCl"]).value == pytest.approx(0.5)
-    # Li absent from the test split: dropped, half the generated mass
+    # Li absent from the test split: dropped (half the generated mass), Cl renormalized to 1:
+    # (0 - .5)^2 / .5 + (1 - .5)^2 / .5
     r = elements_chi2(["LiCl"], ["NaCl"])
-    assert r.value == pytest.approx(0.5) and r.dropped == ("Li",) and r.dropped_mass == pytest.approx(0.5)
+    assert r.value == pytest.approx(1.0) and r.dropped == ("Li",) and r.dropped_mass == pytest.approx(0.5)
+    # a precomputed frequency table gives the same value
+    assert elements_chi2(element_frequencies(["LiCl"]), ["NaCl"]).value == pytest.approx(1.0)
     assert elements_chi2(["LiCl"], ["NaCl"], corrected=True).value > 0
 
 
@@ -90,12 +112,26 @@ def test_smact_valid_hand_cases():
     assert smact_valid("NaCl") and smact_valid("Fe2O3") and smact_valid(Composition("Li3N"))
     assert not smact_valid("NaCl2")
     assert smact_valid("Fe3Al")  # all metals pass (alloys)
-    assert not smact_valid("Fe3Al", include_alloys=False)
+    # without the alloy rule Fe3Al needs a negative Fe or Al: the 2014 list has Fe(-2), SMACT 4's has none
+    assert not smact_valid("Fe3Al", include_alloys=False, oxidation_list="smact4")
+    assert smact_valid("Fe3Al", include_alloys=False)
     assert smact_valid("O2")  # single element
     assert not smact_valid("HeO")  # He has no SMACT oxidation states (None in SMACT 4)
     # neutral only with an ordering that fails the Pauling electronegativity test
-    assert smact_valid("P2Pt", use_pauling_test=False) and not smact_valid("P2Pt")
+    assert smact_valid("P2Pt", use_pauling_test=False, oxidation_list="smact4")
+    assert not smact_valid("P2Pt", oxidation_list="smact4")
     assert smact_valid("Na2Cl2") == smact_valid("NaCl")  # reduced formula is used
+
+
+def test_oxidation_state_lists_paper_style_and_smact4():
+    from wylib.metrics.chemistry import charge_neutral
+    # MgB2 needs B(-1), which SMACT 4's default list has and the 2014 list (paper style) does not
+    assert not smact_valid("MgB2") and smact_valid("MgB2", oxidation_list="smact4")
+    assert charge_neutral("MgB2") is False and charge_neutral("MgB2", "smact4") is True
+    assert charge_neutral_fraction(["MgB2", "NaCl"]) == 0.5
+    assert charge_neutral_fraction(["MgB2", "NaCl"], oxidation_list="smact4") == 1.0
+    with pytest.raises(ValueError, match="unknown oxidation-state list"):
+        smact_valid("NaCl", oxidation_list="smact99")
 
 
 def test_charge_neutral_fraction_edge_cases():

@@ -18,27 +18,32 @@ The statistics are computed on the subset named by ``statistics_on``:
 sampled representations of the unique, novel structures: the paper's filter, on the
 3D subset only) or ``"all"`` (every valid sample; the test split scored against itself).
 
-Paper choices that paper-facts.md calls weak are reported beside a corrected value:
-chi^2 with categories absent from the test set dropped (paper) vs Laplace-smoothed
-over all categories (corrected); S.U.N. over structures with an E_hull (paper) vs over
-every attempted sample (S.U.N. count / samples sent to 3D x formal validity), and over
-chemical systems whose binary subsystems all have reference compounds.
+Every metric is a pure function of `wylib.metrics`; this module only chooses the subsets,
+resamples them and collects the values. Paper choices with a known weakness
+(docs/paper-notes.md) are reported beside a corrected value: chi^2 with categories absent
+from the test set dropped and the rest renormalized (paper) vs Laplace-smoothed over a fixed
+category list (corrected); charge neutrality with SMACT's 2014 oxidation states (paper) and
+with SMACT 4's list (extra); S.U.N. over structures with an E_hull (paper) vs over every
+attempted sample (S.U.N. count / samples sent to 3D x formal validity), and over chemical
+systems whose binary subsystems all have reference compounds.
 Percentages are on a 0-100 scale. Published numbers are constants marked
-``source="published"``.
+``source="published"``. Formatting (CSV, Markdown, sentences) lives in `wylib.report`.
 """
 from __future__ import annotations
 
-import math
+from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from wylib.metrics import CI, bootstrap_ci, chi2_statistic, ks_statistic, novelty_mask, smact_valid, uniqueness_mask
-from wylib.metrics.stability import STABILITY_THRESHOLD, sun_mask
+from wylib import metrics
+from wylib.constants import STABILITY_THRESHOLD
+from wylib.metrics import CI, bootstrap_ci
+from wylib.metrics.chemistry import MAX_OXIDATION_COMBINATIONS
+from wylib.metrics.stability import sun_mask
 from wylib.tokens import WyckoffRepresentation
 
 # key, display name, better ("up", "down", or "test": closer to the test split)
@@ -48,24 +53,27 @@ METRICS: list[tuple[str, str, str]] = [
     ("novelty", "Novelty % (structures)", "up"),
     ("wyckoff_uniqueness", "Wyckoff uniqueness % (extra)", "up"),
     ("wyckoff_novelty", "Wyckoff novelty % (extra)", "up"),
-    ("charge_neutrality", "Charge neutrality %", "test"),
+    ("charge_neutrality", "Charge neutrality % (paper: SMACT 2014 oxidation states)", "test"),
+    ("charge_neutrality_smact4", "Charge neutrality % (extra: SMACT 4 oxidation states)", "test"),
     ("sites_ks", "Num sites KS", "down"),
     ("elements_ks", "Num elements KS", "down"),
     ("dof_ks", "DoF KS", "down"),
     ("p1", "P1 %", "test"),
-    ("sg_chi2", "Space group chi2 (paper: test-absent groups dropped)", "down"),
-    ("sg_chi2_corrected", "Space group chi2 (corrected: smoothed)", "down"),
-    ("el_chi2", "Elements chi2 (paper: test-absent elements dropped)", "down"),
-    ("el_chi2_corrected", "Elements chi2 (corrected: smoothed)", "down"),
+    ("sg_chi2", "Space group chi2 (paper: test-absent groups dropped, rest renormalized)", "down"),
+    ("sg_chi2_corrected", "Space group chi2 (corrected: smoothed over all 230 groups)", "down"),
+    ("el_chi2", "Elements chi2 (paper: test-absent elements dropped, rest renormalized)", "down"),
+    ("el_chi2_corrected", "Elements chi2 (corrected: smoothed over the 89 MP elements)", "down"),
     ("sun_paper", "S.U.N. % (paper: of structures with E_hull)", "up"),
     ("sun_all", "S.U.N. % (of all attempted samples)", "up"),
     ("sun_complete", "S.U.N. % (complete binary subsystems, with E_hull)", "up"),
     ("ssun_paper", "S.S.U.N. % (paper denominator)", "up"),
     ("ssun_all", "S.S.U.N. % (of all attempted samples)", "up"),
+    ("complete_systems", "E_hull in systems with complete binary subsystems % (extra)", "up"),
 ]
 METRIC_NAMES = {k: name for k, name, _ in METRICS}
-PERCENT = {"validity", "uniqueness", "novelty", "wyckoff_uniqueness", "wyckoff_novelty", "charge_neutrality", "p1",
-           "sun_paper", "sun_all", "sun_complete", "ssun_paper", "ssun_all"}
+PERCENT = {"validity", "uniqueness", "novelty", "wyckoff_uniqueness", "wyckoff_novelty", "charge_neutrality",
+           "charge_neutrality_smact4", "p1", "sun_paper", "sun_all", "sun_complete", "ssun_paper", "ssun_all",
+           "complete_systems"}
 COUNTS = ["n_samples", "n_valid", "n_statistics", "n_structures", "n_unique", "n_novel", "n_e_hull",
           "n_e_hull_complete"]
 STATISTICS_ON = ("wyckoff_novel", "structure_novel", "all")
@@ -185,8 +193,8 @@ def reference_structures(refs: References, formulas: set[str], n_jobs: int = 2) 
 def structure_novelty(structures: Sequence, refs: References, n_jobs: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """(unique, novel) masks: StructureMatcher within the set and against train+val; None -> False, False."""
     formulas = {s.composition.reduced_formula for s in structures if s is not None}
-    unique = uniqueness_mask(structures, n_jobs=n_jobs)
-    novel = novelty_mask(structures, reference_structures(refs, formulas, n_jobs), n_jobs=n_jobs)
+    unique = metrics.uniqueness_mask(structures, n_jobs=n_jobs)
+    novel = metrics.novelty_mask(structures, reference_structures(refs, formulas, n_jobs), n_jobs=n_jobs)
     return unique, novel
 
 
@@ -218,125 +226,133 @@ def attach_hull(s: EvaluatedSet) -> str | None:
     return reason
 
 
-# ----------------------------------------------------------------------------- generated set on disk
-SAMPLE_FILES = ("samples.jsonl", "samples.jsonl.gz", "sequences.jsonl", "sequences.jsonl.gz")
+# ----------------------------------------------------------------------------- sets from files
+def read_generated(gen_dir: str | Path, name: str = "WyckoffTransformer (this repo)") -> tuple[EvaluatedSet | None, list[str]]:
+    """The generated set written by notebook 04, and what was found (one line per finding).
+
+    Reads the sampled sequences (`wylib.generated.read_samples`: one record per sampled
+    sequence, None where invalid) and ``generated.jsonl`` (`wylib.generated` table: sampled
+    representation in ``tokens`` or ``pyxtal_args``, relaxed ``structure``,
+    ``energy_per_atom``). Either may be missing; with neither, returns (None, reasons).
+    E_hull is not computed here (see `attach_hull`).
+    """
+    from wylib.generated import find_samples, read_samples
+
+    gen_dir = Path(gen_dir)
+    found: list[str] = []
+    reps, validity_known = None, True
+    sample_file = find_samples(gen_dir)
+    if sample_file is not None:
+        reps = read_samples(sample_file)
+        found.append(f"{sample_file.name}: {len(reps)} sampled sequences, {sum(r is not None for r in reps)} valid")
+    else:
+        found.append(f"no sampled sequences (samples.jsonl) in {gen_dir}")
+    structures = structure_reps = energies = None
+    table = _relaxed_table(gen_dir / "generated.jsonl", found)
+    if table is not None:
+        structure_reps, structures, energies = table
+    if reps is None and structure_reps is not None:
+        reps, validity_known = list(structure_reps), False
+        found.append("Wyckoff-level metrics from the representations of generated.jsonl (validity unknown)")
+    if reps is None:
+        return None, found
+    return EvaluatedSet(name, reps, structures, structure_reps, energies, validity_applicable=validity_known), found
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    import gzip
-    import json
+def _relaxed_table(path: Path, found: list[str]):
+    """(structure_reps, structures, energies) of a `wylib.generated` table, or None (reason in `found`)."""
+    from wylib.generated import load_table, structures as table_structures
 
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+    if not path.exists():
+        found.append(f"no relaxed structures ({path.name}) in {path.parent}")
+        return None
+    t = load_table(path)
+    if len(t) == 0:
+        found.append(f"{path.name} is empty: no samples were sent to 3D")
+        return None
+    reps = [_rep(tok) or (WyckoffRepresentation.from_pyxtal_args(a) if isinstance(a, dict) else None)
+            for tok, a in zip(t["tokens"], t["pyxtal_args"])]
+    structs = table_structures(t)
+    energies = [float(e) if e is not None and e == e else float("nan") for e in t["energy_per_atom"]]
+    found.append(f"{path.name}: {len(t)} samples sent to 3D, {sum(x is not None for x in structs)} "
+                 f"relaxed structures; flags {t['flag'].value_counts().to_dict()}")
+    return reps, structs, energies
 
 
 def _rep(d: dict | None) -> WyckoffRepresentation | None:
     return WyckoffRepresentation.from_dict(d) if isinstance(d, dict) and "sites" in d else None
 
 
-def read_generated(gen_dir: str | Path, name: str = "WyckoffTransformer (this repo)") -> tuple[EvaluatedSet | None, list[str]]:
-    """The generated set written by notebook 04, and what was found (one line per finding).
+AUTHORS_GENES = "WyFormer genes, 2-3 el. (authors' model)"
+AUTHORS_RELAXED = "WyFormer relaxed, 2-3 el. (authors' model and protocol)"
+AUTHORS_RELAXED_ALL = "WyFormer relaxed, all 999 (authors' model and protocol)"
+AUTHORS_OUR_PROTOCOL = "WyFormer genes, 2-3 el., this repo's protocol"
 
-    Reads ``samples.jsonl[.gz]`` (or ``sequences...``): one record per sampled sequence with
-    ``representation`` (a `WyckoffRepresentation` dict, None if invalid; `SampleResult.records`),
-    and ``generated.jsonl`` (`wylib.generated` table: sampled representation in ``tokens`` or
-    ``pyxtal_args``, relaxed ``structure``, ``energy_per_atom``). Either may be missing; with
-    neither, returns (None, reasons). E_hull is not computed here (see `hull_columns`).
-    """
-    from pymatgen.core import Structure
 
-    gen_dir = Path(gen_dir)
-    found: list[str] = []
-    reps, validity_known = None, True
-    sample_file = next((gen_dir / f for f in SAMPLE_FILES if (gen_dir / f).exists()), None)
-    if sample_file is not None:
-        reps = [_rep(r.get("representation")) for r in _read_jsonl(sample_file)]
-        found.append(f"{sample_file.name}: {len(reps)} sampled sequences, {sum(r is not None for r in reps)} valid")
-    else:
-        found.append(f"no sampled sequences ({' / '.join(SAMPLE_FILES)}) in {gen_dir}")
-    table_file = gen_dir / "generated.jsonl"
-    structures = structure_reps = None
-    t = None
-    if table_file.exists():
-        from wylib.generated import load_table
+def release_gene_set(name: str = AUTHORS_GENES) -> EvaluatedSet:
+    """The authors' released genes with 2-3 elements (`wylib.release`), Wyckoff level only.
 
-        t = load_table(table_file)
-        if len(t) == 0:
-            found.append("generated.jsonl is empty: no samples were sent to 3D")
-            t = None
-    if t is not None:
-        structure_reps = [_rep(tok) or (WyckoffRepresentation.from_pyxtal_args(a) if isinstance(a, dict) else None)
-                          for tok, a in zip(t["tokens"], t["pyxtal_args"])]
-        structures = [Structure.from_dict(d) if isinstance(d, dict) else None for d in t["structure"]]
-        energies = [float(e) if e is not None and e == e else float("nan") for e in t["energy_per_atom"]]
-        found.append(f"generated.jsonl: {len(t)} samples sent to 3D, {sum(x is not None for x in structures)} "
-                     f"relaxed structures; flags {t['flag'].value_counts().to_dict()}")
-    elif not table_file.exists():
-        found.append(f"no relaxed structures (generated.jsonl) in {gen_dir}")
-    if reps is None and structure_reps is not None:
-        reps, validity_known = list(structure_reps), False
-        found.append("Wyckoff-level metrics from the representations of generated.jsonl (validity unknown)")
-    if reps is None:
-        return None, found
-    return EvaluatedSet(name, reps, structures, structure_reps, energies if structures is not None else None,
-                        validity_applicable=validity_known), found
+    They were released formally valid, so validity is not applicable; the statistics use the same
+    filter as our model's row (valid, Wyckoff-unique and Wyckoff-novel against our train+val)."""
+    from wylib.release import load_genes
+
+    genes = load_genes()
+    n_bad = int(genes["representation"].isna().sum())
+    notes = ["the authors' 10k released genes (their model trained on full MP-20), restricted to the "
+             f"{len(genes)} with 2-3 distinct elements"]
+    if n_bad:
+        notes.append(f"{n_bad} genes without a representation under this repo's Wyckoff tables, left out")
+    reps = [r for r in genes["representation"] if r is not None]
+    return EvaluatedSet(name, reps, validity_applicable=False, notes=notes)
+
+
+def release_relaxed_set(n_elements: Sequence[int] | None = (2, 3), name: str | None = None) -> EvaluatedSet:
+    """The authors' released CHGNet-relaxed samples (their protocol), with their CHGNet energies.
+
+    E_hull is attached by `attach_hull` on this repo's hull (the authors' own E_hull column is not used)."""
+    from wylib.release import load_relaxed
+
+    t = load_relaxed(n_elements)
+    name = name or (AUTHORS_RELAXED if n_elements is not None else AUTHORS_RELAXED_ALL)
+    which = "with 2-3 distinct elements" if n_elements is not None else "(all chemistries)"
+    notes = [f"{len(t)} of the authors' 999 released relaxed samples {which}: several pyXtal trials per gene, CHGNet "
+             "relaxation keeping the Wyckoff positions, lowest energy kept (their protocol); E_hull from their "
+             "CHGNet energies on this repo's hull; novelty against this repo's train+val, which holds none of "
+             "the authors' ~27k MP-20 training structures, so their novelty is an upper bound"]
+    bad = t["reason"].notna().sum()
+    if bad:
+        notes.append(f"{bad} rows unreadable: {t['reason'].dropna().iloc[0]}")
+    reps = list(t["representation"])
+    return EvaluatedSet(name, reps, list(t["structure"]), reps, list(t["energy_per_atom"]),
+                        validity_applicable=False, statistics_on="structure_novel", notes=notes)
 
 
 # ----------------------------------------------------------------------------- Wyckoff-level table
-MAX_OXIDATION_COMBINATIONS = 100_000  # SMACT tries every combination of oxidation states; beyond this: not checked
-
-
-@lru_cache(maxsize=None)
-def _n_oxidation_states(symbol: str) -> int:
-    import smact
-    try:
-        return len(smact.Element(symbol).oxidation_states or [])
-    except KeyError:
-        return 0
-
-
-def oxidation_combinations(composition) -> int | None:
-    """Oxidation-state combinations SMACT would try for a composition; None if it passes without (one element, all metals)."""
-    import smact
-    symbols = [el.symbol for el in composition]
-    if len(symbols) == 1 or all(x in smact.metals for x in symbols):
-        return None
-    return int(np.prod([_n_oxidation_states(x) for x in symbols], dtype=float))
-
-
-def charge_neutral(composition) -> bool | None:
-    """`smact_valid`, or None (not checked, counted as not neutral) when SMACT would need more than
-    MAX_OXIDATION_COMBINATIONS combinations (random many-element compositions: the check would run for hours)."""
-    n = oxidation_combinations(composition)
-    if n is not None and n > MAX_OXIDATION_COMBINATIONS:
-        return None
-    try:
-        return smact_valid(composition)
-    except (ValueError, KeyError):
-        return False
-
-
 def wyckoff_table(reps: Sequence[WyckoffRepresentation | None],
                   canonical_reference: set | None = None) -> pd.DataFrame:
     """One row per sample: valid, spacegroup, n_sites, n_elements, dof, composition (reduced formula),
-    charge_neutral, wyckoff_unique (first of its canonical class), wyckoff_novel (class absent from the reference)."""
+    charge_neutral (paper style: SMACT 2014 list; None = not checked), charge_neutral_smact4,
+    wyckoff_unique (first of its canonical class), wyckoff_novel (class absent from the reference)."""
     rows, seen = [], set()
     for r in reps:
         if r is None:
             rows.append(dict(valid=False, spacegroup=0, n_sites=0, n_elements=0, dof=0, composition=None,
-                             charge_neutral=False, wyckoff_unique=False, wyckoff_novel=False))
+                             charge_neutral=False, charge_neutral_smact4=False, wyckoff_unique=False,
+                             wyckoff_novel=False))
             continue
         key = r.canonical()
         comp = r.composition
-        neutral = charge_neutral(comp)
         rows.append(dict(valid=True, spacegroup=r.spacegroup, n_sites=r.n_sites, n_elements=r.n_elements, dof=r.dof,
-                         composition=comp.reduced_formula, charge_neutral=neutral, wyckoff_unique=key not in seen,
+                         composition=comp.reduced_formula, charge_neutral=metrics.charge_neutral(comp, "smact14"),
+                         charge_neutral_smact4=metrics.charge_neutral(comp, "smact4"), wyckoff_unique=key not in seen,
                          wyckoff_novel=canonical_reference is None or key not in canonical_reference))
         seen.add(key)
     cols = ["valid", "spacegroup", "n_sites", "n_elements", "dof", "composition", "charge_neutral",
-            "wyckoff_unique", "wyckoff_novel"]
-    return pd.DataFrame(rows, columns=cols)
+            "charge_neutral_smact4", "wyckoff_unique", "wyckoff_novel"]
+    t = pd.DataFrame(rows, columns=cols)
+    for c in ("valid", "wyckoff_unique", "wyckoff_novel"):
+        t[c] = t[c].astype(bool)
+    return t
 
 
 def _element_matrix(formulas: Sequence[str]) -> tuple[list[str], np.ndarray]:
@@ -414,6 +430,8 @@ def evaluate_set(s: EvaluatedSet, refs: References, *, n_bootstrap: int = 1000, 
                 m[f"{key}_all"] = _ci(_mean_pct(flags, v_all), len(flags), n_bootstrap, seeds[f"{key}_all"])
             sel = has_e & complete
             m["sun_complete"] = _ci(_mean_pct(sun[sel]), int(sel.sum()), n_bootstrap, seeds["sun_complete"])
+            m["complete_systems"] = _ci(_mean_pct(complete[has_e]), int(has_e.sum()), n_bootstrap,
+                                        seeds["complete_systems"])
         else:
             notes.append("S.U.N./S.S.U.N.: NaN, no E_hull values for this set")
         notes.append(f"structures: {len(e)} records, {int(built.sum())} with a structure, {int(has_e.sum())} with E_hull"
@@ -443,33 +461,33 @@ def evaluate_set(s: EvaluatedSet, refs: References, *, n_bootstrap: int = 1000, 
     n = len(t)
     for key, col in (("sites_ks", "n_sites"), ("elements_ks", "n_elements"), ("dof_ks", "dof")):
         a, b = t[col].to_numpy(float), ref[col].to_numpy(float)
-        m[key] = _ci(lambda idx, a=a, b=b: ks_statistic(a[idx], b), n, n_bootstrap, seeds[key])
+        m[key] = _ci(lambda idx, a=a, b=b: metrics.ks_statistic(a[idx], b), n, n_bootstrap, seeds[key])
     unchecked = int(t["charge_neutral"].isna().sum())
     if unchecked:
         notes.append(f"charge neutrality: {unchecked} compositions with more than {MAX_OXIDATION_COMBINATIONS} "
                      "oxidation-state combinations not checked, counted as not neutral")
-    m["charge_neutrality"] = _ci(_mean_pct(t["charge_neutral"].eq(True).to_numpy(bool)), n, n_bootstrap,
-                                 seeds["charge_neutrality"])
+    for key, col in (("charge_neutrality", "charge_neutral"), ("charge_neutrality_smact4", "charge_neutral_smact4")):
+        m[key] = _ci(_mean_pct(t[col].eq(True).to_numpy(bool)), n, n_bootstrap, seeds[key])
     g = t["spacegroup"].to_numpy(int)
-    m["p1"] = _ci(_mean_pct(g == 1), n, n_bootstrap, seeds["p1"])
-    test_sg = dict(enumerate(np.bincount(ref["spacegroup"].to_numpy(int), minlength=231)))
+    m["p1"] = _ci(lambda idx: 100.0 * metrics.p1_fraction(g[idx]), n, n_bootstrap, seeds["p1"])
+    test_sg = metrics.distribution._counts(ref["spacegroup"].to_numpy(int))
     elements, fractions = _element_matrix(t["composition"]) if n else ([], np.zeros((0, 0)))
-    test_el = dict(zip(refs.test_elements, refs.test_element_counts))
+    test_el = Counter(dict(zip(refs.test_elements, refs.test_element_counts)))
     for corrected, suffix in ((False, ""), (True, "_corrected")):
         def sg_stat(idx, c=corrected):
-            return chi2_statistic(dict(enumerate(np.bincount(g[idx], minlength=231))), test_sg, c).value
+            return metrics.spacegroup_chi2(g[idx], test_sg, c).value
 
         def el_stat(idx, c=corrected):
-            return chi2_statistic(dict(zip(elements, fractions[idx].sum(0))), test_el, c).value
+            return metrics.elements_chi2(Counter(dict(zip(elements, fractions[idx].sum(0)))), test_el, c).value
         m["sg_chi2" + suffix] = _ci(sg_stat, n, n_bootstrap, seeds["sg_chi2" + suffix])
         m["el_chi2" + suffix] = _ci(el_stat, n, n_bootstrap, seeds["el_chi2" + suffix])
     if n:
-        for key, res in (("space groups", chi2_statistic(dict(enumerate(np.bincount(g, minlength=231))), test_sg)),
-                         ("elements", chi2_statistic(dict(zip(elements, fractions.sum(0))), test_el))):
+        for key, res in (("space groups", metrics.spacegroup_chi2(g, test_sg)),
+                         ("elements", metrics.elements_chi2(Counter(dict(zip(elements, fractions.sum(0)))), test_el))):
             if res.dropped:
                 notes.append(f"paper-style chi2 dropped {len(res.dropped)} {key} absent from the test split "
-                             f"({100 * res.dropped_mass:.1f} % of the set's mass): {', '.join(map(str, res.dropped[:10]))}"
-                             + (" ..." if len(res.dropped) > 10 else ""))
+                             f"({100 * res.dropped_mass:.1f} % of the set's mass, the rest renormalized): "
+                             f"{', '.join(map(str, res.dropped[:10]))}" + (" ..." if len(res.dropped) > 10 else ""))
 
     counts = dict(n_samples=len(w), n_valid=int(valid.sum()), n_statistics=n,
                   n_structures=0 if st is None else int(st["built"].sum()),
@@ -484,88 +502,18 @@ def evaluate_set(s: EvaluatedSet, refs: References, *, n_bootstrap: int = 1000, 
     return Row(s.name, "computed", m, counts, notes), details
 
 
-# ----------------------------------------------------------------------------- the table
-def table1(rows: Sequence[Row]) -> pd.DataFrame:
-    """Wide table, one line per row: name, source, <metric>, <metric>_low, <metric>_high, counts, notes."""
-    out = []
-    for r in rows:
-        d: dict = {"row": r.name, "source": r.source}
-        for k, _, _ in METRICS:
-            ci = r.metrics.get(k, _NAN)
-            d[k], d[f"{k}_low"], d[f"{k}_high"] = ci.value, ci.low, ci.high
-        d.update({c: r.counts.get(c) for c in COUNTS})
-        d["notes"] = " | ".join(r.notes)
-        out.append(d)
-    return pd.DataFrame(out)
+# ----------------------------------------------------------------------------- two sets compared
+def sun_difference(a: pd.DataFrame, b: pd.DataFrame, n_bootstrap: int = 1000, seed: int = 0
+                   ) -> dict[str, metrics.ProportionDifference]:
+    """S.U.N. of set a minus set b (percentage points) from their per-structure tables (`evaluate_set`).
 
-
-def _fmt(value: float, low: float, high: float, key: str) -> str:
-    if value is None or not np.isfinite(value):
-        return "–"
-    digits = 1 if key in PERCENT else 3
-    s = f"{value:.{digits}f}"
-    if np.isfinite(low) and np.isfinite(high):
-        s += f" [{low:.{digits}f}, {high:.{digits}f}]"
-    return s
-
-
-def to_markdown(table: pd.DataFrame) -> str:
-    """Paper layout (metrics down, sets across), "value [2.5 %, 97.5 %]", then numbered notes per set."""
-    header = ["Metric"] + list(table["row"])
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    for k, name, better in METRICS:
-        arrow = {"up": " ↑", "down": " ↓"}.get(better, "")
-        cells = [_fmt(row[k], row[f"{k}_low"], row[f"{k}_high"], k) for _, row in table.iterrows()]
-        lines.append(f"| {name}{arrow} | " + " | ".join(cells) + " |")
-    for c in COUNTS:
-        cells = ["–" if row["source"] == "published" or pd.isna(row[c]) else str(int(row[c]))
-                 for _, row in table.iterrows()]
-        lines.append(f"| {c} | " + " | ".join(cells) + " |")
-    lines += ["", "Intervals: percentile bootstrap, 95 %, resampling the evaluated set (the test split is fixed). "
-              "KS and chi2 are distances: resampled sets sit farther from the test split than the set itself, so their "
-              "interval can lie above the point value; it shows the spread at this sample size. "
-              "'–': not available (reason in the notes).", ""]
-    for _, row in table.iterrows():
-        if row["notes"]:
-            lines.append(f"- **{row['row']}**: " + "; ".join(row["notes"].split(" | ")))
-    return "\n".join(lines) + "\n"
-
-
-def write_table(table: pd.DataFrame, results_dir: str | Path) -> tuple[Path, Path]:
-    """Write ``table1.csv`` and ``table1.md`` into `results_dir`; returns both paths."""
-    d = Path(results_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    csv, md = d / "table1.csv", d / "table1.md"
-    table.to_csv(csv, index=False)
-    md.write_text(to_markdown(table))
-    return csv, md
-
-
-def compare(ours: Row, other: Row, ours_test: Row | None = None, other_test: Row | None = None) -> list[str]:
-    """One sentence per metric both rows have: our value and interval, the other row's value, and which is better.
-
-    "Inside" means within our interval widened to include our point value (for distances such as KS and chi2
-    the resampled values lie above the point value, so the plain percentile interval can exclude it).
-    Metrics without a direction (charge neutrality, P1) are compared by distance to the test split
-    (ours to ``ours_test``, the other to ``other_test``) when both test rows are given.
-    """
-    out = []
-    for k, name, better in METRICS:
-        a, b = ours.metrics.get(k, _NAN), other.metrics.get(k, _NAN)
-        if not (np.isfinite(a.value) and np.isfinite(b.value)):
-            continue
-        lo, hi = min(a.low, a.value), max(a.high, a.value)
-        inside = np.isfinite(a.low) and lo <= b.value <= hi
-        s = (f"{name}: {a.value:.4g} [{a.low:.4g}, {a.high:.4g}] for {ours.name} vs {b.value:.4g} for {other.name}; "
-             + ("within" if inside else "outside") + " our interval")
-        if better == "test" and ours_test is not None and other_test is not None:
-            ta, tb = ours_test.value(k), other_test.value(k)
-            if np.isfinite(ta) and np.isfinite(tb):
-                da, db = abs(a.value - ta), abs(b.value - tb)
-                verdict = "equally close" if math.isclose(da, db, abs_tol=1e-9) else ("closer" if da < db else "farther")
-                s += f"; distance to its test split {da:.3g} vs {db:.3g} ({verdict} for {ours.name})"
-        elif better in ("up", "down") and not inside:
-            ok = a.value > b.value if better == "up" else a.value < b.value
-            s += f" ({'better' if ok else 'worse'} for {ours.name})"
-        out.append(s + ".")
+    Two denominators: ``"with E_hull"`` (the paper's) and ``"sent to 3D"`` (every sample that went to
+    the build + relax stage; failures count as not S.U.N.). Interval: bootstrap over both sets
+    independently; test: Fisher's exact test."""
+    out = {}
+    sa, sb = (d[d["level"] == "structure"] for d in (a, b))
+    for label, with_e_hull in (("with E_hull", True), ("sent to 3D", False)):
+        fa, fb = (d.loc[d["e_hull"].notna() if with_e_hull else d.index, "sun"].astype(bool).to_numpy()
+                  for d in (sa, sb))
+        out[label] = metrics.proportion_difference(fa, fb, n_boot=n_bootstrap, seed=seed)
     return out

@@ -7,13 +7,18 @@ lowest-energy trial per sample, and writes `<out_dir>/generated.jsonl`. One row 
 sample; structures are pymatgen dicts (JSON). `flag` is the relaxation flag of the
 kept trial, or "build_failed" when no trial gave a structure. Export to a zip of CIFs
 or one extxyz file.
+
+The sampled sequences themselves (every sample, invalid ones included) are one JSON line each in
+``samples.jsonl``: `write_samples` (notebook 04) is its one writer, `read_samples` its one reader
+(notebooks 05, 06 and `wylib.evaluate`).
 """
 from __future__ import annotations
 
+import gzip
 import json
 import zipfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import pandas as pd
 from pymatgen.core import Structure
@@ -23,6 +28,63 @@ from wylib.relax import RelaxConfig, best_trials, relax_to_jsonl
 
 COLUMNS = ["sample_id", "group", "tokens", "pyxtal_args", "n_trials", "n_built", "build_failures", "best_trial",
            "initial_structure", "structure", "energy_per_atom", "flag", "n_steps"]
+
+
+SAMPLE_FILES = ("samples.jsonl", "samples.jsonl.gz", "sequences.jsonl", "sequences.jsonl.gz")
+
+
+def write_samples(records: Iterable[dict], path: str | Path) -> int:
+    """Write sampled-sequence records (`SampleResult.records`) as JSON lines, atomically; returns the count."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    n = 0
+    with tmp.open("w") as fh:
+        for rec in records:
+            fh.write(json.dumps(rec) + "\n")
+            n += 1
+    tmp.replace(path)
+    return n
+
+
+def find_samples(gen_dir: str | Path) -> Path | None:
+    """The samples file of a generation directory (first of `SAMPLE_FILES` that exists), or None."""
+    return next((Path(gen_dir) / f for f in SAMPLE_FILES if (Path(gen_dir) / f).exists()), None)
+
+
+def read_sample_records(path: str | Path) -> list[dict]:
+    """The records of a samples file (``.gz`` allowed); a line that is not JSON raises a ValueError
+    naming the file and the line (e.g. a torn last line after a killed write)."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    out = []
+    with opener(path, "rt") as fh:
+        for i, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}: line {i} is not valid JSON ({err.msg}); the file is incomplete or "
+                                 "corrupt, rerun the notebook that wrote it (04_generation)") from None
+    return out
+
+
+def read_samples(path: str | Path) -> list:
+    """The sampled representations of a samples file, in order: `WyckoffRepresentation`, or None where invalid."""
+    from wylib.tokens import WyckoffRepresentation
+
+    out = []
+    for i, rec in enumerate(read_sample_records(path)):
+        d = rec.get("representation") if isinstance(rec, dict) else None
+        if d is None:
+            out.append(None)
+            continue
+        try:
+            out.append(WyckoffRepresentation.from_dict(d))
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{path}: record {i} has an unreadable representation ({type(err).__name__}: {err})") \
+                from None
+    return out
 
 
 def as_sample(obj: Any, index: int) -> dict:

@@ -58,12 +58,13 @@ import pandas as pd
 from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
 from pymatgen.core import Composition, Element, Structure
 
+from wylib.constants import STABILITY_THRESHOLD
+
 RESOURCE = Path(__file__).parent / "resources" / "chgnet_reference_energies.csv.gz"
 WORK_DIR = Path(__file__).resolve().parents[1] / "output" / "hull"
 SPLITS: tuple[tuple[str, str], ...] = (
     ("mp_20_biternary_open", "train"), ("mp_20_biternary_open", "val"),
     ("mp_20_biternary_open", "test"), ("mpts_52", "val"), ("mpts_52", "test"))
-STABILITY_THRESHOLD = 0.08  # eV/atom, as in MP-20's construction and the paper
 
 
 # ----------------------------------------------------------------------------- data

@@ -4,15 +4,18 @@ chi^2 between two frequency tables p (generated) and q (test):
 
     chi2 = sum_k (p_k - q_k)^2 / q_k
 
-* paper style (``corrected=False``): p and q are normalized over their own
-  categories, and categories absent from the test set (q_k = 0) are dropped, as in
-  the authors' code. The result reports which categories were dropped and the share
-  of generated mass they held (that mass is simply not counted).
-* corrected (``corrected=True``): add-alpha (Laplace) smoothing over the union U of
-  categories. Smoothing the test counts is a mixture with the uniform distribution
-  on U with weight lam = alpha*|U| / (N_test + alpha*|U|); the generated frequencies
-  get the same mixture, so identical distributions still score exactly 0 and every
-  category contributes, including those the test set lacks.
+* paper style (``corrected=False``), as in the authors' evaluator: categories absent
+  from the test set (q_k = 0) are dropped, and the generated frequencies are
+  renormalized over the kept categories before summing. The result reports which
+  categories were dropped and the share of generated mass they held.
+* corrected (``corrected=True``): add-alpha (Laplace) smoothing over one fixed category
+  list (``universe``: all 230 space groups, `wylib.constants.SPACE_GROUPS`; the 89
+  Materials Project elements, `wylib.constants.ELEMENTS`), so that the value and every
+  bootstrap resample are sums over the same categories. Smoothing the test counts is a
+  mixture with the uniform distribution on the list with weight
+  lam = alpha*|U| / (N_test + alpha*|U|); the generated frequencies get the same mixture,
+  so identical distributions still score exactly 0 and every category contributes,
+  including those the test set lacks.
 Empty inputs give NaN (never an exception) so a long run can carry on.
 """
 from __future__ import annotations
@@ -23,6 +26,8 @@ from typing import Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 from pymatgen.core import Composition
+
+from wylib.constants import ELEMENTS, SPACE_GROUPS
 
 
 def ks_statistic(generated: Sequence[float], test: Sequence[float]) -> float:
@@ -56,8 +61,9 @@ def chi2_statistic(generated: Mapping[Hashable, float], test: Mapping[Hashable, 
                    universe: Iterable[Hashable] | None = None) -> Chi2Result:
     """chi^2 between two count (or weight) tables; see the module docstring for both variants.
 
-    `test` must be raw counts for the smoothing to mean add-alpha; `universe` fixes
-    the category set of the corrected variant (default: union of both tables).
+    `test` must be raw counts for the smoothing to mean add-alpha; `universe` is the fixed
+    category list of the corrected variant (categories outside it that occur in either
+    table are added, so nothing is lost; default: the union of both tables).
     """
     g = {k: float(v) for k, v in generated.items() if v > 0}
     t = {k: float(v) for k, v in test.items() if v > 0}
@@ -66,9 +72,12 @@ def chi2_statistic(generated: Mapping[Hashable, float], test: Mapping[Hashable, 
         return Chi2Result(float("nan"), 0)
     if not corrected:
         dropped = tuple(sorted((k for k in g if k not in t), key=str))
-        value = sum((g.get(k, 0.0) / ng - v / nt) ** 2 / (v / nt) for k, v in t.items())
-        return Chi2Result(float(value), len(t), dropped, sum(g[k] for k in dropped) / ng)
-    cats = set(g) | set(t) | set(universe or ())
+        kept = ng - sum(g[k] for k in dropped)
+        if kept <= 0:
+            return Chi2Result(float("nan"), len(t), dropped, 1.0)
+        value = sum((g.get(k, 0.0) / kept - v / nt) ** 2 / (v / nt) for k, v in t.items())
+        return Chi2Result(float(value), len(t), dropped, 1.0 - kept / ng)
+    cats = set(universe or ()) | set(g) | set(t)
     lam = alpha * len(cats) / (nt + alpha * len(cats))
     value = 0.0
     for k in cats:
@@ -78,9 +87,20 @@ def chi2_statistic(generated: Mapping[Hashable, float], test: Mapping[Hashable, 
     return Chi2Result(float(value), len(cats))
 
 
-def spacegroup_chi2(generated: Sequence[int], test: Sequence[int], corrected: bool = False) -> Chi2Result:
-    """chi^2 between space-group frequencies (paper style or Laplace-corrected)."""
-    return chi2_statistic(Counter(int(x) for x in generated), Counter(int(x) for x in test), corrected)
+def _counts(x: Sequence[int] | Mapping[int, float]) -> Mapping[int, float]:
+    if isinstance(x, Mapping):
+        return x
+    a = np.asarray(x, dtype=int)
+    c = np.bincount(a) if a.size else np.zeros(0)
+    return {int(k): float(c[k]) for k in np.flatnonzero(c)}
+
+
+def spacegroup_chi2(generated: Sequence[int] | Mapping[int, float], test: Sequence[int] | Mapping[int, float],
+                    corrected: bool = False) -> Chi2Result:
+    """chi^2 between space-group frequencies (paper style, or corrected over all 230 groups).
+
+    Either side may be a sequence of space-group numbers or a precomputed count table."""
+    return chi2_statistic(_counts(generated), _counts(test), corrected, universe=SPACE_GROUPS if corrected else None)
 
 
 def _fractions(c: Composition | Mapping[str, float] | str) -> dict[str, float]:
@@ -99,11 +119,15 @@ def element_frequencies(compositions: Sequence[Composition | Mapping[str, float]
     return out
 
 
-def elements_chi2(generated: Sequence[Composition | Mapping[str, float] | str],
-                  test: Sequence[Composition | Mapping[str, float] | str], corrected: bool = False) -> Chi2Result:
+def elements_chi2(generated: Sequence[Composition | Mapping[str, float] | str] | Counter,
+                  test: Sequence[Composition | Mapping[str, float] | str] | Counter,
+                  corrected: bool = False) -> Chi2Result:
     """chi^2 between element frequencies (atomic fractions summed over structures).
 
-    For the corrected variant the smoothing pseudo-count is per structure (N_test =
-    number of test structures, since each structure carries a weight of one).
+    Either side may be a sequence of compositions or a precomputed frequency table
+    (a `Counter`, e.g. from `element_frequencies`). For the corrected variant (fixed list:
+    the 89 Materials Project elements) the smoothing pseudo-count is per structure
+    (N_test = number of test structures, since each structure carries a weight of one).
     """
-    return chi2_statistic(element_frequencies(generated), element_frequencies(test), corrected)
+    freq = [x if isinstance(x, Counter) else element_frequencies(x) for x in (generated, test)]
+    return chi2_statistic(freq[0], freq[1], corrected, universe=ELEMENTS if corrected else None)

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-STABILITY_THRESHOLD = 0.08
+from wylib.constants import STABILITY_THRESHOLD
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,121 @@
+"""The paper authors' released samples ("WyFormer generated structures"), in this project's types.
+
+Two files of the registry entry ``wyformer_release`` (`wylib.data`; Figshare article 29094701):
+
+* ``genes``: 10,000 formally valid Wyckoff representations sampled from the authors' model trained
+  on the full MP-20 (all chemistries), stored as pyXtal ``from_random`` arguments (``group``,
+  ``species``, ``numIons``, ``sites``) plus the authors' charge-neutrality flag ``smact_validity``;
+* ``relaxed``: 999 of them built with several pyXtal trials each, relaxed with CHGNet under a
+  constraint that keeps the Wyckoff positions, lowest-energy trial kept: a pymatgen structure
+  (JSON), its CHGNet energy per atom and the authors' own E_hull on their full-MP CHGNet hull
+  (``chgnet_e_above_hull_corrected``; a few values are implausible, below -4 eV/atom).
+
+Both are MP-20 samples of every chemistry; the binary & ternary benchmark compares with the rows
+that have 2 or 3 distinct elements (``n_elements=BITERNARY``). Rows whose pyXtal arguments do not
+form a representation under this project's Wyckoff tables get ``representation=None`` and a
+``reason``; none are dropped silently.
+"""
+from __future__ import annotations
+
+import json
+from typing import Sequence
+
+import pandas as pd
+
+from wylib.constants import BITERNARY
+from wylib.tokens import WyckoffRepresentation, formal_validity_error
+
+NAME = "WyFormer release (authors)"
+
+
+def _json_column(values: pd.Series) -> list:
+    return [json.loads(v) if isinstance(v, str) else v for v in values]
+
+
+def _representations(frame: pd.DataFrame) -> tuple[list[WyckoffRepresentation | None], list[str | None]]:
+    reps: list[WyckoffRepresentation | None] = []
+    reasons: list[str | None] = []
+    for g, sp, n, st in zip(frame["group"], _json_column(frame["species"]), _json_column(frame["numIons"]),
+                            _json_column(frame["sites"])):
+        try:
+            rep = WyckoffRepresentation.from_pyxtal_args(dict(group=int(g), species=sp, numIons=n, sites=st))
+            if rep.composition != _composition(sp, n):
+                raise ValueError("numIons do not match the multiplicities of the sites")
+            if (why := formal_validity_error(rep.spacegroup, rep.tokens)) is not None:
+                raise ValueError(f"not formally valid: {why}")
+            reps.append(rep)
+            reasons.append(None)
+        except (KeyError, ValueError, TypeError) as err:
+            reps.append(None)
+            reasons.append(f"{type(err).__name__}: {err}")
+    return reps, reasons
+
+
+def _composition(species: Sequence[str], num_ions: Sequence[int]):
+    from pymatgen.core import Composition
+
+    counts: dict[str, float] = {}
+    for s, k in zip(species, num_ions):
+        counts[s] = counts.get(s, 0) + int(k)
+    return Composition(counts)
+
+
+def _select(frame: pd.DataFrame, n_elements: Sequence[int] | None) -> pd.DataFrame:
+    frame = frame.copy()
+    frame["n_elements"] = [len(set(sp)) for sp in _json_column(frame["species"])]
+    if n_elements is not None:
+        frame = frame[frame["n_elements"].isin(list(n_elements))]
+    return frame.reset_index(drop=True)
+
+
+def load_genes(n_elements: Sequence[int] | None = BITERNARY) -> pd.DataFrame:
+    """The released genes with 2-3 distinct elements (``n_elements=None``: all 10,000), in file order.
+
+    Columns: material_id, group, n_elements, smact_validity (the authors' flag), pyxtal_args (dict),
+    representation (`WyckoffRepresentation` or None), reason (why None)."""
+    from wylib.data import locate
+
+    frame = _select(pd.read_csv(locate("wyformer_release", "genes")), n_elements)
+    reps, reasons = _representations(frame)
+    args = [dict(group=int(g), species=sp, numIons=[int(k) for k in n], sites=st) for g, sp, n, st in
+            zip(frame["group"], _json_column(frame["species"]), _json_column(frame["numIons"]),
+                _json_column(frame["sites"]))]
+    return pd.DataFrame(dict(material_id=frame["material_id"].astype(str), group=frame["group"].astype(int),
+                             n_elements=frame["n_elements"], smact_validity=frame["smact_validity"].astype(bool),
+                             pyxtal_args=args, representation=reps, reason=reasons))
+
+
+def load_relaxed(n_elements: Sequence[int] | None = BITERNARY) -> pd.DataFrame:
+    """The released CHGNet-relaxed samples with 2-3 distinct elements (``None``: all 999), in file order.
+
+    Columns: material_id, n_elements, structure (pymatgen `Structure`, None if unreadable),
+    energy_per_atom (CHGNet, eV/atom), authors_e_hull (their hull), representation (the gene's
+    `WyckoffRepresentation` or None), reason."""
+    from pymatgen.core import Structure
+
+    from wylib.data import locate
+
+    frame = _select(pd.read_csv(locate("wyformer_release", "relaxed")), n_elements)
+    structures, reasons = [], []
+    for d in frame["structure"]:
+        try:
+            structures.append(Structure.from_dict(json.loads(d)))
+            reasons.append(None)
+        except (ValueError, KeyError, TypeError) as err:
+            structures.append(None)
+            reasons.append(f"unreadable structure: {type(err).__name__}: {err}")
+    reps, rep_reasons = _representations(frame)
+    return pd.DataFrame(dict(material_id=frame["material_id"].astype(str), n_elements=frame["n_elements"],
+                             structure=structures, energy_per_atom=frame["chgnet_energy_per_atom"].astype(float),
+                             authors_e_hull=frame["chgnet_e_above_hull_corrected"].astype(float),
+                             representation=reps,
+                             reason=[a or b for a, b in zip(reasons, rep_reasons)]))
+
+
+def gene_samples(n: int, n_elements: Sequence[int] | None = BITERNARY) -> list[dict]:
+    """The first `n` released genes (2-3 elements) with a valid representation, as samples for
+    `wylib.generated.generate_structures`: sample_id ``authors-<material_id>``, tokens, pyxtal_args."""
+    genes = load_genes(n_elements)
+    genes = genes[genes["representation"].notna()].head(n)
+    return [dict(sample_id=f"authors-{m}", tokens=r.as_dict(), pyxtal_args=r.to_pyxtal_args())
+            for m, r in zip(genes["material_id"], genes["representation"])]
