@@ -12,21 +12,35 @@ Na on 4a = (m-3m, 0) and Cl on 4b = (m-3m, 1).
 
 Symmetry is found by spglib on the input cell (symprec 0.1 Angstrom, angle
 tolerance 5 degrees by default, as in the paper); a site is a crystallographic
-orbit, its letter is spglib's letter in the standard setting, and the
-multiplicity, site symmetry, enumeration and DoF come from `wylib.symmetry`.
+orbit (spglib's ``crystallographic_orbits``, which stays one orbit in a
+supercell, where ``equivalent_atoms`` may split it), its letter is spglib's
+letter in the standard setting, and the multiplicity, site symmetry,
+enumeration and DoF come from `wylib.symmetry`.
+
+Input is checked before spglib sees it (spglib crashes the interpreter on some
+bad input): a pymatgen ``Structure`` is required (`TypeError` otherwise),
+symprec and angle tolerance must be finite and > 0 (`ValueError`), and a
+`TokenizationError` names what is wrong for an empty, disordered, non-finite
+or degenerate structure, an unknown element, or two atoms closer than symprec
+(at that tolerance they are one point, so no Wyckoff representation exists).
+Such near-overlaps are not retried with other tolerances: every structure is
+tokenized at the one stated tolerance, and the data loaders list the failure.
+spglib's process-wide error-handling flag is set only for the duration of a
+call and then restored.
 """
 from __future__ import annotations
 
+import math
+import numbers
+import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import spglib
 
 from wylib.symmetry import letter_rank, spacegroup_table
-
-
-spglib.error.OLD_ERROR_HANDLING = False  # raise SpglibError instead of returning None
 
 
 class TokenizationError(ValueError):
@@ -62,6 +76,72 @@ def _site(spacegroup: int, element: str, letter: str) -> WyckoffSite:
     return WyckoffSite(element, letter, wp.multiplicity, wp.site_symmetry, wp.enumeration, wp.dof)
 
 
+@contextmanager
+def _spglib_raises() -> Iterator[None]:
+    """spglib raises `SpglibError` inside the block; its process-wide flag is restored after (not thread-safe)."""
+    previous = spglib.error.OLD_ERROR_HANDLING
+    spglib.error.OLD_ERROR_HANDLING = False
+    try:
+        with warnings.catch_warnings():  # SPGLIB_OLD_ERROR_HANDLING=1 in the environment overrides the flag
+            warnings.filterwarnings("ignore", message="Set OLD_ERROR_HANDLING", category=DeprecationWarning)
+            yield
+    finally:
+        spglib.error.OLD_ERROR_HANDLING = previous
+
+
+def _check_tolerance(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+def _spglib_cell(structure, symprec: float) -> tuple[tuple, list[str]]:
+    """(lattice, fractional coordinates, atomic numbers) of a checked structure, and its element symbols."""
+    from pymatgen.core import Element, IStructure
+
+    if not isinstance(structure, IStructure):
+        kind = f"{type(structure).__module__}.{type(structure).__qualname__}"
+        is_ase = any(c.__module__.split(".")[0] == "ase" for c in type(structure).__mro__)
+        hint = "; convert ASE Atoms with pymatgen.io.ase.AseAtomsAdaptor.get_structure(atoms)" if is_ase else ""
+        raise TypeError(f"a pymatgen Structure is expected, got {kind}{hint}")
+    if len(structure) == 0:
+        raise TokenizationError("structure has no sites")
+    for i, site in enumerate(structure):
+        if not site.is_ordered:
+            raise TokenizationError(f"disordered structure (partial occupancy) has no Wyckoff representation: "
+                                    f"site {i} is {site.species.formula}")
+    symbols = [site.specie.symbol for site in structure]
+    for symbol in set(symbols):
+        if not Element.is_valid_symbol(symbol):
+            raise TokenizationError(f"unknown element {symbol!r}")
+    lattice, frac = np.asarray(structure.lattice.matrix, float), np.asarray(structure.frac_coords, float)
+    if not np.isfinite(lattice).all():
+        raise TokenizationError(f"lattice has non-finite entries: {lattice.tolist()}")
+    if not np.isfinite(frac).all():
+        bad = sorted({int(i) for i in np.nonzero(~np.isfinite(frac))[0]})
+        raise TokenizationError(f"non-finite coordinates at sites {bad}")
+    volume = abs(np.linalg.det(lattice))
+    if not volume > 1e-6 * np.prod(np.linalg.norm(lattice, axis=1)):
+        raise TokenizationError(f"degenerate lattice (volume {volume:.3g} A^3): {lattice.tolist()}")
+    _check_no_overlap(structure, symbols, symprec)
+    return (lattice, frac, [Element(s).Z for s in symbols]), symbols
+
+
+def _check_no_overlap(structure, symbols: list[str], symprec: float) -> None:
+    """Raise `TokenizationError` naming the closest pair of atoms (periodic images included) nearer than symprec."""
+    shortest = min(structure.lattice.get_lll_reduced_lattice().abc)  # also bounds the neighbour search below
+    if symprec >= shortest:
+        raise TokenizationError(f"symprec={symprec} A is not below the shortest lattice vector ({shortest:.4f} A): "
+                                f"every atom overlaps its own periodic image")
+    centers, points, offsets, distances = structure.get_neighbor_list(symprec, exclude_self=False)
+    pair = (centers < points) | ((centers == points) & np.any(offsets != 0, axis=1))
+    if pair.any():
+        k = np.flatnonzero(pair)[np.argmin(distances[pair])]
+        i, j = int(centers[k]), int(points[k])
+        raise TokenizationError(
+            f"atoms {i} ({symbols[i]}) and {j} ({symbols[j]}) are {distances[k]:.4f} A apart, closer than "
+            f"symprec={symprec} A: at this tolerance they are one point, which has no Wyckoff representation")
+
+
 def _sort_key(site: WyckoffSite) -> tuple:
     from pymatgen.core import Element
 
@@ -81,24 +161,22 @@ class WyckoffRepresentation:
     # ---------- construction
     @classmethod
     def from_structure(cls, structure, symprec: float = 0.1, angle_tolerance: float = 5.0) -> "WyckoffRepresentation":
-        """Tokenize a pymatgen ``Structure``; raises `TokenizationError` with the reason."""
-        from pymatgen.core import Element
+        """Tokenize a pymatgen ``Structure``; raises `TokenizationError` with the reason.
 
-        if not structure.is_ordered:
-            raise TokenizationError("disordered structure (partial occupancy) has no Wyckoff representation")
-        symbols = [site.specie.symbol for site in structure]
-        for symbol in set(symbols):
-            if not Element.is_valid_symbol(symbol):
-                raise TokenizationError(f"unknown element {symbol!r}")
-        numbers = [Element(s).Z for s in symbols]
-        cell = (structure.lattice.matrix, structure.frac_coords, numbers)
-        try:
-            dataset = spglib.get_symmetry_dataset(cell, symprec=symprec, angle_tolerance=angle_tolerance)
-        except spglib.error.SpglibError as err:
-            raise TokenizationError(f"spglib failed: {err}") from None
+        Raises `TypeError` for anything but a pymatgen ``Structure`` and
+        `ValueError` for a tolerance that is not finite and > 0.
+        """
+        _check_tolerance("symprec", symprec)
+        _check_tolerance("angle_tolerance", angle_tolerance)
+        cell, symbols = _spglib_cell(structure, symprec)
+        with _spglib_raises():
+            try:
+                dataset = spglib.get_symmetry_dataset(cell, symprec=symprec, angle_tolerance=angle_tolerance)
+            except spglib.error.SpglibError as err:
+                raise TokenizationError(f"spglib failed: {err}") from None
         if dataset is None:
             raise TokenizationError(f"spglib found no symmetry (symprec={symprec}, angle_tolerance={angle_tolerance})")
-        orbits = np.unique(dataset.equivalent_atoms)
+        orbits = np.unique(dataset.crystallographic_orbits)
         sites = [_site(int(dataset.number), symbols[i], dataset.wyckoffs[i]) for i in orbits]
         return cls(int(dataset.number), tuple(sites))
 
