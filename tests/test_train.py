@@ -16,8 +16,9 @@ import torch.nn.functional as F
 
 from test_model import sg_features, synthetic, tiny_cfg
 from wylib.model import STOP, WyckoffTransformer
-from wylib.train import (TrainConfig, all_rows, load_run, nll_summary, permuted, resolve_device, row_losses,
-                         sequence_nll, sequence_nll_ordered, train)
+from wylib.device import resolve_device
+from wylib.likelihood import all_rows, nll_summary, row_losses, sequence_nll, sequence_nll_ordered
+from wylib.train import TrainConfig, load_run, train
 
 
 def tcfg(**kw) -> TrainConfig:
@@ -33,7 +34,7 @@ def _run(tmp: Path, cfg: TrainConfig, n: int = 96) -> dict:
 
 def test_permuted_keeps_sites_and_stop() -> None:
     d = synthetic(50)
-    E, S, C = permuted(d, torch.Generator().manual_seed(0))
+    E, S, C = d.permuted(torch.Generator().manual_seed(0))
     for i in range(50):
         n = int(d.n_sites[i])
         assert sorted(E[i, :n].tolist()) == sorted(d.element[i, :n].tolist())

@@ -35,7 +35,7 @@ API (B = batch, K = number of site slots given, sites at positions >= n_known ig
         one cascade step only (field 0 element, 1 site symmetry, 2 enumeration;
         field >= 1 needs query_element, field 2 also query_site_symmetry) -> (B, V_field).
 Token ids follow wylib.vocab: PAD, MASK, STOP = 0, 1, 2; real tokens from 3.
-Per-structure NLL (Table 2 convention) lives in wylib.train.sequence_nll.
+Per-structure NLL (Table 2 convention) lives in wylib.likelihood.sequence_nll.
 """
 from __future__ import annotations
 

@@ -45,9 +45,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from wylib.device import resolve_device
 from wylib.model import MASK, PAD, STOP, WyckoffTransformer
 from wylib.tokens import WyckoffRepresentation
-from wylib.train import resolve_device
 from wylib.vocab import Vocabulary
 
 REASON_CATEGORIES = ("site symmetry absent from group", "enumeration invalid", "DoF-0 position used twice",

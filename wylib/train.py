@@ -1,4 +1,4 @@
-"""Training the WyckoffTransformer: our objective, the official recipe, NLL, run directories.
+"""Training the WyckoffTransformer: our objective, the official recipe, run directories.
 
 Two objectives, chosen by ``TrainConfig.objective``:
 
@@ -23,11 +23,10 @@ All randomness of a round comes from generators seeded by (seed, round), so a ru
 killed mid-way and restarted resumes from ``checkpoint_last.pt`` (written after
 every round) and ends with the same weights as an uninterrupted run.
 
-NLL (Table 2 convention): for a structure in a given site order and variant,
-    -log p = sum_{k=0..n} -log p(e_k | prefix) + sum_{k<n} [-log p(s_k | ..) - log p(c_k | ..)]
-with e_n = STOP and the element scored as the emitted token.
-``sequence_nll_ordered`` scores sequences in the order given (for wylib.likelihood);
-``sequence_nll`` averages over ``n_perm`` seeded random permutations and variants.
+The per-row loss (`wylib.likelihood.row_losses`), the validation/test NLL
+(`wylib.likelihood.sequence_nll`, Table 2 convention), the augmentation
+(`wylib.vocab.EncodedDataset.permuted`) and the device choice (`wylib.device`)
+live in their own modules; this one holds the optimisation.
 
 Run directory: model.pt (best state dict), config.json (model + train config),
 vocab.json, metrics.json, history.csv, checkpoint_last.pt (resume state). All .pt
@@ -48,7 +47,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from wylib.model import MASK, PAD, STOP, ModelConfig, WyckoffTransformer
+from wylib.device import resolve_device
+from wylib.likelihood import all_rows, nll_summary, row_losses, sequence_nll, soft_element_target
+from wylib.model import ModelConfig, WyckoffTransformer
+from wylib.vocab import draw_seed
 
 
 @dataclass
@@ -82,110 +84,6 @@ class TrainConfig:
         """The authors' recipe (paper-facts.md)."""
         base = dict(objective="official", lr=0.2, grad_clip=2.0, val_every=1000)
         return cls(**{**base, **kw})
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def _round_seed(seed: int, r: int) -> int:
-    return (seed * 1_000_003 + r * 7919 + 17) % (2**62)
-
-
-# ----------------------------------------------------------------------------- data views
-
-def permuted(data: Any, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Fresh random site order and equivalent representation per structure -> element, ss, enum (N, L).
-
-    STOP stays at position n_sites and PAD after it. ``gen`` is a CPU generator."""
-    n = data.n_sites.cpu()
-    N, L = data.element.shape
-    pos = torch.arange(L)
-    keys = torch.rand(N, L, generator=gen)
-    keys = torch.where(pos[None] < n[:, None], keys, 2.0 + pos[None].float())  # tail keeps its order
-    perm = keys.argsort(dim=1)
-    v = (torch.rand(N, generator=gen) * data.n_variants.cpu()).long().clamp(max=data.site_symmetry.shape[1] - 1)
-    rows = torch.arange(N)
-    ss, en = data.site_symmetry.cpu()[rows, v], data.enumeration.cpu()[rows, v]
-    return tuple(t.gather(1, perm) for t in (data.element.cpu(), ss, en))
-
-
-def all_rows(n_sites: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """All (structure index, k) with k = 0..n_sites -> two (R,) tensors."""
-    counts = n_sites.cpu() + 1
-    idx = torch.repeat_interleave(torch.arange(len(counts)), counts)
-    start = torch.cumsum(counts, 0) - counts
-    return idx, torch.arange(int(counts.sum())) - start[idx]
-
-
-def row_losses(model: WyckoffTransformer, sg: torch.Tensor, E: torch.Tensor, S: torch.Tensor, C: torch.Tensor,
-               n: torch.Tensor, k: torch.Tensor, soft: bool = True) -> torch.Tensor:
-    """Per-row losses (B, 3) for predicting the token at position k of ordered sequences (B, L).
-
-    Field 0: element (soft histogram target if ``soft``, else the emitted token, STOP at k = n);
-    fields 1, 2: site symmetry and enumeration, zero where k = n."""
-    B, L = E.shape
-    K = max(int(k.max()), 1)
-    b = torch.arange(B, device=E.device)
-    qe, qs = E[b, k], S[b, k]
-    le, ls, lc = model(sg, E[:, :K], S[:, :K], C[:, :K], k, qe, qs)
-    has = (k < n).float()
-    lpe = F.log_softmax(le.float(), -1)
-    if soft:
-        pos = torch.arange(L, device=E.device)[None]
-        remaining = ((pos >= k[:, None]) & (pos < n[:, None])).float()
-        target = torch.zeros_like(lpe).scatter_add_(1, E, remaining)
-        target[:, :3] = 0.0
-        target[:, STOP] = 1.0 - has
-        loss_e = -(target / target.sum(-1, keepdim=True) * lpe).sum(-1)
-    else:
-        loss_e = -lpe[b, qe]
-    loss_s = F.cross_entropy(ls.float(), torch.where(k < n, qs, PAD), reduction="none") * has
-    loss_c = F.cross_entropy(lc.float(), torch.where(k < n, C[b, k], PAD), reduction="none") * has
-    return torch.stack([loss_e, loss_s, loss_c], dim=1)
-
-
-# ----------------------------------------------------------------------------- NLL
-
-@torch.no_grad()
-def sequence_nll_ordered(model: WyckoffTransformer, spacegroup: torch.Tensor, element: torch.Tensor,
-                         site_symmetry: torch.Tensor, enumeration: torch.Tensor, n_sites: torch.Tensor,
-                         batch_size: int = 4096) -> torch.Tensor:
-    """NLL per structure and field (N, 3), nats, of sequences in the given order (Table 2 convention).
-
-    element/site_symmetry/enumeration (N, L) with STOP in element at n_sites. Model is put in eval mode."""
-    was_training = model.training
-    model.eval()
-    dev = next(model.parameters()).device
-    idx, k = all_rows(n_sites)
-    out = torch.zeros(len(n_sites), 3)
-    for i in range(0, len(idx), batch_size):
-        bi, bk = idx[i:i + batch_size], k[i:i + batch_size]
-        l = row_losses(model, *(t[bi].to(dev) for t in (spacegroup, element, site_symmetry, enumeration, n_sites)),
-                       bk.to(dev), soft=False)
-        out.index_add_(0, bi, l.cpu())
-    model.train(was_training)
-    return out
-
-
-def sequence_nll(model: WyckoffTransformer, data: Any, n_perm: int = 1, seed: int = 12345,
-                 batch_size: int = 4096) -> torch.Tensor:
-    """NLL (n_perm, N, 3) under n_perm seeded random permutations + equivalent representations."""
-    res = []
-    for p in range(n_perm):
-        E, S, C = permuted(data, torch.Generator().manual_seed(_round_seed(seed, p)))
-        res.append(sequence_nll_ordered(model, data.spacegroup.cpu(), E, S, C, data.n_sites.cpu(), batch_size))
-    return torch.stack(res)
-
-
-def nll_summary(nll: torch.Tensor) -> dict[str, float]:
-    """Mean NLL per structure (nats), total and per field, from a (n_perm, N, 3) tensor."""
-    per = nll.mean(dim=(0, 1))
-    return {"nll": float(per.sum()), "nll_element": float(per[0]), "nll_site_symmetry": float(per[1]),
-            "nll_enumeration": float(per[2]), "nll_std_over_perm": float(nll.sum(-1).std(0).mean()) if len(nll) > 1 else 0.0,
-            "n_perm": int(nll.shape[0]), "n_structures": int(nll.shape[1])}
 
 
 # ----------------------------------------------------------------------------- run directory
@@ -252,7 +150,7 @@ def _lr_ours(cfg: TrainConfig, step: int, total: int) -> float:
 
 def _ours_batches(data: Any, cfg: TrainConfig, gen: torch.Generator) -> tuple[tuple, list[torch.Tensor]]:
     """Permuted tokens of one epoch and the list of row-index batches (bucketed by k)."""
-    tokens = permuted(data, gen)
+    tokens = data.permuted(gen)
     idx, k = all_rows(data.n_sites)
     order = torch.randperm(len(idx), generator=gen)
     if cfg.bucket_chunk > 0:
@@ -332,7 +230,7 @@ class Trainer:
         if self.stop:
             return True
         t0, c0 = time.perf_counter(), time.process_time()
-        seed = _round_seed(cfg.seed, st.round)
+        seed = draw_seed(cfg.seed, st.round)
         gen = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed + 1)  # dropout
         if dev.type == "cuda":
@@ -354,7 +252,7 @@ class Trainer:
             for _ in range(self.steps_per_round):
                 k = int(torch.randint(0, cfg.max_sites + 1, (1,), generator=gen))
                 fld = int(torch.randint(0, 3, (1,), generator=gen))
-                E, S, C = permuted(data, gen)
+                E, S, C = data.permuted(gen)
                 keep = data.n_sites.cpu() >= k + (1 if fld > 0 else 0)
                 if not keep.any():  # no structure that long: the step is counted and skipped
                     skipped += 1
@@ -454,18 +352,13 @@ def train_dataset(dataset: str = "mp_20_biternary_open", run_dir: str | Path = "
 def _official_loss(model: WyckoffTransformer, sg: torch.Tensor, E: torch.Tensor, S: torch.Tensor,
                    C: torch.Tensor, n: torch.Tensor, k: int, fld: int) -> torch.Tensor:
     """Summed loss of one cascade field at prefix length k over the batch (one query token)."""
-    B, L = E.shape
+    B = E.shape[0]
     K = max(k, 1)
     kk = torch.full((B,), k, device=E.device)
     logits = model.cascade_logits(sg, E[:, :K], S[:, :K], C[:, :K], kk, fld, E[:, k], S[:, k])
     lp = F.log_softmax(logits.float(), -1)
-    if fld == 0:
-        pos = torch.arange(L, device=E.device)[None]
-        remaining = ((pos >= k) & (pos < n[:, None])).float()
-        target = torch.zeros_like(lp).scatter_add_(1, E, remaining)
-        target[:, :3] = 0.0
-        target[:, STOP] = (n == k).float()
-        return -(target / target.sum(-1, keepdim=True) * lp).sum()
+    if fld == 0:  # every structure here has n >= k sites: STOP is the target exactly where n == k
+        return -(soft_element_target(E, n, kk, lp.shape[-1]) * lp).sum()
     return F.nll_loss(lp, (S if fld == 1 else C)[:, k], reduction="sum")
 
 

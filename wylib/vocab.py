@@ -13,6 +13,10 @@ formally valid sequence can be encoded.
 k < n_sites, STOP at n_sites, PAD after), with all R equivalent
 representations of every structure (variant 0 = the representation found by
 spglib; the element of a site and the site order are the same in every variant).
+`EncodedDataset.permuted` draws the augmentation used in training and scoring: a
+random site order and a random equivalent representation per structure;
+`draw_seed(seed, i)` is the seed of the i-th such draw (training round, scoring
+permutation).
 """
 from __future__ import annotations
 
@@ -190,9 +194,29 @@ class EncodedDataset:
     def to(self, device) -> "EncodedDataset":
         return EncodedDataset(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
+    def permuted(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Fresh random site order and equivalent representation per structure -> element, ss, enum (N, L), on CPU.
+
+        STOP stays at position n_sites and PAD after it. ``gen`` is a CPU generator."""
+        n = self.n_sites.cpu()
+        N, L = self.element.shape
+        pos = torch.arange(L)
+        keys = torch.rand(N, L, generator=gen)
+        keys = torch.where(pos[None] < n[:, None], keys, 2.0 + pos[None].float())  # tail keeps its order
+        perm = keys.argsort(dim=1)
+        v = (torch.rand(N, generator=gen) * self.n_variants.cpu()).long().clamp(max=self.site_symmetry.shape[1] - 1)
+        rows = torch.arange(N)
+        ss, en = self.site_symmetry.cpu()[rows, v], self.enumeration.cpu()[rows, v]
+        return tuple(t.gather(1, perm) for t in (self.element.cpu(), ss, en))
+
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_state_dict(cls, d: dict) -> "EncodedDataset":
         return cls(**{f.name: d[f.name] for f in fields(cls)})
+
+
+def draw_seed(seed: int, i: int) -> int:
+    """Seed of the i-th random draw (training round i, scoring permutation i) of a run seeded with ``seed``."""
+    return (seed * 1_000_003 + i * 7919 + 17) % (2**62)
