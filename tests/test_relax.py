@@ -305,7 +305,8 @@ def test_pool_workers_exit_when_their_parent_is_killed(tmp_path):
     import psutil
 
     path = tmp_path / "relax.jsonl"
-    parent = subprocess.Popen([sys.executable, "-c", POOL_SCRIPT, str(path)], cwd=Path(__file__).resolve().parent.parent)
+    repo = Path(__file__).resolve().parent.parent
+    parent = subprocess.Popen([sys.executable, "-c", POOL_SCRIPT, str(path)], cwd=repo)
     workers = []
     try:
         deadline = time.time() + 120
@@ -394,8 +395,9 @@ def test_make_table_uses_only_usable_relaxations():
     collapsed = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.99, 0, 0]]).as_dict()
     samples = [dict(sample_id="a", tokens=None, pyxtal_args={"group": 221}),
                dict(sample_id="b", tokens=None, pyxtal_args={"group": 221})]
-    relaxed = best_trials([dict(id="a/0", flag="converged", energy_per_atom=-1.0, structure=built.as_dict(), n_steps=[3]),
-                           dict(id="b/0", flag="not_converged", energy_per_atom=-9.0, structure=collapsed, n_steps=[3])])
+    relaxed = best_trials([
+        dict(id="a/0", flag="converged", energy_per_atom=-1.0, structure=built.as_dict(), n_steps=[3]),
+        dict(id="b/0", flag="not_converged", energy_per_atom=-9.0, structure=collapsed, n_steps=[3])])
     table = make_table(samples, [[(built, None)], [(built, None)]], relaxed)
     a, b = table.iloc[0], table.iloc[1]
     assert a.flag == "converged" and a.structure == built.as_dict() and a.energy_per_atom == -1.0
