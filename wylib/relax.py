@@ -135,7 +135,7 @@ def predict_efs(model, graphs: Sequence) -> list[dict]:
     device = next(model.parameters()).device
     graphs = [g.to(device) for g in graphs] if device.type != "cpu" else graphs
     comp = 0 if model.composition_model is None else model.composition_model(graphs)
-    with warnings.catch_warnings():  # harmless torch warning on every batch (CHGNet reads volumes as floats)
+    with warnings.catch_warnings():  # harmless torch warning, once per process (CHGNet reads volumes as floats)
         warnings.filterwarnings("ignore", message=CHGNET_SCALAR_WARNING, category=UserWarning)
         g = BatchedGraph.from_graphs(graphs, bond_basis_expansion=model.bond_basis_expansion,
                                      angle_basis_expansion=model.angle_basis_expansion, compute_stress=True)
