@@ -52,10 +52,29 @@ def test_primitive_option():
     ({"group": 231, "species": ["Na"], "numIons": [4], "sites": [["4a"]]}, "bad_args: group"),
     ({"group": 225, "species": ["Na", "Cl"], "numIons": [4], "sites": [["4a"]]}, "bad_args: lengths"),
     ({"group": 225, "species": ["Na"], "numIons": [8], "sites": [["4a"]]}, "bad_args: numIons != sum of multiplicities"),
+    ({"group": 225, "species": ["Na"], "numIons": [8], "sites": [["8a"]]}, "bad_args: Wyckoff label not in group"),
+    ({"group": 225, "species": ["Na"], "numIons": [4], "sites": [["a"]]}, "bad_args: Wyckoff label not in group"),
+    ({"group": 225, "species": ["Na"], "numIons": [4], "sites": [["4A"]]}, "bad_args: Wyckoff label not in group"),
+    ({"group": 2, "species": ["Na"], "numIons": [1], "sites": [["1j"]]}, "bad_args: Wyckoff label not in group"),
+    ({"group": 225, "species": ["Na"], "numIons": [4], "sites": [[4]]}, "bad_args: Wyckoff label not in group"),
+    ({"group": 225, "species": ["Na", "Cl"], "numIons": [4, 0], "sites": [["4a"], []]},
+     "bad_args: numIons != sum of multiplicities"),
 ])
 def test_bad_args_are_reasons_not_errors(args, reason):
     assert check_args(args) == reason
     assert build_one(args, seed=0) == (None, reason)
+
+
+def test_real_labels_pass_the_check(test_args):
+    """Every label of every group is accepted with its multiplicity (8A: the 27th letter of Pmmm)."""
+    from wylib.symmetry import wyckoff_tables
+
+    for number, table in wyckoff_tables().items():
+        for wp in table.positions:
+            args = {"group": number, "species": ["Na"], "numIons": [wp.multiplicity], "sites": [[wp.label]]}
+            assert check_args(args) is None, (number, wp.label)
+    assert all(check_args(a) is None for a in test_args)
+    assert check_args({"group": 47, "species": ["Na"], "numIons": [8], "sites": [["8A"]]}) is None
 
 
 def test_failure_accounting():

@@ -22,3 +22,25 @@ def test_ci_calls_readme_test_command():
     readme = (REPO / "README.md").read_text()
     assert "bash tests/run.sh" in readme and "bash run_all.sh" in readme
     assert "bash tests/run.sh" in (REPO / ".ci" / "run").read_text()
+
+
+def test_ipywidgets_pinned_with_its_dependencies():
+    """tqdm.auto needs ipywidgets in a notebook kernel, else it warns 'IProgress not found' and prints text bars."""
+    req = _pins(l for l in (REPO / "requirements.txt").read_text().splitlines() if not l.startswith("#"))
+    lock = _pins(l for l in (REPO / "requirements-lock.txt").read_text().splitlines() if not l.startswith("#"))
+    assert "ipywidgets" in req
+    assert {"ipywidgets", "widgetsnbextension", "jupyterlab_widgets"} <= set(lock)
+
+
+def test_tqdm_auto_gives_a_widget_bar_in_a_kernel():
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("from tqdm.auto import tqdm\nfrom tqdm.notebook import tqdm_notebook\n"
+                                          "for _ in tqdm(range(3)): pass\nprint(issubclass(tqdm, tqdm_notebook))")]
+    NotebookClient(nb, kernel_name="python3", timeout=120).execute()
+    outputs = nb.cells[0].outputs
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "IProgress not found" not in text and text.strip() == "True", text
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)

@@ -127,3 +127,29 @@ def test_mp_20_profile_validates_for_every_notebook(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(pipeline, "run", lambda name, out, only, force: calls.append((name, out)) or 0)
     assert pipeline.main(["--profile", "mp_20"]) == 0 and calls == [("mp_20", Path("output/mp_20"))]
+
+
+@pytest.mark.parametrize("only", [["07"], ["01", "7"], ["1"]])
+def test_unknown_notebook_numbers_are_an_error(tmp_path, only):
+    """`--only 07` used to exit 0 having run nothing."""
+    from wylib import pipeline
+
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit, match=r"unknown notebook number.*known: 01, 02, 03, 04, 05, 06") as err:
+        pipeline.main(["--profile", "smoke", "--out", str(out), "--only", *only])
+    assert ", ".join(sorted(set(only) - {"01"})) in str(err.value)
+    assert not out.exists()  # nothing started
+
+
+def test_only_runs_the_selected_notebooks(tmp_path, monkeypatch, capsys):
+    """Known numbers pass the check and select their notebooks (execution replaced by a stub)."""
+    import papermill
+
+    from wylib import pipeline
+
+    ran = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda src, dst, **kw: ran.append(Path(src).stem))
+    assert pipeline.main(["--profile", "smoke", "--out", str(tmp_path / "out"), "--only", "03", "01"]) == 0
+    assert ran == ["01_tokenization", "03_permutation_invariance"]
+    with pytest.raises(SystemExit):  # `--only` without numbers is an argparse error, not "everything"
+        pipeline.main(["--profile", "smoke", "--out", str(tmp_path / "out"), "--only"])

@@ -1,5 +1,6 @@
 """Batched CHGNet relaxer: agreement with CHGNet's own path, flags, kill-and-resume, pool and Dask."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -267,3 +268,138 @@ def test_killed_pool_worker_is_reported_and_resumed(model, tiny, tmp_path):
     assert killed and 1 <= len(first) < len(many)
     again = relax_to_jsonl(many, path, cfg, n_workers=2, threads=1, progress=False)
     assert sorted(r["id"] for r in again) == sorted(k for k, _ in many)
+
+
+POOL_SCRIPT = """
+import sys
+from pymatgen.core import Lattice, Structure
+from wylib.relax import RelaxConfig, relax_to_jsonl
+sto = Structure.from_spacegroup("Pm-3m", Lattice.cubic(3.9), ["Sr", "Ti", "O"], [[0, 0, 0], [0.5] * 3, [0.5, 0, 0]])
+items = []
+for i in range(200):
+    s = sto.copy()
+    s.perturb(0.1, seed=i)
+    items.append((f"sto/{i}", s))
+relax_to_jsonl(items, sys.argv[1], RelaxConfig(steps=20, phases=("cell",), symmetry=False, batch_size=1),
+               n_workers=2, threads=1, progress=False)
+"""
+
+
+def _gone(proc) -> bool:
+    import psutil
+
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE  # exited; waits for its new parent to reap it
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_pool_workers_exit_when_their_parent_is_killed(tmp_path):
+    """A SIGKILLed parent cannot stop its relaxation workers: they must notice and exit by themselves."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    path = tmp_path / "relax.jsonl"
+    repo = Path(__file__).resolve().parent.parent
+    parent = subprocess.Popen([sys.executable, "-c", POOL_SCRIPT, str(path)], cwd=repo)
+    workers = []
+    try:
+        deadline = time.time() + 120
+        while not (path.exists() and path.read_text().strip()) and time.time() < deadline:  # workers busy relaxing
+            assert parent.poll() is None, "the pool run ended early"
+            time.sleep(0.2)
+        workers = [p for p in psutil.Process(parent.pid).children()
+                   if "resource_tracker" not in " ".join(p.cmdline())]
+        assert len(workers) == 2 and path.read_text().strip()
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        deadline = time.time() + 5
+        while not all(_gone(p) for p in workers) and time.time() < deadline:
+            time.sleep(0.1)
+        assert all(_gone(p) for p in workers), [p.pid for p in workers if not _gone(p)]
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        for p in workers:
+            if not _gone(p):
+                p.kill()
+
+
+WARNING_SCRIPT = """
+import warnings
+from pymatgen.core import Lattice, Structure
+from wylib.relax import BatchRelaxer, RelaxConfig
+nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.3), ["Na", "Cl"], [[0, 0, 0], [0.5] * 3])
+BatchRelaxer(RelaxConfig(steps=2), threads=1).relax([("nacl", nacl.get_primitive_structure())])
+warnings.warn("another warning", UserWarning)
+"""
+
+
+def test_chgnet_scalar_warning_is_silenced_and_others_are_not():
+    """torch warns once per process inside CHGNet's batching (hence a fresh process, warnings always
+    shown): the relaxer hides exactly that warning, not the others."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-W", "always", "-c", WARNING_SCRIPT], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parent.parent, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "another warning" in out.stderr and rx.CHGNET_SCALAR_WARNING not in out.stderr, out.stderr[-2000:]
+
+
+def test_too_close_finds_collapsed_atoms_across_the_cell_boundary():
+    ok = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    assert rx.too_close(ok) is None
+    collapsed = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.99, 0, 0]])  # 0.04 A via the boundary
+    assert rx.too_close(collapsed) == pytest.approx(0.04, abs=1e-9)
+    assert rx.too_close(collapsed, threshold=0.01) is None
+    assert rx.too_close(Structure(Lattice.cubic(0.3), ["Na"], [[0, 0, 0]])) == pytest.approx(0.3)  # own image
+
+
+def test_job_flags_a_collapsed_relaxed_structure():
+    """finish() turns a converged / not_converged outcome with atoms 0.04 A apart into atoms_too_close."""
+    collapsed = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.99, 0, 0]])
+    job = rx._Job("x/0", collapsed, model=None, cfg=RelaxConfig(symmetry=False))
+    job.finish("not_converged", energy=-2.0, fmax=0.3)
+    assert job.result.flag == "atoms_too_close" and "0.040 A apart" in job.result.error
+    assert job.result.energy_per_atom == -1.0 and job.result.structure is not None  # kept for inspection
+    job.finish("nan_energy", error="non-finite CHGNet output")
+    assert job.result.flag == "nan_energy"  # other failures keep their own flag
+    assert "atoms_too_close" in rx.FLAGS and "atoms_too_close" not in rx.USABLE_FLAGS
+
+
+def test_best_trials_never_keeps_collapsed_structures():
+    good = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]).as_dict()
+    collapsed = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.99, 0, 0]]).as_dict()
+    recs = [dict(id="a/0", flag="converged", energy_per_atom=-1.0, structure=good),
+            dict(id="a/1", flag="atoms_too_close", energy_per_atom=-50.0, structure=collapsed),
+            # written before the check existed: a lower energy, flagged only not_converged
+            dict(id="a/2", flag="not_converged", energy_per_atom=-40.0, structure=collapsed),
+            dict(id="b/0", flag="not_converged", energy_per_atom=-30.0, structure=collapsed)]
+    best = best_trials(recs)
+    assert best["a"]["id"] == "a/0"
+    assert best["b"]["id"] == "b/0" and best["b"]["flag"] == "atoms_too_close" and "apart" in best["b"]["error"]
+    assert recs[3]["flag"] == "not_converged"  # input records untouched
+
+
+def test_make_table_uses_only_usable_relaxations():
+    """A sample whose only trial collapsed keeps its flag but gets no relaxed structure nor energy."""
+    from wylib.generated import make_table
+
+    built = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    collapsed = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.99, 0, 0]]).as_dict()
+    samples = [dict(sample_id="a", tokens=None, pyxtal_args={"group": 221}),
+               dict(sample_id="b", tokens=None, pyxtal_args={"group": 221})]
+    relaxed = best_trials([
+        dict(id="a/0", flag="converged", energy_per_atom=-1.0, structure=built.as_dict(), n_steps=[3]),
+        dict(id="b/0", flag="not_converged", energy_per_atom=-9.0, structure=collapsed, n_steps=[3])])
+    table = make_table(samples, [[(built, None)], [(built, None)]], relaxed)
+    a, b = table.iloc[0], table.iloc[1]
+    assert a.flag == "converged" and a.structure == built.as_dict() and a.energy_per_atom == -1.0
+    assert b.flag == "atoms_too_close" and b.structure is None and np.isnan(b.energy_per_atom)
+    assert b.initial_structure == built.as_dict() and b.best_trial == 0

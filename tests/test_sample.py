@@ -198,3 +198,29 @@ def test_errors(vocab):
     with pytest.raises(ValueError, match="vocabulary sizes"):
         sample(m, small, 2, spacegroups=[1, 2], progress=False)
     assert len(sample(m, vocab, 0, spacegroups=[], progress=False)) == 0
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(temperature=float("nan")), "temperature must be a finite positive number, got nan"),
+    (dict(temperature=float("inf")), "temperature .* got inf"),
+    (dict(temperature=-1.0), "temperature .* got -1.0"),
+    (dict(temperature="hot"), "temperature .* got 'hot'"),
+    (dict(batch_size=0), "batch_size must be an integer >= 1, got 0"),
+    (dict(batch_size=-4), "batch_size .* got -4"),
+    (dict(n=-1), "n must be an integer >= 0, got -1"),
+    (dict(n=2.5), "n must be an integer >= 0, got 2.5"),
+])
+def test_bad_sampler_arguments_are_clear_errors(vocab, kwargs, match):
+    """NaN/inf temperatures used to be accepted and sample garbage silently (validity 0)."""
+    args = dict(n=3, spacegroups=[1, 2, 225], progress=False) | kwargs
+    with pytest.raises(ValueError, match=match):
+        sample(make_model(vocab), vocab, **args)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_spacegroup_weights_are_an_error(vocab, bad):
+    w = torch.zeros(231)
+    w[1:] = 1.0
+    w[225] = bad
+    with pytest.raises(ValueError, match="231 finite non-negative weights"):
+        sample(make_model(vocab), vocab, 4, spacegroup_distribution=w, progress=False)

@@ -32,7 +32,11 @@ def trial_seed(seed: int, index: int) -> int:
 
 
 def check_args(args: dict) -> str | None:
-    """Return a reason string if `args` is not a well-formed pyXtal argument dict."""
+    """Return a reason string if `args` is not a well-formed pyXtal argument dict: every label must be
+    a Wyckoff label of the group with its multiplicity ("4a" in Fm-3m; pyXtal reads only the letter, so
+    "8a" would build 4a silently), and the multiplicities of each species must add up to its numIons."""
+    from wylib.symmetry import spacegroup_table
+
     try:
         group, species, num, sites = (args[k] for k in ("group", "species", "numIons", "sites"))
     except (KeyError, TypeError):
@@ -41,8 +45,11 @@ def check_args(args: dict) -> str | None:
         return "bad_args: group"
     if not (len(species) == len(num) == len(sites)) or len(species) == 0:
         return "bad_args: lengths"
+    multiplicity = {wp.label: wp.multiplicity for wp in spacegroup_table(int(group)).positions}
     for n, labels in zip(num, sites):
-        if not labels or sum(int("".join(c for c in lab if c.isdigit()) or 0) for lab in labels) != n:
+        if any(not isinstance(lab, str) or lab not in multiplicity for lab in labels):
+            return "bad_args: Wyckoff label not in group"
+        if not labels or sum(multiplicity[lab] for lab in labels) != n:
             return "bad_args: numIons != sum of multiplicities"
     return None
 

@@ -5,7 +5,9 @@ pyXtal build (`wylib.build`, several trials per sample), batched CHGNet relaxati
 of every built trial (`wylib.relax`, resumable file `<out_dir>/relax.jsonl`),
 lowest-energy trial per sample, and writes `<out_dir>/generated.jsonl`. One row per
 sample; structures are pymatgen dicts (JSON). `flag` is the relaxation flag of the
-kept trial, or "build_failed" when no trial gave a structure. Export to a zip of CIFs
+kept trial, or "build_failed" when no trial gave a structure; `structure` and
+`energy_per_atom` are set only for a usable flag (`wylib.relax.USABLE_FLAGS`: a failed
+relaxation, e.g. atoms_too_close, is not a relaxed structure). Export to a zip of CIFs
 or one extxyz file.
 
 The sampled sequences themselves (every sample, invalid ones included) are one JSON line each in
@@ -24,7 +26,7 @@ import pandas as pd
 from pymatgen.core import Structure
 
 from wylib.build import build_structure, count_failures, trial_seed
-from wylib.relax import RelaxConfig, best_trials, relax_to_jsonl
+from wylib.relax import RelaxConfig, best_trials, relax_to_jsonl, usable
 
 COLUMNS = ["sample_id", "group", "tokens", "pyxtal_args", "n_trials", "n_built", "build_failures", "best_trial",
            "initial_structure", "structure", "energy_per_atom", "flag", "n_steps"]
@@ -107,13 +109,14 @@ def make_table(samples: Sequence[dict], builds: Sequence[list], relaxed: dict[st
         rec = relaxed.get(sid)
         ok = [s for s, _ in trials if s is not None]
         best = int(rec["id"].rsplit("/", 1)[1]) if rec else None
+        good = rec is not None and usable(rec)
         rows.append(dict(
             sample_id=sid, group=int(sample["pyxtal_args"]["group"]) if isinstance(sample["pyxtal_args"], dict)
             and "group" in sample["pyxtal_args"] else None,
             tokens=sample.get("tokens"), pyxtal_args=sample["pyxtal_args"], n_trials=len(trials), n_built=len(ok),
             build_failures=count_failures([trials])["failures"], best_trial=best,
             initial_structure=trials[best][0].as_dict() if rec else None,
-            structure=rec["structure"] if rec else None, energy_per_atom=rec["energy_per_atom"] if rec else None,
+            structure=rec["structure"] if good else None, energy_per_atom=rec["energy_per_atom"] if good else None,
             flag=rec["flag"] if rec else ("build_failed" if not ok else "not_relaxed"),
             n_steps=rec["n_steps"] if rec else None))
     return pd.DataFrame(rows, columns=COLUMNS)

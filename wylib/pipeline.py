@@ -78,6 +78,10 @@ def run(profile_name: str, out_dir: Path, only: list[str] | None = None, force: 
     import papermill
 
     profile = load_profile(profile_name)
+    known = [p.stem[:2] for p in notebook_paths()]
+    unknown = sorted(set(only or []) - set(known))
+    if unknown:
+        raise SystemExit(f"unknown notebook number(s) {', '.join(unknown)} in --only; known: {', '.join(known)}")
     out_dir = out_dir if out_dir.is_absolute() else REPO / out_dir
     (out_dir / "notebooks").mkdir(parents=True, exist_ok=True)
     upstream = profile_name
@@ -122,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="run_all.sh", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="paper", help="smoke | paper | full | mp_20 (notebooks/profiles.yml)")
     ap.add_argument("--out", default=None, help="output directory (default output/<profile>)")
-    ap.add_argument("--only", nargs="*", help="run only these notebook numbers, e.g. --only 01 02")
+    ap.add_argument("--only", nargs="+", help="run only these notebook numbers, e.g. --only 01 02")
     ap.add_argument("--force", action="store_true", help="rerun notebooks even when complete")
     args = ap.parse_args(argv)
     out_dir = Path(args.out or f"output/{args.profile}")

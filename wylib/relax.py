@@ -13,7 +13,9 @@ thread; with more threads the reduction order also varies).
 Protocol (paper): phase "positions" (atoms only), then phase "cell" (cell and
 positions); FIRE; fmax 0.05 eV/A; at most `steps` steps per phase; symmetry constraint.
 Every structure ends with a flag: converged, not_converged, nan_energy,
-exploded_cell, chgnet_error. Bad structures never fail the batch.
+exploded_cell, chgnet_error, atoms_too_close (two atoms, periodic images included, closer
+than `MIN_DISTANCE` in the final structure: CHGNet has collapsed it). Only converged and
+not_converged (`USABLE_FLAGS`) are relaxed structures. Bad structures never fail the batch.
 
 `relax_to_jsonl` appends one JSON line per finished structure to a file and skips ids
 already in it with the same input key (structure + protocol), so a killed run resumes
@@ -29,6 +31,8 @@ import math
 import multiprocessing as mp
 import os
 import queue as queue_mod
+import threading
+import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -42,7 +46,18 @@ from ase.optimize import FIRE
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
-FLAGS = ("converged", "not_converged", "nan_energy", "exploded_cell", "chgnet_error")
+FLAGS = ("converged", "not_converged", "nan_energy", "exploded_cell", "chgnet_error", "atoms_too_close")
+USABLE_FLAGS = ("converged", "not_converged")  # a relaxed structure with an energy; the others are failures
+# Shortest interatomic distance (A) a relaxed structure may have. The shortest real bond, H-H, is 0.74 A
+# (other bonds to H ~1 A, between heavier atoms > 1.1 A); CHGNet, trained on near-equilibrium
+# structures, can pull two atoms almost onto each other (0.04 A seen), which no real structure has.
+MIN_DISTANCE = 0.5
+
+
+def too_close(structure: Structure, threshold: float = MIN_DISTANCE) -> float | None:
+    """Shortest distance between two atoms (periodic images included) if below `threshold`, else None."""
+    dist = structure.get_neighbor_list(threshold)[3]
+    return float(dist.min()) if len(dist) else None
 
 
 @dataclass(frozen=True)
@@ -103,6 +118,9 @@ def _structure(atoms: Atoms) -> Structure:
                      coords_are_cartesian=True)
 
 
+CHGNET_SCALAR_WARNING = "Converting a tensor with requires_grad=True to a scalar"
+
+
 def predict_efs(model, graphs: Sequence) -> list[dict]:
     """CHGNet energy (eV/atom), forces (eV/A), stress (GPa) of a batch of graphs, float32
     numpy arrays, as `model.predict_graph(task="efs")` but with ONE backward pass for forces
@@ -117,8 +135,10 @@ def predict_efs(model, graphs: Sequence) -> list[dict]:
     device = next(model.parameters()).device
     graphs = [g.to(device) for g in graphs] if device.type != "cpu" else graphs
     comp = 0 if model.composition_model is None else model.composition_model(graphs)
-    g = BatchedGraph.from_graphs(graphs, bond_basis_expansion=model.bond_basis_expansion,
-                                 angle_basis_expansion=model.angle_basis_expansion, compute_stress=True)
+    with warnings.catch_warnings():  # harmless torch warning, once per process (CHGNet reads volumes as floats)
+        warnings.filterwarnings("ignore", message=CHGNET_SCALAR_WARNING, category=UserWarning)
+        g = BatchedGraph.from_graphs(graphs, bond_basis_expansion=model.bond_basis_expansion,
+                                     angle_basis_expansion=model.angle_basis_expansion, compute_stress=True)
     pred = model._compute(g)  # energy only: (B,) eV/atom for the intensive model
     n = pred["atoms_per_graph"]
     total = pred["e"] * n if model.is_intensive else pred["e"]
@@ -226,8 +246,11 @@ class _Job:
     def finish(self, flag: str, energy: float | None = None, fmax: float | None = None, error: str | None = None):
         v = self.atoms.get_volume() / self.v0
         e = float(energy) / self.n_atoms if energy is not None else None
+        final = _structure(self.atoms) if flag != "chgnet_error" else None
+        if flag in USABLE_FLAGS and (d := too_close(final)) is not None:
+            flag, error = "atoms_too_close", f"{flag}, but two atoms {d:.3f} A apart (< {MIN_DISTANCE} A)"
         self.result = RelaxResult(self.key, flag, e, list(self.n_steps), fmax, float(v),
-                                  _structure(self.atoms).as_dict() if flag != "chgnet_error" else None, error)
+                                  final.as_dict() if final is not None else None, error)
 
     def advance(self, res: dict | str) -> None:
         """Feed this step's CHGNet result; then either finish or take one FIRE step."""
@@ -316,9 +339,30 @@ def _relax_chunk(chunk: list[tuple[str, dict]], config: RelaxConfig, threads: in
     return [r.to_dict() for r in relaxer.relax((k, Structure.from_dict(s)) for k, s in chunk)]
 
 
+def _exit_with_parent(poll: float = 0.5) -> threading.Thread:
+    """Start a daemon thread that ends this (worker) process as soon as its parent process is gone.
+
+    A parent killed with SIGKILL cannot stop its workers, which would otherwise go on relaxing (and
+    holding memory) for nobody. The thread sees the death through the parent's sentinel, and through
+    the parent pid changing (the orphan is adopted by init), whichever comes first."""
+    parent = mp.parent_process()
+    ppid = parent.pid if parent is not None else os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == ppid and (parent is None or parent.is_alive()):
+            time.sleep(poll)
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="exit-with-parent", daemon=True)
+    thread.start()
+    return thread
+
+
 def _stream_worker(tasks, results, config: RelaxConfig, threads: int | None) -> None:
     """Local pool worker: takes the next structure from the shared queue whenever its batch
-    has a free slot (so workers stay busy to the end) and sends each result back at once."""
+    has a free slot (so workers stay busy to the end) and sends each result back at once.
+    It exits by itself when the parent process dies (`_exit_with_parent`)."""
+    _exit_with_parent()
     try:
         relaxer = BatchRelaxer(config, model=load_model(threads, config.device))
 
@@ -482,16 +526,29 @@ def relax_to_jsonl(items: Iterable[tuple[str, Structure]], path: str | Path, con
     return current(read_jsonl(path))
 
 
+def checked(rec: dict) -> dict:
+    """`rec`, or a copy flagged atoms_too_close if its flag is usable but its structure has two atoms
+    closer than `MIN_DISTANCE` (records written before the check existed)."""
+    if rec["flag"] in USABLE_FLAGS and isinstance(rec.get("structure"), dict):
+        if (d := too_close(Structure.from_dict(rec["structure"]))) is not None:
+            return {**rec, "flag": "atoms_too_close",
+                    "error": f"{rec['flag']}, but two atoms {d:.3f} A apart (< {MIN_DISTANCE} A)"}
+    return rec
+
+
+def usable(rec: dict) -> bool:
+    """A relaxed structure with an energy (flag in `USABLE_FLAGS`)."""
+    return rec["flag"] in USABLE_FLAGS and rec.get("energy_per_atom") is not None
+
+
 def best_trials(records: Iterable[dict], sep: str = "/") -> dict[str, dict]:
-    """Lowest-energy record per sample (ids `"<sample><sep><trial>"`); samples whose
-    trials all failed keep their first record (with its flag). Usable flags:
-    converged and not_converged."""
+    """Lowest-energy usable record per sample (ids `"<sample><sep><trial>"`), each `checked`;
+    samples whose trials all failed keep their first record (with its flag)."""
     best: dict[str, dict] = {}
     for rec in records:
+        rec = checked(rec)
         sample = rec["id"].rsplit(sep, 1)[0]
-        ok = rec["flag"] in ("converged", "not_converged") and rec["energy_per_atom"] is not None
         cur = best.get(sample)
-        cur_ok = cur is not None and cur["flag"] in ("converged", "not_converged") and cur["energy_per_atom"] is not None
-        if cur is None or (ok and (not cur_ok or rec["energy_per_atom"] < cur["energy_per_atom"])):
+        if cur is None or (usable(rec) and (not usable(cur) or rec["energy_per_atom"] < cur["energy_per_atom"])):
             best[sample] = rec
     return best

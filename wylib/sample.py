@@ -37,6 +37,8 @@ mask applied, renormalised), and ``logp_model`` under the plain trained model
 """
 from __future__ import annotations
 
+import math
+import operator
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -271,6 +273,24 @@ def _sample_batch(model: WyckoffTransformer, vocab: Vocabulary, sg: torch.Tensor
     return {"element": E, "site_symmetry": S, "enumeration": C, "n_sites": n_sites, "logp": logp, "logp_model": logp_model}
 
 
+def _check_sample_args(n: int, temperature: float, batch_size: int) -> None:
+    """ValueError naming the argument: n an integer >= 0, batch_size an integer >= 1, temperature a finite
+    positive number (NaN or inf would otherwise sample garbage silently)."""
+    for name, value, low in (("n", n, 0), ("batch_size", batch_size, 1)):
+        try:
+            ok = not isinstance(value, bool) and operator.index(value) >= low
+        except TypeError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    try:
+        t = float(temperature)
+    except (TypeError, ValueError):
+        t = float("nan")
+    if not (math.isfinite(t) and t > 0):
+        raise ValueError(f"temperature must be a finite positive number, got {temperature!r}")
+
+
 def sample(model: WyckoffTransformer, vocab: Vocabulary, n: int, spacegroups: Sequence[int] | torch.Tensor | None = None,
            spacegroup_distribution: Sequence[float] | torch.Tensor | None = None, temperature: float = 1.0,
            constrained: bool = True, seed: int = 0, batch_size: int = 4096, device: str | torch.device = "auto",
@@ -282,10 +302,7 @@ def sample(model: WyckoffTransformer, vocab: Vocabulary, n: int, spacegroups: Se
     ``cache_prefix``: encode each step's prefix once (`PrefixCache`) instead of three
     ``cascade_logits`` passes; same distributions, faster.
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
-    if n < 0:
-        raise ValueError(f"n must be non-negative, got {n}")
+    _check_sample_args(n, temperature, batch_size)
     gen = torch.Generator().manual_seed(int(seed))
     if spacegroups is not None:
         sg = torch.as_tensor(np.asarray(spacegroups), dtype=torch.int64).flatten()
@@ -293,9 +310,10 @@ def sample(model: WyckoffTransformer, vocab: Vocabulary, n: int, spacegroups: Se
             raise ValueError(f"{len(sg)} space groups given for n={n} samples")
     elif spacegroup_distribution is not None:
         w = torch.as_tensor(np.asarray(spacegroup_distribution, dtype=np.float64)).flatten()
-        if len(w) != 231 or bool((w < 0).any()) or float(w[1:].sum()) <= 0 or float(w[0]) != 0:
-            raise ValueError("spacegroup_distribution must hold 231 non-negative weights indexed by group number "
-                             "(index 0 unused) with a positive sum")
+        if (len(w) != 231 or not bool(torch.isfinite(w).all()) or bool((w < 0).any()) or float(w[1:].sum()) <= 0
+                or float(w[0]) != 0):
+            raise ValueError("spacegroup_distribution must hold 231 finite non-negative weights indexed by group "
+                             "number (index 0 unused) with a positive sum")
         sg = torch.multinomial(w, n, replacement=True, generator=gen) if n else torch.zeros(0, dtype=torch.int64)
     else:
         raise ValueError("give spacegroups or spacegroup_distribution (e.g. wylib.sample.spacegroup_counts(dataset))")
