@@ -1,4 +1,4 @@
-"""Known facts about the Wyckoff tables (paper section 3.1, paper-facts)."""
+"""Known facts about the Wyckoff tables (paper section 3.1, docs/paper-notes.md)."""
 from wylib.symmetry import all_site_symmetries, max_enumeration, spacegroup_features, spacegroup_table, wyckoff_tables
 
 

@@ -81,7 +81,7 @@ class TrainConfig:
 
     @classmethod
     def official(cls, **kw: Any) -> "TrainConfig":
-        """The authors' recipe (paper-facts.md)."""
+        """The authors' recipe (docs/paper-notes.md)."""
         base = dict(objective="official", lr=0.2, grad_clip=2.0, val_every=1000)
         return cls(**{**base, **kw})
 
