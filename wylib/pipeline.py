@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from wylib.machine import machine_info
 from wylib.memory import PeakRSS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -110,6 +111,7 @@ def run(profile_name: str, out_dir: Path, only: list[str] | None = None, force: 
         seconds = time.time() - start
         marker.write_text(json.dumps({"fingerprint": key, "parameters": params, "seconds": round(seconds, 1),
                                       "peak_rss_mib": round(mem.peak_mib), "host": platform.node(),
+                                      "machine": machine_info(),
                                       "finished": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=1))
         print(f"[run_all] {notebook.name}: done in {seconds / 60:.1f} min, peak RSS {mem.peak_mib:.0f} MiB "
               "(pipeline + kernel + workers)", flush=True)

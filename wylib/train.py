@@ -49,6 +49,7 @@ from tqdm.auto import tqdm
 
 from wylib.device import resolve_device
 from wylib.likelihood import all_rows, nll_summary, row_losses, sequence_nll, soft_element_target
+from wylib.machine import machine_info
 from wylib.model import ModelConfig, WyckoffTransformer
 from wylib.vocab import draw_seed
 
@@ -311,7 +312,8 @@ class Trainer:
                                    "n_params": self.model.n_params(), "device": str(self.dev),
                                    "num_threads": cfg.num_threads, "host": os.uname().nodename,
                                    "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-                                   "n_train": len(self.train_data.n_sites), "n_val": len(self.val_data.n_sites)}
+                                   "n_train": len(self.train_data.n_sites), "n_val": len(self.val_data.n_sites),
+                                   "machine": machine_info()}
         for name, d in (("train", self.train_data if eval_train else None), ("val", self.val_data), ("test", test_data)):
             if d is not None:
                 metrics[name] = nll_summary(sequence_nll(self.model, d, cfg.test_n_perm, cfg.eval_seed))

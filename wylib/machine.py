@@ -1,0 +1,33 @@
+"""What a run's numbers depend on besides the code and the seed: the machine and its numeric kernels.
+
+Training and scoring are bit-for-bit reproducible for the same seed, code, package versions, thread
+count and CPU kernel family; float32 kernels of a different CPU (e.g. AVX2 against AVX-512 code paths
+of oneDNN/MKL) or another thread count round differently, and over tens of epochs that moves the
+best validation NLL by a few hundredths of a nat. `machine_info` is recorded with every run so that two
+runs can be compared knowingly (README, "Reproducibility").
+"""
+from __future__ import annotations
+
+import os
+import platform
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (Linux), else `platform.processor()`."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info() -> dict:
+    """Host, CPU model, cores, torch version, its CPU kernel capability and thread count."""
+    import torch
+
+    return {"host": platform.node(), "cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "torch_threads": torch.get_num_threads()}
