@@ -54,11 +54,11 @@ def count_distribution(values: Mapping[str, Sequence[int]], xlabel: str, ax=None
 
 
 def ehull_distribution(e_hull: Mapping[str, Sequence[float]], threshold: float, ax=None, clip: float = 1.0,
-                       bins: int = 40):
+                       bins: int = 45, low: float = -0.5):
     """Histograms (shares) of E_hull per named set with the stability line; the legend gives each set's
     stable share and count (paper Figures 7 and 10: novel structures, not S.U.N.)."""
     ax = ax or plt.subplots(figsize=(6.5, 3.8))[1]
-    edges = np.linspace(min(-0.1, *(float(np.min(v)) for v in e_hull.values() if len(v))), clip, bins + 1)
+    edges = np.linspace(low, clip, bins + 1)
     for name, v in e_hull.items():
         v = np.asarray(v, float)
         v = v[np.isfinite(v)]
@@ -68,7 +68,7 @@ def ehull_distribution(e_hull: Mapping[str, Sequence[float]], threshold: float, 
         ax.hist(np.clip(v, edges[0], clip), bins=edges, weights=np.full(len(v), 100 / len(v)), histtype="step",
                 lw=1.6, label=f"{name}: {100 * stable:.0f} % stable (n={len(v)})")
     ax.axvline(threshold, color="k", ls="--", lw=1)
-    ax.set_xlabel(f"E_hull, eV/atom (CHGNet, this repo's hull; clipped at {clip:g})")
+    ax.set_xlabel(f"E_hull, eV/atom (CHGNet, this repo's hull; clipped to [{low:g}, {clip:g}])")
     ax.set_ylabel("share of novel structures, %")
     ax.legend(fontsize=7)
     return ax
