@@ -141,6 +141,7 @@ eq. 3; {free['n_sequences']} valid free samples, {free['n_permutations']} permut
 | --- | --- |
 | ![Figure 4](figures/fig4_spacegroups.png) | ![Figure 9](figures/fig9_sites_per_structure.png) |
 | ![Figure 8](figures/fig8_elements_per_structure.png) | ![Figure 10](figures/fig10_ehull_novel.png) |
+| ![Figure 7 (MP-20, the authors' samples)](figures/fig7_ehull_novel_mp20.png) | |
 {END}"""
     readme = (REPO / "README.md").read_text()
     if START in readme:
