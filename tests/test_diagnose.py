@@ -102,7 +102,8 @@ def test_element_rows_on_data_match_the_model_and_the_target(vocab):
     assert len(rows) == int((n + 1).sum())  # every position k = 0..n of every structure
     assert np.allclose(rows[[f"p_{c}" for c in CATEGORIES]].sum(axis=1), 1.0, atol=1e-6)
     assert np.allclose(rows[["target_new", "target_repeat", "target_stop"]].sum(axis=1), 1.0)
-    assert (rows.d_prefix <= rows.d_total).all() and (rows.d_prefix[rows.next == "new"] < rows.d_total[rows.next == "new"]).all()
+    new = rows.next == "new"
+    assert (rows.d_prefix <= rows.d_total).all() and (rows.d_prefix[new] < rows.d_total[new]).all()
     r = rows.iloc[41]
     i, k = int(r.structure), int(r.k)
     with torch.no_grad():
@@ -123,8 +124,8 @@ def test_element_rows_reproduce_the_free_sampler_distribution(vocab):
     model = tiny_model(vocab, seed=4, n_layer=1)
     with torch.no_grad():
         model.heads[0][-1].bias[STOP] += 2.0
-    res = sample(model, vocab, 300, spacegroups=torch.randint(1, 231, (300,), generator=torch.Generator().manual_seed(0)),
-                 constrained=False, seed=5, progress=False)
+    groups = torch.randint(1, 231, (300,), generator=torch.Generator().manual_seed(0))
+    res = sample(model, vocab, 300, spacegroups=groups, constrained=False, seed=5, progress=False)
     steps = element_rows(model, res.spacegroup, res.element, res.site_symmetry, res.enumeration, res.n_sites)
     stops = steps.rows[steps.rows.next == "stop"]
     assert len(stops) > 20
