@@ -44,3 +44,18 @@ def test_tqdm_auto_gives_a_widget_bar_in_a_kernel():
     text = "".join(o.get("text", "") for o in outputs)
     assert "IProgress not found" not in text and text.strip() == "True", text
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+
+
+def test_pyproject_dependencies_match_requirements():
+    """pyproject.toml declares the direct dependencies of requirements.txt; every pin lies in its declared range."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = [Requirement(r) for r in project["dependencies"]]
+    declared += [Requirement(r) for extra in project.get("optional-dependencies", {}).values() for r in extra]
+    req = _pins(l for l in (REPO / "requirements.txt").read_text().splitlines() if not l.startswith("#"))
+    assert sorted(r.name.lower() for r in declared) == sorted(req)
+    for r in declared:
+        assert r.specifier.contains(req[r.name.lower()]), (r, req[r.name.lower()])
