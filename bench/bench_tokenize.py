@@ -15,7 +15,6 @@ import resource
 import time
 import warnings
 
-import numpy as np
 import spglib
 
 from wylib.data import load_split, parse_structures

@@ -20,12 +20,10 @@ import resource
 import time
 from pathlib import Path
 
-import torch
-
 from wylib.data import load_encoded
 from wylib.model import ModelConfig
 from wylib.symmetry import spacegroup_features
-from wylib.train import Trainer, TrainConfig
+from wylib.train import TrainConfig, Trainer
 
 
 def first_time_reaching(history: list[dict], target: float, clock: str) -> float | None:

@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from wylib.build import (build_one, build_structure, check_args, count_failures,
-                         trial_seed)
+from wylib.build import build_one, build_structure, check_args, count_failures, trial_seed
 from wylib.data import parse_cif
 from wylib.tokens import WyckoffRepresentation
 

@@ -2,7 +2,6 @@
 import gzip
 import hashlib
 import os
-import shutil
 import socket
 import struct
 import threading

@@ -8,10 +8,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wylib.evaluate import (PUBLISHED, EvaluatedSet, References, evaluate_set, published_rows,
-                            read_generated, structure_novelty, wyckoff_table, _element_matrix)
-from wylib.report import compare, table1, to_markdown, write_table
+from wylib.evaluate import (
+    PUBLISHED,
+    EvaluatedSet,
+    References,
+    _element_matrix,
+    evaluate_set,
+    published_rows,
+    read_generated,
+    structure_novelty,
+    wyckoff_table,
+)
 from wylib.metrics import elements_chi2
+from wylib.report import compare, table1, to_markdown, write_table
 from wylib.tokens import WyckoffRepresentation
 
 
@@ -48,7 +57,9 @@ def test_wyckoff_table_flags(reps):
 
 def test_charge_neutral_guard():
     import time
+
     from pymatgen.core import Composition
+
     from wylib.metrics.chemistry import MAX_OXIDATION_COMBINATIONS, charge_neutral, oxidation_combinations
     assert oxidation_combinations(Composition("Fe")) is None and oxidation_combinations(Composition("CuZn")) is None
     assert charge_neutral(Composition("NaCl")) is True and charge_neutral(Composition("NaCl2")) is False

@@ -5,13 +5,28 @@ import numpy as np
 import pytest
 import torch
 
-from wylib.likelihood import (Sequences, authors_trainer_reference, log_likelihood, loglik_row, mean_ci, paper_table2,
-                              paper_table2_comparability, permutation_kl, permute, permuted_log_likelihood, renumber,
-                              renumbered_log_likelihood, renumbering_comparison, renumbering_table, sequences_of,
-                              summarize_sets, table2, token_renumbering, write_table)
-from wylib.model import PAD, STOP, ModelConfig, WyckoffTransformer
+from wylib.likelihood import (
+    authors_trainer_reference,
+    log_likelihood,
+    loglik_row,
+    mean_ci,
+    paper_table2,
+    paper_table2_comparability,
+    permutation_kl,
+    permute,
+    permuted_log_likelihood,
+    renumber,
+    renumbered_log_likelihood,
+    renumbering_comparison,
+    renumbering_table,
+    sequences_of,
+    summarize_sets,
+    table2,
+    token_renumbering,
+    write_table,
+)
+from wylib.model import PAD, STOP, WyckoffTransformer
 from wylib.sample import sample
-from wylib.symmetry import all_site_symmetries, spacegroup_features
 from wylib.vocab import Vocabulary
 
 from tiny import ELEMENTS, one_thread, tiny_model, tiny_vocab  # noqa: F401
@@ -168,8 +183,9 @@ def test_summarize_sets(model, generated):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny model trained on learnable toy data (tests/test_model.synthetic) and held-out sequences of it."""
-    from test_model import sg_features, synthetic, tiny_cfg
     from wylib.train import TrainConfig, load_run, train
+
+    from test_model import sg_features, synthetic, tiny_cfg
 
     run = tmp_path_factory.mktemp("renumber_run")
     cfg = TrainConfig(max_epochs=8, batch_size=32, lr=3e-3, warmup_steps=5, num_threads=1, val_n_perm=1,

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from wylib.model import MASK, PAD, STOP, ModelConfig, WyckoffTransformer
+from wylib.model import MASK, PAD, STOP, WyckoffTransformer
 from wylib.sample import REASON_CATEGORIES, reason_category, sample
-from wylib.symmetry import all_site_symmetries, spacegroup_features, spacegroup_table, wyckoff_tables
+from wylib.symmetry import all_site_symmetries, wyckoff_tables
 from wylib.tokens import formal_validity_error
 from wylib.vocab import Vocabulary
 

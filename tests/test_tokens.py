@@ -11,7 +11,7 @@ from pymatgen.core import IStructure, Lattice, Molecule, Structure
 from pymatgen.transformations.standard_transformations import RotationTransformation
 
 from wylib.data import parse_cif
-from wylib.tokens import (InvalidSequenceError, TokenizationError, WyckoffRepresentation, formal_validity_error)
+from wylib.tokens import InvalidSequenceError, TokenizationError, WyckoffRepresentation, formal_validity_error
 
 
 def test_rocksalt(rocksalt):
@@ -270,9 +270,8 @@ def test_not_a_structure_raises_type_error(rocksalt):
 
 def test_ase_atoms_raise_type_error_with_conversion_hint(rocksalt):
     pytest.importorskip("ase")
-    from pymatgen.io.ase import AseAtomsAdaptor
-
     from ase.build import bulk
+    from pymatgen.io.ase import AseAtomsAdaptor
 
     for atoms in (bulk("NaCl", "rocksalt", a=5.64), AseAtomsAdaptor.get_atoms(rocksalt)):  # ase Atoms, a subclass
         with pytest.raises(TypeError, match=r"got .*Atoms; .*AseAtomsAdaptor\.get_structure\(atoms\)"):

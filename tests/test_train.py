@@ -14,11 +14,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from test_model import sg_features, synthetic, tiny_cfg
-from wylib.model import STOP, WyckoffTransformer
 from wylib.device import resolve_device
 from wylib.likelihood import all_rows, nll_summary, row_losses, sequence_nll, sequence_nll_ordered
+from wylib.model import STOP, WyckoffTransformer
 from wylib.train import TrainConfig, load_run, train
+
+from test_model import sg_features, synthetic, tiny_cfg
 
 
 def tcfg(**kw) -> TrainConfig:

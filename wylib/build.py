@@ -15,8 +15,8 @@ import signal
 import threading
 import warnings
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Iterable, Iterator
 
 import numpy as np
 from pymatgen.core import Structure

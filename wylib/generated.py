@@ -19,8 +19,9 @@ from __future__ import annotations
 import gzip
 import json
 import zipfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import pandas as pd
 from pymatgen.core import Structure

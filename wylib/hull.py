@@ -48,10 +48,10 @@ import os
 import platform
 import re
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -313,7 +313,7 @@ class ReferenceHull:
         self._pds: dict[frozenset[str], PhaseDiagram] = {}
 
     @classmethod
-    def from_csv(cls, path: str | Path = RESOURCE) -> "ReferenceHull":
+    def from_csv(cls, path: str | Path = RESOURCE) -> ReferenceHull:
         return cls(pd.read_csv(path, comment="#", keep_default_na=False, na_values=[""]))
 
     def compounds(self, system: Iterable[str]) -> list[PDEntry]:

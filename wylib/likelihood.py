@@ -32,14 +32,14 @@ extracts them from a `wylib.sample.SampleResult` or an `EncodedDataset`.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 import torch
-
 import torch.nn.functional as F
 
 from wylib.model import PAD, STOP, WyckoffTransformer
@@ -59,7 +59,7 @@ class Sequences(NamedTuple):
     def __len__(self) -> int:
         return len(self.spacegroup)
 
-    def subset(self, idx: Any) -> "Sequences":
+    def subset(self, idx: Any) -> Sequences:
         idx = torch.as_tensor(idx, dtype=torch.int64)
         return Sequences(*(t[idx] for t in self))
 

@@ -39,7 +39,6 @@ Per-structure NLL (Table 2 convention) lives in wylib.likelihood.sequence_nll.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import torch

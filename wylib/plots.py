@@ -1,9 +1,8 @@
 """Figure helpers: the paper's distribution plots, saved as PDF and PNG."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
-
 
 import matplotlib.pyplot as plt
 import numpy as np

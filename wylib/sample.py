@@ -40,8 +40,8 @@ from __future__ import annotations
 import math
 import operator
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -104,7 +104,7 @@ class SampleResult:
         c = Counter(reason_category(r) for r in self.reasons if r is not None)
         return {cat: c.get(cat, 0) for cat in REASON_CATEGORIES}
 
-    def subset(self, idx: Sequence[int] | torch.Tensor) -> "SampleResult":
+    def subset(self, idx: Sequence[int] | torch.Tensor) -> SampleResult:
         idx = torch.as_tensor(idx, dtype=torch.int64)
         tensors = {k: getattr(self, k)[idx] for k in ("spacegroup", "element", "site_symmetry", "enumeration",
                                                        "n_sites", "logp", "logp_model")}
@@ -196,7 +196,7 @@ class PrefixCache:
             h = block.ln2(h + block.ff(h))
         return m._head(field, h[:, 0], self.sites, self.n_known)
 
-    def subset(self, keep: torch.Tensor) -> "PrefixCache":
+    def subset(self, keep: torch.Tensor) -> PrefixCache:
         new = object.__new__(PrefixCache)
         new.model, new.sites, new.n_known, new.known = self.model, self.sites[keep], self.n_known[keep], self.known[keep]
         new.kv = [(k[keep], v[keep]) for k, v in self.kv]

@@ -80,7 +80,7 @@ class TrainConfig:
     time_budget_s: float | None = None  # stop after this much training wall time
 
     @classmethod
-    def official(cls, **kw: Any) -> "TrainConfig":
+    def official(cls, **kw: Any) -> TrainConfig:
         """The authors' recipe (paper-facts.md)."""
         base = dict(objective="official", lr=0.2, grad_clip=2.0, val_every=1000)
         return cls(**{**base, **kw})

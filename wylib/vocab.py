@@ -20,8 +20,8 @@ permutation).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -45,7 +45,7 @@ class Vocabulary:
     max_sites: int = 20
 
     @classmethod
-    def from_training(cls, reps: Sequence[WyckoffRepresentation], max_sites: int = 20) -> "Vocabulary":
+    def from_training(cls, reps: Sequence[WyckoffRepresentation], max_sites: int = 20) -> Vocabulary:
         """Elements from the training representations; symmetry tokens from the tables."""
         from pymatgen.core import Element
 
@@ -57,7 +57,7 @@ class Vocabulary:
                 "enumerations": self.enumerations, "max_sites": self.max_sites}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Vocabulary":
+    def from_dict(cls, d: dict) -> Vocabulary:
         return cls(list(d["elements"]), list(d["site_symmetries"]), [int(e) for e in d["enumerations"]], int(d["max_sites"]))
 
     @property
@@ -124,7 +124,7 @@ class Vocabulary:
             return None, reason
         return WyckoffRepresentation.from_tokens(int(spacegroup), tokens), None
 
-    def encode(self, reps: Sequence[WyckoffRepresentation], max_variants: int | None = None) -> "EncodedDataset":
+    def encode(self, reps: Sequence[WyckoffRepresentation], max_variants: int | None = None) -> EncodedDataset:
         """Encode representations (with all their equivalents) into padded tensors."""
         variants = [r.aligned_equivalents() for r in reps]
         if max_variants:
@@ -187,11 +187,11 @@ class EncodedDataset:
     def __len__(self) -> int:
         return len(self.spacegroup)
 
-    def subset(self, idx) -> "EncodedDataset":
+    def subset(self, idx) -> EncodedDataset:
         idx = torch.as_tensor(idx, dtype=torch.int64) if not isinstance(idx, slice) else idx
         return EncodedDataset(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
-    def to(self, device) -> "EncodedDataset":
+    def to(self, device) -> EncodedDataset:
         return EncodedDataset(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
     def permuted(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -213,7 +213,7 @@ class EncodedDataset:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
-    def from_state_dict(cls, d: dict) -> "EncodedDataset":
+    def from_state_dict(cls, d: dict) -> EncodedDataset:
         return cls(**{f.name: d[f.name] for f in fields(cls)})
 
 

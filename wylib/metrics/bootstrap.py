@@ -1,8 +1,9 @@
 """Percentile bootstrap confidence intervals for any metric of one or more samples."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 

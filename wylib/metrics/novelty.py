@@ -10,8 +10,8 @@ matched in parallel worker processes when ``n_jobs > 1``. ``None`` entries
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Sequence
 
 import numpy as np
 from pymatgen.analysis.structure_matcher import StructureMatcher
