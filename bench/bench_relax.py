@@ -23,7 +23,7 @@ _THREADS = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, _THREADS)  # before numpy and torch load
 
-import argparse  # noqa: E402
+import argparse
 import datetime
 import json
 import platform

@@ -100,7 +100,9 @@ START, END = "<!-- bench_training:start -->", "<!-- bench_training:end -->"
 
 def write_section(path: Path, r: dict) -> None:
     """Replace (or append) this benchmark's section of bench/RESULTS.md, between its markers."""
-    f = lambda x, d=1: "n/a" if x is None else f"{x:.{d}f}"
+    def f(x: float | None, d: int = 1) -> str:
+        return "n/a" if x is None else f"{x:.{d}f}"
+
     o, u = r["official"], r["ours"]
     text = f"""{START}
 ## Training: official recipe vs ours (bench/bench_training.py)

@@ -55,15 +55,15 @@ def test_sequence_nll_matches_cascade_by_hand() -> None:
     got = sequence_nll_ordered(m, d.spacegroup, E, S, C, d.n_sites)
     for i in range(3):
         n, want = int(d.n_sites[i]), torch.zeros(3)
-        sl = lambda t: t[i:i + 1]
+        one = slice(i, i + 1)
         for k in range(n + 1):
             kk = torch.tensor([k])
-            lp = F.log_softmax(m.cascade_logits(sl(d.spacegroup), sl(E), sl(S), sl(C), kk, 0), -1)
+            lp = F.log_softmax(m.cascade_logits(d.spacegroup[one], E[one], S[one], C[one], kk, 0), -1)
             want[0] -= lp[0, E[i, k]]
             if k < n:
                 for f, tgt in ((1, S), (2, C)):
-                    lp = F.log_softmax(m.cascade_logits(sl(d.spacegroup), sl(E), sl(S), sl(C), kk, f,
-                                                        sl(E)[:, k], sl(S)[:, k]), -1)
+                    lp = F.log_softmax(m.cascade_logits(d.spacegroup[one], E[one], S[one], C[one], kk, f,
+                                                        E[one][:, k], S[one][:, k]), -1)
                     want[f] -= lp[0, tgt[i, k]]
         torch.testing.assert_close(got[i], want, atol=1e-4, rtol=1e-5)
     s = nll_summary(sequence_nll(m, d, n_perm=2))
@@ -78,10 +78,10 @@ def test_soft_element_target() -> None:
     S, C = torch.full_like(E, 4), torch.full_like(E, 3)
     sg, n = torch.tensor([2]), torch.tensor([3])
     for k, hist in ((0, {5: 2 / 3, 7: 1 / 3}), (2, {7: 1.0}), (3, {STOP: 1.0})):
-        l = row_losses(m, sg, E, S, C, n, torch.tensor([k]))
+        loss = row_losses(m, sg, E, S, C, n, torch.tensor([k]))
         lp = F.log_softmax(m.cascade_logits(sg, E, S, C, torch.tensor([k]), 0), -1)[0]
-        assert torch.isclose(l[0, 0], -sum(w * lp[t] for t, w in hist.items()), atol=1e-5)
-        assert (l[0, 1:] == 0).all() == (k == 3)
+        assert torch.isclose(loss[0, 0], -sum(w * lp[t] for t, w in hist.items()), atol=1e-5)
+        assert (loss[0, 1:] == 0).all() == (k == 3)
 
 
 def test_tiny_model_learns_and_round_trips(tmp_path: Path) -> None:

@@ -139,9 +139,9 @@ def sequence_nll_ordered(model: WyckoffTransformer, spacegroup: torch.Tensor, el
     out = torch.zeros(len(n_sites), 3)
     for i in range(0, len(idx), batch_size):
         bi, bk = idx[i:i + batch_size], k[i:i + batch_size]
-        l = row_losses(model, *(t[bi].to(dev) for t in (spacegroup, element, site_symmetry, enumeration, n_sites)),
-                       bk.to(dev), soft=soft)
-        out.index_add_(0, bi, l.cpu())
+        loss = row_losses(model, *(t[bi].to(dev) for t in (spacegroup, element, site_symmetry, enumeration, n_sites)),
+                          bk.to(dev), soft=soft)
+        out.index_add_(0, bi, loss.cpu())
     model.train(was_training)
     return out
 

@@ -42,6 +42,7 @@ import operator
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -203,6 +204,12 @@ class PrefixCache:
         return new
 
 
+def _uncached_logits(model: WyckoffTransformer, sg: torch.Tensor, sites: torch.Tensor, nk: torch.Tensor, field: int,
+                     query: torch.Tensor) -> torch.Tensor:
+    """Logits of one field from the full prefix, without `PrefixCache` (the reference path)."""
+    return model.cascade_logits(sg, *sites.unbind(-1), nk, field, query[:, 0], query[:, 1])
+
+
 @torch.no_grad()
 def _sample_batch(model: WyckoffTransformer, vocab: Vocabulary, sg: torch.Tensor, temperature: float,
                   constrained: bool, grammar: dict[str, torch.Tensor] | None, gen: torch.Generator,
@@ -229,8 +236,7 @@ def _sample_batch(model: WyckoffTransformer, vocab: Vocabulary, sg: torch.Tensor
             cache = PrefixCache(model, a_sg, sites, nk)
             step_logits = cache.logits
         else:
-            def step_logits(field: int, query: torch.Tensor) -> torch.Tensor:
-                return model.cascade_logits(a_sg, *sites.unbind(-1), nk, field, query[:, 0], query[:, 1])
+            step_logits = partial(_uncached_logits, model, a_sg, sites, nk)
         # element
         raw = step_logits(0, torch.stack([m, m, m], -1))
         allowed = None
@@ -251,8 +257,11 @@ def _sample_batch(model: WyckoffTransformer, vocab: Vocabulary, sg: torch.Tensor
         active, e, a_sg, nk, sites, m = active[keep], e[keep], a_sg[keep], nk[keep], sites[keep], m[keep]
         if len(active) == 0:
             break
+        # both paths now see only the rows that did not stop
         if cache_prefix:
             step_logits = cache.subset(keep).logits
+        else:
+            step_logits = partial(_uncached_logits, model, a_sg, sites, nk)
         # site symmetry
         raw = step_logits(1, torch.stack([e, m, m], -1))
         if constrained:

@@ -244,9 +244,10 @@ class Trainer:
                 for g in self.opt.param_groups:
                     g["lr"] = _lr_ours(cfg, st.step, self.total_steps)
                 si, bk = idx[b].to(dev), k[b].to(dev)
-                l = row_losses(model, self.train_dev.spacegroup[si], E[si], S[si], C[si], self.train_dev.n_sites[si], bk)
-                self._step(l.sum(-1).mean())
-                loss_sum += float(l.detach().sum())
+                loss = row_losses(model, self.train_dev.spacegroup[si], E[si], S[si], C[si],
+                                  self.train_dev.n_sites[si], bk)
+                self._step(loss.sum(-1).mean())
+                loss_sum += float(loss.detach().sum())
                 n_loss += len(b)
         else:
             for _ in range(self.steps_per_round):
