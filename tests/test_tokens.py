@@ -48,7 +48,7 @@ def test_known_mp20_structure(test_split_head):
 
 
 def test_spacegroup_agrees_with_dataset(test_split_head):
-    for cif, number in zip(test_split_head.cif, test_split_head["spacegroup.number"]):
+    for cif, number in zip(test_split_head.cif, test_split_head["spacegroup.number"], strict=True):
         assert WyckoffRepresentation.from_structure(parse_cif(cif)).spacegroup == number
 
 

@@ -41,8 +41,8 @@ def test_permuted_keeps_sites_and_stop() -> None:
         assert sorted(E[i, :n].tolist()) == sorted(d.element[i, :n].tolist())
         assert E[i, n] == STOP and (E[i, n + 1:] == 0).all()
         # the element of a site travels with its site symmetry
-        pairs = sorted(zip(E[i, :n].tolist(), S[i, :n].tolist()))
-        assert pairs == sorted(zip(d.element[i, :n].tolist(), d.site_symmetry[i, 0, :n].tolist()))
+        pairs = sorted(zip(E[i, :n].tolist(), S[i, :n].tolist(), strict=True))
+        assert pairs == sorted(zip(d.element[i, :n].tolist(), d.site_symmetry[i, 0, :n].tolist(), strict=True))
     idx, k = all_rows(torch.tensor([0, 2]))
     assert idx.tolist() == [0, 1, 1, 1] and k.tolist() == [0, 0, 1, 2]
 
@@ -67,7 +67,8 @@ def test_sequence_nll_matches_cascade_by_hand() -> None:
                     want[f] -= lp[0, tgt[i, k]]
         torch.testing.assert_close(got[i], want, atol=1e-4, rtol=1e-5)
     s = nll_summary(sequence_nll(m, d, n_perm=2))
-    assert s["n_perm"] == 2 and abs(s["nll"] - (s["nll_element"] + s["nll_site_symmetry"] + s["nll_enumeration"])) < 1e-4
+    assert s["n_perm"] == 2
+    assert abs(s["nll"] - (s["nll_element"] + s["nll_site_symmetry"] + s["nll_enumeration"])) < 1e-4
 
 
 def test_soft_element_target() -> None:

@@ -194,7 +194,7 @@ class WyckoffRepresentation:
     def from_pyxtal_args(cls, args: dict) -> WyckoffRepresentation:
         """Inverse of `to_pyxtal_args`."""
         sites = []
-        for element, labels in zip(args["species"], args["sites"]):
+        for element, labels in zip(args["species"], args["sites"], strict=True):
             for label in labels:
                 sites.append(_site(int(args["group"]), element, label.lstrip("0123456789")))
         return cls(int(args["group"]), tuple(sites))

@@ -279,7 +279,8 @@ class Trainer:
         lr = self.opt.param_groups[0]["lr"]
         st.history.append({"round": st.round, "step": st.step, "wall_s": round(st.elapsed_s, 2),
                            "cpu_s": round(st.cpu_s, 2), "lr": lr, "train_loss": loss_sum / max(n_loss, 1),
-                           "skipped_steps": skipped, **{f"val_{k_}": v for k_, v in val.items() if k_.startswith("nll")}})
+                           "skipped_steps": skipped,
+                           **{f"val_{k_}": v for k_, v in val.items() if k_.startswith("nll")}})
         st.round += 1
         self.bar.set_postfix(val=f"{val['nll']:.2f}", best=f"{st.best_val:.2f}")
         self.bar.write(f"[{cfg.objective}] round {st.round - 1} step {st.step} wall {st.elapsed_s:.0f}s "
@@ -313,7 +314,8 @@ class Trainer:
                                    "num_threads": cfg.num_threads, "host": os.uname().nodename,
                                    "date": time.strftime("%Y-%m-%d %H:%M:%S"),
                                    "n_train": len(self.train_data.n_sites), "n_val": len(self.val_data.n_sites)}
-        for name, d in (("train", self.train_data if eval_train else None), ("val", self.val_data), ("test", test_data)):
+        splits = (("train", self.train_data if eval_train else None), ("val", self.val_data), ("test", test_data))
+        for name, d in splits:
             if d is not None:
                 metrics[name] = nll_summary(sequence_nll(self.model, d, cfg.test_n_perm, cfg.eval_seed))
         _write_json(metrics, self.run_dir / "metrics.json")

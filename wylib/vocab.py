@@ -58,7 +58,8 @@ class Vocabulary:
 
     @classmethod
     def from_dict(cls, d: dict) -> Vocabulary:
-        return cls(list(d["elements"]), list(d["site_symmetries"]), [int(e) for e in d["enumerations"]], int(d["max_sites"]))
+        return cls(list(d["elements"]), list(d["site_symmetries"]), [int(e) for e in d["enumerations"]],
+                   int(d["max_sites"]))
 
     @property
     def n_elements(self) -> int:
@@ -101,19 +102,22 @@ class Vocabulary:
         except KeyError as err:
             raise ValueError(f"token {err.args[0]!r} is not in the vocabulary") from None
 
-    def decode_tokens(self, element: Sequence[int], site_symmetry: Sequence[int], enumeration: Sequence[int]) -> list[tuple]:
+    def decode_tokens(self, element: Sequence[int], site_symmetry: Sequence[int],
+                      enumeration: Sequence[int]) -> list[tuple]:
         """Ids up to the first STOP -> (element, site symmetry, enumeration) tuples; service tokens raise."""
         out = []
-        for e, s, n in zip(element, site_symmetry, enumeration):
+        for e, s, n in zip(element, site_symmetry, enumeration, strict=True):
             e, s, n = int(e), int(s), int(n)
             if e == STOP:
                 return out
             if min(e, s, n) < N_SERVICE:
                 raise ValueError(f"service token {SERVICE[min(e, s, n)]} inside the sequence at site {len(out)}")
-            out.append((self.elements[e - N_SERVICE], self.site_symmetries[s - N_SERVICE], self.enumerations[n - N_SERVICE]))
+            out.append((self.elements[e - N_SERVICE], self.site_symmetries[s - N_SERVICE],
+                        self.enumerations[n - N_SERVICE]))
         raise ValueError("no STOP token")
 
-    def decode(self, spacegroup: int, element, site_symmetry, enumeration) -> tuple[WyckoffRepresentation | None, str | None]:
+    def decode(self, spacegroup: int, element, site_symmetry,
+               enumeration) -> tuple[WyckoffRepresentation | None, str | None]:
         """Decode one sequence; returns (representation, None) or (None, reason it is invalid)."""
         try:
             tokens = self.decode_tokens(element, site_symmetry, enumeration)
@@ -134,7 +138,7 @@ class Vocabulary:
         element = np.zeros((n, length), np.int64)
         ss = np.zeros((n, r_max, length), np.int64)
         en = np.zeros((n, r_max, length), np.int64)
-        for i, (rep, vs) in enumerate(zip(reps, variants)):
+        for i, (rep, vs) in enumerate(zip(reps, variants, strict=True)):
             el_ids, _, _ = self.encode_tokens(rep)
             k = len(el_ids)
             element[i, :k], element[i, k] = el_ids, STOP
@@ -170,7 +174,8 @@ class Vocabulary:
                 allowed_en[number, s, e] = True
                 dof[number, s, e] = wp.dof
                 mult[number, s, e] = wp.multiplicity
-        return {"site_symmetry_allowed": allowed_ss, "enumeration_allowed": allowed_en, "dof": dof, "multiplicity": mult}
+        return {"site_symmetry_allowed": allowed_ss, "enumeration_allowed": allowed_en, "dof": dof,
+                "multiplicity": mult}
 
 
 @dataclass

@@ -100,7 +100,8 @@ def smact_valid(composition: Composition | str, use_pauling_test: bool = True, i
 
 
 def oxidation_combinations(composition: Composition | str, oxidation_list: str = PAPER_OXIDATION_LIST) -> int | None:
-    """Oxidation-state combinations SMACT would try; None if the composition passes without (one element, all metals)."""
+    """Oxidation-state combinations SMACT would try; None if the composition passes without
+    (one element, all metals)."""
     symbols = [el.symbol for el in Composition(composition)]
     if len(symbols) == 1 or all(x in smact.metals for x in symbols):
         return None
