@@ -36,6 +36,9 @@ def test_perovskite(perovskite):
                                     "sites": [["1a"], ["1b"], ["3d"]]}
     assert WyckoffRepresentation.from_pyxtal_args(rep.to_pyxtal_args()) == rep
     assert rep.composition.reduced_formula == "SrTiO3"
+    short = {"group": 221, "species": ["Sr", "Ti", "O"], "numIons": [1, 1, 3], "sites": [["1a"], ["1b"]]}
+    with pytest.raises(ValueError, match="3 species but 2 site lists"):  # once dropped O silently
+        WyckoffRepresentation.from_pyxtal_args(short)
 
 
 def test_known_mp20_structure(test_split_head):

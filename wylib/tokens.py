@@ -192,7 +192,9 @@ class WyckoffRepresentation:
 
     @classmethod
     def from_pyxtal_args(cls, args: dict) -> WyckoffRepresentation:
-        """Inverse of `to_pyxtal_args`."""
+        """Inverse of `to_pyxtal_args`; ValueError if species and sites differ in length."""
+        if len(args["species"]) != len(args["sites"]):
+            raise ValueError(f"pyXtal args: {len(args['species'])} species but {len(args['sites'])} site lists")
         sites = []
         for element, labels in zip(args["species"], args["sites"], strict=True):
             for label in labels:
