@@ -62,3 +62,19 @@ def test_pyproject_dependencies_match_requirements():
     assert sorted(r.name.lower() for r in declared) == sorted(req)
     for r in declared:
         assert r.specifier.contains(req[r.name.lower()]), (r, req[r.name.lower()])
+
+
+def test_ruff_pinned_everywhere_and_run_by_ci():
+    """One ruff version: requirements.txt, the pyproject dev extra, the pre-commit hooks; tests/run.sh lints."""
+    import re
+    import tomllib
+
+    version = _pins("requirements.txt")["ruff"]
+    dev = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+    assert f"ruff=={version}" in dev
+    hooks = (REPO / ".pre-commit-config.yaml").read_text()
+    assert re.findall(r"ruff==(\S+?)[,;)\s]", hooks) == [version]
+    assert "entry: ruff check" in hooks and "entry: ruff format" in hooks
+    commands = [line for line in (REPO / "tests" / "run.sh").read_text().splitlines() if not line.startswith("#")]
+    lint = commands.index(".venv/bin/ruff check wylib tests scripts bench")
+    assert lint < next(i for i, line in enumerate(commands) if "-m pytest" in line)
