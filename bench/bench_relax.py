@@ -23,7 +23,7 @@ _THREADS = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, _THREADS)  # before numpy and torch load
 
-import argparse  # noqa: E402
+import argparse
 import datetime
 import json
 import platform
@@ -146,7 +146,8 @@ def main() -> None:
     cpu_b = sum(base[k]["cpu"] for k, _ in items)
 
     def agreement(energies: dict) -> dict:
-        de = np.array([1000 * abs(energies[k] - base[k]["energy_per_atom"]) for k, _ in items if energies[k] is not None])
+        de = np.array([1000 * abs(energies[k] - base[k]["energy_per_atom"]) for k, _ in items
+                       if energies[k] is not None])
         return dict(within_10meV=f"{int((de <= 10).sum())}/{len(items)}", exact=f"{int((de == 0).sum())}/{len(items)}",
                     median_abs_dE_meV=round(float(np.median(de)), 4), max_abs_dE_meV=round(float(de.max()), 4))
 

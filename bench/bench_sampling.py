@@ -73,7 +73,8 @@ def main() -> None:
                 wall, cpu = time.perf_counter() - t0, time.process_time() - c0
                 ok = res.n_sites < vocab.length
                 print(f"| {name} | {'constrained' if constrained else 'unconstrained'} | {wall:.1f} | {cpu:.1f} | "
-                      f"{args.n / wall:.0f} | {100 * res.validity:.2f} % | {res.n_sites[ok].float().mean():.2f} |", flush=True)
+                      f"{args.n / wall:.0f} | {100 * res.validity:.2f} % | {res.n_sites[ok].float().mean():.2f} |",
+                      flush=True)
     print(f"# load after: {os.getloadavg()[0]:.1f}")
 
 

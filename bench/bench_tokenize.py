@@ -15,7 +15,6 @@ import resource
 import time
 import warnings
 
-import numpy as np
 import spglib
 
 from wylib.data import load_split, parse_structures
@@ -32,11 +31,15 @@ def pyxtal_path(s):
 
     crystal = pyxtal()
     crystal.from_seed(s, tol=0.1)
-    return crystal.group.number, [(site.specie, site.wp.letter, site.wp.get_site_symmetry_object().name if hasattr(site.wp, "get_site_symmetry_object") else site.wp.site_symm) for site in crystal.atom_sites]
+    def site_symmetry(wp):
+        return wp.get_site_symmetry_object().name if hasattr(wp, "get_site_symmetry_object") else wp.site_symm
+
+    return crystal.group.number, [(site.specie, site.wp.letter, site_symmetry(site.wp)) for site in crystal.atom_sites]
 
 
 def bare_spglib(s):
-    return spglib.get_symmetry_dataset((s.lattice.matrix, s.frac_coords, s.atomic_numbers), symprec=0.1, angle_tolerance=5.0)
+    return spglib.get_symmetry_dataset((s.lattice.matrix, s.frac_coords, s.atomic_numbers), symprec=0.1,
+                                       angle_tolerance=5.0)
 
 
 def main() -> None:

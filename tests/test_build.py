@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from wylib.build import (build_one, build_structure, check_args, count_failures,
-                         trial_seed)
+from wylib.build import build_one, build_structure, check_args, count_failures, trial_seed
 from wylib.data import parse_cif
 from wylib.tokens import WyckoffRepresentation
 
@@ -18,13 +17,13 @@ def test_builds_real_args_with_right_composition(test_args):
     stats = count_failures(trials)
     assert stats["n_samples"] == 12 and stats["n_trials"] == 24
     assert stats["sample_success_rate"] >= 0.95, stats
-    for args, ts in zip(test_args, trials):
+    for args, ts in zip(test_args, trials, strict=True):
         for s, reason in ts:
             if s is None:
                 continue
             assert reason is None
             comp = s.composition.get_el_amt_dict()
-            assert {el: int(n) for el, n in comp.items()} == dict(zip(args["species"], args["numIons"]))
+            assert {el: int(n) for el, n in comp.items()} == dict(zip(args["species"], args["numIons"], strict=True))
 
 
 def test_deterministic_for_a_seed(test_args):
@@ -32,7 +31,7 @@ def test_deterministic_for_a_seed(test_args):
     b = build_structure(test_args[0], n_trials=2, seed=7)
     c = build_structure(test_args[0], n_trials=2, seed=8)
     assert all(np.allclose(x[0].frac_coords, y[0].frac_coords) and np.allclose(x[0].lattice.matrix, y[0].lattice.matrix)
-               for x, y in zip(a, b))
+               for x, y in zip(a, b, strict=True))
     assert not np.allclose(a[0][0].lattice.matrix, c[0][0].lattice.matrix)
     assert a[0][0].lattice.abc != a[1][0].lattice.abc  # trials are independent
     assert trial_seed(0, 1) == trial_seed(0, 1) != trial_seed(0, 2)
@@ -51,7 +50,8 @@ def test_primitive_option():
     (None, "bad_args: missing key"),
     ({"group": 231, "species": ["Na"], "numIons": [4], "sites": [["4a"]]}, "bad_args: group"),
     ({"group": 225, "species": ["Na", "Cl"], "numIons": [4], "sites": [["4a"]]}, "bad_args: lengths"),
-    ({"group": 225, "species": ["Na"], "numIons": [8], "sites": [["4a"]]}, "bad_args: numIons != sum of multiplicities"),
+    ({"group": 225, "species": ["Na"], "numIons": [8], "sites": [["4a"]]},
+     "bad_args: numIons != sum of multiplicities"),
     ({"group": 225, "species": ["Na"], "numIons": [8], "sites": [["8a"]]}, "bad_args: Wyckoff label not in group"),
     ({"group": 225, "species": ["Na"], "numIons": [4], "sites": [["a"]]}, "bad_args: Wyckoff label not in group"),
     ({"group": 225, "species": ["Na"], "numIons": [4], "sites": [["4A"]]}, "bad_args: Wyckoff label not in group"),
@@ -81,7 +81,8 @@ def test_failure_accounting():
     good = {"group": 225, "species": ["Na", "Cl"], "numIons": [4, 4], "sites": [["4a"], ["4b"]]}
     impossible = {"group": 225, "species": ["Na"], "numIons": [8], "sites": [["4a", "4a"]]}  # DoF-0 site twice
     bad = {"group": 225, "species": ["Na"], "numIons": [3], "sites": [["4a"]]}
-    trials = [build_structure(good, n_trials=2), build_structure(impossible, n_trials=2, max_count=1), build_structure(bad, n_trials=3)]
+    trials = [build_structure(good, n_trials=2), build_structure(impossible, n_trials=2, max_count=1),
+              build_structure(bad, n_trials=3)]
     stats = count_failures(trials)
     assert stats["n_samples"] == 3 and stats["n_samples_built"] == 1 and stats["n_trials"] == 7
     assert stats["n_trials_built"] == 2

@@ -2,7 +2,6 @@
 import gzip
 import hashlib
 import os
-import shutil
 import socket
 import struct
 import threading
@@ -47,7 +46,8 @@ def test_checksum_mismatch(tmp_path, monkeypatch):
 
 
 def test_tokenize_with_failures_listed(tmp_path, monkeypatch, rocksalt):
-    """Bad rows (malformed CIF, partial occupancy, unknown element) are listed, good rows kept; cache outside the data dir."""
+    """Bad rows (malformed CIF, partial occupancy, unknown element) are listed, good rows kept;
+    cache outside the data dir."""
     from pymatgen.core import Lattice, Structure
 
     disordered = Structure(Lattice.cubic(4.0), [{"Fe": 0.5, "Ni": 0.5}], [[0, 0, 0]]).to(fmt="cif")
@@ -67,7 +67,7 @@ def test_tokenize_with_failures_listed(tmp_path, monkeypatch, rocksalt):
         ddir.chmod(0o755)
     assert split.material_ids == ["ok-1"]
     assert split.representations[0].spacegroup == 225
-    reasons = dict(zip(split.failures.material_id, split.failures.reason))
+    reasons = dict(zip(split.failures.material_id, split.failures.reason, strict=True))
     assert set(reasons) == {"bad-cif", "disordered", "unknown-el"}
     assert "disordered" in reasons["disordered"]
     assert list((tmp_path / "cache" / "tokens").glob("*.json.gz"))
@@ -80,7 +80,8 @@ def test_load_encoded_small():
     from wylib.vocab import STOP
 
     encoded, vocab = data.load_encoded("mp_20_biternary_open", "val", max_structures=60)
-    # the vocabulary comes from 60 training structures only: val structures with other elements are dropped, with reasons
+    # the vocabulary comes from 60 training structures only: val structures with other elements are dropped,
+    # with reasons
     assert len(encoded) + len(encoded.dropped) == 60 and len(encoded) > 20
     assert all("not in the vocabulary" in reason for _, reason in encoded.dropped)
     n = encoded.n_sites

@@ -7,9 +7,20 @@ import numpy as np
 import pytest
 from pymatgen.core import Composition
 
-from wylib.metrics import (bootstrap_ci, charge_neutral_fraction, chi2_statistic, element_frequencies,
-                           elements_chi2, ks_statistic, novelty_mask, p1_fraction, smact_valid,
-                           spacegroup_chi2, sun_rates, uniqueness_mask)
+from wylib.metrics import (
+    bootstrap_ci,
+    charge_neutral_fraction,
+    chi2_statistic,
+    element_frequencies,
+    elements_chi2,
+    ks_statistic,
+    novelty_mask,
+    p1_fraction,
+    smact_valid,
+    spacegroup_chi2,
+    sun_rates,
+    uniqueness_mask,
+)
 from wylib.metrics.stability import sun_mask
 
 

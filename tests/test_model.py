@@ -71,7 +71,7 @@ def test_permuting_known_sites_leaves_distribution_unchanged(model: WyckoffTrans
         keys = torch.where(torch.arange(E.shape[1])[None] < k[:, None], torch.rand(E.shape, generator=g), 9.0)
         perm = keys.argsort(dim=1, stable=True)
         out = model(sg, E.gather(1, perm), S.gather(1, perm), C.gather(1, perm), k, qe, qs)
-        for a, b in zip(ref, out):
+        for a, b in zip(ref, out, strict=True):
             torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
         # but changing a known site does change it
         E2 = E.clone()
@@ -85,7 +85,7 @@ def test_unknown_sites_are_ignored(model: WyckoffTransformer) -> None:
     ref = model(sg, E, S, C, k, qe, qs)
     junk = torch.where(torch.arange(E.shape[1])[None] >= k[:, None], torch.full_like(E, 7), E)
     out = model(sg, junk, S, C, k, qe, qs)
-    for a, b in zip(ref, out):
+    for a, b in zip(ref, out, strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 

@@ -21,7 +21,8 @@ def model():
 @pytest.fixture(scope="module")
 def tiny():
     """Two tiny real structures, off equilibrium: compressed rock salt (2 atoms), strained perovskite (5)."""
-    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.3), ["Na", "Cl"], [[0, 0, 0], [0.5] * 3]).get_primitive_structure()
+    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.3), ["Na", "Cl"], [[0, 0, 0], [0.5] * 3])
+    nacl = nacl.get_primitive_structure()
     sto = Structure.from_spacegroup("Pm-3m", Lattice.cubic(3.9), ["Sr", "Ti", "O"], [[0, 0, 0], [0.5] * 3, [0.5, 0, 0]])
     sto.apply_strain([0.0, 0.0, 0.05])
     sto.perturb(0.05, min_distance=0.01, seed=0)
@@ -36,7 +37,7 @@ def test_predict_efs_is_bitwise_chgnet(model, tiny):
         for key in "efs":
             assert ours[key].dtype == ref[key].dtype == np.float32 and np.array_equal(ours[key], ref[key]), key
     batch = rx.predict_efs(model, [model.graph_converter(s) for _, s in tiny])
-    for p, (_, s) in zip(batch, tiny):  # batched: equal up to float32 rounding of the reductions
+    for p, (_, s) in zip(batch, tiny, strict=True):  # batched: equal up to float32 rounding of the reductions
         ref = model.predict_graph(model.graph_converter(s), task="efs")
         assert np.allclose(p["f"], ref["f"], atol=1e-5) and np.allclose(p["s"], ref["s"], atol=1e-4)
 
@@ -89,7 +90,7 @@ def test_bad_structures_are_flagged_not_fatal(model, tiny, monkeypatch):
 
     def nan_for_sto(m, graphs):
         out = real(m, graphs)
-        for o, g in zip(out, graphs):
+        for o, g in zip(out, graphs, strict=True):
             if len(g.atomic_number) == 5:
                 o["e"] = float("nan")
         return out
@@ -144,7 +145,8 @@ def test_kill_and_resume(model, tiny, tmp_path):
     with path.open("a") as fh:
         fh.write('{"id": "torn li')  # a writer killed mid-line
     redone = []
-    out = relax_to_jsonl(items, path, ONE_PHASE, n_workers=0, model=model, progress=False, on_result=lambda r: redone.append(r["id"]))
+    out = relax_to_jsonl(items, path, ONE_PHASE, n_workers=0, model=model, progress=False,
+                         on_result=lambda r: redone.append(r["id"]))
     assert set(redone) == {k for k, _ in items} - set(first)  # nothing redone
     assert sorted(r["id"] for r in out) == sorted(k for k, _ in items)
     e_full = {r["id"]: r["energy_per_atom"] for r in full}
@@ -166,7 +168,8 @@ def test_resume_never_reuses_records_of_other_inputs(model, tiny, tmp_path):
     assert out["nacl"] == first["nacl"] and out["sto"]["input_key"] != first["sto"]["input_key"]
     looser = RelaxConfig(fmax=0.1, steps=3, phases=("cell",), symmetry=False)  # another protocol: all redone
     redone.clear()
-    relax_to_jsonl(tiny, path, looser, n_workers=0, model=model, progress=False, on_result=lambda r: redone.append(r["id"]))
+    relax_to_jsonl(tiny, path, looser, n_workers=0, model=model, progress=False,
+                   on_result=lambda r: redone.append(r["id"]))
     assert sorted(redone) == ["nacl", "sto"] and len(read_jsonl(path)) == 5
     with pytest.raises(ValueError, match="duplicate"):
         relax_to_jsonl([tiny[0], tiny[0]], path, ONE_PHASE, n_workers=0, model=model, progress=False)
@@ -195,9 +198,9 @@ def test_process_pool_and_dask(model, tiny, tmp_path):
 
 
 def test_best_trials():
-    recs = [dict(id="a/0", flag="converged", energy_per_atom=-1.0), dict(id="a/1", flag="not_converged", energy_per_atom=-2.0),
-            dict(id="a/2", flag="nan_energy", energy_per_atom=None), dict(id="b/0", flag="chgnet_error", energy_per_atom=None),
-            dict(id="c/0", flag="exploded_cell", energy_per_atom=-9.0), dict(id="c/1", flag="converged", energy_per_atom=-3.0)]
+    recs = [dict(id=i, flag=flag, energy_per_atom=e) for i, flag, e in (
+        ("a/0", "converged", -1.0), ("a/1", "not_converged", -2.0), ("a/2", "nan_energy", None),
+        ("b/0", "chgnet_error", None), ("c/0", "exploded_cell", -9.0), ("c/1", "converged", -3.0))]
     best = best_trials(recs)
     assert best["a"]["id"] == "a/1" and best["b"]["flag"] == "chgnet_error" and best["c"]["id"] == "c/1"
 
@@ -210,7 +213,8 @@ def test_generated_table_save_load_export(model, tmp_path):
 
     rep = WyckoffRepresentation.from_pyxtal_args({"group": 225, "species": ["Na", "Cl"], "numIons": [4, 4],
                                                    "sites": [["4a"], ["4b"]]})
-    impossible = {"sample_id": "bad", "pyxtal_args": {"group": 225, "species": ["Na"], "numIons": [3], "sites": [["4a"]]}}
+    impossible = {"sample_id": "bad",
+                  "pyxtal_args": {"group": 225, "species": ["Na"], "numIons": [3], "sites": [["4a"]]}}
     cfg = RelaxConfig(steps=3)
     table = generate_structures([rep, impossible], tmp_path, n_trials=2, seed=1, config=cfg, n_workers=0, model=model,
                                 progress=False)

@@ -17,7 +17,8 @@ def genes_all():
 
 def test_genes_load_and_checksums(genes_all):
     assert len(genes_all) == 10000
-    assert data.sha256sum(data.locate("wyformer_release", "genes")) == data.data_file("wyformer_release", "genes").sha256
+    expected = data.data_file("wyformer_release", "genes").sha256
+    assert data.sha256sum(data.locate("wyformer_release", "genes")) == expected
     assert genes_all["representation"].notna().all()  # released as formally valid; all read under our tables
     first = genes_all.iloc[0]
     assert first["pyxtal_args"] == {"group": 71, "species": ["In", "Cu", "Dy"], "numIons": [12, 12, 2],
@@ -39,7 +40,7 @@ def test_release_smact_validity_reproduced_on_every_row_with_the_paper_list(gene
     ours = [charge_neutral(r.composition, "smact14") is True for r in genes_all["representation"]]
     assert ours == genes_all["smact_validity"].tolist()
     smact4 = [charge_neutral(r.composition, "smact4") is True for r in genes_all["representation"]]
-    agree = sum(a == b for a, b in zip(smact4, genes_all["smact_validity"])) / len(genes_all)
+    agree = sum(a == b for a, b in zip(smact4, genes_all["smact_validity"], strict=True)) / len(genes_all)
     assert 0.85 < agree < 0.97  # SMACT 4's default list disagrees on about 9 % of rows
 
 

@@ -11,7 +11,7 @@ from pymatgen.core import IStructure, Lattice, Molecule, Structure
 from pymatgen.transformations.standard_transformations import RotationTransformation
 
 from wylib.data import parse_cif
-from wylib.tokens import (InvalidSequenceError, TokenizationError, WyckoffRepresentation, formal_validity_error)
+from wylib.tokens import InvalidSequenceError, TokenizationError, WyckoffRepresentation, formal_validity_error
 
 
 def test_rocksalt(rocksalt):
@@ -36,6 +36,9 @@ def test_perovskite(perovskite):
                                     "sites": [["1a"], ["1b"], ["3d"]]}
     assert WyckoffRepresentation.from_pyxtal_args(rep.to_pyxtal_args()) == rep
     assert rep.composition.reduced_formula == "SrTiO3"
+    short = {"group": 221, "species": ["Sr", "Ti", "O"], "numIons": [1, 1, 3], "sites": [["1a"], ["1b"]]}
+    with pytest.raises(ValueError, match="3 species but 2 site lists"):  # once dropped O silently
+        WyckoffRepresentation.from_pyxtal_args(short)
 
 
 def test_known_mp20_structure(test_split_head):
@@ -48,7 +51,7 @@ def test_known_mp20_structure(test_split_head):
 
 
 def test_spacegroup_agrees_with_dataset(test_split_head):
-    for cif, number in zip(test_split_head.cif, test_split_head["spacegroup.number"]):
+    for cif, number in zip(test_split_head.cif, test_split_head["spacegroup.number"], strict=True):
         assert WyckoffRepresentation.from_structure(parse_cif(cif)).spacegroup == number
 
 
@@ -270,9 +273,8 @@ def test_not_a_structure_raises_type_error(rocksalt):
 
 def test_ase_atoms_raise_type_error_with_conversion_hint(rocksalt):
     pytest.importorskip("ase")
-    from pymatgen.io.ase import AseAtomsAdaptor
-
     from ase.build import bulk
+    from pymatgen.io.ase import AseAtomsAdaptor
 
     for atoms in (bulk("NaCl", "rocksalt", a=5.64), AseAtomsAdaptor.get_atoms(rocksalt)):  # ase Atoms, a subclass
         with pytest.raises(TypeError, match=r"got .*Atoms; .*AseAtomsAdaptor\.get_structure\(atoms\)"):

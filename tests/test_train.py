@@ -14,11 +14,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from test_model import sg_features, synthetic, tiny_cfg
-from wylib.model import STOP, WyckoffTransformer
 from wylib.device import resolve_device
 from wylib.likelihood import all_rows, nll_summary, row_losses, sequence_nll, sequence_nll_ordered
+from wylib.model import STOP, WyckoffTransformer
 from wylib.train import TrainConfig, load_run, train
+
+from test_model import sg_features, synthetic, tiny_cfg
 
 
 def tcfg(**kw) -> TrainConfig:
@@ -40,8 +41,8 @@ def test_permuted_keeps_sites_and_stop() -> None:
         assert sorted(E[i, :n].tolist()) == sorted(d.element[i, :n].tolist())
         assert E[i, n] == STOP and (E[i, n + 1:] == 0).all()
         # the element of a site travels with its site symmetry
-        pairs = sorted(zip(E[i, :n].tolist(), S[i, :n].tolist()))
-        assert pairs == sorted(zip(d.element[i, :n].tolist(), d.site_symmetry[i, 0, :n].tolist()))
+        pairs = sorted(zip(E[i, :n].tolist(), S[i, :n].tolist(), strict=True))
+        assert pairs == sorted(zip(d.element[i, :n].tolist(), d.site_symmetry[i, 0, :n].tolist(), strict=True))
     idx, k = all_rows(torch.tensor([0, 2]))
     assert idx.tolist() == [0, 1, 1, 1] and k.tolist() == [0, 0, 1, 2]
 
@@ -54,19 +55,20 @@ def test_sequence_nll_matches_cascade_by_hand() -> None:
     got = sequence_nll_ordered(m, d.spacegroup, E, S, C, d.n_sites)
     for i in range(3):
         n, want = int(d.n_sites[i]), torch.zeros(3)
-        sl = lambda t: t[i:i + 1]
+        one = slice(i, i + 1)
         for k in range(n + 1):
             kk = torch.tensor([k])
-            lp = F.log_softmax(m.cascade_logits(sl(d.spacegroup), sl(E), sl(S), sl(C), kk, 0), -1)
+            lp = F.log_softmax(m.cascade_logits(d.spacegroup[one], E[one], S[one], C[one], kk, 0), -1)
             want[0] -= lp[0, E[i, k]]
             if k < n:
                 for f, tgt in ((1, S), (2, C)):
-                    lp = F.log_softmax(m.cascade_logits(sl(d.spacegroup), sl(E), sl(S), sl(C), kk, f,
-                                                        sl(E)[:, k], sl(S)[:, k]), -1)
+                    lp = F.log_softmax(m.cascade_logits(d.spacegroup[one], E[one], S[one], C[one], kk, f,
+                                                        E[one][:, k], S[one][:, k]), -1)
                     want[f] -= lp[0, tgt[i, k]]
         torch.testing.assert_close(got[i], want, atol=1e-4, rtol=1e-5)
     s = nll_summary(sequence_nll(m, d, n_perm=2))
-    assert s["n_perm"] == 2 and abs(s["nll"] - (s["nll_element"] + s["nll_site_symmetry"] + s["nll_enumeration"])) < 1e-4
+    assert s["n_perm"] == 2
+    assert abs(s["nll"] - (s["nll_element"] + s["nll_site_symmetry"] + s["nll_enumeration"])) < 1e-4
 
 
 def test_soft_element_target() -> None:
@@ -77,10 +79,10 @@ def test_soft_element_target() -> None:
     S, C = torch.full_like(E, 4), torch.full_like(E, 3)
     sg, n = torch.tensor([2]), torch.tensor([3])
     for k, hist in ((0, {5: 2 / 3, 7: 1 / 3}), (2, {7: 1.0}), (3, {STOP: 1.0})):
-        l = row_losses(m, sg, E, S, C, n, torch.tensor([k]))
+        loss = row_losses(m, sg, E, S, C, n, torch.tensor([k]))
         lp = F.log_softmax(m.cascade_logits(sg, E, S, C, torch.tensor([k]), 0), -1)[0]
-        assert torch.isclose(l[0, 0], -sum(w * lp[t] for t, w in hist.items()), atol=1e-5)
-        assert (l[0, 1:] == 0).all() == (k == 3)
+        assert torch.isclose(loss[0, 0], -sum(w * lp[t] for t, w in hist.items()), atol=1e-5)
+        assert (loss[0, 1:] == 0).all() == (k == 3)
 
 
 def test_tiny_model_learns_and_round_trips(tmp_path: Path) -> None:

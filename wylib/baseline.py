@@ -10,7 +10,7 @@ common, but nothing about which go together: the floor a learned model has to be
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -15,8 +15,8 @@ import signal
 import threading
 import warnings
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Iterable, Iterator
 
 import numpy as np
 from pymatgen.core import Structure
@@ -46,7 +46,7 @@ def check_args(args: dict) -> str | None:
     if not (len(species) == len(num) == len(sites)) or len(species) == 0:
         return "bad_args: lengths"
     multiplicity = {wp.label: wp.multiplicity for wp in spacegroup_table(int(group)).positions}
-    for n, labels in zip(num, sites):
+    for n, labels in zip(num, sites, strict=True):
         if any(not isinstance(lab, str) or lab not in multiplicity for lab in labels):
             return "bad_args: Wyckoff label not in group"
         if not labels or sum(multiplicity[lab] for lab in labels) != n:

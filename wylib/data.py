@@ -79,7 +79,8 @@ REGISTRY: dict[str, dict[str, DataFile]] = {
                          "5c082d8cd8b5398bb9971f076e2f459771e01b45b1a2d206f665bd99a1369feb"),
     },
     "mp_20_biternary": {
-        s: DataFile("mp_20_biternary", s, f"{s}.csv.gz", f"{_WT}/mp_20_biternary/{s}.csv.gz") for s in ("train", "val", "test")
+        s: DataFile("mp_20_biternary", s, f"{s}.csv.gz", f"{_WT}/mp_20_biternary/{s}.csv.gz")
+        for s in ("train", "val", "test")
     },
     # The open stand-in of this project (see shared/data/README.md): test = the paper's
     # binary+ternary test split; train/val = a seeded 85/15 split of its validation split.
@@ -170,7 +171,8 @@ def locate(dataset: str, split: str, download: bool | None = None) -> Path:
         except (OSError, http.client.HTTPException) as err:
             reason = f"download from {entry.url} failed ({type(err).__name__}: {err}; nothing was kept)"
     else:
-        reason = "no public URL is registered for it" if not entry.url else "downloads are disabled (WYLIB_AUTO_DOWNLOAD=0)"
+        reason = ("no public URL is registered for it" if not entry.url
+                  else "downloads are disabled (WYLIB_AUTO_DOWNLOAD=0)")
     raise DataNotFoundError(
         f"{dataset}/{entry.filename} not found in {' or '.join(str(r) for r in roots)}; {reason}. "
         f"Set WYLIB_DATA_DIR to the directory that holds {dataset}/{entry.filename}"
@@ -334,13 +336,15 @@ def _code_fingerprint() -> str:
 
 
 def tokenize_split(dataset: str, split: str, symprec: float = 0.1, angle_tolerance: float = 5.0,
-                   n_jobs: int | None = None, max_structures: int | None = None, use_cache: bool = True) -> TokenizedSplit:
+                   n_jobs: int | None = None, max_structures: int | None = None,
+                   use_cache: bool = True) -> TokenizedSplit:
     """Parse and tokenize a split in parallel (progress bar), cached on disk.
 
     With ``use_cache`` the cache directory must be writable: `CacheDirError` says so before any work.
     """
     path = locate(dataset, split)
-    key = f"{dataset}_{split}_sp{symprec}_at{angle_tolerance}_n{max_structures}_{sha256sum(path)[:12]}_{_code_fingerprint()}"
+    key = (f"{dataset}_{split}_sp{symprec}_at{angle_tolerance}_n{max_structures}_{sha256sum(path)[:12]}"
+           f"_{_code_fingerprint()}")
     cache = cache_dir() / "tokens" / f"{key}.json.gz"
     if use_cache and cache.exists():
         with gzip.open(cache, "rt") as f:
@@ -351,7 +355,8 @@ def tokenize_split(dataset: str, split: str, symprec: float = 0.1, angle_toleran
         frame = _read_csv(path, data_file(dataset, split), ("material_id", "cif"))
         if max_structures is not None:
             frame = frame.iloc[:max_structures]
-        jobs = [(str(m), c, symprec, angle_tolerance) for m, c in zip(frame["material_id"], frame["cif"])]
+        jobs = [(str(m), c, symprec, angle_tolerance)
+                for m, c in zip(frame["material_id"], frame["cif"], strict=True)]
         results = _map(_tokenize_one, jobs, n_jobs, f"tokenize {dataset}/{split}")
         raw = {"ok": [(m, d) for m, d, r in results if r is None], "failed": [(m, r) for m, d, r in results if r]}
         if use_cache:
@@ -380,7 +385,7 @@ def load_encoded(dataset: str, split: str, vocab=None, max_structures: int | Non
         vocab = Vocabulary.from_training(train.representations)
     tokenized = tokenize_split(dataset, split, symprec, angle_tolerance, n_jobs, max_structures)
     keep, dropped = [], []
-    for mid, rep in zip(tokenized.material_ids, tokenized.representations):
+    for mid, rep in zip(tokenized.material_ids, tokenized.representations, strict=True):
         try:
             vocab.encode_tokens(rep)
             keep.append(rep)

@@ -19,8 +19,9 @@ from __future__ import annotations
 import gzip
 import json
 import zipfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import pandas as pd
 from pymatgen.core import Structure
@@ -95,7 +96,8 @@ def as_sample(obj: Any, index: int) -> dict:
     if hasattr(obj, "to_pyxtal_args"):
         return dict(sample_id=str(index), tokens=obj.to_dict(), pyxtal_args=obj.to_pyxtal_args())
     if isinstance(obj, dict) and "pyxtal_args" in obj:
-        return dict(sample_id=str(obj.get("sample_id", index)), tokens=obj.get("tokens"), pyxtal_args=obj["pyxtal_args"])
+        return dict(sample_id=str(obj.get("sample_id", index)), tokens=obj.get("tokens"),
+                    pyxtal_args=obj["pyxtal_args"])
     if isinstance(obj, dict):
         return dict(sample_id=str(index), tokens=None, pyxtal_args=obj)
     raise TypeError(f"cannot read a sample from {type(obj).__name__}")
@@ -104,7 +106,7 @@ def as_sample(obj: Any, index: int) -> dict:
 def make_table(samples: Sequence[dict], builds: Sequence[list], relaxed: dict[str, dict]) -> pd.DataFrame:
     """One row per sample from build trials and the best relaxation record per sample."""
     rows = []
-    for sample, trials in zip(samples, builds):
+    for sample, trials in zip(samples, builds, strict=True):
         sid = sample["sample_id"]
         rec = relaxed.get(sid)
         ok = [s for s, _ in trials if s is not None]
@@ -138,7 +140,7 @@ def generate_structures(samples: Sequence[Any], out_dir: str | Path, *, n_trials
               for i, s in enumerate(tqdm(samples, desc="build", disable=not progress, mininterval=5))]
     stats = count_failures(builds)
     (out_dir / "build_stats.json").write_text(json.dumps(stats, indent=1))
-    items = [(f"{s['sample_id']}/{t}", st) for s, trials in zip(samples, builds)
+    items = [(f"{s['sample_id']}/{t}", st) for s, trials in zip(samples, builds, strict=True)
              for t, (st, _) in enumerate(trials) if st is not None]
     records = relax_to_jsonl(items, out_dir / "relax.jsonl", config, n_workers=n_workers, scheduler=scheduler,
                              progress=progress, **relax_kwargs)
@@ -172,7 +174,7 @@ def export_cif_zip(table: pd.DataFrame, path: str | Path, column: str = "structu
 
     n = 0
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for sid, s in zip(table["sample_id"], structures(table, column)):
+        for sid, s in zip(table["sample_id"], structures(table, column), strict=True):
             if s is not None:
                 zf.writestr(f"{sid}.cif", str(CifWriter(s)))
                 n += 1
@@ -186,12 +188,12 @@ def export_extxyz(table: pd.DataFrame, path: str | Path, column: str = "structur
     from pymatgen.io.ase import AseAtomsAdaptor
 
     frames = []
-    for row, s in zip(table.itertuples(), structures(table, column)):
+    for row, s in zip(table.itertuples(), structures(table, column), strict=True):
         if s is None:
             continue
         atoms = AseAtomsAdaptor.get_atoms(s)
-        atoms.info.update(sample_id=str(row.sample_id), flag=str(row.flag),
-                          energy_per_atom=float(row.energy_per_atom) if row.energy_per_atom is not None else float("nan"))
+        energy = float(row.energy_per_atom) if row.energy_per_atom is not None else float("nan")
+        atoms.info.update(sample_id=str(row.sample_id), flag=str(row.flag), energy_per_atom=energy)
         frames.append(atoms)
     write(str(path), frames, format="extxyz")
     return len(frames)

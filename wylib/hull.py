@@ -48,10 +48,10 @@ import os
 import platform
 import re
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -127,7 +127,7 @@ def _static_batch(model, structures: Sequence, chunk: list[int], batch_size: int
                   energies: np.ndarray, flags: list[str]) -> None:
     try:
         preds = model.predict_structure([structures[i] for i in chunk], task="e", batch_size=batch_size)
-        for i, p in zip(chunk, preds):
+        for i, p in zip(chunk, preds, strict=True):
             energies[i] = float(p["e"])
     except Exception:  # one bad structure (e.g. isolated atom) fails the whole batch
         for i in chunk:
@@ -215,7 +215,7 @@ def compute_elemental(work_dir: Path, max_polymorphs: int = 3,
             continue
         cands: list[tuple[str, Structure | None]] = [
             (f"relaxed:{mid}", _parse(cif)) for mid, cif, c, eh in zip(refs["material_id"], refs["cif"], comps,
-                                                                     refs["dft_e_hull"])
+                                                                     refs["dft_e_hull"], strict=True)
             if c is not None and len(c) == 1 and c.elements[0].symbol == el and eh <= near_hull]
         if len(cands) > max_polymorphs:  # relax only the lowest static energies
             e0, _ = chgnet_static_energies([st for _, st in cands])
@@ -301,10 +301,10 @@ class ReferenceHull:
 
     def __init__(self, table: pd.DataFrame):
         el = table[table["flag"] == "elemental_ref"]
-        self.elements: dict[str, float] = dict(zip(el["reduced_formula"], el["chgnet_energy_per_atom"]))
+        self.elements: dict[str, float] = dict(zip(el["reduced_formula"], el["chgnet_energy_per_atom"], strict=True))
         comp = table[(table["flag"] == "ok") & table["chgnet_energy_per_atom"].notna()]
         self.by_system: dict[frozenset[str], list[PDEntry]] = {}
-        for f, e, mid in zip(comp["reduced_formula"], comp["chgnet_energy_per_atom"], comp["material_id"]):
+        for f, e, mid in zip(comp["reduced_formula"], comp["chgnet_energy_per_atom"], comp["material_id"], strict=True):
             c = Composition(f)
             if len(c) < 2:
                 continue
@@ -313,7 +313,7 @@ class ReferenceHull:
         self._pds: dict[frozenset[str], PhaseDiagram] = {}
 
     @classmethod
-    def from_csv(cls, path: str | Path = RESOURCE) -> "ReferenceHull":
+    def from_csv(cls, path: str | Path = RESOURCE) -> ReferenceHull:
         return cls(pd.read_csv(path, comment="#", keep_default_na=False, na_values=[""]))
 
     def compounds(self, system: Iterable[str]) -> list[PDEntry]:
@@ -362,7 +362,7 @@ def e_above_hull_table(compositions: Sequence[Composition | Structure | str],
     """E_hull for many structures; bad input (unknown element, NaN energy) gives NaN + a flag."""
     hull = hull or default_hull()
     rows = []
-    for c, e in zip(compositions, energies_per_atom):
+    for c, e in zip(compositions, energies_per_atom, strict=True):
         try:
             if e is None or not np.isfinite(e):
                 raise ValueError("no energy")
@@ -396,7 +396,7 @@ def measure_bias(n: int, work_dir: Path, seed: int = 0, fmax: float = 0.05) -> p
     sample = refs.sample(n=min(n, len(refs)), random_state=seed)
     path = work_dir / f"bias_seed{seed}.csv"
     done = set(pd.read_csv(path)["material_id"]) if path.exists() else set()
-    for mid, cif in tqdm(list(zip(sample["material_id"], sample["cif"])), desc="relax references"):
+    for mid, cif in tqdm(list(zip(sample["material_id"], sample["cif"], strict=True)), desc="relax references"):
         if mid in done:
             continue
         s = _parse(cif)

@@ -32,14 +32,14 @@ extracts them from a `wylib.sample.SampleResult` or an `EncodedDataset`.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 import torch
-
 import torch.nn.functional as F
 
 from wylib.model import PAD, STOP, WyckoffTransformer
@@ -59,7 +59,7 @@ class Sequences(NamedTuple):
     def __len__(self) -> int:
         return len(self.spacegroup)
 
-    def subset(self, idx: Any) -> "Sequences":
+    def subset(self, idx: Any) -> Sequences:
         idx = torch.as_tensor(idx, dtype=torch.int64)
         return Sequences(*(t[idx] for t in self))
 
@@ -139,9 +139,9 @@ def sequence_nll_ordered(model: WyckoffTransformer, spacegroup: torch.Tensor, el
     out = torch.zeros(len(n_sites), 3)
     for i in range(0, len(idx), batch_size):
         bi, bk = idx[i:i + batch_size], k[i:i + batch_size]
-        l = row_losses(model, *(t[bi].to(dev) for t in (spacegroup, element, site_symmetry, enumeration, n_sites)),
-                       bk.to(dev), soft=soft)
-        out.index_add_(0, bi, l.cpu())
+        loss = row_losses(model, *(t[bi].to(dev) for t in (spacegroup, element, site_symmetry, enumeration, n_sites)),
+                          bk.to(dev), soft=soft)
+        out.index_add_(0, bi, loss.cpu())
     model.train(was_training)
     return out
 
@@ -250,8 +250,9 @@ TABLE2_COLUMNS = ["dataset", "n", "neg_mean_logp", "neg_mean_logp_low", "neg_mea
 
 def loglik_row(name: str, logp: torch.Tensor, logp_perm: torch.Tensor | None = None,
                n_sites: torch.Tensor | None = None) -> dict:
-    """One Table 2 row: -E log p (with 95 % interval), sigma of log p, E_x sigma_rho log p(rho x), -E_x E_rho log p(rho x);
-    with `n_sites`, also the mean number of Wyckoff sites and -E log p / E sites (nats per site, STOP included in log p)."""
+    """One Table 2 row: -E log p (with 95 % interval), sigma of log p, E_x sigma_rho log p(rho x),
+    -E_x E_rho log p(rho x); with `n_sites`, also the mean number of Wyckoff sites and -E log p / E sites
+    (nats per site, STOP included in log p)."""
     lp = np.asarray(logp, np.float64)
     m, lo, hi = mean_ci(-lp)
     sites = float(np.asarray(n_sites, np.float64).mean()) if n_sites is not None else float("nan")
@@ -283,8 +284,9 @@ def write_table(df: pd.DataFrame, path_stem: str | Path, floatfmt: str = ".2f") 
 
 def paper_table2() -> pd.DataFrame:
     """The paper's Table 2 (MP-20 model, Appendix D), for comparison."""
-    return pd.DataFrame([("Generated, T=100", 499.0, 373.6, 16.8), ("Test", 93.0, 49.2, 5.4), ("Train", 92.8, 48.3, 5.5),
-                         ("Generated, T=1", 17.0, 6.2, 1.5), ("Generated, T=0.01", 12.9, 6.9, 1.5)],
+    return pd.DataFrame([("Generated, T=100", 499.0, 373.6, 16.8), ("Test", 93.0, 49.2, 5.4),
+                         ("Train", 92.8, 48.3, 5.5), ("Generated, T=1", 17.0, 6.2, 1.5),
+                         ("Generated, T=0.01", 12.9, 6.9, 1.5)],
                         columns=["dataset", "neg_mean_logp", "std_logp", "mean_std_over_permutations"])
 
 
@@ -318,7 +320,7 @@ def token_renumbering(vocab_sizes: Sequence[int], fields: Sequence[str], seed: i
     if len(vocab_sizes) != len(FIELDS) or min(vocab_sizes) <= N_SERVICE:
         raise ValueError(f"vocab_sizes must be 3 sizes above {N_SERVICE} (service tokens included), got {vocab_sizes}")
     maps = {}
-    for i, (name, size) in enumerate(zip(FIELDS, vocab_sizes)):
+    for i, (name, size) in enumerate(zip(FIELDS, vocab_sizes, strict=True)):
         if name in fields:
             gen = torch.Generator().manual_seed(int(seed) * len(FIELDS) + i)
             real = N_SERVICE + torch.randperm(int(size) - N_SERVICE, generator=gen)
@@ -328,7 +330,7 @@ def token_renumbering(vocab_sizes: Sequence[int], fields: Sequence[str], seed: i
 
 def renumber(seq: Sequences, maps: Mapping[str, torch.Tensor]) -> Sequences:
     """The sequences with the ids of every field in ``maps`` replaced by ``map[id]`` (other fields unchanged)."""
-    out = dict(zip(FIELDS, seq[1:4]))
+    out = dict(zip(FIELDS, seq[1:4], strict=True))
     for name, m in maps.items():
         if name not in out:
             raise ValueError(f"unknown field {name!r}; choose from {list(FIELDS)}")

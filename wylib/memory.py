@@ -47,7 +47,7 @@ class PeakRSS:
     def peak_mib(self) -> float:
         return self.peak / 2**20
 
-    def __enter__(self) -> "PeakRSS":
+    def __enter__(self) -> PeakRSS:
         self.sample()
         self._thread.start()
         return self

@@ -39,7 +39,6 @@ Per-structure NLL (Table 2 convention) lives in wylib.likelihood.sequence_nll.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -125,8 +124,8 @@ class WyckoffTransformer(nn.Module):
         assert sg_features.shape == (231, cfg.n_sg_features), sg_features.shape
         self.register_buffer("sg_features", sg_features.float().clone())
         self.sg_embed = nn.Linear(cfg.n_sg_features, cfg.d_model)
-        self.embed = nn.ModuleList([nn.Embedding(v, d) for v, d in
-                                    zip(cfg.vocab_sizes, (cfg.d_element, cfg.d_site_symmetry, cfg.d_enumeration))])
+        dims = (cfg.d_element, cfg.d_site_symmetry, cfg.d_enumeration)
+        self.embed = nn.ModuleList([nn.Embedding(v, d) for v, d in zip(cfg.vocab_sizes, dims, strict=True)])
         self.mixer = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)])
         self.heads = nn.ModuleList([head_mlp(cfg.d_model + v, cfg.d_head_mlp, v) for v in cfg.vocab_sizes])
@@ -146,7 +145,8 @@ class WyckoffTransformer(nn.Module):
         x = torch.cat([self.sg_embed(self.sg_features[spacegroup])[:, None],
                        self._embed(torch.cat([sites, queries], dim=1))], dim=1)  # (B, T, d), T = 1 + K + Q
         pos = torch.arange(1 + K + Q, device=x.device)
-        key_known = (pos[None] == 0) | ((pos[None] >= 1) & (pos[None] <= K) & (pos[None] - 1 < n_known[:, None]))  # (B, T)
+        # (B, T): the space group and the first n_known sites of the prefix
+        key_known = (pos[None] == 0) | ((pos[None] >= 1) & (pos[None] <= K) & (pos[None] - 1 < n_known[:, None]))
         is_q = pos >= 1 + K
         allow = key_known[:, None, :] | (is_q[:, None] & (pos[:, None] == pos[None, :]))[None]  # (B, T, T)
         for block in self.blocks:

@@ -106,7 +106,8 @@ def run(profile_name: str, out_dir: Path, only: list[str] | None = None, force: 
                                            progress_bar=False)
         except papermill.PapermillExecutionError as err:
             print(f"[run_all] FAILED in {notebook.name}, cell {err.cell_index} (execution count {err.exec_count}): "
-                  f"{err.ename}: {err.evalue}\n[run_all] executed copy: {out_dir / 'notebooks' / notebook.name}", flush=True)
+                  f"{err.ename}: {err.evalue}\n[run_all] executed copy: {out_dir / 'notebooks' / notebook.name}",
+                  flush=True)
             return 1
         seconds = time.time() - start
         marker.write_text(json.dumps({"fingerprint": key, "parameters": params, "seconds": round(seconds, 1),
@@ -125,7 +126,8 @@ def run(profile_name: str, out_dir: Path, only: list[str] | None = None, force: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="run_all.sh", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="run_all.sh", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="paper", help="smoke | paper | full | mp_20 (notebooks/profiles.yml)")
     ap.add_argument("--out", default=None, help="output directory (default output/<profile>)")
     ap.add_argument("--only", nargs="+", help="run only these notebook numbers, e.g. --only 01 02")

@@ -1,9 +1,8 @@
 """Figure helpers: the paper's distribution plots, saved as PDF and PNG."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
-
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -23,7 +22,8 @@ def spacegroup_distribution(spacegroups: Mapping[str, Sequence[int]], top: int |
     """Bar plot of space-group shares (paper Figure 4); one bar group per named set."""
     ax = ax or plt.subplots(figsize=(12, 3.5))[1]
     names = list(spacegroups)
-    counts = {k: np.bincount(np.asarray(v, dtype=int), minlength=231)[1:] / max(len(v), 1) for k, v in spacegroups.items()}
+    counts = {k: np.bincount(np.asarray(v, dtype=int), minlength=231)[1:] / max(len(v), 1)
+              for k, v in spacegroups.items()}
     order = np.argsort(-counts[names[0]])
     order = order[counts[names[0]][order] > 0] if top is None else order[:top]
     width = 0.8 / len(names)

@@ -34,9 +34,10 @@ import queue as queue_mod
 import threading
 import time
 import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from ase import Atoms, units
@@ -170,10 +171,10 @@ def evaluate(model, structures: Sequence[Structure], batch_size: int = 32) -> li
     for lo in range(0, len(graphs), batch_size):
         idx, gs = where[lo:lo + batch_size], graphs[lo:lo + batch_size]
         try:
-            preds = list(zip(idx, run(gs)))
+            preds = list(zip(idx, run(gs), strict=True))
         except Exception:
             preds = []
-            for i, g in zip(idx, gs):
+            for i, g in zip(idx, gs, strict=True):
                 try:
                     preds.append((i, run([g])[0]))
                 except Exception as err:
@@ -314,7 +315,7 @@ class BatchRelaxer:
                 break
             results = evaluate(self.model, [_structure(j.atoms) for j in active], self.cfg.batch_size)
             still = []
-            for job, res in zip(active, results):
+            for job, res in zip(active, results, strict=True):
                 try:
                     job.advance(res)
                 except Exception as err:  # never let one structure kill the batch

@@ -40,8 +40,9 @@ from __future__ import annotations
 import math
 import operator
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
+from functools import partial
 
 import numpy as np
 import torch
@@ -60,9 +61,10 @@ def reason_category(reason: str | None) -> str | None:
     """Map a decoding/validity message (wylib.vocab.decode) to one of REASON_CATEGORIES (None if valid)."""
     if reason is None:
         return None
-    for key, cat in (("does not occur in space group", REASON_CATEGORIES[0]), ("is not valid for", REASON_CATEGORIES[1]),
-                     ("no degrees of freedom", REASON_CATEGORIES[2]), ("service token", REASON_CATEGORIES[3]),
-                     ("no STOP", REASON_CATEGORIES[4]), ("empty sequence", REASON_CATEGORIES[5])):
+    for key, cat in (("does not occur in space group", REASON_CATEGORIES[0]),
+                     ("is not valid for", REASON_CATEGORIES[1]), ("no degrees of freedom", REASON_CATEGORIES[2]),
+                     ("service token", REASON_CATEGORIES[3]), ("no STOP", REASON_CATEGORIES[4]),
+                     ("empty sequence", REASON_CATEGORIES[5])):
         if key in reason:
             return cat
     return REASON_CATEGORIES[6]
@@ -104,7 +106,7 @@ class SampleResult:
         c = Counter(reason_category(r) for r in self.reasons if r is not None)
         return {cat: c.get(cat, 0) for cat in REASON_CATEGORIES}
 
-    def subset(self, idx: Sequence[int] | torch.Tensor) -> "SampleResult":
+    def subset(self, idx: Sequence[int] | torch.Tensor) -> SampleResult:
         idx = torch.as_tensor(idx, dtype=torch.int64)
         tensors = {k: getattr(self, k)[idx] for k in ("spacegroup", "element", "site_symmetry", "enumeration",
                                                        "n_sites", "logp", "logp_model")}
@@ -129,7 +131,8 @@ class SampleResult:
         return out
 
 
-def spacegroup_counts(dataset: str, splits: Sequence[str] = ("train", "val"), max_structures: int | None = None) -> torch.Tensor:
+def spacegroup_counts(dataset: str, splits: Sequence[str] = ("train", "val"),
+                      max_structures: int | None = None) -> torch.Tensor:
     """Counts (231,) of the space groups of the tokenized splits (paper: train+val); index = group number."""
     from wylib.data import tokenize_split
 
@@ -171,7 +174,8 @@ class PrefixCache:
     def __init__(self, model: WyckoffTransformer, spacegroup: torch.Tensor, sites: torch.Tensor, n_known: torch.Tensor):
         self.model, self.sites, self.n_known = model, sites, n_known  # sites (B, K, 3)
         B, K, _ = sites.shape
-        x = torch.cat([model.sg_embed(model.sg_features[spacegroup])[:, None], model._embed(sites)], dim=1)  # (B, 1+K, d)
+        # (B, 1+K, d)
+        x = torch.cat([model.sg_embed(model.sg_features[spacegroup])[:, None], model._embed(sites)], dim=1)
         pos = torch.arange(1 + K, device=x.device)
         self.known = (pos[None] == 0) | (pos[None] - 1 < n_known[:, None])  # (B, 1+K) keys a query may see
         allow = self.known[:, None, :].expand(B, 1 + K, 1 + K)  # as in encode_queries
@@ -187,20 +191,29 @@ class PrefixCache:
         m = self.model
         h = m._embed(query[:, None])  # (B, 1, d)
         B, _, C = h.shape
-        allow = torch.cat([self.known, torch.ones(B, 1, dtype=torch.bool, device=h.device)], 1)[:, None, None]  # (B, 1, 1, T)
-        for block, (kp, vp) in zip(m.blocks, self.kv):
+        # (B, 1, 1, T)
+        allow = torch.cat([self.known, torch.ones(B, 1, dtype=torch.bool, device=h.device)], 1)[:, None, None]
+        for block, (kp, vp) in zip(m.blocks, self.kv, strict=True):
             nh = block.attn.n_head
             q, k, v = (t.view(B, 1, nh, C // nh).transpose(1, 2) for t in block.attn.qkv(h).split(C, dim=2))
-            y = torch.nn.functional.scaled_dot_product_attention(q, torch.cat([kp, k], 2), torch.cat([vp, v], 2), attn_mask=allow)
+            y = torch.nn.functional.scaled_dot_product_attention(q, torch.cat([kp, k], 2), torch.cat([vp, v], 2),
+                                                                 attn_mask=allow)
             h = block.ln1(h + block.attn.proj(y.transpose(1, 2).reshape(B, 1, C)))
             h = block.ln2(h + block.ff(h))
         return m._head(field, h[:, 0], self.sites, self.n_known)
 
-    def subset(self, keep: torch.Tensor) -> "PrefixCache":
+    def subset(self, keep: torch.Tensor) -> PrefixCache:
         new = object.__new__(PrefixCache)
-        new.model, new.sites, new.n_known, new.known = self.model, self.sites[keep], self.n_known[keep], self.known[keep]
+        new.model, new.sites = self.model, self.sites[keep]
+        new.n_known, new.known = self.n_known[keep], self.known[keep]
         new.kv = [(k[keep], v[keep]) for k, v in self.kv]
         return new
+
+
+def _uncached_logits(model: WyckoffTransformer, sg: torch.Tensor, sites: torch.Tensor, nk: torch.Tensor, field: int,
+                     query: torch.Tensor) -> torch.Tensor:
+    """Logits of one field from the full prefix, without `PrefixCache` (the reference path)."""
+    return model.cascade_logits(sg, *sites.unbind(-1), nk, field, query[:, 0], query[:, 1])
 
 
 @torch.no_grad()
@@ -229,8 +242,7 @@ def _sample_batch(model: WyckoffTransformer, vocab: Vocabulary, sg: torch.Tensor
             cache = PrefixCache(model, a_sg, sites, nk)
             step_logits = cache.logits
         else:
-            def step_logits(field: int, query: torch.Tensor) -> torch.Tensor:
-                return model.cascade_logits(a_sg, *sites.unbind(-1), nk, field, query[:, 0], query[:, 1])
+            step_logits = partial(_uncached_logits, model, a_sg, sites, nk)
         # element
         raw = step_logits(0, torch.stack([m, m, m], -1))
         allowed = None
@@ -251,8 +263,11 @@ def _sample_batch(model: WyckoffTransformer, vocab: Vocabulary, sg: torch.Tensor
         active, e, a_sg, nk, sites, m = active[keep], e[keep], a_sg[keep], nk[keep], sites[keep], m[keep]
         if len(active) == 0:
             break
+        # both paths now see only the rows that did not stop
         if cache_prefix:
             step_logits = cache.subset(keep).logits
+        else:
+            step_logits = partial(_uncached_logits, model, a_sg, sites, nk)
         # site symmetry
         raw = step_logits(1, torch.stack([e, m, m], -1))
         if constrained:
@@ -270,7 +285,8 @@ def _sample_batch(model: WyckoffTransformer, vocab: Vocabulary, sg: torch.Tensor
         if constrained:
             fixed = dof[a_sg, s, c] == 0
             used[active[fixed], s[fixed], c[fixed]] = True
-    return {"element": E, "site_symmetry": S, "enumeration": C, "n_sites": n_sites, "logp": logp, "logp_model": logp_model}
+    return {"element": E, "site_symmetry": S, "enumeration": C, "n_sites": n_sites, "logp": logp,
+            "logp_model": logp_model}
 
 
 def _check_sample_args(n: int, temperature: float, batch_size: int) -> None:
@@ -291,7 +307,8 @@ def _check_sample_args(n: int, temperature: float, batch_size: int) -> None:
         raise ValueError(f"temperature must be a finite positive number, got {temperature!r}")
 
 
-def sample(model: WyckoffTransformer, vocab: Vocabulary, n: int, spacegroups: Sequence[int] | torch.Tensor | None = None,
+def sample(model: WyckoffTransformer, vocab: Vocabulary, n: int,
+           spacegroups: Sequence[int] | torch.Tensor | None = None,
            spacegroup_distribution: Sequence[float] | torch.Tensor | None = None, temperature: float = 1.0,
            constrained: bool = True, seed: int = 0, batch_size: int = 4096, device: str | torch.device = "auto",
            progress: bool = True, cache_prefix: bool = True) -> SampleResult:
@@ -330,9 +347,11 @@ def sample(model: WyckoffTransformer, vocab: Vocabulary, n: int, spacegroups: Se
     grammar = vocab.grammar() if constrained else None
     parts: list[dict[str, torch.Tensor]] = []
     try:
-        for i in tqdm(range(0, n, batch_size), desc=f"sample T={temperature:g}", disable=not progress or n <= batch_size):
-            parts.append({k: v.cpu() for k, v in _sample_batch(model, vocab, sg[i:i + batch_size].to(dev), float(temperature),
-                                                               constrained, grammar, gen, cache_prefix).items()})
+        for i in tqdm(range(0, n, batch_size), desc=f"sample T={temperature:g}",
+                      disable=not progress or n <= batch_size):
+            batch = _sample_batch(model, vocab, sg[i:i + batch_size].to(dev), float(temperature), constrained, grammar,
+                                  gen, cache_prefix)
+            parts.append({k: v.cpu() for k, v in batch.items()})
     finally:
         model.train(was_training)
         if model_dev != dev:

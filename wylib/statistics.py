@@ -1,7 +1,7 @@
 """Per-structure statistics of Wyckoff representations (paper Figures 4-6, 8-9 and the KS metrics)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 

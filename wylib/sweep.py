@@ -38,7 +38,7 @@ def parse_assignments(items: list[str]) -> dict[str, list]:
 
 def grid_points(grid: dict[str, list]) -> list[dict]:
     names = list(grid)
-    return [dict(zip(names, combo)) for combo in itertools.product(*(grid[n] for n in names))]
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(grid[n] for n in names))]
 
 
 def tag(point: dict) -> str:
@@ -68,7 +68,7 @@ def score(points: list[dict], dirs: list[Path], dataset: str, n_bootstrap: int, 
 
     refs = load_references(dataset, max_structures=max_structures, n_jobs=n_jobs)
     rows = []
-    for point, d in zip(points, dirs):
+    for point, d in zip(points, dirs, strict=True):
         evaluated, found = read_generated(d / "generated", name=tag(point))
         if evaluated is None:
             print(f"[sweep] {d.name}: nothing to score ({'; '.join(found)})")
@@ -94,7 +94,7 @@ def to_markdown(table: pd.DataFrame, grid_names: list[str]) -> str:
     for key, _, _ in METRICS:
         if key in table:
             shown[key] = [f"{v:.3g} [{lo:.3g}, {hi:.3g}]" for v, lo, hi in
-                          zip(table[key], table[f"{key}_low"], table[f"{key}_high"])]
+                          zip(table[key], table[f"{key}_low"], table[f"{key}_high"], strict=True)]
     for key in ("n_samples", "n_valid", "n_structures"):
         if key in table:
             shown[key] = table[key]
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if Path(args.out).is_absolute() else REPO / args.out
     points = grid_points(grid)
     dirs = [out / tag(p) for p in points]
-    for point, d in zip(points, dirs):
+    for point, d in zip(points, dirs, strict=True):
         params = {**fixed, **point, "out_dir": str(d)}
         if "max_structures" in declared and args.max_structures is not None:
             params.setdefault("max_structures", args.max_structures)

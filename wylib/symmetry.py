@@ -104,10 +104,10 @@ def _compute_tables() -> dict:
         for mapped in group.get_alternatives()["Transformed WP"]:
             new = mapped.split()
             assert len(new) == len(letters), (number, mapped)
-            perm = dict(zip(letters, new))
+            perm = dict(zip(letters, new, strict=True))
             if perm not in perms:
                 perms.append(perm)
-        identity = dict(zip(letters, letters))
+        identity = {x: x for x in letters}
         perms = [identity] + [p for p in perms if p != identity]
         symmetry = np.asarray(group.get_spg_symmetry_object().to_matrix_representation(), dtype=np.int8)
         groups[number] = dict(symbol=group.symbol, positions=rows, normalizer=perms,

@@ -33,9 +33,9 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import spglib
@@ -160,7 +160,7 @@ class WyckoffRepresentation:
 
     # ---------- construction
     @classmethod
-    def from_structure(cls, structure, symprec: float = 0.1, angle_tolerance: float = 5.0) -> "WyckoffRepresentation":
+    def from_structure(cls, structure, symprec: float = 0.1, angle_tolerance: float = 5.0) -> WyckoffRepresentation:
         """Tokenize a pymatgen ``Structure``; raises `TokenizationError` with the reason.
 
         Raises `TypeError` for anything but a pymatgen ``Structure`` and
@@ -181,7 +181,7 @@ class WyckoffRepresentation:
         return cls(int(dataset.number), tuple(sites))
 
     @classmethod
-    def from_tokens(cls, spacegroup: int, tokens: Iterable[tuple[str, str, int]]) -> "WyckoffRepresentation":
+    def from_tokens(cls, spacegroup: int, tokens: Iterable[tuple[str, str, int]]) -> WyckoffRepresentation:
         """Build from (element, site symmetry, enumeration) tokens; raises `InvalidSequenceError`."""
         reason = formal_validity_error(spacegroup, tokens)
         if reason:
@@ -191,16 +191,18 @@ class WyckoffRepresentation:
         return cls(int(spacegroup), tuple(sites))
 
     @classmethod
-    def from_pyxtal_args(cls, args: dict) -> "WyckoffRepresentation":
-        """Inverse of `to_pyxtal_args`."""
+    def from_pyxtal_args(cls, args: dict) -> WyckoffRepresentation:
+        """Inverse of `to_pyxtal_args`; ValueError if species and sites differ in length."""
+        if len(args["species"]) != len(args["sites"]):
+            raise ValueError(f"pyXtal args: {len(args['species'])} species but {len(args['sites'])} site lists")
         sites = []
-        for element, labels in zip(args["species"], args["sites"]):
+        for element, labels in zip(args["species"], args["sites"], strict=True):
             for label in labels:
                 sites.append(_site(int(args["group"]), element, label.lstrip("0123456789")))
         return cls(int(args["group"]), tuple(sites))
 
     @classmethod
-    def from_dict(cls, d: dict) -> "WyckoffRepresentation":
+    def from_dict(cls, d: dict) -> WyckoffRepresentation:
         return cls(int(d["spacegroup"]), tuple(WyckoffSite(**s) for s in d["sites"]))
 
     def as_dict(self) -> dict:
@@ -267,11 +269,11 @@ class WyckoffRepresentation:
                 out.append(mapped)
         return out
 
-    def equivalents(self) -> list["WyckoffRepresentation"]:
+    def equivalents(self) -> list[WyckoffRepresentation]:
         """All distinct representations under the group's normalizer, this one first."""
         return [WyckoffRepresentation(self.spacegroup, sites) for sites in self.aligned_equivalents()]
 
-    def canonical(self) -> "WyckoffRepresentation":
+    def canonical(self) -> WyckoffRepresentation:
         """A unique representative of the equivalence class (smallest letter sequence)."""
         return min(self.equivalents(), key=lambda r: [(letter_rank(s.letter), s.element) for s in r.sites])
 

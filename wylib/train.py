@@ -81,7 +81,7 @@ class TrainConfig:
     time_budget_s: float | None = None  # stop after this much training wall time
 
     @classmethod
-    def official(cls, **kw: Any) -> "TrainConfig":
+    def official(cls, **kw: Any) -> TrainConfig:
         """The authors' recipe (docs/paper-notes.md)."""
         base = dict(objective="official", lr=0.2, grad_clip=2.0, val_every=1000)
         return cls(**{**base, **kw})
@@ -245,9 +245,10 @@ class Trainer:
                 for g in self.opt.param_groups:
                     g["lr"] = _lr_ours(cfg, st.step, self.total_steps)
                 si, bk = idx[b].to(dev), k[b].to(dev)
-                l = row_losses(model, self.train_dev.spacegroup[si], E[si], S[si], C[si], self.train_dev.n_sites[si], bk)
-                self._step(l.sum(-1).mean())
-                loss_sum += float(l.detach().sum())
+                loss = row_losses(model, self.train_dev.spacegroup[si], E[si], S[si], C[si],
+                                  self.train_dev.n_sites[si], bk)
+                self._step(loss.sum(-1).mean())
+                loss_sum += float(loss.detach().sum())
                 n_loss += len(b)
         else:
             for _ in range(self.steps_per_round):
@@ -279,7 +280,8 @@ class Trainer:
         lr = self.opt.param_groups[0]["lr"]
         st.history.append({"round": st.round, "step": st.step, "wall_s": round(st.elapsed_s, 2),
                            "cpu_s": round(st.cpu_s, 2), "lr": lr, "train_loss": loss_sum / max(n_loss, 1),
-                           "skipped_steps": skipped, **{f"val_{k_}": v for k_, v in val.items() if k_.startswith("nll")}})
+                           "skipped_steps": skipped,
+                           **{f"val_{k_}": v for k_, v in val.items() if k_.startswith("nll")}})
         st.round += 1
         self.bar.set_postfix(val=f"{val['nll']:.2f}", best=f"{st.best_val:.2f}")
         self.bar.write(f"[{cfg.objective}] round {st.round - 1} step {st.step} wall {st.elapsed_s:.0f}s "
@@ -314,7 +316,8 @@ class Trainer:
                                    "date": time.strftime("%Y-%m-%d %H:%M:%S"),
                                    "n_train": len(self.train_data.n_sites), "n_val": len(self.val_data.n_sites),
                                    "machine": machine_info()}
-        for name, d in (("train", self.train_data if eval_train else None), ("val", self.val_data), ("test", test_data)):
+        splits = (("train", self.train_data if eval_train else None), ("val", self.val_data), ("test", test_data))
+        for name, d in splits:
             if d is not None:
                 metrics[name] = nll_summary(sequence_nll(self.model, d, cfg.test_n_perm, cfg.eval_seed))
         _write_json(metrics, self.run_dir / "metrics.json")

@@ -20,8 +20,8 @@ permutation).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -45,7 +45,7 @@ class Vocabulary:
     max_sites: int = 20
 
     @classmethod
-    def from_training(cls, reps: Sequence[WyckoffRepresentation], max_sites: int = 20) -> "Vocabulary":
+    def from_training(cls, reps: Sequence[WyckoffRepresentation], max_sites: int = 20) -> Vocabulary:
         """Elements from the training representations; symmetry tokens from the tables."""
         from pymatgen.core import Element
 
@@ -57,8 +57,9 @@ class Vocabulary:
                 "enumerations": self.enumerations, "max_sites": self.max_sites}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Vocabulary":
-        return cls(list(d["elements"]), list(d["site_symmetries"]), [int(e) for e in d["enumerations"]], int(d["max_sites"]))
+    def from_dict(cls, d: dict) -> Vocabulary:
+        return cls(list(d["elements"]), list(d["site_symmetries"]), [int(e) for e in d["enumerations"]],
+                   int(d["max_sites"]))
 
     @property
     def n_elements(self) -> int:
@@ -101,19 +102,22 @@ class Vocabulary:
         except KeyError as err:
             raise ValueError(f"token {err.args[0]!r} is not in the vocabulary") from None
 
-    def decode_tokens(self, element: Sequence[int], site_symmetry: Sequence[int], enumeration: Sequence[int]) -> list[tuple]:
+    def decode_tokens(self, element: Sequence[int], site_symmetry: Sequence[int],
+                      enumeration: Sequence[int]) -> list[tuple]:
         """Ids up to the first STOP -> (element, site symmetry, enumeration) tuples; service tokens raise."""
         out = []
-        for e, s, n in zip(element, site_symmetry, enumeration):
+        for e, s, n in zip(element, site_symmetry, enumeration, strict=True):
             e, s, n = int(e), int(s), int(n)
             if e == STOP:
                 return out
             if min(e, s, n) < N_SERVICE:
                 raise ValueError(f"service token {SERVICE[min(e, s, n)]} inside the sequence at site {len(out)}")
-            out.append((self.elements[e - N_SERVICE], self.site_symmetries[s - N_SERVICE], self.enumerations[n - N_SERVICE]))
+            out.append((self.elements[e - N_SERVICE], self.site_symmetries[s - N_SERVICE],
+                        self.enumerations[n - N_SERVICE]))
         raise ValueError("no STOP token")
 
-    def decode(self, spacegroup: int, element, site_symmetry, enumeration) -> tuple[WyckoffRepresentation | None, str | None]:
+    def decode(self, spacegroup: int, element, site_symmetry,
+               enumeration) -> tuple[WyckoffRepresentation | None, str | None]:
         """Decode one sequence; returns (representation, None) or (None, reason it is invalid)."""
         try:
             tokens = self.decode_tokens(element, site_symmetry, enumeration)
@@ -124,7 +128,7 @@ class Vocabulary:
             return None, reason
         return WyckoffRepresentation.from_tokens(int(spacegroup), tokens), None
 
-    def encode(self, reps: Sequence[WyckoffRepresentation], max_variants: int | None = None) -> "EncodedDataset":
+    def encode(self, reps: Sequence[WyckoffRepresentation], max_variants: int | None = None) -> EncodedDataset:
         """Encode representations (with all their equivalents) into padded tensors."""
         variants = [r.aligned_equivalents() for r in reps]
         if max_variants:
@@ -134,7 +138,7 @@ class Vocabulary:
         element = np.zeros((n, length), np.int64)
         ss = np.zeros((n, r_max, length), np.int64)
         en = np.zeros((n, r_max, length), np.int64)
-        for i, (rep, vs) in enumerate(zip(reps, variants)):
+        for i, (rep, vs) in enumerate(zip(reps, variants, strict=True)):
             el_ids, _, _ = self.encode_tokens(rep)
             k = len(el_ids)
             element[i, :k], element[i, k] = el_ids, STOP
@@ -170,7 +174,8 @@ class Vocabulary:
                 allowed_en[number, s, e] = True
                 dof[number, s, e] = wp.dof
                 mult[number, s, e] = wp.multiplicity
-        return {"site_symmetry_allowed": allowed_ss, "enumeration_allowed": allowed_en, "dof": dof, "multiplicity": mult}
+        return {"site_symmetry_allowed": allowed_ss, "enumeration_allowed": allowed_en, "dof": dof,
+                "multiplicity": mult}
 
 
 @dataclass
@@ -187,11 +192,11 @@ class EncodedDataset:
     def __len__(self) -> int:
         return len(self.spacegroup)
 
-    def subset(self, idx) -> "EncodedDataset":
+    def subset(self, idx) -> EncodedDataset:
         idx = torch.as_tensor(idx, dtype=torch.int64) if not isinstance(idx, slice) else idx
         return EncodedDataset(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
-    def to(self, device) -> "EncodedDataset":
+    def to(self, device) -> EncodedDataset:
         return EncodedDataset(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
     def permuted(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -213,7 +218,7 @@ class EncodedDataset:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
-    def from_state_dict(cls, d: dict) -> "EncodedDataset":
+    def from_state_dict(cls, d: dict) -> EncodedDataset:
         return cls(**{f.name: d[f.name] for f in fields(cls)})
 
 

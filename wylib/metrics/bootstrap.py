@@ -1,8 +1,9 @@
 """Percentile bootstrap confidence intervals for any metric of one or more samples."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -37,12 +38,12 @@ def bootstrap_ci(statistic: Callable[..., float], *samples: Sequence, n_boot: in
     if len(resample) != len(samples):
         raise ValueError("resample must have one flag per sample")
     value = float(statistic(*samples))
-    if any(len(s) == 0 for s, r in zip(samples, resample) if r):
+    if any(len(s) == 0 for s, r in zip(samples, resample, strict=True) if r):
         return CI(value, float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
     reps = np.empty(n_boot)
     for b in range(n_boot):
-        args = [_take(s, rng.integers(0, len(s), len(s))) if r else s for s, r in zip(samples, resample)]
+        args = [_take(s, rng.integers(0, len(s), len(s))) if r else s for s, r in zip(samples, resample, strict=True)]
         reps[b] = statistic(*args)
     reps = reps[np.isfinite(reps)]
     if reps.size == 0:

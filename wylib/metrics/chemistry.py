@@ -23,8 +23,8 @@ compositions: the exhaustive check would run for hours); callers count them as n
 from __future__ import annotations
 
 import itertools
-from functools import lru_cache
-from typing import Sequence
+from collections.abc import Sequence
+from functools import cache, lru_cache
 
 import numpy as np
 import smact
@@ -36,12 +36,12 @@ PAPER_OXIDATION_LIST = "smact14"
 MAX_OXIDATION_COMBINATIONS = 100_000
 
 
-@lru_cache(maxsize=None)
+@cache
 def _smact_element(symbol: str) -> smact.Element:
     return smact.Element(symbol)
 
 
-@lru_cache(maxsize=None)
+@cache
 def oxidation_states(symbol: str, oxidation_list: str = PAPER_OXIDATION_LIST) -> tuple[int, ...]:
     """Oxidation states of an element in one of `OXIDATION_LISTS` (empty if it has none)."""
     if oxidation_list not in OXIDATION_LISTS:
@@ -100,7 +100,8 @@ def smact_valid(composition: Composition | str, use_pauling_test: bool = True, i
 
 
 def oxidation_combinations(composition: Composition | str, oxidation_list: str = PAPER_OXIDATION_LIST) -> int | None:
-    """Oxidation-state combinations SMACT would try; None if the composition passes without (one element, all metals)."""
+    """Oxidation-state combinations SMACT would try; None if the composition passes without
+    (one element, all metals)."""
     symbols = [el.symbol for el in Composition(composition)]
     if len(symbols) == 1 or all(x in smact.metals for x in symbols):
         return None

@@ -6,8 +6,8 @@ exact test on the 2x2 table (a: successes / failures, b: successes / failures).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy.stats import fisher_exact

@@ -21,8 +21,8 @@ Empty inputs give NaN (never an exception) so a long run can carry on.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 from pymatgen.core import Composition
