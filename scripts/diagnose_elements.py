@@ -34,8 +34,16 @@ import torch  # noqa: E402
 
 from wylib import plots  # noqa: E402
 from wylib.data import load_encoded, tokenize_split  # noqa: E402
-from wylib.diagnose import (CATEGORIES, cdf_gaps, count_elements, element_rows, frequency_ratios,  # noqa: E402
-                            leaked_elements, sample_table, shares, step_table)
+from wylib.diagnose import (  # noqa: E402
+    cdf_gaps,
+    count_elements,
+    element_rows,
+    frequency_ratios,
+    leaked_elements,
+    sample_table,
+    shares,
+    step_table,
+)
 from wylib.metrics import element_frequencies, elements_chi2, ks_statistic  # noqa: E402
 from wylib.sample import REASON_CATEGORIES, sample, spacegroup_counts  # noqa: E402
 from wylib.train import load_run  # noqa: E402
@@ -152,8 +160,8 @@ def main() -> None:
                "share_4plus_distinct_valid": float((nel >= 4).mean()) if len(nel) else np.nan,
                "invalid_share_4plus": float((~tab.valid[many]).mean()) if many.any() else np.nan,
                "invalid_share_2_3": float((~tab.valid[tab.n_distinct.between(2, 3)]).mean())}
-        row.update({f"distinct_{d}": s for d, s in zip(support_d, shares(tab.n_distinct, support_d))})
-        row.update({f"sites_{s}": v for s, v in zip(support_s, shares(tab.n_sites, support_s))})
+        row.update({f"distinct_{d}": s for d, s in zip(support_d, shares(tab.n_distinct, support_d), strict=True)})
+        row.update({f"sites_{s}": v for s, v in zip(support_s, shares(tab.n_sites, support_s), strict=True)})
         row["sites_no_stop"] = float((tab.n_sites >= vocab.length).mean())
         dist_rows.append(row)
         g = tab.assign(no_stop=tab.n_sites >= vocab.length).groupby("n_distinct")
@@ -192,8 +200,8 @@ def main() -> None:
            "mean_sites_valid": float(train.n_sites.float().mean()), "mean_distinct": float(train_nel.mean()),
            "share_4plus_distinct": float((train_nel >= 4).mean()),
            "share_4plus_distinct_valid": float((train_nel >= 4).mean())}
-    ref.update({f"distinct_{d}": s for d, s in zip(support_d, shares(train_nel, support_d))})
-    ref.update({f"sites_{s}": v for s, v in zip(support_s, shares(train.n_sites.numpy(), support_s))})
+    ref.update({f"distinct_{d}": s for d, s in zip(support_d, shares(train_nel, support_d), strict=True)})
+    ref.update({f"sites_{s}": v for s, v in zip(support_s, shares(train.n_sites.numpy(), support_s), strict=True)})
     dist = pd.DataFrame(dist_rows + [ref])
     reasons = pd.DataFrame(reason_rows)
     steps = pd.DataFrame(step_rows).fillna(0)
@@ -242,7 +250,7 @@ def main() -> None:
         ax[0, 1].bar(t.d_prefix + (i - 1) * width, t.model_new, width, label=f"{name}: model")
         ax[0, 1].scatter(t.d_prefix + (i - 1) * width, t.data_new, color="k", s=12, zorder=3,
                          label="next token" if i == 0 else None)
-        for x, y in zip(t.d_prefix[t.d_prefix == 3] + (i - 1) * width, t.model_new[t.d_prefix == 3]):
+        for x, y in zip(t.d_prefix[t.d_prefix == 3] + (i - 1) * width, t.model_new[t.d_prefix == 3], strict=True):
             ax[0, 1].annotate(f"{y:.3f}", (x, y), ha="center", va="bottom", fontsize=7)
     ax[0, 1].text(3, 0.012, "data: 0", ha="center", fontsize=8)
     ax[0, 1].set_yscale("log")
@@ -346,7 +354,7 @@ def report(args, command, host, date, wall, rows, by_k, by_d, by_dk, leak, full,
     bin_gen, bin_test = binary("cdf_generated"), binary("cdf_reference")
     over = ratios.head(6)
     under = ratios[ratios.share_reference >= 0.005].tail(6).iloc[::-1]
-    fmt = lambda r: ", ".join(f"{e} {x:.2f}" for e, x in zip(r.element, r.ratio))  # noqa: E731
+    fmt = lambda r: ", ".join(f"{e} {x:.2f}" for e, x in zip(r.element, r.ratio, strict=True))  # noqa: E731
     greedy_end = end_tr.argmax_stop
     sites_cold = _pick(dist, temperature=f"{min(args.temperatures):g}")
     lines = [

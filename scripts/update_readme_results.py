@@ -69,9 +69,9 @@ def main() -> None:
     host = next((d["host"] for _, d in stages if "host" in d), platform.node())
     day = max(d["finished"] for _, d in stages)[:10]
     gen = params.get("04_generation", {})
-    from wylib.likelihood import paper_table2
-
     import pandas as pd
+
+    from wylib.likelihood import paper_table2
 
     paper2 = paper_table2().to_markdown(index=False, floatfmt=".1f")
     t2 = pd.read_csv(REPO / "results" / "table2.csv").set_index("dataset")

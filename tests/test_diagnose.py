@@ -8,9 +8,24 @@ import pandas as pd
 import pytest
 import torch
 
-from wylib.diagnose import (CATEGORIES, argmax_category, category_masses, cdf_gaps, count_elements,
-                            distinct_prefix, element_rows, frequency_ratios, leaked_elements, next_category,
-                            prefix_presence, reason_step, sample_table, shares, step_table, target_masses)
+from wylib.diagnose import (
+    CATEGORIES,
+    argmax_category,
+    category_masses,
+    cdf_gaps,
+    count_elements,
+    distinct_prefix,
+    element_rows,
+    frequency_ratios,
+    leaked_elements,
+    next_category,
+    prefix_presence,
+    reason_step,
+    sample_table,
+    shares,
+    step_table,
+    target_masses,
+)
 from wylib.likelihood import soft_element_target
 from wylib.metrics import ks_statistic
 from wylib.model import MASK, PAD, STOP

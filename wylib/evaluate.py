@@ -32,9 +32,9 @@ Percentages are on a 0-100 scale. Published numbers are constants marked
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -210,7 +210,7 @@ def hull_columns(structures: Sequence, energies_per_atom: Sequence[float | None]
     except Exception as err:  # noqa: BLE001 - a missing reference table must not stop the evaluation
         return np.full(n, np.nan), np.zeros(n, int), np.zeros(n, bool), f"no convex hull: {type(err).__name__}: {err}"
     comps = [s.composition if s is not None else "" for s in structures]
-    energies = [e if s is not None and e is not None else float("nan") for s, e in zip(structures, energies_per_atom)]
+    energies = [e if s is not None and e is not None else float("nan") for s, e in zip(structures, energies_per_atom, strict=True)]
     t = e_above_hull_table(comps, energies, hull)
     return (t["e_hull"].to_numpy(float), t["n_reference_compounds"].to_numpy(int),
             t["complete_binary_subsystems"].to_numpy(bool), None)
@@ -271,7 +271,7 @@ def _relaxed_table(path: Path, found: list[str]):
         found.append(f"{path.name} is empty: no samples were sent to 3D")
         return None
     reps = [_rep(tok) or (WyckoffRepresentation.from_pyxtal_args(a) if isinstance(a, dict) else None)
-            for tok, a in zip(t["tokens"], t["pyxtal_args"])]
+            for tok, a in zip(t["tokens"], t["pyxtal_args"], strict=True)]
     structs = table_structures(t)
     energies = [float(e) if e is not None and e == e else float("nan") for e in t["energy_per_atom"]]
     found.append(f"{path.name}: {len(t)} samples sent to 3D, {sum(x is not None for x in structs)} "
@@ -443,7 +443,7 @@ def evaluate_set(s: EvaluatedSet, refs: References, *, n_bootstrap: int = 1000, 
     # ---- statistics subset
     if s.statistics_on == "structure_novel":
         keep = st["unique"].to_numpy(bool) & st["novel"].to_numpy(bool) & np.array([r is not None for r in s.structure_reps])
-        stat_reps = [r for r, k in zip(s.structure_reps, keep) if k]
+        stat_reps = [r for r, k in zip(s.structure_reps, keep, strict=True) if k]
         what = "sampled representations of the unique, novel structures"
         st["in_statistics"], w["in_statistics"] = keep, False
     else:
@@ -472,18 +472,18 @@ def evaluate_set(s: EvaluatedSet, refs: References, *, n_bootstrap: int = 1000, 
     m["p1"] = _ci(lambda idx: 100.0 * metrics.p1_fraction(g[idx]), n, n_bootstrap, seeds["p1"])
     test_sg = metrics.distribution._counts(ref["spacegroup"].to_numpy(int))
     elements, fractions = _element_matrix(t["composition"]) if n else ([], np.zeros((0, 0)))
-    test_el = Counter(dict(zip(refs.test_elements, refs.test_element_counts)))
+    test_el = Counter(dict(zip(refs.test_elements, refs.test_element_counts, strict=True)))
     for corrected, suffix in ((False, ""), (True, "_corrected")):
         def sg_stat(idx, c=corrected):
             return metrics.spacegroup_chi2(g[idx], test_sg, c).value
 
         def el_stat(idx, c=corrected):
-            return metrics.elements_chi2(Counter(dict(zip(elements, fractions[idx].sum(0)))), test_el, c).value
+            return metrics.elements_chi2(Counter(dict(zip(elements, fractions[idx].sum(0), strict=True))), test_el, c).value
         m["sg_chi2" + suffix] = _ci(sg_stat, n, n_bootstrap, seeds["sg_chi2" + suffix])
         m["el_chi2" + suffix] = _ci(el_stat, n, n_bootstrap, seeds["el_chi2" + suffix])
     if n:
         for key, res in (("space groups", metrics.spacegroup_chi2(g, test_sg)),
-                         ("elements", metrics.elements_chi2(Counter(dict(zip(elements, fractions.sum(0)))), test_el))):
+                         ("elements", metrics.elements_chi2(Counter(dict(zip(elements, fractions.sum(0), strict=True))), test_el))):
             if res.dropped:
                 notes.append(f"paper-style chi2 dropped {len(res.dropped)} {key} absent from the test split "
                              f"({100 * res.dropped_mass:.1f} % of the set's mass, the rest renormalized): "

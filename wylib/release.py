@@ -18,7 +18,7 @@ form a representation under this project's Wyckoff tables get ``representation=N
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -36,7 +36,7 @@ def _representations(frame: pd.DataFrame) -> tuple[list[WyckoffRepresentation | 
     reps: list[WyckoffRepresentation | None] = []
     reasons: list[str | None] = []
     for g, sp, n, st in zip(frame["group"], _json_column(frame["species"]), _json_column(frame["numIons"]),
-                            _json_column(frame["sites"])):
+                            _json_column(frame["sites"]), strict=True):
         try:
             rep = WyckoffRepresentation.from_pyxtal_args(dict(group=int(g), species=sp, numIons=n, sites=st))
             if rep.composition != _composition(sp, n):
@@ -55,7 +55,7 @@ def _composition(species: Sequence[str], num_ions: Sequence[int]):
     from pymatgen.core import Composition
 
     counts: dict[str, float] = {}
-    for s, k in zip(species, num_ions):
+    for s, k in zip(species, num_ions, strict=True):
         counts[s] = counts.get(s, 0) + int(k)
     return Composition(counts)
 
@@ -79,7 +79,7 @@ def load_genes(n_elements: Sequence[int] | None = BITERNARY) -> pd.DataFrame:
     reps, reasons = _representations(frame)
     args = [dict(group=int(g), species=sp, numIons=[int(k) for k in n], sites=st) for g, sp, n, st in
             zip(frame["group"], _json_column(frame["species"]), _json_column(frame["numIons"]),
-                _json_column(frame["sites"]))]
+                _json_column(frame["sites"]), strict=True)]
     return pd.DataFrame(dict(material_id=frame["material_id"].astype(str), group=frame["group"].astype(int),
                              n_elements=frame["n_elements"], smact_validity=frame["smact_validity"].astype(bool),
                              pyxtal_args=args, representation=reps, reason=reasons))
@@ -109,7 +109,7 @@ def load_relaxed(n_elements: Sequence[int] | None = BITERNARY) -> pd.DataFrame:
                              structure=structures, energy_per_atom=frame["chgnet_energy_per_atom"].astype(float),
                              authors_e_hull=frame["chgnet_e_above_hull_corrected"].astype(float),
                              representation=reps,
-                             reason=[a or b for a, b in zip(reasons, rep_reasons)]))
+                             reason=[a or b for a, b in zip(reasons, rep_reasons, strict=True)]))
 
 
 def gene_samples(n: int, n_elements: Sequence[int] | None = BITERNARY) -> list[dict]:
@@ -118,4 +118,4 @@ def gene_samples(n: int, n_elements: Sequence[int] | None = BITERNARY) -> list[d
     genes = load_genes(n_elements)
     genes = genes[genes["representation"].notna()].head(n)
     return [dict(sample_id=f"authors-{m}", tokens=r.as_dict(), pyxtal_args=r.to_pyxtal_args())
-            for m, r in zip(genes["material_id"], genes["representation"])]
+            for m, r in zip(genes["material_id"], genes["representation"], strict=True)]
