@@ -14,6 +14,7 @@ value) and ``<figure>.pdf/.png``. No training; sampling and teacher-forced scori
 4. element frequencies generated / train at T = 1;
 5. STOP vs new element where the prefix already holds every element of the structure.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,8 +67,8 @@ def teacher_forced(model, data, n_perm: int, seed: int, name: str):
 
 def _add_padded(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     out = np.zeros((max(len(a), len(b)), a.shape[1]))
-    out[:len(a)] += a
-    out[:len(b)] += b
+    out[: len(a)] += a
+    out[: len(b)] += b
     return out
 
 
@@ -118,8 +119,16 @@ def main() -> None:
     # 1. teacher-forced rows: train, test, own T = 1 samples
     rows_tr, abs_tr = teacher_forced(model, train, args.n_perm, args.seed, "train")
     rows_te, abs_te = teacher_forced(model, test, args.n_perm, args.seed + 1, "test")
-    res1 = sample(model, vocab, args.n_t1, spacegroup_distribution=sg_counts, temperature=1.0, constrained=False,
-                  seed=args.seed, progress=False)
+    res1 = sample(
+        model,
+        vocab,
+        args.n_t1,
+        spacegroup_distribution=sg_counts,
+        temperature=1.0,
+        constrained=False,
+        seed=args.seed,
+        progress=False,
+    )
     st_gen = element_rows(model, res1.spacegroup, res1.element, res1.site_symmetry, res1.enumeration, res1.n_sites)
     rows_gen = st_gen.rows.assign(set="generated T=1", perm=0)
     rows = pd.concat([rows_tr, rows_te, rows_gen], ignore_index=True)
@@ -129,10 +138,15 @@ def main() -> None:
     by_k = step_table(rows, ["set", "k_pooled"])
     by_d = step_table(rows, ["set", "d_prefix"])
     by_dk = step_table(rows[rows.d_prefix == 3], ["set", "k_pooled"])
-    sections += [long("by_step", by_k, ["k_pooled"]), long("by_distinct", by_d, ["d_prefix"]),
-                 long("by_step_at_3_distinct", by_dk, ["k_pooled"])]
-    leak = {name: leaked_elements(a, 3, vocab.elements, top=10)
-            for name, a in (("train", abs_tr), ("test", abs_te), ("generated T=1", st_gen.absent_mass))}
+    sections += [
+        long("by_step", by_k, ["k_pooled"]),
+        long("by_distinct", by_d, ["d_prefix"]),
+        long("by_step_at_3_distinct", by_dk, ["k_pooled"]),
+    ]
+    leak = {
+        name: leaked_elements(a, 3, vocab.elements, top=10)
+        for name, a in (("train", abs_tr), ("test", abs_te), ("generated T=1", st_gen.absent_mass))
+    }
     for name, df in leak.items():
         sections.append(long("leak_at_3_distinct", df.assign(set=name), ["element"]))
 
@@ -146,60 +160,115 @@ def main() -> None:
     dist_rows, reason_rows, step_rows, metric_rows, per_d = [], [], [], [], []
     ref_freq_test = element_frequencies([r.composition for r in test_reps])
     t1_label = f"1 (n={args.n_t1})"
-    runs = [(f"{T:g}", sample(model, vocab, args.n_samples, spacegroup_distribution=sg_counts, temperature=T,
-                              constrained=False, seed=args.seed, progress=False)) for T in args.temperatures]
+    runs = [
+        (
+            f"{T:g}",
+            sample(
+                model,
+                vocab,
+                args.n_samples,
+                spacegroup_distribution=sg_counts,
+                temperature=T,
+                constrained=False,
+                seed=args.seed,
+                progress=False,
+            ),
+        )
+        for T in args.temperatures
+    ]
     for label, res in runs + [(t1_label, res1)]:
         tab = sample_table(res.element, res.n_sites, res.reasons)
         valid_reps = [r for r in res.representations if r is not None]
         nel = np.array([r.n_elements for r in valid_reps])
         many = tab.n_distinct >= 4
-        row = {"temperature": label, "n": len(tab), "validity": tab.valid.mean(),
-               "mean_sites": tab.n_sites.clip(upper=vocab.length).mean(),
-               "mean_sites_valid": tab.n_sites[tab.valid].mean(), "mean_distinct": tab.n_distinct.mean(),
-               "share_4plus_distinct": float(many.mean()),
-               "share_4plus_distinct_valid": float((nel >= 4).mean()) if len(nel) else np.nan,
-               "invalid_share_4plus": float((~tab.valid[many]).mean()) if many.any() else np.nan,
-               "invalid_share_2_3": float((~tab.valid[tab.n_distinct.between(2, 3)]).mean())}
+        row = {
+            "temperature": label,
+            "n": len(tab),
+            "validity": tab.valid.mean(),
+            "mean_sites": tab.n_sites.clip(upper=vocab.length).mean(),
+            "mean_sites_valid": tab.n_sites[tab.valid].mean(),
+            "mean_distinct": tab.n_distinct.mean(),
+            "share_4plus_distinct": float(many.mean()),
+            "share_4plus_distinct_valid": float((nel >= 4).mean()) if len(nel) else np.nan,
+            "invalid_share_4plus": float((~tab.valid[many]).mean()) if many.any() else np.nan,
+            "invalid_share_2_3": float((~tab.valid[tab.n_distinct.between(2, 3)]).mean()),
+        }
         row.update({f"distinct_{d}": s for d, s in zip(support_d, shares(tab.n_distinct, support_d), strict=True)})
         row.update({f"sites_{s}": v for s, v in zip(support_s, shares(tab.n_sites, support_s), strict=True)})
         row["sites_no_stop"] = float((tab.n_sites >= vocab.length).mean())
         dist_rows.append(row)
         g = tab.assign(no_stop=tab.n_sites >= vocab.length).groupby("n_distinct")
-        per_d.append(pd.DataFrame({"temperature": label, "n_distinct": g.size().index,
-                                   "share": g.size().values / len(tab),
-                                   "validity": g.valid.mean().values, "no_stop": g.no_stop.mean().values,
-                                   "mean_sites": g.n_sites.mean().values}))
+        per_d.append(
+            pd.DataFrame(
+                {
+                    "temperature": label,
+                    "n_distinct": g.size().index,
+                    "share": g.size().values / len(tab),
+                    "validity": g.valid.mean().values,
+                    "no_stop": g.no_stop.mean().values,
+                    "mean_sites": g.n_sites.mean().values,
+                }
+            )
+        )
         le3 = [r for r in valid_reps if r.n_elements <= 3]
         for subset, reps in (("all valid", valid_reps), ("valid, <= 3 elements", le3)):
-            metric_rows.append({"temperature": label, "subset": subset, "n": len(reps),
-                                "elements_ks": ks_statistic([r.n_elements for r in reps], test_nel),
-                                "elements_chi2": elements_chi2([r.composition for r in reps], ref_freq_test).value
-                                if reps else np.nan})
+            metric_rows.append(
+                {
+                    "temperature": label,
+                    "subset": subset,
+                    "n": len(reps),
+                    "elements_ks": ks_statistic([r.n_elements for r in reps], test_nel),
+                    "elements_chi2": elements_chi2([r.composition for r in reps], ref_freq_test).value
+                    if reps
+                    else np.nan,
+                }
+            )
         inv = tab[~tab.valid]
-        reason_rows.append({"temperature": label, "n_invalid": len(inv),
-                            **{c: int((inv.reason == c).sum()) for c in REASON_CATEGORIES}})
+        reason_rows.append(
+            {
+                "temperature": label,
+                "n_invalid": len(inv),
+                **{c: int((inv.reason == c).sum()) for c in REASON_CATEGORIES},
+            }
+        )
         if len(inv):
             ct = pd.crosstab(inv.reason, inv.step.fillna(-1).astype(int))
             for reason, r in ct.iterrows():
                 step_rows.append({"temperature": label, "reason": reason, **{int(s): int(v) for s, v in r.items()}})
     t_cold = min(args.temperatures)
-    res_c = sample(model, vocab, args.n_samples, spacegroup_distribution=sg_counts, temperature=t_cold,
-                   constrained=True, seed=args.seed, progress=False)
+    res_c = sample(
+        model,
+        vocab,
+        args.n_samples,
+        spacegroup_distribution=sg_counts,
+        temperature=t_cold,
+        constrained=True,
+        seed=args.seed,
+        progress=False,
+    )
     tab_c = sample_table(res_c.element, res_c.n_sites, res_c.reasons)
     at_max = tab_c.n_sites == vocab.max_sites
-    cold_constrained = {"temperature": t_cold, "n": len(tab_c), "mean_sites": float(tab_c.n_sites.mean()),
-                        "share_max_sites": float(at_max.mean()),
-                        "share_1_distinct_at_max_sites": float((tab_c.n_distinct[at_max] == 1).mean())
-                        if at_max.any() else np.nan,
-                        "mean_sites_below_max": float(tab_c.n_sites[~at_max].mean()) if (~at_max).any() else np.nan}
+    cold_constrained = {
+        "temperature": t_cold,
+        "n": len(tab_c),
+        "mean_sites": float(tab_c.n_sites.mean()),
+        "share_max_sites": float(at_max.mean()),
+        "share_1_distinct_at_max_sites": float((tab_c.n_distinct[at_max] == 1).mean()) if at_max.any() else np.nan,
+        "mean_sites_below_max": float(tab_c.n_sites[~at_max].mean()) if (~at_max).any() else np.nan,
+    }
     sections.append(long("cold_constrained", pd.DataFrame([cold_constrained]), ["temperature"]))
     gaps_t1 = cdf_gaps([r.n_elements for r in res1.representations if r is not None], test_nel)
     gaps_t1 = gaps_t1.rename(columns={"value": "n_elements"})
-    ref = {"temperature": "train", "n": len(train_nel), "validity": 1.0,
-           "mean_sites": float(train.n_sites.float().mean()),
-           "mean_sites_valid": float(train.n_sites.float().mean()), "mean_distinct": float(train_nel.mean()),
-           "share_4plus_distinct": float((train_nel >= 4).mean()),
-           "share_4plus_distinct_valid": float((train_nel >= 4).mean())}
+    ref = {
+        "temperature": "train",
+        "n": len(train_nel),
+        "validity": 1.0,
+        "mean_sites": float(train.n_sites.float().mean()),
+        "mean_sites_valid": float(train.n_sites.float().mean()),
+        "mean_distinct": float(train_nel.mean()),
+        "share_4plus_distinct": float((train_nel >= 4).mean()),
+        "share_4plus_distinct_valid": float((train_nel >= 4).mean()),
+    }
     ref.update({f"distinct_{d}": s for d, s in zip(support_d, shares(train_nel, support_d), strict=True)})
     ref.update({f"sites_{s}": v for s, v in zip(support_s, shares(train.n_sites.numpy(), support_s), strict=True)})
     dist = pd.DataFrame(dist_rows + [ref])
@@ -212,10 +281,12 @@ def main() -> None:
     metrics_tab = pd.DataFrame(metric_rows)
     by_distinct = pd.concat(per_d, ignore_index=True)
     sections.append(long("samples_by_distinct", by_distinct, ["temperature", "n_distinct"]))
-    sections += [long("samples_by_temperature", dist, ["temperature"]),
-                 long("invalid_reasons", reasons, ["temperature"]),
-                 long("invalid_by_step", steps, ["temperature", "reason"]) if len(steps) else pd.DataFrame(),
-                 long("elements_metrics_vs_test", metrics_tab, ["temperature", "subset"])]
+    sections += [
+        long("samples_by_temperature", dist, ["temperature"]),
+        long("invalid_reasons", reasons, ["temperature"]),
+        long("invalid_by_step", steps, ["temperature", "reason"]) if len(steps) else pd.DataFrame(),
+        long("elements_metrics_vs_test", metrics_tab, ["temperature", "subset"]),
+    ]
 
     # 4. element frequencies at T = 1 (n_t1 samples): atomic fractions per structure, as the chi2 metric
     valid1 = [r for r in res1.representations if r is not None]
@@ -225,8 +296,9 @@ def main() -> None:
     ratios = frequency_ratios(f_gen, f_train, min_share=0.002)
     ratios3 = frequency_ratios(f_gen3, f_train, min_share=0.002).set_index("element")
     ratios["ratio_le3_elements"] = ratios.element.map(ratios3.ratio)
-    ratios["ratio_vs_test"] = ratios.element.map(frequency_ratios(f_gen, ref_freq_test, min_share=0.0)
-                                                 .set_index("element").ratio)
+    ratios["ratio_vs_test"] = ratios.element.map(
+        frequency_ratios(f_gen, ref_freq_test, min_share=0.0).set_index("element").ratio
+    )
     new_tokens = count_elements(res1.element, res1.n_sites, vocab.elements, keep=res1.valid)
     fourth = _fourth_element_counts(res1, vocab.elements)
     tot4 = sum(fourth.values())
@@ -241,15 +313,19 @@ def main() -> None:
         t = by_k[by_k.set == name]
         ax[0, 0].plot(t.k_pooled, t.model_new, style, ms=4, label=f"{name}: model")
         ax[0, 0].plot(t.k_pooled, t.data_new, style, ms=4, alpha=0.4, label=f"{name}: next token")
-    ax[0, 0].set(xlabel=f"sites already emitted k (>= {K_CAP} pooled)", ylabel="P(next element is new)",
-                 title="new element per step")
+    ax[0, 0].set(
+        xlabel=f"sites already emitted k (>= {K_CAP} pooled)",
+        ylabel="P(next element is new)",
+        title="new element per step",
+    )
     ax[0, 0].legend(fontsize=6)
     width = 0.25
     for i, name in enumerate(("train", "test", "generated T=1")):
         t = by_d[(by_d.set == name) & (by_d.d_prefix >= 1)]
         ax[0, 1].bar(t.d_prefix + (i - 1) * width, t.model_new, width, label=f"{name}: model")
-        ax[0, 1].scatter(t.d_prefix + (i - 1) * width, t.data_new, color="k", s=12, zorder=3,
-                         label="next token" if i == 0 else None)
+        ax[0, 1].scatter(
+            t.d_prefix + (i - 1) * width, t.data_new, color="k", s=12, zorder=3, label="next token" if i == 0 else None
+        )
         for x, y in zip(t.d_prefix[t.d_prefix == 3] + (i - 1) * width, t.model_new[t.d_prefix == 3], strict=True):
             ax[0, 1].annotate(f"{y:.3f}", (x, y), ha="center", va="bottom", fontsize=7)
     ax[0, 1].text(3, 0.012, "data: 0", ha="center", fontsize=8)
@@ -260,8 +336,12 @@ def main() -> None:
     bars = dist[dist.temperature != t1_label]
     for i, r in enumerate(bars.itertuples()):
         vals = [getattr(r, f"distinct_{d}") for d in support_d]
-        ax[1, 0].bar(np.array(support_d) + (i - len(bars) / 2) * w, 100 * np.asarray(vals), w,
-                     label=f"T={r.temperature}" if r.temperature != "train" else "train")
+        ax[1, 0].bar(
+            np.array(support_d) + (i - len(bars) / 2) * w,
+            100 * np.asarray(vals),
+            w,
+            label=f"T={r.temperature}" if r.temperature != "train" else "train",
+        )
     ax[1, 0].set(xlabel="distinct elements per sample (all samples)", ylabel="share, %", title="distinct elements")
     ax[1, 0].legend(fontsize=7)
     top = pd.concat([ratios.head(8), ratios.tail(8)])
@@ -276,12 +356,35 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     pd.concat([s for s in sections if len(s)], ignore_index=True).to_csv(out.with_suffix(".csv"), index=False)
     wall = time.perf_counter() - t_start
-    text = report(args, command, host, date, wall, rows, by_k, by_d, by_dk, leak, full, dist, by_distinct, reasons,
-                  steps, cold_constrained, metrics_tab, ratios, gaps_t1, fig_paths, len(train), len(test),
-                  len(vocab.elements))
+    text = report(
+        args,
+        command,
+        host,
+        date,
+        wall,
+        rows,
+        by_k,
+        by_d,
+        by_dk,
+        leak,
+        full,
+        dist,
+        by_distinct,
+        reasons,
+        steps,
+        cold_constrained,
+        metrics_tab,
+        ratios,
+        gaps_t1,
+        fig_paths,
+        len(train),
+        len(test),
+        len(vocab.elements),
+    )
     out.with_suffix(".md").write_text(text)
-    print(f"wrote {out.with_suffix('.md')}, {out.with_suffix('.csv')}, {', '.join(map(str, fig_paths))} "
-          f"in {wall:.0f} s")
+    print(
+        f"wrote {out.with_suffix('.md')}, {out.with_suffix('.csv')}, {', '.join(map(str, fig_paths))} in {wall:.0f} s"
+    )
 
 
 def _fourth_element_counts(res, elements) -> dict[str, int]:
@@ -291,7 +394,7 @@ def _fourth_element_counts(res, elements) -> dict[str, int]:
     out: Counter = Counter()
     for i in range(len(res)):
         seen: list[int] = []
-        for t in res.element[i, :int(res.n_sites[i])].tolist():
+        for t in res.element[i, : int(res.n_sites[i])].tolist():
             if t >= 3 and t not in seen:
                 seen.append(t)
                 if len(seen) == 4:
@@ -309,19 +412,51 @@ def _pick(tab: pd.DataFrame, **where) -> pd.Series:
     return tab[m].iloc[0]
 
 
-def report(args, command, host, date, wall, rows, by_k, by_d, by_dk, leak, full, dist, by_distinct, reasons, steps,
-           cold_c, metrics_tab,
-           ratios, gaps_t1, fig_paths, n_train, n_test, n_elements) -> str:
+def report(
+    args,
+    command,
+    host,
+    date,
+    wall,
+    rows,
+    by_k,
+    by_d,
+    by_dk,
+    leak,
+    full,
+    dist,
+    by_distinct,
+    reasons,
+    steps,
+    cold_c,
+    metrics_tab,
+    ratios,
+    gaps_t1,
+    fig_paths,
+    n_train,
+    n_test,
+    n_elements,
+) -> str:
     L = args.length
-    cols_main = ["n_rows", "data_new", "target_new", "model_new", "data_repeat", "model_repeat", "data_stop",
-                 "model_stop", "model_service", "argmax_new", "argmax_stop"]
+    cols_main = [
+        "n_rows",
+        "data_new",
+        "target_new",
+        "model_new",
+        "data_repeat",
+        "model_repeat",
+        "data_stop",
+        "model_stop",
+        "model_service",
+        "argmax_new",
+        "argmax_stop",
+    ]
     d3 = {s: _pick(by_d, set=s, d_prefix=3) for s in ("train", "test", "generated T=1")}
     d2 = {s: _pick(by_d, set=s, d_prefix=2) for s in ("train", "test", "generated T=1")}
     t1_label = f"1 (n={args.n_t1})"
     t1 = _pick(dist, temperature=t1_label)
     tr = _pick(dist, temperature="train")
     end_tr = _pick(full, set="train", all_present=True, at_end=True)
-    mid_tr = _pick(full, set="train", all_present=True, at_end=False)
     m_all = _pick(metrics_tab, temperature=t1_label, subset="all valid")
     m_le3 = _pick(metrics_tab, temperature=t1_label, subset="valid, <= 3 elements")
     gen_rows = rows[rows.set == "generated T=1"]
@@ -333,15 +468,21 @@ def report(args, command, host, date, wall, rows, by_k, by_d, by_dk, leak, full,
     one_nostop = float(one.no_stop.iloc[0]) if len(one) else float("nan")
     ratio_shift = float(np.nanmedian(np.abs(np.log2(ratios.ratio / ratios.ratio_le3_elements))))
     chi2_change = (m_all.elements_chi2 - m_le3.elements_chi2) / m_all.elements_chi2
-    chi2_text = (f"the 4+ element samples carry {chi2_change:.0%} of the elements chi2; the rest is the composition "
-                 "of the 2-3-element samples themselves." if chi2_change > 0 else
-                 "the elements chi2 does not come from the 4+ element samples but from the composition of the "
-                 "2-3-element samples themselves.")
+    chi2_text = (
+        f"the 4+ element samples carry {chi2_change:.0%} of the elements chi2; the rest is the composition "
+        "of the 2-3-element samples themselves."
+        if chi2_change > 0
+        else "the elements chi2 does not come from the 4+ element samples but from the composition of the "
+        "2-3-element samples themselves."
+    )
     rel = d3["test"].model_new / d3["train"].model_new
-    leak_kind = ("The leak is not overfitting" if rel < 1.5 else "The leak grows off the training set")
-    data_text = ("the 4th-element leak is about as large on training rows as on test rows, so more data of the "
-                 "same kind is not expected to remove it by itself." if rel < 1.5 else
-                 "the leak is larger on test than on training rows, so more data should reduce part of it.")
+    leak_kind = "The leak is not overfitting" if rel < 1.5 else "The leak grows off the training set"
+    data_text = (
+        "the 4th-element leak is about as large on training rows as on test rows, so more data of the "
+        "same kind is not expected to remove it by itself."
+        if rel < 1.5
+        else "the leak is larger on test than on training rows, so more data should reduce part of it."
+    )
     inv1 = _pick(reasons, temperature=t1_label)
     counts = inv1[list(REASON_CATEGORIES)].astype(int)
     top_reason = str(counts.idxmax()) if counts.sum() else "none"
@@ -388,7 +529,7 @@ def report(args, command, host, date, wall, rows, by_k, by_d, by_dk, leak, full,
         "",
         md(by_d[["set", "d_prefix"] + cols_main]),
         "",
-        "### By step k (k >= %d pooled)" % K_CAP,
+        f"### By step k (k >= {K_CAP} pooled)",
         "",
         md(by_k[["set", "k_pooled"] + cols_main]),
         "",
@@ -406,10 +547,24 @@ def report(args, command, host, date, wall, rows, by_k, by_d, by_dk, leak, full,
         "counted among the element tokens before STOP, sites = STOP position; `sites_no_stop`: no STOP within "
         f"max_sites); last row the training split.",
         "",
-        md(dist[["temperature", "n", "validity", "mean_sites", "mean_sites_valid", "mean_distinct",
-                 "share_4plus_distinct",
-                 "share_4plus_distinct_valid", "invalid_share_2_3", "invalid_share_4plus"]
-                + [f"distinct_{d}" for d in range(1, 7)]], ".3f"),
+        md(
+            dist[
+                [
+                    "temperature",
+                    "n",
+                    "validity",
+                    "mean_sites",
+                    "mean_sites_valid",
+                    "mean_distinct",
+                    "share_4plus_distinct",
+                    "share_4plus_distinct_valid",
+                    "invalid_share_2_3",
+                    "invalid_share_4plus",
+                ]
+                + [f"distinct_{d}" for d in range(1, 7)]
+            ],
+            ".3f",
+        ),
         "",
         md(dist[["temperature"] + [f"sites_{s}" for s in range(1, 21)] + ["sites_no_stop"]], ".3f"),
         "",
@@ -471,7 +626,7 @@ def report(args, command, host, date, wall, rows, by_k, by_d, by_dk, leak, full,
         f"element {d2['train'].model_new:.3f} vs {d2['train'].data_new:.3f} and a repeat "
         f"{d2['train'].model_repeat:.3f} "
         f"vs {d2['train'].data_repeat:.3f}. The objective's target is exactly zero on new elements at 3 distinct; "
-        "what the model does not learn is the hard rule \"never a 4th element\" from the presence vector and the "
+        'what the model does not learn is the hard rule "never a 4th element" from the presence vector and the '
         "encoder (at this model size, data size and regularisation).",
         f"- **Element statistics** (T = 1, {args.n_t1} samples): over-represented (generated / train) {fmt(over)}; "
         f"under-represented {fmt(under)}. Rejecting the valid samples with 4+ elements moves elements KS from "
@@ -510,7 +665,7 @@ def report(args, command, host, date, wall, rows, by_k, by_d, by_dk, leak, full,
         "2. **Element objective / head**: the soft target already puts zero mass on a 4th element; what is missing "
         "is a sharp rule. Options: give the element head the count of distinct elements so far (one-hot) next to "
         "the presence vector; or factor the element step into a category (new / repeat / STOP) followed by the "
-        "element within the category, so that \"no new element at 3\" is one logit, not "
+        'element within the category, so that "no new element at 3" is one logit, not '
         f"{n_elements}, and the argmax compares categories rather than single tokens.",
         f"3. **More data**: {data_text} The element-frequency skew that remains without the 4+ element samples "
         "is the part data size should move; the learning-curve sweep below measures it.",

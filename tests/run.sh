@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
 .venv/bin/ruff check wylib tests scripts bench
-# Formatting check: enable (uncomment) once the tree has been formatted with `ruff format` in one commit.
-# .venv/bin/ruff format --check wylib tests scripts bench
+# Formatting check (the tree is formatted with `ruff format`; run it on your files before committing).
+.venv/bin/ruff format --check wylib tests scripts bench
 export WYLIB_DATA_DIR=${WYLIB_DATA_DIR:-$(cd .. && pwd)/shared/data}
 export WYLIB_AUTO_DOWNLOAD=${WYLIB_AUTO_DOWNLOAD:-0}
 export MPLBACKEND=Agg

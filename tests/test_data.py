@@ -1,4 +1,5 @@
 """Data registry, checksums, missing-file messages, caching and the tokenized split."""
+
 import gzip
 import hashlib
 import os
@@ -52,8 +53,12 @@ def test_tokenize_with_failures_listed(tmp_path, monkeypatch, rocksalt):
 
     disordered = Structure(Lattice.cubic(4.0), [{"Fe": 0.5, "Ni": 0.5}], [[0, 0, 0]]).to(fmt="cif")
     unknown = rocksalt.to(fmt="cif").replace(" Cl ", " Xq ").replace("Cl", "Xq")
-    rows = pd.DataFrame({"material_id": ["ok-1", "bad-cif", "disordered", "unknown-el"],
-                         "cif": [rocksalt.to(fmt="cif"), "data_x\nnonsense", disordered, unknown]})
+    rows = pd.DataFrame(
+        {
+            "material_id": ["ok-1", "bad-cif", "disordered", "unknown-el"],
+            "cif": [rocksalt.to(fmt="cif"), "data_x\nnonsense", disordered, unknown],
+        }
+    )
     ddir = tmp_path / "data_dir"
     (ddir / "toy").mkdir(parents=True)
     rows.to_csv(ddir / "toy" / "train.csv", index=False)
@@ -159,6 +164,7 @@ def dl(tmp_path, monkeypatch):
         entry = data.DataFile("toy_dl", "train", "train.csv.gz", url, sha256)
         monkeypatch.setitem(data.REGISTRY, "toy_dl", {"train": entry})
         return entry
+
     return register
 
 
@@ -179,8 +185,11 @@ def test_download_good_file(server, dl, tmp_path):
     assert locate("toy_dl", "train", download=True) == path and server.hits == ["ok"]  # second call: local copy
 
 
-@pytest.mark.parametrize("mode, sha", [("short", None), ("short", "pinned"), ("drop", None), ("stall", None),
-                                       ("missing", None)], ids=lambda x: str(x))
+@pytest.mark.parametrize(
+    "mode, sha",
+    [("short", None), ("short", "pinned"), ("drop", None), ("stall", None), ("missing", None)],
+    ids=lambda x: str(x),
+)
 def test_download_failures_leave_nothing(server, dl, tmp_path, mode, sha):
     """Truncated body (with and without a registered checksum), a dropped connection, a stalled server, a 404."""
     entry = dl(_url(server, mode), *(() if sha else (None,)))
@@ -218,13 +227,17 @@ def _toy(tmp_path, monkeypatch, filename: str, content: bytes) -> None:
     monkeypatch.setitem(data.REGISTRY, "toy", {"train": data.DataFile("toy", "train", filename)})
 
 
-@pytest.mark.parametrize("filename, content, problem", [
-    ("train.csv.gz", BODY[: len(BODY) // 2], "truncated"),
-    ("train.csv.gz", b"not gzip at all", "not a gzip file"),
-    ("train.csv", b"material_id,cif\nx-1,\"data_x\n_cell_length_a 4\n", "unreadable"),
-    ("train.csv", b"material_id,structure\nx-1,abc\n", "'cif'"),
-    ("train.csv", b"", "empty"),
-], ids=["truncated-gz", "not-gz", "unterminated-quote", "no-cif-column", "empty"])
+@pytest.mark.parametrize(
+    "filename, content, problem",
+    [
+        ("train.csv.gz", BODY[: len(BODY) // 2], "truncated"),
+        ("train.csv.gz", b"not gzip at all", "not a gzip file"),
+        ("train.csv", b'material_id,cif\nx-1,"data_x\n_cell_length_a 4\n', "unreadable"),
+        ("train.csv", b"material_id,structure\nx-1,abc\n", "'cif'"),
+        ("train.csv", b"", "empty"),
+    ],
+    ids=["truncated-gz", "not-gz", "unterminated-quote", "no-cif-column", "empty"],
+)
 def test_unreadable_file_named(tmp_path, monkeypatch, filename, content, problem):
     _toy(tmp_path, monkeypatch, filename, content)
     for read in (lambda: data.load_split("toy", "train"), lambda: tokenize_split("toy", "train", n_jobs=1)):

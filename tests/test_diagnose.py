@@ -1,4 +1,5 @@
 """Tests of wylib.diagnose: token bookkeeping, training-target masses, teacher-forced rows, sample tables."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -35,7 +36,7 @@ from wylib.vocab import Vocabulary
 from tiny import ELEMENTS, one_thread, tiny_model, tiny_vocab  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-LI, O, NA, MG = (3 + ELEMENTS.index(e) for e in ("Li", "O", "Na", "Mg"))
+LI, OX, NA, MG = (3 + ELEMENTS.index(e) for e in ("Li", "O", "Na", "Mg"))
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ def random_data(vocab: Vocabulary, n: int, seed: int) -> tuple[torch.Tensor, ...
     E = torch.full((n, L), PAD)
     nsites = torch.randint(1, vocab.max_sites + 1, (n,), generator=g)
     for i in range(n):
-        pool = 3 + torch.randperm(len(ELEMENTS), generator=g)[:int(torch.randint(1, 4, (1,), generator=g))]
+        pool = 3 + torch.randperm(len(ELEMENTS), generator=g)[: int(torch.randint(1, 4, (1,), generator=g))]
         k = int(nsites[i])
         E[i, :k] = pool[torch.randint(0, len(pool), (k,), generator=g)]
         E[i, k] = STOP
@@ -66,7 +67,7 @@ def random_data(vocab: Vocabulary, n: int, seed: int) -> tuple[torch.Tensor, ...
 
 
 def test_prefix_bookkeeping_on_a_handmade_sequence():
-    E = torch.tensor([seq(LI, O, LI, NA, STOP), seq(O, MASK, O, STOP)])
+    E = torch.tensor([seq(LI, OX, LI, NA, STOP), seq(OX, MASK, OX, STOP)])
     cats = [[CATEGORIES[i] for i in row] for row in next_category(E).tolist()]
     assert cats[0][:6] == ["new", "new", "repeat", "new", "stop", "service"]
     assert cats[1][:4] == ["new", "service", "repeat", "stop"]
@@ -74,7 +75,7 @@ def test_prefix_bookkeeping_on_a_handmade_sequence():
     assert distinct_prefix(E).tolist()[1][:4] == [0, 1, 1, 1]  # MASK is not an element
     pres = prefix_presence(E, 12)
     assert pres.shape == (2, 7, 12)
-    assert pres[0, 3].nonzero().flatten().tolist() == [LI, O] and not pres[0, 0].any()
+    assert pres[0, 3].nonzero().flatten().tolist() == [LI, OX] and not pres[0, 0].any()
 
 
 def test_target_masses_are_the_soft_training_target_summed_per_category(vocab):
@@ -122,8 +123,17 @@ def test_element_rows_on_data_match_the_model_and_the_target(vocab):
     r = rows.iloc[41]
     i, k = int(r.structure), int(r.k)
     with torch.no_grad():
-        p = torch.softmax(model.cascade_logits(sg[i:i + 1], E[i:i + 1, :max(k, 1)], S[i:i + 1, :max(k, 1)],
-                                               C[i:i + 1, :max(k, 1)], torch.tensor([k]), 0), -1)[0].double()
+        p = torch.softmax(
+            model.cascade_logits(
+                sg[i : i + 1],
+                E[i : i + 1, : max(k, 1)],
+                S[i : i + 1, : max(k, 1)],
+                C[i : i + 1, : max(k, 1)],
+                torch.tensor([k]),
+                0,
+            ),
+            -1,
+        )[0].double()
     present = torch.zeros(vocab.n_elements, dtype=torch.bool)
     present[E[i, :k]] = True
     assert r.p_stop == pytest.approx(float(p[STOP]), abs=1e-6)
@@ -177,10 +187,11 @@ def test_leaked_elements():
 
 def test_reason_step_on_real_decoder_messages(vocab):
     ss = {s: 3 + vocab.site_symmetries.index(s) for s in ("1", "m-3m")}
-    _, bad_ss = vocab.decode(2, [LI, O, STOP], [3 + vocab.site_symmetries.index("-1"), ss["m-3m"], STOP],
-                             [3, 3, STOP])  # group 2 (P-1) has no m-3m site
+    _, bad_ss = vocab.decode(
+        2, [LI, OX, STOP], [3 + vocab.site_symmetries.index("-1"), ss["m-3m"], STOP], [3, 3, STOP]
+    )  # group 2 (P-1) has no m-3m site
     assert bad_ss is not None and reason_step(bad_ss, 7) == 1
-    _, service = vocab.decode(1, [LI, O, MASK, STOP], [ss["1"]] * 3 + [STOP], [3, 3, 3, STOP])
+    _, service = vocab.decode(1, [LI, OX, MASK, STOP], [ss["1"]] * 3 + [STOP], [3, 3, 3, STOP])
     assert reason_step(service, 7) == 2
     _, no_stop = vocab.decode(1, [LI] * 7, [ss["1"]] * 7, [3] * 7)
     assert reason_step(no_stop, 7) == 7
@@ -190,7 +201,7 @@ def test_reason_step_on_real_decoder_messages(vocab):
 
 
 def test_sample_table_counts_distinct_elements_before_stop():
-    E = torch.tensor([seq(LI, O, STOP, NA), seq(LI, LI, LI, LI, LI, LI, LI), seq(MG, STOP)])
+    E = torch.tensor([seq(LI, OX, STOP, NA), seq(LI, LI, LI, LI, LI, LI, LI), seq(MG, STOP)])
     tab = sample_table(E, torch.tensor([2, 7, 1]), [None, "site 6: no STOP", "site 0: unknown element 'X'"])
     assert tab.n_distinct.tolist() == [2, 1, 1] and tab.valid.tolist() == [True, False, False]
     assert tab.step.tolist()[0] is None or np.isnan(tab.step.tolist()[0])
@@ -214,6 +225,6 @@ def test_frequency_ratios_and_counts():
     assert frequency_ratios({"Al": 1.0}, {"Al": 99.0, "Xe": 1.0}, min_share=0.05).element.tolist() == ["Al"]
     with pytest.raises(ValueError, match="positive total"):
         frequency_ratios({}, {"Al": 1.0})
-    E = torch.tensor([seq(LI, O, LI, STOP), seq(NA, STOP)])
+    E = torch.tensor([seq(LI, OX, LI, STOP), seq(NA, STOP)])
     assert count_elements(E, torch.tensor([3, 1]), ELEMENTS) == Counter({"Li": 2, "O": 1, "Na": 1})
     assert count_elements(E, torch.tensor([3, 1]), ELEMENTS, keep=torch.tensor([False, True])) == Counter({"Na": 1})

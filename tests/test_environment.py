@@ -1,4 +1,5 @@
 """environment.yml and requirements.txt pin the same versions; the README's commands exist."""
+
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -7,8 +8,11 @@ REPO = Path(__file__).resolve().parent.parent
 def _pins(name: str) -> dict[str, str]:
     """{package (lower case): version} of the `==` pins of a requirements file or environment.yml."""
     lines = (line.strip().lstrip("- ") for line in (REPO / name).read_text().splitlines())
-    return {a.strip().lower(): b.strip() for a, _, b in (line.partition("==") for line in lines)
-            if b and not a.startswith("#")}
+    return {
+        a.strip().lower(): b.strip()
+        for a, _, b in (line.partition("==") for line in lines)
+        if b and not a.startswith("#")
+    }
 
 
 def test_environment_matches_requirements():
@@ -40,8 +44,12 @@ def test_tqdm_auto_gives_a_widget_bar_in_a_kernel():
     from nbclient import NotebookClient
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("from tqdm.auto import tqdm\nfrom tqdm.notebook import tqdm_notebook\n"
-                                          "for _ in tqdm(range(3)): pass\nprint(issubclass(tqdm, tqdm_notebook))")]
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "from tqdm.auto import tqdm\nfrom tqdm.notebook import tqdm_notebook\n"
+            "for _ in tqdm(range(3)): pass\nprint(issubclass(tqdm, tqdm_notebook))"
+        )
+    ]
     NotebookClient(nb, kernel_name="python3", timeout=120).execute()
     outputs = nb.cells[0].outputs
     text = "".join(o.get("text", "") for o in outputs)

@@ -1,4 +1,5 @@
 """Convex hull and E_hull on a hand-made reference table; CHGNet energies on real structures."""
+
 from __future__ import annotations
 
 import gzip
@@ -76,10 +77,15 @@ def test_elemental_table_fills_missing_by_dft_offset(tmp_path, monkeypatch):
     (tmp_path / "elements").mkdir()
     dft = {"Li": -1.9, "O": -4.9, "Fe": -8.4, "H": -3.4}
     monkeypatch.setattr(hull, "dft_elemental_energies", lambda: dft)
-    for el, src, e in [("Li", "ase_bulk", -1.8), ("Fe", "relaxed:mp-13", -8.3), ("O", "relaxed:mp-12957", -4.7),
-                       ("H", "none", None)]:
+    for el, src, e in [
+        ("Li", "ase_bulk", -1.8),
+        ("Fe", "relaxed:mp-13", -8.3),
+        ("O", "relaxed:mp-12957", -4.7),
+        ("H", "none", None),
+    ]:
         (tmp_path / "elements" / f"{el}.json").write_text(
-            f'{{"element": "{el}", "source": "{src}", "energy": {"null" if e is None else e}, "n_candidates": 1}}')
+            f'{{"element": "{el}", "source": "{src}", "energy": {"null" if e is None else e}, "n_candidates": 1}}'
+        )
     df = hull.elemental_table(tmp_path, ["H", "Li", "O", "Fe"]).set_index("element")
     assert df.attrs["offset"] == pytest.approx(0.1)  # median of 0.1, 0.1, 0.2
     assert df.loc["H", "energy"] == pytest.approx(-3.3) and df.loc["H", "source"].startswith("dft+offset")

@@ -1,4 +1,5 @@
 """Tests of wylib.sample: grammar-constrained validity, unconstrained reasons, determinism, log-probs, errors."""
+
 from __future__ import annotations
 
 import pytest
@@ -56,7 +57,7 @@ def test_constrained_samples_are_all_valid(vocab):
         n, rep = int(res.n_sites[i]), res.representations[i]
         assert rep is not None and rep.spacegroup == int(res.spacegroup[i]) and rep.n_sites == n
         assert res.element[i, n] == STOP and res.site_symmetry[i, n] == STOP and res.enumeration[i, n] == STOP
-        assert bool((res.element[i, n + 1:] == PAD).all())
+        assert bool((res.element[i, n + 1 :] == PAD).all())
         tokens = vocab.decode_tokens(res.element[i], res.site_symmetry[i], res.enumeration[i])
         assert formal_validity_error(rep.spacegroup, tokens) is None
     # log-probs: nothing recorded after STOP, and none is positive
@@ -163,8 +164,13 @@ def test_prefix_cache_matches_cascade_logits(vocab):
     mask = torch.full((B,), MASK)
     cache = PrefixCache(m, sg, sites, nk)
     with torch.no_grad():
-        for f, query in enumerate((torch.stack([mask] * 3, -1), torch.stack([q[:, 0], mask, mask], -1),
-                                   torch.stack([q[:, 0], q[:, 1], mask], -1))):
+        for f, query in enumerate(
+            (
+                torch.stack([mask] * 3, -1),
+                torch.stack([q[:, 0], mask, mask], -1),
+                torch.stack([q[:, 0], q[:, 1], mask], -1),
+            )
+        ):
             ref = m.cascade_logits(sg, *sites.unbind(-1), nk, f, q[:, 0], q[:, 1])
             assert torch.allclose(cache.logits(f, query), ref, atol=1e-5)
         keep = torch.arange(B) % 3 != 0
@@ -204,16 +210,19 @@ def test_errors(vocab):
     assert len(sample(m, vocab, 0, spacegroups=[], progress=False)) == 0
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(temperature=float("nan")), "temperature must be a finite positive number, got nan"),
-    (dict(temperature=float("inf")), "temperature .* got inf"),
-    (dict(temperature=-1.0), "temperature .* got -1.0"),
-    (dict(temperature="hot"), "temperature .* got 'hot'"),
-    (dict(batch_size=0), "batch_size must be an integer >= 1, got 0"),
-    (dict(batch_size=-4), "batch_size .* got -4"),
-    (dict(n=-1), "n must be an integer >= 0, got -1"),
-    (dict(n=2.5), "n must be an integer >= 0, got 2.5"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(temperature=float("nan")), "temperature must be a finite positive number, got nan"),
+        (dict(temperature=float("inf")), "temperature .* got inf"),
+        (dict(temperature=-1.0), "temperature .* got -1.0"),
+        (dict(temperature="hot"), "temperature .* got 'hot'"),
+        (dict(batch_size=0), "batch_size must be an integer >= 1, got 0"),
+        (dict(batch_size=-4), "batch_size .* got -4"),
+        (dict(n=-1), "n must be an integer >= 0, got -1"),
+        (dict(n=2.5), "n must be an integer >= 0, got 2.5"),
+    ],
+)
 def test_bad_sampler_arguments_are_clear_errors(vocab, kwargs, match):
     """NaN/inf temperatures used to be accepted and sample garbage silently (validity 0)."""
     args = dict(n=3, spacegroups=[1, 2, 225], progress=False) | kwargs

@@ -17,6 +17,7 @@ prefix holds a service token are skipped (the model never sees such a prefix in 
     >>> steps = element_rows(model, sequences_of(encoded_split), max_distinct=3)
     >>> step_table(steps.rows, ["d_prefix"])        # P(new | distinct elements so far), model vs data
 """
+
 from __future__ import annotations
 
 import re
@@ -32,11 +33,26 @@ from wylib.model import STOP, WyckoffTransformer
 from wylib.vocab import N_SERVICE
 
 CATEGORIES = ("new", "repeat", "stop", "service")
-ROW_COLUMNS = ["structure", "k", "n_sites", "d_prefix", "d_total", "next", "argmax", "target_new", "target_repeat",
-               "target_stop", "p_new", "p_repeat", "p_stop", "p_service"]
+ROW_COLUMNS = [
+    "structure",
+    "k",
+    "n_sites",
+    "d_prefix",
+    "d_total",
+    "next",
+    "argmax",
+    "target_new",
+    "target_repeat",
+    "target_stop",
+    "p_new",
+    "p_repeat",
+    "p_stop",
+    "p_service",
+]
 
 
 # ----------------------------------------------------------------------------- token bookkeeping (pure)
+
 
 def prefix_presence(element: torch.Tensor, vocab_size: int | None = None) -> torch.Tensor:
     """(N, L) element ids -> (N, L, V) bool: real element v occurs among positions < k
@@ -109,6 +125,7 @@ def argmax_category(probs: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- teacher-forced rows
 
+
 @dataclass
 class ElementSteps:
     """Per-row table (ROW_COLUMNS) and, per number of distinct elements so far d (index), the model's summed
@@ -119,17 +136,25 @@ class ElementSteps:
 
 
 @torch.no_grad()
-def element_rows(model: WyckoffTransformer, spacegroup: torch.Tensor, element: torch.Tensor,
-                 site_symmetry: torch.Tensor, enumeration: torch.Tensor, n_sites: torch.Tensor,
-                 batch_size: int = 4096) -> ElementSteps:
+def element_rows(
+    model: WyckoffTransformer,
+    spacegroup: torch.Tensor,
+    element: torch.Tensor,
+    site_symmetry: torch.Tensor,
+    enumeration: torch.Tensor,
+    n_sites: torch.Tensor,
+    batch_size: int = 4096,
+) -> ElementSteps:
     """Teacher-forced element distributions at every row k = 0..min(n, L-1) of ordered sequences (see module doc).
 
     ``n_sites`` is the STOP position (L where none). Rows whose prefix contains a service token in any field are
     skipped. The model is run in eval mode and put back in its previous mode."""
     N, L = element.shape
     if not (site_symmetry.shape == enumeration.shape == element.shape and n_sites.shape == (N,)):
-        raise ValueError(f"shapes differ: element {tuple(element.shape)}, site_symmetry {tuple(site_symmetry.shape)}, "
-                         f"enumeration {tuple(enumeration.shape)}, n_sites {tuple(n_sites.shape)}")
+        raise ValueError(
+            f"shapes differ: element {tuple(element.shape)}, site_symmetry {tuple(site_symmetry.shape)}, "
+            f"enumeration {tuple(enumeration.shape)}, n_sites {tuple(n_sites.shape)}"
+        )
     V = model.cfg.n_elements
     if N and int(element.max()) >= V:
         raise ValueError(f"element id {int(element.max())} outside the model's vocabulary ({V})")
@@ -150,8 +175,14 @@ def element_rows(model: WyckoffTransformer, spacegroup: torch.Tensor, element: t
         for b in idx.split(batch_size):
             K = max(k, 1)
             nk = torch.full((len(b),), k, dtype=torch.int64)
-            logits = model.cascade_logits(spacegroup[b].to(dev), el[b, :K].to(dev), site_symmetry[b, :K].to(dev),
-                                          enumeration[b, :K].to(dev), nk.to(dev), 0)
+            logits = model.cascade_logits(
+                spacegroup[b].to(dev),
+                el[b, :K].to(dev),
+                site_symmetry[b, :K].to(dev),
+                enumeration[b, :K].to(dev),
+                nk.to(dev),
+                0,
+            )
             probs = torch.softmax(logits.float(), -1).cpu().double()
             present = pres_all[b, k]
             mass = category_masses(probs, present)
@@ -161,16 +192,25 @@ def element_rows(model: WyckoffTransformer, spacegroup: torch.Tensor, element: t
             absent_p = (probs * ~present).numpy()
             absent_p[:, :N_SERVICE] = 0.0
             np.add.at(absent, d.numpy(), absent_p)
-            parts.append(pd.DataFrame({
-                "structure": b.numpy(), "k": k, "n_sites": n_sites[b].cpu().numpy(), "d_prefix": d.numpy(),
-                "d_total": d_total[b].numpy(), "next": [CATEGORIES[i] for i in cats[b, k].tolist()],
-                "argmax": [CATEGORIES[i] for i in am.tolist()],
-                **{f"target_{c}": tgt[:, i].numpy() for i, c in enumerate(CATEGORIES[:3])},
-                **{f"p_{c}": mass[:, i].numpy() for i, c in enumerate(CATEGORIES)}}))
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "structure": b.numpy(),
+                        "k": k,
+                        "n_sites": n_sites[b].cpu().numpy(),
+                        "d_prefix": d.numpy(),
+                        "d_total": d_total[b].numpy(),
+                        "next": [CATEGORIES[i] for i in cats[b, k].tolist()],
+                        "argmax": [CATEGORIES[i] for i in am.tolist()],
+                        **{f"target_{c}": tgt[:, i].numpy() for i, c in enumerate(CATEGORIES[:3])},
+                        **{f"p_{c}": mass[:, i].numpy() for i, c in enumerate(CATEGORIES)},
+                    }
+                )
+            )
     model.train(was_training)
     rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=ROW_COLUMNS)
     top = int(rows.d_prefix.max()) if len(rows) else 0
-    return ElementSteps(rows[ROW_COLUMNS], absent[:top + 1])
+    return ElementSteps(rows[ROW_COLUMNS], absent[: top + 1])
 
 
 def step_table(rows: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
@@ -198,11 +238,12 @@ def leaked_elements(absent_mass: np.ndarray, d: int, elements: Sequence[str], to
     summed probability, share of the d-row leak; ``elements`` are the real tokens (ids from 3)."""
     if d >= len(absent_mass):
         return pd.DataFrame(columns=["element", "mass", "share"])
-    m = absent_mass[d, N_SERVICE:N_SERVICE + len(elements)]
+    m = absent_mass[d, N_SERVICE : N_SERVICE + len(elements)]
     order = np.argsort(-m)[:top]
     tot = m.sum()
-    return pd.DataFrame({"element": [elements[i] for i in order], "mass": m[order],
-                         "share": m[order] / tot if tot > 0 else np.nan})
+    return pd.DataFrame(
+        {"element": [elements[i] for i in order], "mass": m[order], "share": m[order] / tot if tot > 0 else np.nan}
+    )
 
 
 # ----------------------------------------------------------------------------- samples (pure)
@@ -236,9 +277,15 @@ def sample_table(element: torch.Tensor, n_sites: torch.Tensor, reasons: Sequence
     within = torch.arange(L)[None] < n_sites[:, None]
     ended = torch.cat([torch.where(within, element, STOP), torch.full((N, 1), STOP)], 1)
     n_distinct = distinct_prefix(ended)[torch.arange(N), n_sites.clamp(max=L)]
-    return pd.DataFrame({"n_sites": n_sites.numpy(), "n_distinct": n_distinct.numpy(),
-                         "valid": [r is None for r in reasons], "reason": [reason_category(r) for r in reasons],
-                         "step": [reason_step(r, L) for r in reasons]})
+    return pd.DataFrame(
+        {
+            "n_sites": n_sites.numpy(),
+            "n_distinct": n_distinct.numpy(),
+            "valid": [r is None for r in reasons],
+            "reason": [reason_category(r) for r in reasons],
+            "step": [reason_step(r, L) for r in reasons],
+        }
+    )
 
 
 def shares(values: Sequence[int], support: Sequence[int]) -> np.ndarray:
@@ -257,24 +304,31 @@ def cdf_gaps(generated: Sequence[int], reference: Sequence[int]) -> pd.DataFrame
     return pd.DataFrame({"value": support, "cdf_generated": cg, "cdf_reference": cr, "gap": cg - cr})
 
 
-def frequency_ratios(generated: Mapping[str, float], reference: Mapping[str, float], min_share: float = 0.0
-                     ) -> pd.DataFrame:
+def frequency_ratios(
+    generated: Mapping[str, float], reference: Mapping[str, float], min_share: float = 0.0
+) -> pd.DataFrame:
     """Per element: share of the total weight in each set and their ratio generated/reference, sorted by ratio
     (descending). Elements whose reference share is below ``min_share`` are dropped (unstable ratios)."""
     tg, tr = float(sum(generated.values())), float(sum(reference.values()))
     if tg <= 0 or tr <= 0:
         raise ValueError("both frequency tables need a positive total weight")
     names = sorted(set(generated) | set(reference))
-    df = pd.DataFrame({"element": names, "share_generated": [generated.get(e, 0.0) / tg for e in names],
-                       "share_reference": [reference.get(e, 0.0) / tr for e in names]})
+    df = pd.DataFrame(
+        {
+            "element": names,
+            "share_generated": [generated.get(e, 0.0) / tg for e in names],
+            "share_reference": [reference.get(e, 0.0) / tr for e in names],
+        }
+    )
     df = df[df.share_reference >= min_share]
     with np.errstate(divide="ignore"):
         df["ratio"] = df.share_generated / df.share_reference
     return df.sort_values("ratio", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def count_elements(element: torch.Tensor, n_sites: torch.Tensor, elements: Sequence[str],
-                   keep: torch.Tensor | None = None) -> Counter:
+def count_elements(
+    element: torch.Tensor, n_sites: torch.Tensor, elements: Sequence[str], keep: torch.Tensor | None = None
+) -> Counter:
     """Element tokens (one per Wyckoff site, before STOP) of the rows in ``keep`` -> Counter by symbol."""
     N, L = element.shape
     keep = torch.ones(N, dtype=torch.bool) if keep is None else keep

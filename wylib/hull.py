@@ -36,6 +36,7 @@ CLI (resumable, progress to stderr; work files under ``output/hull/``):
     python -m wylib.hull check     # share of references within 0.08 eV/atom of the hull
     python -m wylib.hull bias --n 100   # relaxed-vs-static shift on a sample
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,13 +64,18 @@ from wylib.constants import STABILITY_THRESHOLD
 RESOURCE = Path(__file__).parent / "resources" / "chgnet_reference_energies.csv.gz"
 WORK_DIR = Path(__file__).resolve().parents[1] / "output" / "hull"
 SPLITS: tuple[tuple[str, str], ...] = (
-    ("mp_20_biternary_open", "train"), ("mp_20_biternary_open", "val"),
-    ("mp_20_biternary_open", "test"), ("mpts_52", "val"), ("mpts_52", "test"))
+    ("mp_20_biternary_open", "train"),
+    ("mp_20_biternary_open", "val"),
+    ("mp_20_biternary_open", "test"),
+    ("mpts_52", "val"),
+    ("mpts_52", "test"),
+)
 
 
 # ----------------------------------------------------------------------------- data
 def _load_split(dataset: str, split: str) -> pd.DataFrame:
     from wylib.data import load_split
+
     return load_split(dataset, split)
 
 
@@ -79,8 +85,16 @@ def reference_frame() -> pd.DataFrame:
     for dataset, split in SPLITS:
         df = _load_split(dataset, split)
         ehull = df["e_above_hull"] if "e_above_hull" in df else df["energy_above_hull"]
-        frames.append(pd.DataFrame({"material_id": df["material_id"], "source": f"{dataset}/{split}",
-                                    "cif": df["cif"], "dft_e_hull": ehull}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "material_id": df["material_id"],
+                    "source": f"{dataset}/{split}",
+                    "cif": df["cif"],
+                    "dft_e_hull": ehull,
+                }
+            )
+        )
     df = pd.concat(frames, ignore_index=True)
     sources = df.groupby("material_id", sort=False)["source"].agg("+".join)
     df = df.drop_duplicates("material_id").reset_index(drop=True)
@@ -91,6 +105,7 @@ def reference_frame() -> pd.DataFrame:
 def dft_elemental_energies() -> dict[str, float]:
     """MP DFT (corrected) energy per atom of the lowest elemental entry, by element."""
     from wylib.data import locate
+
     with gzip.open(locate("mp_elemental_refs", "all"), "rt") as f:
         raw = json.load(f)
     out = {}
@@ -105,26 +120,30 @@ def dft_elemental_energies() -> dict[str, float]:
 def _chgnet():
     import torch
     from chgnet.model import CHGNet
+
     torch.set_num_threads(int(os.environ.get("WYLIB_THREADS", "1")))
     return CHGNet.load(verbose=False)
 
 
-def chgnet_static_energies(structures: Sequence[Structure | None], batch_size: int = 32
-                           ) -> tuple[np.ndarray, list[str]]:
+def chgnet_static_energies(
+    structures: Sequence[Structure | None], batch_size: int = 32
+) -> tuple[np.ndarray, list[str]]:
     """CHGNet energy per atom of each structure; NaN + flag on failure (batch -> single fallback)."""
     import torch
+
     model = _chgnet()
     energies = np.full(len(structures), np.nan)
     flags = ["parse_failed" if s is None else "ok" for s in structures]
     idx = [i for i, s in enumerate(structures) if s is not None]
     for b in range(0, len(idx), batch_size):  # no_grad: ~20 % faster, energies unchanged
         with torch.no_grad():
-            _static_batch(model, structures, idx[b:b + batch_size], batch_size, energies, flags)
+            _static_batch(model, structures, idx[b : b + batch_size], batch_size, energies, flags)
     return energies, flags
 
 
-def _static_batch(model, structures: Sequence, chunk: list[int], batch_size: int,
-                  energies: np.ndarray, flags: list[str]) -> None:
+def _static_batch(
+    model, structures: Sequence, chunk: list[int], batch_size: int, energies: np.ndarray, flags: list[str]
+) -> None:
     try:
         preds = model.predict_structure([structures[i] for i in chunk], task="e", batch_size=batch_size)
         for i, p in zip(chunk, preds, strict=True):
@@ -137,10 +156,12 @@ def _static_batch(model, structures: Sequence, chunk: list[int], batch_size: int
                 flags[i] = "chgnet_failed:" + type(err).__name__
 
 
-def chgnet_relax(structure: Structure, fmax: float = 0.05, steps: int = 500,
-                 relax_cell: bool = True) -> tuple[Structure, float]:
+def chgnet_relax(
+    structure: Structure, fmax: float = 0.05, steps: int = 500, relax_cell: bool = True
+) -> tuple[Structure, float]:
     """CHGNet FIRE relaxation; returns the final structure and its energy per atom."""
     from chgnet.model import StructOptimizer
+
     opt = StructOptimizer(model=_chgnet(), optimizer_class="FIRE")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -162,6 +183,7 @@ def _parse(cif: str) -> Structure | None:
 def compute_static(work_dir: Path, chunk: int = 512, batch_size: int = 32) -> pd.DataFrame:
     """Static CHGNet energies of all references, in resumable chunks under work_dir/static."""
     from tqdm import tqdm
+
     refs = reference_frame()
     out = work_dir / "static"
     out.mkdir(parents=True, exist_ok=True)
@@ -169,15 +191,20 @@ def compute_static(work_dir: Path, chunk: int = 512, batch_size: int = 32) -> pd
     for c in tqdm(range(0, len(refs), chunk), desc="CHGNet static", unit="chunk"):
         path = out / f"chunk_{c // chunk:04d}.csv"
         if not path.exists():
-            sub = refs.iloc[c:c + chunk]
+            sub = refs.iloc[c : c + chunk]
             structs = [_parse(x) for x in sub["cif"]]
             e, flags = chgnet_static_energies(structs, batch_size)
-            pd.DataFrame({
-                "material_id": sub["material_id"].values, "source": sub["source"].values,
-                "reduced_formula": [s.composition.reduced_formula if s else "" for s in structs],
-                "n_atoms": [len(s) if s else 0 for s in structs],
-                "chgnet_energy_per_atom": np.round(e, 5), "dft_e_hull": np.round(sub["dft_e_hull"].values, 4),
-                "flag": flags}).to_csv(path.with_suffix(".tmp"), index=False)
+            pd.DataFrame(
+                {
+                    "material_id": sub["material_id"].values,
+                    "source": sub["source"].values,
+                    "reduced_formula": [s.composition.reduced_formula if s else "" for s in structs],
+                    "n_atoms": [len(s) if s else 0 for s in structs],
+                    "chgnet_energy_per_atom": np.round(e, 5),
+                    "dft_e_hull": np.round(sub["dft_e_hull"].values, 4),
+                    "flag": flags,
+                }
+            ).to_csv(path.with_suffix(".tmp"), index=False)
             path.with_suffix(".tmp").rename(path)
         parts.append(pd.read_csv(path, keep_default_na=False, na_values=[""]))
     return pd.concat(parts, ignore_index=True)
@@ -192,8 +219,7 @@ def _cif_formula(cif: str) -> Composition | None:
         return None
 
 
-def compute_elemental(work_dir: Path, max_polymorphs: int = 3,
-                      near_hull: float = STABILITY_THRESHOLD) -> pd.DataFrame:
+def compute_elemental(work_dir: Path, max_polymorphs: int = 3, near_hull: float = STABILITY_THRESHOLD) -> pd.DataFrame:
     """One CHGNet elemental reference per element occurring in the references (resumable).
 
     Candidates: pure-element reference structures within `near_hull` eV/atom of MP's
@@ -204,6 +230,7 @@ def compute_elemental(work_dir: Path, max_polymorphs: int = 3,
     from ase.build import bulk
     from pymatgen.io.ase import AseAtomsAdaptor
     from tqdm import tqdm
+
     refs = reference_frame()
     comps = [_cif_formula(c) for c in refs["cif"]]
     out = work_dir / "elements"
@@ -214,9 +241,10 @@ def compute_elemental(work_dir: Path, max_polymorphs: int = 3,
         if path.exists():
             continue
         cands: list[tuple[str, Structure | None]] = [
-            (f"relaxed:{mid}", _parse(cif)) for mid, cif, c, eh in zip(refs["material_id"], refs["cif"], comps,
-                                                                     refs["dft_e_hull"], strict=True)
-            if c is not None and len(c) == 1 and c.elements[0].symbol == el and eh <= near_hull]
+            (f"relaxed:{mid}", _parse(cif))
+            for mid, cif, c, eh in zip(refs["material_id"], refs["cif"], comps, refs["dft_e_hull"], strict=True)
+            if c is not None and len(c) == 1 and c.elements[0].symbol == el and eh <= near_hull
+        ]
         if len(cands) > max_polymorphs:  # relax only the lowest static energies
             e0, _ = chgnet_static_energies([st for _, st in cands])
             cands = [cands[i] for i in np.argsort(np.nan_to_num(e0, nan=np.inf))[:max_polymorphs]]
@@ -232,8 +260,12 @@ def compute_elemental(work_dir: Path, max_polymorphs: int = 3,
                 continue
             if np.isfinite(e) and (best is None or e < best[1]):
                 best = (name, e)
-        rec = {"element": el, "source": best[0] if best else "none",
-               "energy": best[1] if best else None, "n_candidates": len(cands)}
+        rec = {
+            "element": el,
+            "source": best[0] if best else "none",
+            "energy": best[1] if best else None,
+            "n_candidates": len(cands),
+        }
         path.write_text(json.dumps(rec))
     return elemental_table(work_dir, elements)
 
@@ -255,18 +287,27 @@ def elemental_table(work_dir: Path, elements: Sequence[str]) -> pd.DataFrame:
     return el_df
 
 
-def write_resource(static: pd.DataFrame, el_df: pd.DataFrame, path: Path = RESOURCE,
-                   command: str = "python -m wylib.hull compute") -> None:
+def write_resource(
+    static: pd.DataFrame, el_df: pd.DataFrame, path: Path = RESOURCE, command: str = "python -m wylib.hull compute"
+) -> None:
     """Write the compact reference table (compounds + elemental refs) with a header."""
     import chgnet
-    els = pd.DataFrame({
-        "material_id": "element:" + el_df["element"], "source": el_df["source"],
-        "reduced_formula": el_df["element"], "n_atoms": 1,
-        "chgnet_energy_per_atom": np.round(el_df["energy"].astype(float), 5),
-        "dft_e_hull": np.nan, "flag": "elemental_ref"})
+
+    els = pd.DataFrame(
+        {
+            "material_id": "element:" + el_df["element"],
+            "source": el_df["source"],
+            "reduced_formula": el_df["element"],
+            "n_atoms": 1,
+            "chgnet_energy_per_atom": np.round(el_df["energy"].astype(float), 5),
+            "dft_e_hull": np.nan,
+            "flag": "elemental_ref",
+        }
+    )
     table = pd.concat([static, els], ignore_index=True)
-    table.loc[(table["flag"] == "ok") & table["reduced_formula"].map(
-        lambda f: bool(f) and len(Composition(f)) == 1), "flag"] = "ok_element_polymorph"
+    table.loc[
+        (table["flag"] == "ok") & table["reduced_formula"].map(lambda f: bool(f) and len(Composition(f)) == 1), "flag"
+    ] = "ok_element_polymorph"
     header = [
         "# CHGNet reference energies for the convex hull of wylib (see wylib/hull.py).",
         f"# made by: {command}  (WYLIB_DATA_DIR=../shared/data)",
@@ -291,6 +332,7 @@ class HullResult:
     """E_hull (eV/atom, negative below the hull); the number of reference compounds (not
     elements) whose elements lie within the chemical system; whether every pair of its
     elements has at least one reference compound of exactly that pair (True for unaries)."""
+
     e_hull: float
     n_reference_compounds: int
     complete_binary_subsystems: bool
@@ -319,8 +361,12 @@ class ReferenceHull:
     def compounds(self, system: Iterable[str]) -> list[PDEntry]:
         """Reference compounds whose elements are a subset of `system` (at least binary)."""
         s = sorted(set(system))
-        return [e for r in range(2, len(s) + 1) for sub in itertools.combinations(s, r)
-                for e in self.by_system.get(frozenset(sub), [])]
+        return [
+            e
+            for r in range(2, len(s) + 1)
+            for sub in itertools.combinations(s, r)
+            for e in self.by_system.get(frozenset(sub), [])
+        ]
 
     def phase_diagram(self, system: Iterable[str]) -> PhaseDiagram:
         key = frozenset(system)
@@ -357,8 +403,11 @@ def e_above_hull(composition: Composition | Structure | str, energy_per_atom: fl
     return r.e_hull, r.n_reference_compounds, r.complete_binary_subsystems
 
 
-def e_above_hull_table(compositions: Sequence[Composition | Structure | str],
-                       energies_per_atom: Sequence[float], hull: ReferenceHull | None = None) -> pd.DataFrame:
+def e_above_hull_table(
+    compositions: Sequence[Composition | Structure | str],
+    energies_per_atom: Sequence[float],
+    hull: ReferenceHull | None = None,
+) -> pd.DataFrame:
     """E_hull for many structures; bad input (unknown element, NaN energy) gives NaN + a flag."""
     hull = hull or default_hull()
     rows = []
@@ -382,14 +431,20 @@ def check_references(path: Path = RESOURCE, threshold: float = STABILITY_THRESHO
     res = e_above_hull_table(comp["reduced_formula"].tolist(), comp["chgnet_energy_per_atom"].tolist(), hull)
     e = res["e_hull"].to_numpy()
     near = comp["dft_e_hull"].to_numpy() <= threshold
-    return {"n": len(e), "within": float(np.mean(e <= threshold)),
-            "n_dft_near_hull": int(near.sum()), "within_dft_near_hull": float(np.mean(e[near] <= threshold)),
-            "n_failed": int((res["flag"] != "ok").sum()), "median_e_hull": float(np.nanmedian(e))}
+    return {
+        "n": len(e),
+        "within": float(np.mean(e <= threshold)),
+        "n_dft_near_hull": int(near.sum()),
+        "within_dft_near_hull": float(np.mean(e[near] <= threshold)),
+        "n_failed": int((res["flag"] != "ok").sum()),
+        "median_e_hull": float(np.nanmedian(e)),
+    }
 
 
 def measure_bias(n: int, work_dir: Path, seed: int = 0, fmax: float = 0.05) -> pd.DataFrame:
     """Static vs CHGNet-relaxed energy of a seeded sample of reference compounds (resumable)."""
     from tqdm import tqdm
+
     refs = reference_frame()
     comps = [_cif_formula(c) for c in refs["cif"]]
     refs = refs[[c is not None and len(c) > 1 for c in comps]]
@@ -405,8 +460,16 @@ def measure_bias(n: int, work_dir: Path, seed: int = 0, fmax: float = 0.05) -> p
             _, e1 = chgnet_relax(s, fmax=fmax)
         except Exception:  # noqa: BLE001 - recorded as NaN
             e0 = e1 = np.nan
-        pd.DataFrame([{"material_id": mid, "reduced_formula": s.composition.reduced_formula if s else "",
-                       "static": e0, "relaxed": e1}]).to_csv(path, mode="a", header=not path.exists(), index=False)
+        pd.DataFrame(
+            [
+                {
+                    "material_id": mid,
+                    "reduced_formula": s.composition.reduced_formula if s else "",
+                    "static": e0,
+                    "relaxed": e1,
+                }
+            ]
+        ).to_csv(path, mode="a", header=not path.exists(), index=False)
     return pd.read_csv(path)
 
 
@@ -416,10 +479,12 @@ def bias_report(df: pd.DataFrame, hull: ReferenceHull) -> str:
     h0 = e_above_hull_table(df["reduced_formula"].tolist(), df["static"].tolist(), hull)["e_hull"].to_numpy()
     h1 = e_above_hull_table(df["reduced_formula"].tolist(), df["relaxed"].tolist(), hull)["e_hull"].to_numpy()
     d = (df["static"] - df["relaxed"]).to_numpy()
-    return (f"n={len(d)} static-relaxed eV/atom: mean {d.mean():.4f} median {np.median(d):.4f} "
-            f"p90 {np.quantile(d, 0.9):.4f} max {d.max():.4f}; E_hull(static)-E_hull(relaxed) mean "
-            f"{np.nanmean(h0 - h1):.4f} median {np.nanmedian(h0 - h1):.4f}; within 0.08: static "
-            f"{np.nanmean(h0 <= 0.08):.3f} relaxed {np.nanmean(h1 <= 0.08):.3f}")
+    return (
+        f"n={len(d)} static-relaxed eV/atom: mean {d.mean():.4f} median {np.median(d):.4f} "
+        f"p90 {np.quantile(d, 0.9):.4f} max {d.max():.4f}; E_hull(static)-E_hull(relaxed) mean "
+        f"{np.nanmean(h0 - h1):.4f} median {np.nanmedian(h0 - h1):.4f}; within 0.08: static "
+        f"{np.nanmean(h0 <= 0.08):.3f} relaxed {np.nanmean(h1 <= 0.08):.3f}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,4 +1,5 @@
 """Peak resident memory of a process and, optionally, all its descendants (kernels, workers)."""
+
 from __future__ import annotations
 
 import threading

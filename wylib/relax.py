@@ -22,6 +22,7 @@ already in it with the same input key (structure + protocol), so a killed run re
 without redoing work. Work is spread over local worker processes sharing one task queue
 (default) or a Dask cluster (`scheduler=` address or Client).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -64,6 +65,7 @@ def too_close(structure: Structure, threshold: float = MIN_DISTANCE) -> float | 
 @dataclass(frozen=True)
 class RelaxConfig:
     """Relaxation protocol; defaults follow the paper (paper-facts.md)."""
+
     fmax: float = 0.05  # eV/A, on forces (and on stress x volume in the cell phase)
     steps: int = 500  # step cap per phase
     phases: tuple[str, ...] = ("positions", "cell")
@@ -83,6 +85,7 @@ class RelaxConfig:
 @dataclass
 class RelaxResult:
     """Outcome of one relaxation; `structure` is the final structure as a pymatgen dict."""
+
     id: str
     flag: str
     energy_per_atom: float | None = None  # eV/atom, CHGNet, at the final structure
@@ -115,8 +118,9 @@ def load_model(threads: int | None = None, device: str = "cpu"):
 
 def _structure(atoms: Atoms) -> Structure:
     """Fast Atoms -> Structure (no site properties)."""
-    return Structure(Lattice(np.array(atoms.cell)), atoms.get_chemical_symbols(), atoms.positions,
-                     coords_are_cartesian=True)
+    return Structure(
+        Lattice(np.array(atoms.cell)), atoms.get_chemical_symbols(), atoms.positions, coords_are_cartesian=True
+    )
 
 
 CHGNET_SCALAR_WARNING = "Converting a tensor with requires_grad=True to a scalar"
@@ -138,8 +142,12 @@ def predict_efs(model, graphs: Sequence) -> list[dict]:
     comp = 0 if model.composition_model is None else model.composition_model(graphs)
     with warnings.catch_warnings():  # harmless torch warning, once per process (CHGNet reads volumes as floats)
         warnings.filterwarnings("ignore", message=CHGNET_SCALAR_WARNING, category=UserWarning)
-        g = BatchedGraph.from_graphs(graphs, bond_basis_expansion=model.bond_basis_expansion,
-                                     angle_basis_expansion=model.angle_basis_expansion, compute_stress=True)
+        g = BatchedGraph.from_graphs(
+            graphs,
+            bond_basis_expansion=model.bond_basis_expansion,
+            angle_basis_expansion=model.angle_basis_expansion,
+            compute_stress=True,
+        )
     pred = model._compute(g)  # energy only: (B,) eV/atom for the intensive model
     n = pred["atoms_per_graph"]
     total = pred["e"] * n if model.is_intensive else pred["e"]
@@ -148,8 +156,14 @@ def predict_efs(model, graphs: Sequence) -> list[dict]:
     e = (pred["e"] + comp) if model.is_intensive else (pred["e"] + comp) / n
     scale = 1 / g.volumes * 160.21766208  # eV/A^3 -> GPa, in CHGNet's order of operations
     with torch.no_grad():
-        return [dict(e=e[i].detach().cpu().numpy(), f=(-1 * grads[i]).detach().cpu().numpy(),
-                     s=(grads[k + i] * scale[i]).detach().cpu().numpy()) for i in range(k)]
+        return [
+            dict(
+                e=e[i].detach().cpu().numpy(),
+                f=(-1 * grads[i]).detach().cpu().numpy(),
+                s=(grads[k + i] * scale[i]).detach().cpu().numpy(),
+            )
+            for i in range(k)
+        ]
 
 
 def evaluate(model, structures: Sequence[Structure], batch_size: int = 32) -> list[dict | str]:
@@ -169,7 +183,7 @@ def evaluate(model, structures: Sequence[Structure], batch_size: int = 32) -> li
         return predict_efs(model, gs)
 
     for lo in range(0, len(graphs), batch_size):
-        idx, gs = where[lo:lo + batch_size], graphs[lo:lo + batch_size]
+        idx, gs = where[lo : lo + batch_size], graphs[lo : lo + batch_size]
         try:
             preds = list(zip(idx, run(gs), strict=True))
         except Exception:
@@ -187,6 +201,7 @@ def evaluate(model, structures: Sequence[Structure], batch_size: int = 32) -> li
 
 class _Cached(Calculator):
     """Calculator holding results computed outside (in a batch); misses compute alone."""
+
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
     def __init__(self, model):
@@ -195,8 +210,9 @@ class _Cached(Calculator):
 
     def put(self, atoms: Atoms, res: dict) -> None:
         self.atoms = atoms.copy()
-        self.results = dict(energy=res["energy"], free_energy=res["energy"],
-                            forces=res["forces"].copy(), stress=res["stress"].copy())
+        self.results = dict(
+            energy=res["energy"], free_energy=res["energy"], forces=res["forces"].copy(), stress=res["stress"].copy()
+        )
 
     def calculate(self, atoms=None, properties=None, system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -210,6 +226,7 @@ class _FIRE(FIRE):
     """ASE FIRE that takes the gradient already computed for the convergence test, instead
     of asking the filter again (ASE's `irun` computes it twice per step; the values are the
     same, so the trajectory is unchanged, and the cell filter's matrix log is costly)."""
+
     gradient: np.ndarray | None = None
 
     def _get_gradient(self, forces=None):
@@ -230,6 +247,7 @@ class _Job:
         self.result: RelaxResult | None = None
         if cfg.symmetry:
             from ase.constraints import FixSymmetry
+
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -250,8 +268,9 @@ class _Job:
         final = _structure(self.atoms) if flag != "chgnet_error" else None
         if flag in USABLE_FLAGS and (d := too_close(final)) is not None:
             flag, error = "atoms_too_close", f"{flag}, but two atoms {d:.3f} A apart (< {MIN_DISTANCE} A)"
-        self.result = RelaxResult(self.key, flag, e, list(self.n_steps), fmax, float(v),
-                                  final.as_dict() if final is not None else None, error)
+        self.result = RelaxResult(
+            self.key, flag, e, list(self.n_steps), fmax, float(v), final.as_dict() if final is not None else None, error
+        )
 
     def advance(self, res: dict | str) -> None:
         """Feed this step's CHGNet result; then either finish or take one FIRE step."""
@@ -289,8 +308,12 @@ class BatchRelaxer:
         self.cfg = config
         self.model = model if model is not None else load_model(threads, config.device)
 
-    def relax(self, items: Iterable[tuple[str, Structure]],
-              on_result: Callable[[RelaxResult], None] | None = None, progress: bool = False) -> list[RelaxResult]:
+    def relax(
+        self,
+        items: Iterable[tuple[str, Structure]],
+        on_result: Callable[[RelaxResult], None] | None = None,
+        progress: bool = False,
+    ) -> list[RelaxResult]:
         """Relax `(id, Structure)` pairs; `on_result` is called as each one finishes."""
         from tqdm.auto import tqdm
 
@@ -379,8 +402,14 @@ def _stream_worker(tasks, results, config: RelaxConfig, threads: int | None) -> 
         results.put(None)
 
 
-def _relax_streaming(todo: list[tuple[str, Structure]], config: RelaxConfig, n_par: int, threads: int,
-                     write: Callable[[dict], None], progress: bool) -> None:
+def _relax_streaming(
+    todo: list[tuple[str, Structure]],
+    config: RelaxConfig,
+    n_par: int,
+    threads: int,
+    write: Callable[[dict], None],
+    progress: bool,
+) -> None:
     """Spread `todo` over `n_par` spawned worker processes that share one task queue."""
     from tqdm.auto import tqdm
 
@@ -393,8 +422,9 @@ def _relax_streaming(todo: list[tuple[str, Structure]], config: RelaxConfig, n_p
     # few structures: cap each worker's batch so that all workers get a share from the start
     cfg = replace(config, batch_size=max(1, min(config.batch_size, math.ceil(len(todo) / n_par))))
     with _thread_env(threads):
-        procs = [ctx.Process(target=_stream_worker, args=(tasks, results, cfg, threads), daemon=True)
-                 for _ in range(n_par)]
+        procs = [
+            ctx.Process(target=_stream_worker, args=(tasks, results, cfg, threads), daemon=True) for _ in range(n_par)
+        ]
         for p in procs:
             p.start()
     bar = tqdm(total=len(todo), disable=not progress, desc="relax", mininterval=5)
@@ -419,8 +449,10 @@ def _relax_streaming(todo: list[tuple[str, Structure]], config: RelaxConfig, n_p
         p.join(timeout=30)
     if n_done < len(todo):
         codes = [p.exitcode for p in procs]
-        raise RuntimeError(f"{len(todo) - n_done} of {len(todo)} relaxations did not finish (worker exit codes "
-                           f"{codes}, errors {errors}); finished ones are saved, rerun to resume")
+        raise RuntimeError(
+            f"{len(todo) - n_done} of {len(todo)} relaxations did not finish (worker exit codes "
+            f"{codes}, errors {errors}); finished ones are saved, rerun to resume"
+        )
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
@@ -461,10 +493,19 @@ def input_key(structure: Structure, config: RelaxConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def relax_to_jsonl(items: Iterable[tuple[str, Structure]], path: str | Path, config: RelaxConfig = RelaxConfig(),
-                   *, n_workers: int = 1, scheduler: Any = None, chunk_size: int | None = None,
-                   threads: int | None = None, model=None, progress: bool = True,
-                   on_result: Callable[[dict], None] | None = None) -> list[dict]:
+def relax_to_jsonl(
+    items: Iterable[tuple[str, Structure]],
+    path: str | Path,
+    config: RelaxConfig = RelaxConfig(),
+    *,
+    n_workers: int = 1,
+    scheduler: Any = None,
+    chunk_size: int | None = None,
+    threads: int | None = None,
+    model=None,
+    progress: bool = True,
+    on_result: Callable[[dict], None] | None = None,
+) -> list[dict]:
     """Relax `(id, Structure)` pairs into a JSON-lines file, skipping ids already there.
 
     A record carries the `input_key` of its structure and protocol; only a record whose id
@@ -495,6 +536,7 @@ def relax_to_jsonl(items: Iterable[tuple[str, Structure]], path: str | Path, con
         with path.open("a") as fh:  # a killed writer left a torn last line: end it
             fh.write("\n")
     with path.open("a") as fh:
+
         def write(rec: dict) -> None:
             rec = {**rec, "input_key": keys[rec["id"]]}
             fh.write(json.dumps(rec) + "\n")
@@ -510,9 +552,10 @@ def relax_to_jsonl(items: Iterable[tuple[str, Structure]], path: str | Path, con
             threads = threads or max(1, (os.cpu_count() or 1) // n_par)
             if scheduler is not None:
                 size = chunk_size or max(1, min(config.batch_size, math.ceil(len(todo) / n_par)))
-                chunks = [[(k, s.as_dict()) for k, s in todo[i:i + size]] for i in range(0, len(todo), size)]
+                chunks = [[(k, s.as_dict()) for k, s in todo[i : i + size]] for i in range(0, len(todo), size)]
                 bar = tqdm(total=len(todo), disable=not progress, desc="relax", mininterval=5)
                 from distributed import Client, as_completed as dask_completed
+
                 client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
                 futures = client.map(_relax_chunk, chunks, config=config, threads=threads, pure=False)
                 for fut in dask_completed(futures):
@@ -532,8 +575,11 @@ def checked(rec: dict) -> dict:
     closer than `MIN_DISTANCE` (records written before the check existed)."""
     if rec["flag"] in USABLE_FLAGS and isinstance(rec.get("structure"), dict):
         if (d := too_close(Structure.from_dict(rec["structure"]))) is not None:
-            return {**rec, "flag": "atoms_too_close",
-                    "error": f"{rec['flag']}, but two atoms {d:.3f} A apart (< {MIN_DISTANCE} A)"}
+            return {
+                **rec,
+                "flag": "atoms_too_close",
+                "error": f"{rec['flag']}, but two atoms {d:.3f} A apart (< {MIN_DISTANCE} A)",
+            }
     return rec
 
 

@@ -10,6 +10,7 @@ crash continues). Each generated set is then scored with `wylib.evaluate` agains
 (Wyckoff-level metrics; structure-level ones too where ``n_relax`` > 0), giving one row per run.
 The combined table goes to ``<out>/sweep.csv`` and ``<out>/sweep.md``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,13 +57,26 @@ def run_point(notebook: Path, params: dict, out_dir: Path) -> None:
         return
     out_dir.mkdir(parents=True, exist_ok=True)
     print(f"[sweep] {out_dir.name}: running {notebook.name} with {params}", flush=True)
-    papermill.execute_notebook(str(notebook), str(out_dir / notebook.name), parameters=params, cwd=str(REPO),
-                               kernel_name="python3", progress_bar=False)
+    papermill.execute_notebook(
+        str(notebook),
+        str(out_dir / notebook.name),
+        parameters=params,
+        cwd=str(REPO),
+        kernel_name="python3",
+        progress_bar=False,
+    )
     marker.write_text(json.dumps({"fingerprint": key, "parameters": params}, indent=1))
 
 
-def score(points: list[dict], dirs: list[Path], dataset: str, n_bootstrap: int, seed: int,
-          max_structures: int | None, n_jobs: int) -> pd.DataFrame:
+def score(
+    points: list[dict],
+    dirs: list[Path],
+    dataset: str,
+    n_bootstrap: int,
+    seed: int,
+    max_structures: int | None,
+    n_jobs: int,
+) -> pd.DataFrame:
     """One Table 1 row per run (point value and interval columns), grid parameters first."""
     from wylib.evaluate import METRICS, attach_hull, evaluate_set, load_references, read_generated
 
@@ -93,8 +107,10 @@ def to_markdown(table: pd.DataFrame, grid_names: list[str]) -> str:
     shown = table[grid_names].copy()
     for key, _, _ in METRICS:
         if key in table:
-            shown[key] = [f"{v:.3g} [{lo:.3g}, {hi:.3g}]" for v, lo, hi in
-                          zip(table[key], table[f"{key}_low"], table[f"{key}_high"], strict=True)]
+            shown[key] = [
+                f"{v:.3g} [{lo:.3g}, {hi:.3g}]"
+                for v, lo, hi in zip(table[key], table[f"{key}_low"], table[f"{key}_high"], strict=True)
+            ]
     for key in ("n_samples", "n_valid", "n_structures"):
         if key in table:
             shown[key] = table[key]

@@ -28,6 +28,7 @@ tokenized at the one stated tolerance, and the data loaders list the failure.
 spglib's process-wide error-handling flag is set only for the duration of a
 call and then restored.
 """
+
 from __future__ import annotations
 
 import math
@@ -107,8 +108,10 @@ def _spglib_cell(structure, symprec: float) -> tuple[tuple, list[str]]:
         raise TokenizationError("structure has no sites")
     for i, site in enumerate(structure):
         if not site.is_ordered:
-            raise TokenizationError(f"disordered structure (partial occupancy) has no Wyckoff representation: "
-                                    f"site {i} is {site.species.formula}")
+            raise TokenizationError(
+                f"disordered structure (partial occupancy) has no Wyckoff representation: "
+                f"site {i} is {site.species.formula}"
+            )
     symbols = [site.specie.symbol for site in structure]
     for symbol in set(symbols):
         if not Element.is_valid_symbol(symbol):
@@ -130,8 +133,10 @@ def _check_no_overlap(structure, symbols: list[str], symprec: float) -> None:
     """Raise `TokenizationError` naming the closest pair of atoms (periodic images included) nearer than symprec."""
     shortest = min(structure.lattice.get_lll_reduced_lattice().abc)  # also bounds the neighbour search below
     if symprec >= shortest:
-        raise TokenizationError(f"symprec={symprec} A is not below the shortest lattice vector ({shortest:.4f} A): "
-                                f"every atom overlaps its own periodic image")
+        raise TokenizationError(
+            f"symprec={symprec} A is not below the shortest lattice vector ({shortest:.4f} A): "
+            f"every atom overlaps its own periodic image"
+        )
     centers, points, offsets, distances = structure.get_neighbor_list(symprec, exclude_self=False)
     pair = (centers < points) | ((centers == points) & np.any(offsets != 0, axis=1))
     if pair.any():
@@ -139,7 +144,8 @@ def _check_no_overlap(structure, symbols: list[str], symprec: float) -> None:
         i, j = int(centers[k]), int(points[k])
         raise TokenizationError(
             f"atoms {i} ({symbols[i]}) and {j} ({symbols[j]}) are {distances[k]:.4f} A apart, closer than "
-            f"symprec={symprec} A: at this tolerance they are one point, which has no Wyckoff representation")
+            f"symprec={symprec} A: at this tolerance they are one point, which has no Wyckoff representation"
+        )
 
 
 def _sort_key(site: WyckoffSite) -> tuple:

@@ -18,6 +18,7 @@ random site order and a random equivalent representation per structure;
 `draw_seed(seed, i)` is the seed of the i-th such draw (training round, scoring
 permutation).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -53,13 +54,18 @@ class Vocabulary:
         return cls(elements, all_site_symmetries(), list(range(max_enumeration() + 1)), max_sites)
 
     def to_dict(self) -> dict:
-        return {"elements": self.elements, "site_symmetries": self.site_symmetries,
-                "enumerations": self.enumerations, "max_sites": self.max_sites}
+        return {
+            "elements": self.elements,
+            "site_symmetries": self.site_symmetries,
+            "enumerations": self.enumerations,
+            "max_sites": self.max_sites,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> Vocabulary:
-        return cls(list(d["elements"]), list(d["site_symmetries"]), [int(e) for e in d["enumerations"]],
-                   int(d["max_sites"]))
+        return cls(
+            list(d["elements"]), list(d["site_symmetries"]), [int(e) for e in d["enumerations"]], int(d["max_sites"])
+        )
 
     @property
     def n_elements(self) -> int:
@@ -84,8 +90,10 @@ class Vocabulary:
 
     def _index(self) -> tuple[dict, dict, dict]:
         if not hasattr(self, "_cache"):
-            self._cache = tuple({tok: i + N_SERVICE for i, tok in enumerate(lst)}
-                                for lst in (self.elements, self.site_symmetries, self.enumerations))
+            self._cache = tuple(
+                {tok: i + N_SERVICE for i, tok in enumerate(lst)}
+                for lst in (self.elements, self.site_symmetries, self.enumerations)
+            )
         return self._cache
 
     def encode_tokens(self, rep: WyckoffRepresentation) -> tuple[list[int], list[int], list[int]]:
@@ -97,13 +105,17 @@ class Vocabulary:
         if len(sites) > self.max_sites:
             raise ValueError(f"{len(sites)} Wyckoff sites, more than the model's max_sites={self.max_sites}")
         try:
-            return ([el_ix[s.element] for s in sites], [ss_ix[s.site_symmetry] for s in sites],
-                    [en_ix[s.enumeration] for s in sites])
+            return (
+                [el_ix[s.element] for s in sites],
+                [ss_ix[s.site_symmetry] for s in sites],
+                [en_ix[s.enumeration] for s in sites],
+            )
         except KeyError as err:
             raise ValueError(f"token {err.args[0]!r} is not in the vocabulary") from None
 
-    def decode_tokens(self, element: Sequence[int], site_symmetry: Sequence[int],
-                      enumeration: Sequence[int]) -> list[tuple]:
+    def decode_tokens(
+        self, element: Sequence[int], site_symmetry: Sequence[int], enumeration: Sequence[int]
+    ) -> list[tuple]:
         """Ids up to the first STOP -> (element, site symmetry, enumeration) tuples; service tokens raise."""
         out = []
         for e, s, n in zip(element, site_symmetry, enumeration, strict=True):
@@ -112,12 +124,14 @@ class Vocabulary:
                 return out
             if min(e, s, n) < N_SERVICE:
                 raise ValueError(f"service token {SERVICE[min(e, s, n)]} inside the sequence at site {len(out)}")
-            out.append((self.elements[e - N_SERVICE], self.site_symmetries[s - N_SERVICE],
-                        self.enumerations[n - N_SERVICE]))
+            out.append(
+                (self.elements[e - N_SERVICE], self.site_symmetries[s - N_SERVICE], self.enumerations[n - N_SERVICE])
+            )
         raise ValueError("no STOP token")
 
-    def decode(self, spacegroup: int, element, site_symmetry,
-               enumeration) -> tuple[WyckoffRepresentation | None, str | None]:
+    def decode(
+        self, spacegroup: int, element, site_symmetry, enumeration
+    ) -> tuple[WyckoffRepresentation | None, str | None]:
         """Decode one sequence; returns (representation, None) or (None, reason it is invalid)."""
         try:
             tokens = self.decode_tokens(element, site_symmetry, enumeration)
@@ -149,7 +163,9 @@ class Vocabulary:
                 en[i, j, :k], en[i, j, k] = e_ids, STOP
         return EncodedDataset(
             spacegroup=torch.tensor([r.spacegroup for r in reps], dtype=torch.int64),
-            element=torch.from_numpy(element), site_symmetry=torch.from_numpy(ss), enumeration=torch.from_numpy(en),
+            element=torch.from_numpy(element),
+            site_symmetry=torch.from_numpy(ss),
+            enumeration=torch.from_numpy(en),
             n_sites=torch.tensor([r.n_sites for r in reps], dtype=torch.int64),
             n_variants=torch.tensor([len(v) for v in variants], dtype=torch.int64),
         )
@@ -174,8 +190,12 @@ class Vocabulary:
                 allowed_en[number, s, e] = True
                 dof[number, s, e] = wp.dof
                 mult[number, s, e] = wp.multiplicity
-        return {"site_symmetry_allowed": allowed_ss, "enumeration_allowed": allowed_en, "dof": dof,
-                "multiplicity": mult}
+        return {
+            "site_symmetry_allowed": allowed_ss,
+            "enumeration_allowed": allowed_en,
+            "dof": dof,
+            "multiplicity": mult,
+        }
 
 
 @dataclass

@@ -1,4 +1,5 @@
 """Percentile bootstrap confidence intervals for any metric of one or more samples."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -11,6 +12,7 @@ import numpy as np
 @dataclass(frozen=True)
 class CI:
     """Point estimate on the full data and a (1 - alpha) percentile interval."""
+
     value: float
     low: float
     high: float
@@ -25,8 +27,14 @@ def _take(sample: Any, idx: np.ndarray) -> Any:
     return [sample[i] for i in idx]
 
 
-def bootstrap_ci(statistic: Callable[..., float], *samples: Sequence, n_boot: int = 1000, alpha: float = 0.05,
-                 seed: int = 0, resample: Sequence[bool] | None = None) -> CI:
+def bootstrap_ci(
+    statistic: Callable[..., float],
+    *samples: Sequence,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+    resample: Sequence[bool] | None = None,
+) -> CI:
     """statistic(*samples) with a percentile bootstrap interval.
 
     Each sample is resampled independently with replacement (rows of numpy

@@ -20,6 +20,7 @@ Two oxidation-state lists (``oxidation_states``):
 `MAX_OXIDATION_COMBINATIONS` oxidation-state combinations (random many-element
 compositions: the exhaustive check would run for hours); callers count them as not neutral.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -54,8 +55,9 @@ def oxidation_states(symbol: str, oxidation_list: str = PAPER_OXIDATION_LIST) ->
 
 
 @lru_cache(maxsize=65536)
-def _valid_formula(symbols: tuple[str, ...], counts: tuple[int, ...], use_pauling_test: bool,
-                   include_alloys: bool, oxidation_list: str) -> bool:
+def _valid_formula(
+    symbols: tuple[str, ...], counts: tuple[int, ...], use_pauling_test: bool, include_alloys: bool, oxidation_list: str
+) -> bool:
     if len(symbols) == 1:
         return True
     if include_alloys and all(s in smact.metals for s in symbols):
@@ -90,8 +92,12 @@ def _reduced(composition: Composition | str) -> tuple[tuple[str, ...], tuple[int
     return symbols, tuple(int(c) for c in counts)
 
 
-def smact_valid(composition: Composition | str, use_pauling_test: bool = True, include_alloys: bool = True,
-                oxidation_list: str = PAPER_OXIDATION_LIST) -> bool:
+def smact_valid(
+    composition: Composition | str,
+    use_pauling_test: bool = True,
+    include_alloys: bool = True,
+    oxidation_list: str = PAPER_OXIDATION_LIST,
+) -> bool:
     """CDVAE-style SMACT validity (charge neutrality + electronegativity) of one composition."""
     symbols, counts = _reduced(composition)
     if oxidation_list not in OXIDATION_LISTS:
@@ -119,8 +125,9 @@ def charge_neutral(composition: Composition | str, oxidation_list: str = PAPER_O
         return False
 
 
-def charge_neutral_fraction(compositions: Sequence[Composition | str],
-                            oxidation_list: str = PAPER_OXIDATION_LIST) -> float:
+def charge_neutral_fraction(
+    compositions: Sequence[Composition | str], oxidation_list: str = PAPER_OXIDATION_LIST
+) -> float:
     """Share of charge-neutral compositions (`charge_neutral`; unchecked and unusable ones count as not neutral).
 
     NaN for empty input."""

@@ -7,6 +7,7 @@ Novelty is judged against a reference set (train + val in the paper). Groups are
 matched in parallel worker processes when ``n_jobs > 1``. ``None`` entries
 (structures that failed to build) are neither unique nor novel.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -65,8 +66,9 @@ def uniqueness_mask(structures: Sequence[Structure | None], n_jobs: int = 1) -> 
     return mask
 
 
-def novelty_mask(structures: Sequence[Structure | None], reference: Sequence[Structure | None],
-                 n_jobs: int = 1) -> np.ndarray:
+def novelty_mask(
+    structures: Sequence[Structure | None], reference: Sequence[Structure | None], n_jobs: int = 1
+) -> np.ndarray:
     """True where a structure matches no reference structure of the same reduced composition."""
     mask = np.zeros(len(structures), bool)
     refs = _group(reference)
