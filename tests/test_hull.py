@@ -108,3 +108,19 @@ def test_shipped_reference_table():
     assert {"O", "Fe", "Li", "H", "N"} <= set(h.elements)
     e, n, complete = hull.e_above_hull("Fe2O3", h.elements["Fe"] * 0.4 + h.elements["O"] * 0.6)
     assert e > 0 and n >= 1 and complete  # the element tie line is far above iron oxides
+
+
+@pytest.mark.slow
+def test_chgnet_relaxed_energies_are_struct_optimizer(rocksalt):
+    """The references' relaxation is CHGNet's StructOptimizer (FIRE, cell + positions): the same energy."""
+    from chgnet.model import StructOptimizer
+
+    from wylib.chgnet import load_model
+
+    squeezed = rocksalt.get_primitive_structure()
+    squeezed.scale_lattice(squeezed.volume * 0.9)
+    lonely = Structure(Lattice.cubic(20.0), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])  # isolated atoms
+    e = hull.chgnet_relaxed_energies([squeezed, None, lonely], steps=10)
+    ref = StructOptimizer(model=load_model(1), optimizer_class="FIRE").relax(
+        squeezed, fmax=0.05, steps=10, relax_cell=True, verbose=False)
+    assert e[0] == float(ref["trajectory"].energies[-1]) / len(squeezed) and math.isnan(e[1]) and math.isnan(e[2])

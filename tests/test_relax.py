@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
+import wylib.chgnet as chg
 import wylib.relax as rx
 from wylib.relax import BatchRelaxer, RelaxConfig, best_trials, read_jsonl, relax_to_jsonl
 
@@ -15,7 +16,7 @@ ONE_PHASE = RelaxConfig(steps=3, phases=("cell",), symmetry=False)
 
 @pytest.fixture(scope="module")
 def model():
-    return rx.load_model(threads=1)
+    return chg.load_model(threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +33,10 @@ def test_predict_efs_is_bitwise_chgnet(model, tiny):
     """One structure at a time, energy, forces and stress are bit for bit CHGNet's own."""
     for _, s in tiny:
         g = model.graph_converter(s)
-        ref, ours = model.predict_graph(g, task="efs"), rx.predict_efs(model, [g])[0]
+        ref, ours = model.predict_graph(g, task="efs"), chg.predict_efs(model, [g])[0]
         for key in "efs":
             assert ours[key].dtype == ref[key].dtype == np.float32 and np.array_equal(ours[key], ref[key]), key
-    batch = rx.predict_efs(model, [model.graph_converter(s) for _, s in tiny])
+    batch = chg.predict_efs(model, [model.graph_converter(s) for _, s in tiny])
     for p, (_, s) in zip(batch, tiny):  # batched: equal up to float32 rounding of the reductions
         ref = model.predict_graph(model.graph_converter(s), task="efs")
         assert np.allclose(p["f"], ref["f"], atol=1e-5) and np.allclose(p["s"], ref["s"], atol=1e-4)
@@ -46,7 +47,7 @@ def test_follows_struct_optimizer_bit_for_bit(model, tiny):
     from chgnet.model import StructOptimizer
 
     steps = 25
-    opt = StructOptimizer(model=rx.load_model(1))  # its own copy: it resets the isolated-atom response
+    opt = StructOptimizer(model=chg.load_model(1))  # its own copy: it resets the isolated-atom response
     cfg = RelaxConfig(steps=steps, phases=("cell",), symmetry=False, batch_size=1)
     res = {r.id: r for r in BatchRelaxer(cfg, model=model).relax(tiny)}
     for key, s in tiny:
@@ -85,7 +86,7 @@ def test_bad_structures_are_flagged_not_fatal(model, tiny, monkeypatch):
                             model=model).relax(tiny[:1])[0]
     assert exploded.flag == "exploded_cell" and exploded.volume_ratio > 1.0001
 
-    real = rx.predict_efs
+    real = chg.predict_efs
 
     def nan_for_sto(m, graphs):
         out = real(m, graphs)
@@ -94,13 +95,13 @@ def test_bad_structures_are_flagged_not_fatal(model, tiny, monkeypatch):
                 o["e"] = float("nan")
         return out
 
-    monkeypatch.setattr(rx, "predict_efs", nan_for_sto)
+    monkeypatch.setattr(chg, "predict_efs", nan_for_sto)
     res = {r.id: r for r in BatchRelaxer(ONE_PHASE, model=model).relax(tiny)}
     assert res["sto"].flag == "nan_energy" and res["nacl"].flag in ("converged", "not_converged")
 
 
 def test_batch_error_falls_back_to_single_calls(model, tiny, monkeypatch):
-    real = rx.predict_efs
+    real = chg.predict_efs
 
     def fail_batches(m, graphs):
         if len(graphs) > 1:
@@ -108,7 +109,7 @@ def test_batch_error_falls_back_to_single_calls(model, tiny, monkeypatch):
         return real(m, graphs)
 
     ref = {r.id: r.energy_per_atom for r in BatchRelaxer(ONE_PHASE, model=model).relax(tiny)}
-    monkeypatch.setattr(rx, "predict_efs", fail_batches)
+    monkeypatch.setattr(chg, "predict_efs", fail_batches)
     res = {r.id: r.energy_per_atom for r in BatchRelaxer(ONE_PHASE, model=model).relax(tiny)}
     assert res == pytest.approx(ref, abs=1e-5)
 
@@ -349,7 +350,7 @@ def test_chgnet_scalar_warning_is_silenced_and_others_are_not():
     out = subprocess.run([sys.executable, "-W", "always", "-c", WARNING_SCRIPT], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parent.parent, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "another warning" in out.stderr and rx.CHGNET_SCALAR_WARNING not in out.stderr, out.stderr[-2000:]
+    assert "another warning" in out.stderr and chg.CHGNET_SCALAR_WARNING not in out.stderr, out.stderr[-2000:]
 
 
 def test_too_close_finds_collapsed_atoms_across_the_cell_boundary():
