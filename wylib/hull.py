@@ -49,6 +49,7 @@ import gzip
 import io
 import itertools
 import json
+import math
 import os
 import platform
 import re
@@ -133,9 +134,11 @@ def chgnet_relaxed_energies(structures: Sequence[Structure | None], fmax: float 
                             ) -> np.ndarray:
     """CHGNet-relaxed energy per atom of each structure: CHGNet's `StructOptimizer.relax` protocol (FIRE, cell
     and positions at once, no symmetry constraint) with `wylib.relax.BatchRelaxer`, all structures in one batch.
-    NaN where the relaxation gives no usable structure (`wylib.relax.USABLE_FLAGS`) or the input is None."""
+    NaN where the relaxation gives no usable structure (`wylib.relax.USABLE_FLAGS`) or the input is None.
+    No volume-change limit (as StructOptimizer): an ``ase.build.bulk`` start can be far off (U: 82.6 A^3/atom,
+    relaxed to a sound 19.2, a ratio the exploded_cell check of generated structures would reject)."""
     from wylib.relax import USABLE_FLAGS, BatchRelaxer, RelaxConfig
-    config = RelaxConfig(fmax=fmax, steps=steps, phases=("cell",), symmetry=False)
+    config = RelaxConfig(fmax=fmax, steps=steps, phases=("cell",), symmetry=False, max_volume_ratio=math.inf)
     out = np.full(len(structures), np.nan)
     items = [(str(i), s) for i, s in enumerate(structures) if s is not None]
     for r in BatchRelaxer(config, model=_model()).relax(items):
