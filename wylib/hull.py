@@ -29,7 +29,7 @@ sample of references (results: wylib/resources/README.md).
 CHGNet: the model of `wylib.chgnet.load_model`; static energies are CHGNet's own batched
 energies (`wylib.chgnet.energies_per_atom`); relaxations of references are CHGNet's
 `StructOptimizer` protocol (FIRE, cell and positions at once, no symmetry constraint,
-fmax 0.05 eV/A, at most 500 steps) run by `wylib.relax.BatchRelaxer`.
+fmax 0.05 eV/A, at most 500 steps, no volume-change limit) run by `wylib.relax.BatchRelaxer`.
 
 Coverage: the ~26k structures are a fraction of MP, so many chemical systems lack
 competing compounds and E_hull comes out too low. Every E_hull therefore comes
