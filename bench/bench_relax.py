@@ -39,8 +39,9 @@ import torch
 from pymatgen.core import Structure
 
 from wylib.build import build_structure, count_failures
+from wylib.chgnet import load_model
 from wylib.memory import PeakRSS
-from wylib.relax import BatchRelaxer, RelaxConfig, load_model, read_jsonl, relax_to_jsonl
+from wylib.relax import BatchRelaxer, RelaxConfig, read_jsonl, relax_to_jsonl
 from wylib.tokens import WyckoffRepresentation
 
 

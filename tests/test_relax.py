@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
+import wylib.chgnet as chg
 import wylib.relax as rx
 from wylib.relax import BatchRelaxer, RelaxConfig, best_trials, read_jsonl, relax_to_jsonl
 
@@ -16,14 +17,15 @@ ONE_PHASE = RelaxConfig(steps=3, phases=("cell",), symmetry=False)
 
 @pytest.fixture(scope="module")
 def model():
-    return rx.load_model(threads=1)
+    return chg.load_model(threads=1)
 
 
 @pytest.fixture(scope="module")
 def tiny():
     """Two tiny real structures, off equilibrium: compressed rock salt (2 atoms), strained perovskite (5)."""
-    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.3), ["Na", "Cl"], [[0, 0, 0], [0.5] * 3])
-    nacl = nacl.get_primitive_structure()
+    nacl = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.3), ["Na", "Cl"], [[0, 0, 0], [0.5] * 3]
+    ).get_primitive_structure()
     sto = Structure.from_spacegroup("Pm-3m", Lattice.cubic(3.9), ["Sr", "Ti", "O"], [[0, 0, 0], [0.5] * 3, [0.5, 0, 0]])
     sto.apply_strain([0.0, 0.0, 0.05])
     sto.perturb(0.05, min_distance=0.01, seed=0)
@@ -34,10 +36,10 @@ def test_predict_efs_is_bitwise_chgnet(model, tiny):
     """One structure at a time, energy, forces and stress are bit for bit CHGNet's own."""
     for _, s in tiny:
         g = model.graph_converter(s)
-        ref, ours = model.predict_graph(g, task="efs"), rx.predict_efs(model, [g])[0]
+        ref, ours = model.predict_graph(g, task="efs"), chg.predict_efs(model, [g])[0]
         for key in "efs":
             assert ours[key].dtype == ref[key].dtype == np.float32 and np.array_equal(ours[key], ref[key]), key
-    batch = rx.predict_efs(model, [model.graph_converter(s) for _, s in tiny])
+    batch = chg.predict_efs(model, [model.graph_converter(s) for _, s in tiny])
     for p, (_, s) in zip(batch, tiny, strict=True):  # batched: equal up to float32 rounding of the reductions
         ref = model.predict_graph(model.graph_converter(s), task="efs")
         assert np.allclose(p["f"], ref["f"], atol=1e-5) and np.allclose(p["s"], ref["s"], atol=1e-4)
@@ -48,7 +50,7 @@ def test_follows_struct_optimizer_bit_for_bit(model, tiny):
     from chgnet.model import StructOptimizer
 
     steps = 25
-    opt = StructOptimizer(model=rx.load_model(1))  # its own copy: it resets the isolated-atom response
+    opt = StructOptimizer(model=chg.load_model(1))  # its own copy: it resets the isolated-atom response
     cfg = RelaxConfig(steps=steps, phases=("cell",), symmetry=False, batch_size=1)
     res = {r.id: r for r in BatchRelaxer(cfg, model=model).relax(tiny)}
     for key, s in tiny:
@@ -88,7 +90,7 @@ def test_bad_structures_are_flagged_not_fatal(model, tiny, monkeypatch):
     ).relax(tiny[:1])[0]
     assert exploded.flag == "exploded_cell" and exploded.volume_ratio > 1.0001
 
-    real = rx.predict_efs
+    real = chg.predict_efs
 
     def nan_for_sto(m, graphs):
         out = real(m, graphs)
@@ -97,13 +99,13 @@ def test_bad_structures_are_flagged_not_fatal(model, tiny, monkeypatch):
                 o["e"] = float("nan")
         return out
 
-    monkeypatch.setattr(rx, "predict_efs", nan_for_sto)
+    monkeypatch.setattr(chg, "predict_efs", nan_for_sto)
     res = {r.id: r for r in BatchRelaxer(ONE_PHASE, model=model).relax(tiny)}
     assert res["sto"].flag == "nan_energy" and res["nacl"].flag in ("converged", "not_converged")
 
 
 def test_batch_error_falls_back_to_single_calls(model, tiny, monkeypatch):
-    real = rx.predict_efs
+    real = chg.predict_efs
 
     def fail_batches(m, graphs):
         if len(graphs) > 1:
@@ -111,7 +113,7 @@ def test_batch_error_falls_back_to_single_calls(model, tiny, monkeypatch):
         return real(m, graphs)
 
     ref = {r.id: r.energy_per_atom for r in BatchRelaxer(ONE_PHASE, model=model).relax(tiny)}
-    monkeypatch.setattr(rx, "predict_efs", fail_batches)
+    monkeypatch.setattr(chg, "predict_efs", fail_batches)
     res = {r.id: r.energy_per_atom for r in BatchRelaxer(ONE_PHASE, model=model).relax(tiny)}
     assert res == pytest.approx(ref, abs=1e-5)
 
@@ -223,15 +225,12 @@ def test_process_pool_and_dask(model, tiny, tmp_path):
 
 def test_best_trials():
     recs = [
-        dict(id=i, flag=flag, energy_per_atom=e)
-        for i, flag, e in (
-            ("a/0", "converged", -1.0),
-            ("a/1", "not_converged", -2.0),
-            ("a/2", "nan_energy", None),
-            ("b/0", "chgnet_error", None),
-            ("c/0", "exploded_cell", -9.0),
-            ("c/1", "converged", -3.0),
-        )
+        dict(id="a/0", flag="converged", energy_per_atom=-1.0),
+        dict(id="a/1", flag="not_converged", energy_per_atom=-2.0),
+        dict(id="a/2", flag="nan_energy", energy_per_atom=None),
+        dict(id="b/0", flag="chgnet_error", energy_per_atom=None),
+        dict(id="c/0", flag="exploded_cell", energy_per_atom=-9.0),
+        dict(id="c/1", flag="converged", energy_per_atom=-3.0),
     ]
     best = best_trials(recs)
     assert best["a"]["id"] == "a/1" and best["b"]["flag"] == "chgnet_error" and best["c"]["id"] == "c/1"
@@ -394,7 +393,7 @@ def test_chgnet_scalar_warning_is_silenced_and_others_are_not():
         timeout=300,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "another warning" in out.stderr and rx.CHGNET_SCALAR_WARNING not in out.stderr, out.stderr[-2000:]
+    assert "another warning" in out.stderr and chg.CHGNET_SCALAR_WARNING not in out.stderr, out.stderr[-2000:]
 
 
 def test_too_close_finds_collapsed_atoms_across_the_cell_boundary():

@@ -4,11 +4,11 @@
 in the cell phase) and one ASE `FIRE` per structure, steps them in lockstep and
 evaluates energy/forces/stress of all active structures in ONE batched CHGNet call
 per step (continuous batching: a finished structure leaves, the next one enters).
-The FIRE loop mirrors `ase.optimize.Dynamics.irun` and the CHGNet evaluation reproduces
-`CHGNetCalculator` bit for bit, so a one-phase, unconstrained run follows CHGNet's own
-`StructOptimizer.relax` step for step: exactly with one structure per call, and up to
-rare last-bit differences of float32 reductions over a different batch (with 1 torch
-thread; with more threads the reduction order also varies).
+The FIRE loop mirrors `ase.optimize.Dynamics.irun` and the CHGNet evaluation
+(`wylib.chgnet.evaluate`) reproduces `CHGNetCalculator` bit for bit, so a one-phase,
+unconstrained run follows CHGNet's own `StructOptimizer.relax` step for step: exactly with
+one structure per call, and up to rare last-bit differences of float32 reductions over a
+different batch (with 1 torch thread; with more threads the reduction order also varies).
 
 Protocol (paper): phase "positions" (atoms only), then phase "cell" (cell and
 positions); FIRE; fmax 0.05 eV/A; at most `steps` steps per phase; symmetry constraint.
@@ -16,6 +16,8 @@ Every structure ends with a flag: converged, not_converged, nan_energy,
 exploded_cell, chgnet_error, atoms_too_close (two atoms, periodic images included, closer
 than `MIN_DISTANCE` in the final structure: CHGNet has collapsed it). Only converged and
 not_converged (`USABLE_FLAGS`) are relaxed structures. Bad structures never fail the batch.
+CHGNet's own `StructOptimizer.relax(relax_cell=True)` is the one-phase protocol
+`RelaxConfig(phases=("cell",), symmetry=False)` (used for the hull's references, `wylib.hull`).
 
 `relax_to_jsonl` appends one JSON line per finished structure to a file and skips ids
 already in it with the same input key (structure + protocol), so a killed run resumes
@@ -35,18 +37,20 @@ import queue as queue_mod
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ase import Atoms, units
+from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.filters import FrechetCellFilter
 from ase.optimize import FIRE
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
+
+from wylib.chgnet import Failure, evaluate, load_model
 
 FLAGS = ("converged", "not_converged", "nan_energy", "exploded_cell", "chgnet_error", "atoms_too_close")
 USABLE_FLAGS = ("converged", "not_converged")  # a relaxed structure with an energy; the others are failures
@@ -64,7 +68,7 @@ def too_close(structure: Structure, threshold: float = MIN_DISTANCE) -> float | 
 
 @dataclass(frozen=True)
 class RelaxConfig:
-    """Relaxation protocol; defaults follow the paper (paper-facts.md)."""
+    """Relaxation protocol; defaults follow the paper (docs/paper-notes.md)."""
 
     fmax: float = 0.05  # eV/A, on forces (and on stress x volume in the cell phase)
     steps: int = 500  # step cap per phase
@@ -99,104 +103,11 @@ class RelaxResult:
         return asdict(self)
 
 
-def load_model(threads: int | None = None, device: str = "cpu"):
-    """Pretrained CHGNet (weights shipped with the package, no network) on `device`
-    ("cpu", "cuda", "auto": CUDA when available)."""
-    import torch
-    from chgnet.model import CHGNet
-
-    if threads:
-        torch.set_num_threads(threads)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = CHGNet.load(verbose=False, use_device=device)
-    model.graph_converter.set_isolated_atom_response("error")
-    return model
-
-
 def _structure(atoms: Atoms) -> Structure:
     """Fast Atoms -> Structure (no site properties)."""
     return Structure(
         Lattice(np.array(atoms.cell)), atoms.get_chemical_symbols(), atoms.positions, coords_are_cartesian=True
     )
-
-
-CHGNET_SCALAR_WARNING = "Converting a tensor with requires_grad=True to a scalar"
-
-
-def predict_efs(model, graphs: Sequence) -> list[dict]:
-    """CHGNet energy (eV/atom), forces (eV/A), stress (GPa) of a batch of graphs, float32
-    numpy arrays, as `model.predict_graph(task="efs")` but with ONE backward pass for forces
-    and stress together (CHGNet's own path makes two). The pass keeps CHGNet's
-    `create_graph=True`, which selects the double-backward-capable kernels: without it the
-    gradients differ from CHGNet's in the last float32 bits, and FIRE trajectories that
-    pass near a saddle then part ways. With it, forces and stress are bitwise CHGNet's."""
-    import torch
-    from chgnet.model.model import BatchedGraph
-
-    model.eval()
-    device = next(model.parameters()).device
-    graphs = [g.to(device) for g in graphs] if device.type != "cpu" else graphs
-    comp = 0 if model.composition_model is None else model.composition_model(graphs)
-    with warnings.catch_warnings():  # harmless torch warning, once per process (CHGNet reads volumes as floats)
-        warnings.filterwarnings("ignore", message=CHGNET_SCALAR_WARNING, category=UserWarning)
-        g = BatchedGraph.from_graphs(
-            graphs,
-            bond_basis_expansion=model.bond_basis_expansion,
-            angle_basis_expansion=model.angle_basis_expansion,
-            compute_stress=True,
-        )
-    pred = model._compute(g)  # energy only: (B,) eV/atom for the intensive model
-    n = pred["atoms_per_graph"]
-    total = pred["e"] * n if model.is_intensive else pred["e"]
-    k = len(graphs)
-    grads = torch.autograd.grad(total.sum(), [*g.atom_positions, *g.strains], create_graph=True)
-    e = (pred["e"] + comp) if model.is_intensive else (pred["e"] + comp) / n
-    scale = 1 / g.volumes * 160.21766208  # eV/A^3 -> GPa, in CHGNet's order of operations
-    with torch.no_grad():
-        return [
-            dict(
-                e=e[i].detach().cpu().numpy(),
-                f=(-1 * grads[i]).detach().cpu().numpy(),
-                s=(grads[k + i] * scale[i]).detach().cpu().numpy(),
-            )
-            for i in range(k)
-        ]
-
-
-def evaluate(model, structures: Sequence[Structure], batch_size: int = 32) -> list[dict | str]:
-    """Energy (eV, total), forces (eV/A), stress (3x3, eV/A^3) per structure, or an error
-    string; float32 values exactly as `CHGNetCalculator` stores them. A failing batch falls
-    back to one call per structure."""
-    out: list[dict | str] = [""] * len(structures)
-    graphs, where = [], []
-    for i, s in enumerate(structures):
-        try:
-            graphs.append(model.graph_converter(s))
-            where.append(i)
-        except Exception as err:  # isolated atoms, empty neighbour lists
-            out[i] = f"graph: {type(err).__name__}: {str(err)[:200]}"
-
-    def run(gs):
-        return predict_efs(model, gs)
-
-    for lo in range(0, len(graphs), batch_size):
-        idx, gs = where[lo : lo + batch_size], graphs[lo : lo + batch_size]
-        try:
-            preds = list(zip(idx, run(gs), strict=True))
-        except Exception:
-            preds = []
-            for i, g in zip(idx, gs, strict=True):
-                try:
-                    preds.append((i, run([g])[0]))
-                except Exception as err:
-                    out[i] = f"forward: {type(err).__name__}: {str(err)[:200]}"
-        for i, p in preds:
-            extensive = len(structures[i]) if model.is_intensive else 1
-            out[i] = dict(energy=p["e"] * extensive, forces=p["f"], stress=p["s"] * units.GPa)
-    return out
 
 
 class _Cached(Calculator):
@@ -217,8 +128,8 @@ class _Cached(Calculator):
     def calculate(self, atoms=None, properties=None, system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         res = evaluate(self.model, [_structure(self.atoms)])[0]
-        if isinstance(res, str):
-            raise RuntimeError(res)
+        if isinstance(res, Failure):
+            raise RuntimeError(str(res))
         self.put(self.atoms, res)
 
 
@@ -272,10 +183,10 @@ class _Job:
             self.key, flag, e, list(self.n_steps), fmax, float(v), final.as_dict() if final is not None else None, error
         )
 
-    def advance(self, res: dict | str) -> None:
+    def advance(self, res: dict | Failure) -> None:
         """Feed this step's CHGNet result; then either finish or take one FIRE step."""
-        if isinstance(res, str):
-            return self.finish("chgnet_error", error=res)
+        if isinstance(res, Failure):
+            return self.finish("chgnet_error", error=str(res))
         energy = res["energy"]
         if not (math.isfinite(energy) and np.isfinite(res["forces"]).all() and np.isfinite(res["stress"]).all()):
             return self.finish("nan_energy", error="non-finite CHGNet output")
