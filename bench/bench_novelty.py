@@ -6,6 +6,7 @@ Baseline = `novelty_mask(n_jobs=1)`, candidate = `novelty_mask(n_jobs=2)`, same 
 
     WYLIB_DATA_DIR=../shared/data python bench/bench_novelty.py [--n-test 150 --n-train 50]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,11 +56,15 @@ def main() -> None:
     assert (base == cand).all(), "parallel result differs from serial"
     print(f"host {platform.node()} nproc {os.cpu_count()} load {os.getloadavg()[0]:.1f}")
     print(f"references {len(ref)} (parse failures {len(fail)}), parse {t_parse:.1f} s; candidates {len(cands)}")
-    print(f"novel: test-split candidates {base[:a.n_test].mean():.3f}, rattled training copies "
-          f"{base[a.n_test:].mean():.3f} (expected 0)")
+    print(
+        f"novel: test-split candidates {base[: a.n_test].mean():.3f}, rattled training copies "
+        f"{base[a.n_test :].mean():.3f} (expected 0)"
+    )
     print(f"baseline n_jobs=1: {t_base:.1f} s; candidate n_jobs=2: {t_cand:.1f} s; ratio {t_base / t_cand:.2f}x")
-    print(f"peak RSS: main {_maxrss_mb(resource.RUSAGE_SELF):.0f} MB, "
-          f"largest worker {_maxrss_mb(resource.RUSAGE_CHILDREN):.0f} MB")
+    print(
+        f"peak RSS: main {_maxrss_mb(resource.RUSAGE_SELF):.0f} MB, "
+        f"largest worker {_maxrss_mb(resource.RUSAGE_CHILDREN):.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ threads spin and double the CPU time without doing work.
     WYLIB_DATA_DIR=../shared/data nohup .venv/bin/python bench/bench_relax.py --n 32 --threads 1 --workers 2 \
         --out output/bench_relax > output/bench_relax.log 2>&1 &
 """
+
 from __future__ import annotations
 
 import os
@@ -23,7 +24,7 @@ _THREADS = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, _THREADS)  # before numpy and torch load
 
-import argparse  # noqa: E402
+import argparse
 import datetime
 import json
 import platform
@@ -38,8 +39,9 @@ import torch
 from pymatgen.core import Structure
 
 from wylib.build import build_structure, count_failures
+from wylib.chgnet import load_model
 from wylib.memory import PeakRSS
-from wylib.relax import BatchRelaxer, RelaxConfig, load_model, read_jsonl, relax_to_jsonl
+from wylib.relax import BatchRelaxer, RelaxConfig, read_jsonl, relax_to_jsonl
 from wylib.tokens import WyckoffRepresentation
 
 
@@ -86,8 +88,11 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"{datetime.datetime.now().isoformat(timespec='seconds')} {platform.node()} nproc={os.cpu_count()} "
-          f"torch threads={a.threads} args={vars(a)}", flush=True)
+    print(
+        f"{datetime.datetime.now().isoformat(timespec='seconds')} {platform.node()} nproc={os.cpu_count()} "
+        f"torch threads={a.threads} args={vars(a)}",
+        flush=True,
+    )
 
     t = time.time()
     items, build = initial_structures(a.n, a.n_build, a.seed)
@@ -98,6 +103,7 @@ def main() -> None:
     cfg = RelaxConfig(fmax=a.fmax, steps=a.steps, phases=("cell",), symmetry=False, batch_size=a.batch_size)
     relaxer = BatchRelaxer(cfg, model=load_model(a.threads))
     from chgnet.model import StructOptimizer
+
     opt = StructOptimizer(model=load_model(a.threads), optimizer_class="FIRE")
     with warnings.catch_warnings():  # warm-up of both paths (first torch calls are slow), not timed
         warnings.simplefilter("ignore")
@@ -107,8 +113,10 @@ def main() -> None:
         t0, c0 = time.time(), cpu_time()
         cand = {r.id: r for r in relaxer.relax(items, progress=True)}
         wall_c, cpu_c = time.time() - t0, cpu_time() - c0
-    print(f"candidate: {len(items)} structures wall {wall_c:.1f}s cpu {cpu_c:.1f}s peak RSS {mem_c.peak_mib:.0f} MiB",
-          flush=True)
+    print(
+        f"candidate: {len(items)} structures wall {wall_c:.1f}s cpu {cpu_c:.1f}s peak RSS {mem_c.peak_mib:.0f} MiB",
+        flush=True,
+    )
     (out / "candidate.jsonl").write_text("".join(json.dumps(r.to_dict()) + "\n" for r in cand.values()))
 
     # candidate 2: relax_to_jsonl's process pool (spawned workers load CHGNet themselves: timed)
@@ -135,38 +143,65 @@ def main() -> None:
                 warnings.simplefilter("ignore")
                 res = opt.relax(s, fmax=a.fmax, steps=a.steps, relax_cell=True, verbose=False)
             traj = res["trajectory"]
-            rec = dict(id=k, energy_per_atom=float(traj.energies[-1]) / len(s), n_steps=len(traj.energies) - 2,
-                       wall=time.time() - t0, cpu=cpu_time() - c0)
+            rec = dict(
+                id=k,
+                energy_per_atom=float(traj.energies[-1]) / len(s),
+                n_steps=len(traj.energies) - 2,
+                wall=time.time() - t0,
+                cpu=cpu_time() - c0,
+            )
             base[k] = rec
             fh.write(json.dumps(rec) + "\n")
             fh.flush()
-            print(f"baseline {len(base)}/{len(items)} {k} {rec['wall']:.1f}s steps {rec['n_steps']} "
-                  f"dE {1000 * (cand[k].energy_per_atom - rec['energy_per_atom']):+.2f} meV/atom", flush=True)
+            print(
+                f"baseline {len(base)}/{len(items)} {k} {rec['wall']:.1f}s steps {rec['n_steps']} "
+                f"dE {1000 * (cand[k].energy_per_atom - rec['energy_per_atom']):+.2f} meV/atom",
+                flush=True,
+            )
     wall_b = sum(base[k]["wall"] for k, _ in items)
     cpu_b = sum(base[k]["cpu"] for k, _ in items)
 
     def agreement(energies: dict) -> dict:
-        de = np.array([1000 * abs(energies[k] - base[k]["energy_per_atom"]) for k, _ in items if energies[k] is not None])
-        return dict(within_10meV=f"{int((de <= 10).sum())}/{len(items)}", exact=f"{int((de == 0).sum())}/{len(items)}",
-                    median_abs_dE_meV=round(float(np.median(de)), 4), max_abs_dE_meV=round(float(de.max()), 4))
+        de = np.array(
+            [1000 * abs(energies[k] - base[k]["energy_per_atom"]) for k, _ in items if energies[k] is not None]
+        )
+        return dict(
+            within_10meV=f"{int((de <= 10).sum())}/{len(items)}",
+            exact=f"{int((de == 0).sum())}/{len(items)}",
+            median_abs_dE_meV=round(float(np.median(de)), 4),
+            max_abs_dE_meV=round(float(de.max()), 4),
+        )
 
     steps_c = sum(sum(cand[k].n_steps) for k, _ in items)
     steps_b = sum(base[k]["n_steps"] for k, _ in items)
     summary = dict(
-        n=len(items), fmax=a.fmax, steps=a.steps, threads=a.threads, workers=a.workers,
-        wall_baseline_s=round(wall_b, 1), cpu_baseline_s=round(cpu_b, 1),
-        wall_candidate_s=round(wall_c, 1), cpu_candidate_s=round(cpu_c, 1),
-        wall_speedup=round(wall_b / wall_c, 2), cpu_speedup=round(cpu_b / cpu_c, 2),
-        fire_steps_baseline=steps_b, fire_steps_candidate=steps_c,
+        n=len(items),
+        fmax=a.fmax,
+        steps=a.steps,
+        threads=a.threads,
+        workers=a.workers,
+        wall_baseline_s=round(wall_b, 1),
+        cpu_baseline_s=round(cpu_b, 1),
+        wall_candidate_s=round(wall_c, 1),
+        cpu_candidate_s=round(cpu_c, 1),
+        wall_speedup=round(wall_b / wall_c, 2),
+        cpu_speedup=round(cpu_b / cpu_c, 2),
+        fire_steps_baseline=steps_b,
+        fire_steps_candidate=steps_c,
         flags_candidate={f: sum(r.flag == f for r in cand.values()) for f in sorted({r.flag for r in cand.values()})},
         agreement_candidate=agreement({k: r.energy_per_atom for k, r in cand.items()}),
-        peak_rss_candidate_MiB=round(mem_c.peak_mib), peak_rss_baseline_MiB=round(mem_b.peak_mib),
+        peak_rss_candidate_MiB=round(mem_c.peak_mib),
+        peak_rss_baseline_MiB=round(mem_b.peak_mib),
         build=build,
     )
     if pool:
-        summary.update(wall_pool_s=round(wall_p, 1), cpu_pool_s=round(cpu_p, 1),
-                       wall_speedup_pool=round(wall_b / wall_p, 2), peak_rss_pool_MiB=round(mem_p.peak_mib),
-                       agreement_pool=agreement({k: r["energy_per_atom"] for k, r in pool.items()}))
+        summary.update(
+            wall_pool_s=round(wall_p, 1),
+            cpu_pool_s=round(cpu_p, 1),
+            wall_speedup_pool=round(wall_b / wall_p, 2),
+            peak_rss_pool_MiB=round(mem_p.peak_mib),
+            agreement_pool=agreement({k: r["energy_per_atom"] for k, r in pool.items()}),
+        )
     print("SUMMARY", json.dumps(summary), flush=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
 

@@ -9,6 +9,7 @@ both alike; reports wall and CPU seconds, samples/s, validity and mean length.
 
     python bench/bench_sampling.py --n 10000 --threads 2 [--run-dir output/.../run] [--reps 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,12 @@ def random_model(dataset: str, stop_bias: float):
 
     vocab = Vocabulary.from_training(tokenize_split(dataset, "train").representations)
     f = spacegroup_features()
-    cfg = ModelConfig(n_elements=vocab.n_elements, n_site_symmetries=vocab.n_site_symmetries,
-                      n_enumerations=vocab.n_enumerations, n_sg_features=f.shape[1])
+    cfg = ModelConfig(
+        n_elements=vocab.n_elements,
+        n_site_symmetries=vocab.n_site_symmetries,
+        n_enumerations=vocab.n_enumerations,
+        n_sg_features=f.shape[1],
+    )
     torch.manual_seed(0)
     model = WyckoffTransformer(cfg, f).eval()
     with torch.no_grad():
@@ -53,14 +58,17 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     if args.run_dir:
         from wylib.train import load_run
+
         model, vocab, _ = load_run(args.run_dir, device="cpu")
         what = f"trained run {args.run_dir}"
     else:
         model, vocab = random_model(args.dataset, args.stop_bias)
         what = f"random init, paper size, STOP bias {args.stop_bias}"
     counts = spacegroup_counts(args.dataset)
-    print(f"# {platform.node()} nproc={os.cpu_count()} threads={args.threads} {datetime.datetime.now():%Y-%m-%d %H:%M} "
-          f"load={os.getloadavg()[0]:.1f} model: {what}, {model.n_params()} parameters, n={args.n}")
+    print(
+        f"# {platform.node()} nproc={os.cpu_count()} threads={args.threads} {datetime.datetime.now():%Y-%m-%d %H:%M} "
+        f"load={os.getloadavg()[0]:.1f} model: {what}, {model.n_params()} parameters, n={args.n}"
+    )
     print("| implementation | mode | wall s | CPU s | samples/s (wall) | validity | mean sites |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     impls = [("prefix cache", True)] + ([] if args.skip_baseline else [("3 x cascade_logits", False)])
@@ -68,12 +76,25 @@ def main() -> None:
         for constrained in (True, False):
             for name, cache in impls:
                 t0, c0 = time.perf_counter(), time.process_time()
-                res = sample(model, vocab, args.n, spacegroup_distribution=counts, constrained=constrained, seed=0,
-                             batch_size=args.batch_size, device="cpu", progress=False, cache_prefix=cache)
+                res = sample(
+                    model,
+                    vocab,
+                    args.n,
+                    spacegroup_distribution=counts,
+                    constrained=constrained,
+                    seed=0,
+                    batch_size=args.batch_size,
+                    device="cpu",
+                    progress=False,
+                    cache_prefix=cache,
+                )
                 wall, cpu = time.perf_counter() - t0, time.process_time() - c0
                 ok = res.n_sites < vocab.length
-                print(f"| {name} | {'constrained' if constrained else 'unconstrained'} | {wall:.1f} | {cpu:.1f} | "
-                      f"{args.n / wall:.0f} | {100 * res.validity:.2f} % | {res.n_sites[ok].float().mean():.2f} |", flush=True)
+                print(
+                    f"| {name} | {'constrained' if constrained else 'unconstrained'} | {wall:.1f} | {cpu:.1f} | "
+                    f"{args.n / wall:.0f} | {100 * res.validity:.2f} % | {res.n_sites[ok].float().mean():.2f} |",
+                    flush=True,
+                )
     print(f"# load after: {os.getloadavg()[0]:.1f}")
 
 

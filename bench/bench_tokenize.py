@@ -6,6 +6,7 @@ ratios and peak RSS.
 
     python bench/bench_tokenize.py --n 300 [--dataset mp_20_biternary_open --split test]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,7 +16,6 @@ import resource
 import time
 import warnings
 
-import numpy as np
 import spglib
 
 from wylib.data import load_split, parse_structures
@@ -32,11 +32,17 @@ def pyxtal_path(s):
 
     crystal = pyxtal()
     crystal.from_seed(s, tol=0.1)
-    return crystal.group.number, [(site.specie, site.wp.letter, site.wp.get_site_symmetry_object().name if hasattr(site.wp, "get_site_symmetry_object") else site.wp.site_symm) for site in crystal.atom_sites]
+
+    def site_symmetry(wp):
+        return wp.get_site_symmetry_object().name if hasattr(wp, "get_site_symmetry_object") else wp.site_symm
+
+    return crystal.group.number, [(site.specie, site.wp.letter, site_symmetry(site.wp)) for site in crystal.atom_sites]
 
 
 def bare_spglib(s):
-    return spglib.get_symmetry_dataset((s.lattice.matrix, s.frac_coords, s.atomic_numbers), symprec=0.1, angle_tolerance=5.0)
+    return spglib.get_symmetry_dataset(
+        (s.lattice.matrix, s.frac_coords, s.atomic_numbers), symprec=0.1, angle_tolerance=5.0
+    )
 
 
 def main() -> None:
@@ -66,14 +72,18 @@ def main() -> None:
             seconds[name] += time.perf_counter() - t0
     rate = {k: len(structures) / v for k, v in seconds.items()}
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"# tokenization benchmark, {datetime.date.today()}, host {platform.node()}, "
-          f"{len(structures)} structures of {args.dataset}/{args.split}, 1 process each")
+    print(
+        f"# tokenization benchmark, {datetime.date.today()}, host {platform.node()}, "
+        f"{len(structures)} structures of {args.dataset}/{args.split}, 1 process each"
+    )
     print("| method | structures/s | errors | relative to wylib |")
     print("| --- | --- | --- | --- |")
     for k in methods:
         print(f"| {k} | {rate[k]:.1f} | {errors[k]} | {rate[k] / rate['wylib']:.2f} |")
-    print(f"\nwylib / pyXtal path = {rate['wylib'] / rate['pyxtal_from_seed']:.1f}x; "
-          f"wylib / bare spglib = {rate['wylib'] / rate['spglib_dataset']:.2f}; peak RSS {peak_mb:.0f} MB")
+    print(
+        f"\nwylib / pyXtal path = {rate['wylib'] / rate['pyxtal_from_seed']:.1f}x; "
+        f"wylib / bare spglib = {rate['wylib'] / rate['spglib_dataset']:.2f}; peak RSS {peak_mb:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

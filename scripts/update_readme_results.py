@@ -1,7 +1,8 @@
 """Write the README's results section from a finished `paper` run (tables, KL, stage timings).
 
-    .venv/bin/python scripts/update_readme_results.py [--run output/paper]
+.venv/bin/python scripts/update_readme_results.py [--run output/paper]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,12 +37,12 @@ likely not. A model from the authors' own trainer (paper configuration, about 30
 `mp_20_biternary_open`, validation NLL 25.0), scored with the authors' own code, gives the test split
 24.5-25.0 nats in every setting (stored order or 10 permutations, 1 or 10 equivalent representations),
 never five times its own samples; under this repository's convention it scores test
-{ref.loc[('Test', 'none'), 'neg_mean_logp']:.2f}, val {ref.loc[('Val', 'none'), 'neg_mean_logp']:.2f} nats, against
-{ours_test['nll']:.2f} for our test split ({ours_test['n_perm']} random site orders and equivalent representations per
+{ref.loc[("Test", "none"), "neg_mean_logp"]:.2f}, val {ref.loc[("Val", "none"), "neg_mean_logp"]:.2f} nats, against
+{ours_test["nll"]:.2f} for our test split ({ours_test["n_perm"]} random site orders and equivalent representations per
 structure). What reproduces the paper's pattern is renumbering the token ids of the test tensors: the
-authors'-trainer model then scores {ext('site symmetry')} nats (site-symmetry ids renumbered) and
-{ext('element + site symmetry')} (element and site-symmetry ids), ours {own('site symmetry')} and
-{own('element + site symmetry')} (`results/table2_renumbering.md`, mean over {n_seeds} random renumberings; the
+authors'-trainer model then scores {ext("site symmetry")} nats (site-symmetry ids renumbered) and
+{ext("element + site symmetry")} (element and site-symmetry ids), ours {own("site symmetry")} and
+{own("element + site symmetry")} (`results/table2_renumbering.md`, mean over {n_seeds} random renumberings; the
 paper: 93.0 ± 49.2). In the authors' code at the time, token ids were assigned in frozenset iteration order,
 which for strings depends on `PYTHONHASHSEED`, and their notebook loaded a current data cache next to older
 weights. Likely, but unconfirmed without the files of their run: the paper's test/train rows are a
@@ -53,14 +54,19 @@ package wyckoff-transformer 2.3.0 on a 2-core machine), not reproducible from th
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", default="output/paper")
-    ap.add_argument("--conditions", default="a machine that may have run other jobs at the same time, so the wall "
-                    "times are upper bounds", help="how busy the machine was during the run (not measurable afterwards)")
+    ap.add_argument(
+        "--conditions",
+        default="a machine that may have run other jobs at the same time, so the wall times are upper bounds",
+        help="how busy the machine was during the run (not measurable afterwards)",
+    )
     args = ap.parse_args()
     run = REPO / args.run
     markers = sorted((run / "notebooks").glob("*.done.json"))
     stages = [(m.name.replace(".done.json", ""), json.loads(m.read_text())) for m in markers]
-    timing = "\n".join(f"| `{name}` | {d['seconds'] / 60:.1f} | {d.get('peak_rss_mib', 'not recorded')} | "
-                       f"{d['finished']} |" for name, d in stages)
+    timing = "\n".join(
+        f"| `{name}` | {d['seconds'] / 60:.1f} | {d.get('peak_rss_mib', 'not recorded')} | {d['finished']} |"
+        for name, d in stages
+    )
     peak = max((d["peak_rss_mib"] for _, d in stages if "peak_rss_mib" in d), default=None)
     total = sum(d["seconds"] for _, d in stages) / 60
     kl = json.loads((REPO / "results" / "permutation_kl.json").read_text())
@@ -69,9 +75,9 @@ def main() -> None:
     host = next((d["host"] for _, d in stages if "host" in d), platform.node())
     day = max(d["finished"] for _, d in stages)[:10]
     gen = params.get("04_generation", {})
-    from wylib.likelihood import paper_table2
-
     import pandas as pd
+
+    from wylib.likelihood import paper_table2
 
     paper2 = paper_table2().to_markdown(index=False, floatfmt=".1f")
     t2 = pd.read_csv(REPO / "results" / "table2.csv").set_index("dataset")
@@ -83,19 +89,22 @@ def main() -> None:
     sites = ""
     if "mean_sites" in t2 and t2["mean_sites"].notna().all():
         m, per = t2["mean_sites"], t2["neg_mean_logp_per_site"]
-        sites = ("The cold samples are longer (near-greedy decoding keeps adding likely sites before STOP): "
-                 f"{m['Generated, T=0.01']:.2f} Wyckoff sites on average against {m['Generated, T=1']:.2f} at T = 1 and {m['Test']:.2f} in the test split; per site they score "
-                 f"{per['Generated, T=0.01']:.2f} nats against {per['Generated, T=1']:.2f} and {per['Test']:.2f} "
-                 "(columns `mean_sites`, `neg_mean_logp_per_site`).\n")
+        sites = (
+            "The cold samples are longer (near-greedy decoding keeps adding likely sites before STOP): "
+            f"{m['Generated, T=0.01']:.2f} Wyckoff sites on average against {m['Generated, T=1']:.2f} at T = 1 "
+            f"and {m['Test']:.2f} in the test split; per site they score "
+            f"{per['Generated, T=0.01']:.2f} nats against {per['Generated, T=1']:.2f} and {per['Test']:.2f} "
+            "(columns `mean_sites`, `neg_mean_logp_per_site`).\n"
+        )
     yardstick = same_yardstick(REPO / "results", gen)
     text = f"""{START}
 ## Results: the `paper` profile on `mp_20_biternary_open`
 
 Command `bash run_all.sh --profile paper`, host `{host}` (2 CPU cores, no GPU), {day},
 on {args.conditions}.
-Generation: {gen.get('n_samples')} sampled sequences (free sampling, temperature 1, the paper's way);
-{gen.get('n_relax')} of the valid ones built with pyXtal and relaxed with CHGNet ({gen.get('trials')} trial,
-fmax {gen.get('fmax', 0.05)} eV/Å, up to {gen.get('steps')} FIRE steps per phase): the structure-level columns
+Generation: {gen.get("n_samples")} sampled sequences (free sampling, temperature 1, the paper's way);
+{gen.get("n_relax")} of the valid ones built with pyXtal and relaxed with CHGNet ({gen.get("trials")} trial,
+fmax {gen.get("fmax", 0.05)} eV/Å, up to {gen.get("steps")} FIRE steps per phase): the structure-level columns
 (uniqueness, novelty, S.U.N.) rest on those structures, with the bootstrap intervals shown. The `full`
 profile (1000 relaxed samples, 6 trials each) is for a GPU or a Dask cluster.
 
@@ -113,11 +122,11 @@ about 5 minutes on 2 cores (100 % of them tokenize, no failures).
 
 ### Table 1 in full (`results/table1.md`; intervals are bootstrap 95 %)
 
-{(REPO / 'results' / 'table1.md').read_text().strip()}
+{(REPO / "results" / "table1.md").read_text().strip()}
 
 ### Table 2 and permutation invariance (`results/table2.md`, `results/permutation_kl.json`)
 
-{(REPO / 'results' / 'table2.md').read_text().strip()}
+{(REPO / "results" / "table2.md").read_text().strip()}
 
 The paper's Table 2 (its MP-20 model; nats per structure, same convention: sum over positions and
 cascade fields, element scored as the emitted token):
@@ -130,10 +139,10 @@ score {cold} than T = 1 ({ours2["Generated, T=0.01"]:.1f} vs {ours2["Generated, 
 {renumbering_notes(run)}
 
 KL between the model's likelihood of a generated sequence and of its permutations (Appendix D,
-eq. 3; {free['n_sequences']} valid free samples, {free['n_permutations']} permutations each):
-**{free['kl']:.2f} nats [{free['kl_low']:.2f}, {free['kl_high']:.2f}]**, entropy estimate
-**{free['entropy']:.1f} nats [{free['entropy_low']:.1f}, {free['entropy_high']:.1f}]**
-(paper: KL {kl['paper']['kl']}, H {kl['paper']['entropy']}).
+eq. 3; {free["n_sequences"]} valid free samples, {free["n_permutations"]} permutations each):
+**{free["kl"]:.2f} nats [{free["kl_low"]:.2f}, {free["kl_high"]:.2f}]**, entropy estimate
+**{free["entropy"]:.1f} nats [{free["entropy_low"]:.1f}, {free["entropy_high"]:.1f}]**
+(paper: KL {kl["paper"]["kl"]}, H {kl["paper"]["entropy"]}).
 
 ### Figures (`figures/`, PDF and PNG)
 
@@ -145,15 +154,29 @@ eq. 3; {free['n_sequences']} valid free samples, {free['n_permutations']} permut
 {END}"""
     readme = (REPO / "README.md").read_text()
     if START in readme:
-        readme = readme[: readme.index(START)] + text + readme[readme.index(END) + len(END):]
+        readme = readme[: readme.index(START)] + text + readme[readme.index(END) + len(END) :]
     else:
         readme = readme.rstrip() + "\n\n" + text + "\n"
     (REPO / "README.md").write_text(readme)
     print(f"README results section written from {run}")
 
 
-YARDSTICK_METRICS = ["validity", "uniqueness", "novelty", "charge_neutrality", "sites_ks", "elements_ks", "dof_ks",
-                     "p1", "sg_chi2", "el_chi2", "sun_paper", "sun_all", "ssun_paper", "complete_systems"]
+YARDSTICK_METRICS = [
+    "validity",
+    "uniqueness",
+    "novelty",
+    "charge_neutrality",
+    "sites_ks",
+    "elements_ks",
+    "dof_ks",
+    "p1",
+    "sg_chi2",
+    "el_chi2",
+    "sun_paper",
+    "sun_all",
+    "ssun_paper",
+    "complete_systems",
+]
 
 
 def same_yardstick(results: Path, gen: dict) -> str:
@@ -165,30 +188,49 @@ def same_yardstick(results: Path, gen: dict) -> str:
     from wylib.report import _fmt
 
     t = pd.read_csv(results / "table1.csv").set_index("row")
-    cols = [c for c in ["WyckoffTransformer (this repo)", AUTHORS_OUR_PROTOCOL, AUTHORS_GENES, AUTHORS_RELAXED,
-                        AUTHORS_RELAXED_ALL, "WyckoffTransformer (paper, published)"] if c in t.index]
-    short = {"WyckoffTransformer (this repo)": "ours (this repo's protocol)",
-             AUTHORS_OUR_PROTOCOL: "(c) authors' genes, this repo's protocol", AUTHORS_GENES: "(a) authors' genes",
-             AUTHORS_RELAXED: "(b) authors' relaxed, their protocol", AUTHORS_RELAXED_ALL: "(b) all 999, all chemistries",
-             "WyckoffTransformer (paper, published)": "paper, published (other hull and protocol)"}
+    cols = [
+        c
+        for c in [
+            "WyckoffTransformer (this repo)",
+            AUTHORS_OUR_PROTOCOL,
+            AUTHORS_GENES,
+            AUTHORS_RELAXED,
+            AUTHORS_RELAXED_ALL,
+            "WyckoffTransformer (paper, published)",
+        ]
+        if c in t.index
+    ]
+    short = {
+        "WyckoffTransformer (this repo)": "ours (this repo's protocol)",
+        AUTHORS_OUR_PROTOCOL: "(c) authors' genes, this repo's protocol",
+        AUTHORS_GENES: "(a) authors' genes",
+        AUTHORS_RELAXED: "(b) authors' relaxed, their protocol",
+        AUTHORS_RELAXED_ALL: "(b) all 999, all chemistries",
+        "WyckoffTransformer (paper, published)": "paper, published (other hull and protocol)",
+    }
     lines = ["| metric | " + " | ".join(short[c] for c in cols) + " |", "|" + " --- |" * (len(cols) + 1)]
     for k in YARDSTICK_METRICS:
         cells = [_fmt(t.at[c, k], t.at[c, f"{k}_low"], t.at[c, f"{k}_high"], k) for c in cols]
         lines.append(f"| {METRIC_NAMES[k]} | " + " | ".join(cells) + " |")
     for k in ("n_samples", "n_structures", "n_e_hull"):
-        lines.append(f"| {k} | " + " | ".join("–" if pd.isna(t.at[c, k]) else str(int(t.at[c, k])) for c in cols) + " |")
+        lines.append(
+            f"| {k} | " + " | ".join("–" if pd.isna(t.at[c, k]) else str(int(t.at[c, k])) for c in cols) + " |"
+        )
     diff = results / "sun_difference.md"
     trials = gen.get("trials")
-    text = (f"Rows (a)-(c) are the authors' own released samples (their model, trained on full MP-20; the 2-3-element "
-            f"ones for this binary & ternary benchmark) scored with this repository's metric code, test split, "
-            f"train+val and CHGNet hull. (c) went through exactly the protocol of our samples in the same run "
-            f"({trials} pyXtal trial(s), fmax {gen.get('fmax', 0.05)} eV/Å, up to {gen.get('steps')} FIRE steps per "
-            f"phase), so ours minus (c) is a comparison of the models alone; (b) is their relaxed set (several trials "
-            f"per gene, their relaxation). Novelty of the authors' samples is against our train+val, which lacks "
-            f"their MP-20 training structures: an upper bound for them. The paper's published column stays as a "
-            f"reference only: its S.U.N. rests on the authors' hull and protocol, and S.U.N. moves by more than its "
-            f"interval between hulls and protocols (rows b and c), so it is not comparable with any row computed here.\n\n"
-            + "\n".join(lines) + "\n")
+    text = (
+        f"Rows (a)-(c) are the authors' own released samples (their model, trained on full MP-20; the 2-3-element "
+        f"ones for this binary & ternary benchmark) scored with this repository's metric code, test split, "
+        f"train+val and CHGNet hull. (c) went through exactly the protocol of our samples in the same run "
+        f"({trials} pyXtal trial(s), fmax {gen.get('fmax', 0.05)} eV/Å, up to {gen.get('steps')} FIRE steps per "
+        f"phase), so ours minus (c) is a comparison of the models alone; (b) is their relaxed set (several trials "
+        f"per gene, their relaxation). Novelty of the authors' samples is against our train+val, which lacks "
+        f"their MP-20 training structures: an upper bound for them. The paper's published column stays as a "
+        f"reference only: its S.U.N. rests on the authors' hull and protocol, and S.U.N. moves by more than its "
+        f"interval between hulls and protocols (rows b and c), so it is not comparable with any row computed here.\n\n"
+        + "\n".join(lines)
+        + "\n"
+    )
     if diff.exists():
         text += "\n" + diff.read_text().strip() + "\n"
     return text

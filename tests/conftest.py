@@ -1,4 +1,5 @@
 """Shared fixtures: real structures (rock salt, perovskite, MP-20 entries)."""
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,9 @@ def rocksalt():
 def perovskite():
     from pymatgen.core import Lattice, Structure
 
-    return Structure.from_spacegroup("Pm-3m", Lattice.cubic(3.905), ["Sr", "Ti", "O"],
-                                     [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0, 0]])
+    return Structure.from_spacegroup(
+        "Pm-3m", Lattice.cubic(3.905), ["Sr", "Ti", "O"], [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0, 0]]
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
 """The marginal no-learning baseline."""
+
 from collections import Counter
 
 import pytest

@@ -1,9 +1,9 @@
 """pyXtal builder: real Wyckoff args from the test split, determinism, failure accounting."""
+
 import numpy as np
 import pytest
 
-from wylib.build import (build_one, build_structure, check_args, count_failures,
-                         trial_seed)
+from wylib.build import build_one, build_structure, check_args, count_failures, trial_seed
 from wylib.data import parse_cif
 from wylib.tokens import WyckoffRepresentation
 
@@ -18,21 +18,23 @@ def test_builds_real_args_with_right_composition(test_args):
     stats = count_failures(trials)
     assert stats["n_samples"] == 12 and stats["n_trials"] == 24
     assert stats["sample_success_rate"] >= 0.95, stats
-    for args, ts in zip(test_args, trials):
+    for args, ts in zip(test_args, trials, strict=True):
         for s, reason in ts:
             if s is None:
                 continue
             assert reason is None
             comp = s.composition.get_el_amt_dict()
-            assert {el: int(n) for el, n in comp.items()} == dict(zip(args["species"], args["numIons"]))
+            assert {el: int(n) for el, n in comp.items()} == dict(zip(args["species"], args["numIons"], strict=True))
 
 
 def test_deterministic_for_a_seed(test_args):
     a = build_structure(test_args[0], n_trials=2, seed=7)
     b = build_structure(test_args[0], n_trials=2, seed=7)
     c = build_structure(test_args[0], n_trials=2, seed=8)
-    assert all(np.allclose(x[0].frac_coords, y[0].frac_coords) and np.allclose(x[0].lattice.matrix, y[0].lattice.matrix)
-               for x, y in zip(a, b))
+    assert all(
+        np.allclose(x[0].frac_coords, y[0].frac_coords) and np.allclose(x[0].lattice.matrix, y[0].lattice.matrix)
+        for x, y in zip(a, b, strict=True)
+    )
     assert not np.allclose(a[0][0].lattice.matrix, c[0][0].lattice.matrix)
     assert a[0][0].lattice.abc != a[1][0].lattice.abc  # trials are independent
     assert trial_seed(0, 1) == trial_seed(0, 1) != trial_seed(0, 2)
@@ -46,20 +48,28 @@ def test_primitive_option():
     assert prim.volume == pytest.approx(conv.volume / 4)
 
 
-@pytest.mark.parametrize("args, reason", [
-    ({"group": 225, "species": ["Na"]}, "bad_args: missing key"),
-    (None, "bad_args: missing key"),
-    ({"group": 231, "species": ["Na"], "numIons": [4], "sites": [["4a"]]}, "bad_args: group"),
-    ({"group": 225, "species": ["Na", "Cl"], "numIons": [4], "sites": [["4a"]]}, "bad_args: lengths"),
-    ({"group": 225, "species": ["Na"], "numIons": [8], "sites": [["4a"]]}, "bad_args: numIons != sum of multiplicities"),
-    ({"group": 225, "species": ["Na"], "numIons": [8], "sites": [["8a"]]}, "bad_args: Wyckoff label not in group"),
-    ({"group": 225, "species": ["Na"], "numIons": [4], "sites": [["a"]]}, "bad_args: Wyckoff label not in group"),
-    ({"group": 225, "species": ["Na"], "numIons": [4], "sites": [["4A"]]}, "bad_args: Wyckoff label not in group"),
-    ({"group": 2, "species": ["Na"], "numIons": [1], "sites": [["1j"]]}, "bad_args: Wyckoff label not in group"),
-    ({"group": 225, "species": ["Na"], "numIons": [4], "sites": [[4]]}, "bad_args: Wyckoff label not in group"),
-    ({"group": 225, "species": ["Na", "Cl"], "numIons": [4, 0], "sites": [["4a"], []]},
-     "bad_args: numIons != sum of multiplicities"),
-])
+@pytest.mark.parametrize(
+    "args, reason",
+    [
+        ({"group": 225, "species": ["Na"]}, "bad_args: missing key"),
+        (None, "bad_args: missing key"),
+        ({"group": 231, "species": ["Na"], "numIons": [4], "sites": [["4a"]]}, "bad_args: group"),
+        ({"group": 225, "species": ["Na", "Cl"], "numIons": [4], "sites": [["4a"]]}, "bad_args: lengths"),
+        (
+            {"group": 225, "species": ["Na"], "numIons": [8], "sites": [["4a"]]},
+            "bad_args: numIons != sum of multiplicities",
+        ),
+        ({"group": 225, "species": ["Na"], "numIons": [8], "sites": [["8a"]]}, "bad_args: Wyckoff label not in group"),
+        ({"group": 225, "species": ["Na"], "numIons": [4], "sites": [["a"]]}, "bad_args: Wyckoff label not in group"),
+        ({"group": 225, "species": ["Na"], "numIons": [4], "sites": [["4A"]]}, "bad_args: Wyckoff label not in group"),
+        ({"group": 2, "species": ["Na"], "numIons": [1], "sites": [["1j"]]}, "bad_args: Wyckoff label not in group"),
+        ({"group": 225, "species": ["Na"], "numIons": [4], "sites": [[4]]}, "bad_args: Wyckoff label not in group"),
+        (
+            {"group": 225, "species": ["Na", "Cl"], "numIons": [4, 0], "sites": [["4a"], []]},
+            "bad_args: numIons != sum of multiplicities",
+        ),
+    ],
+)
 def test_bad_args_are_reasons_not_errors(args, reason):
     assert check_args(args) == reason
     assert build_one(args, seed=0) == (None, reason)
@@ -81,7 +91,11 @@ def test_failure_accounting():
     good = {"group": 225, "species": ["Na", "Cl"], "numIons": [4, 4], "sites": [["4a"], ["4b"]]}
     impossible = {"group": 225, "species": ["Na"], "numIons": [8], "sites": [["4a", "4a"]]}  # DoF-0 site twice
     bad = {"group": 225, "species": ["Na"], "numIons": [3], "sites": [["4a"]]}
-    trials = [build_structure(good, n_trials=2), build_structure(impossible, n_trials=2, max_count=1), build_structure(bad, n_trials=3)]
+    trials = [
+        build_structure(good, n_trials=2),
+        build_structure(impossible, n_trials=2, max_count=1),
+        build_structure(bad, n_trials=3),
+    ]
     stats = count_failures(trials)
     assert stats["n_samples"] == 3 and stats["n_samples_built"] == 1 and stats["n_trials"] == 7
     assert stats["n_trials_built"] == 2

@@ -1,8 +1,8 @@
 """Data registry, checksums, missing-file messages, caching and the tokenized split."""
+
 import gzip
 import hashlib
 import os
-import shutil
 import socket
 import struct
 import threading
@@ -47,13 +47,18 @@ def test_checksum_mismatch(tmp_path, monkeypatch):
 
 
 def test_tokenize_with_failures_listed(tmp_path, monkeypatch, rocksalt):
-    """Bad rows (malformed CIF, partial occupancy, unknown element) are listed, good rows kept; cache outside the data dir."""
+    """Bad rows (malformed CIF, partial occupancy, unknown element) are listed, good rows kept;
+    cache outside the data dir."""
     from pymatgen.core import Lattice, Structure
 
     disordered = Structure(Lattice.cubic(4.0), [{"Fe": 0.5, "Ni": 0.5}], [[0, 0, 0]]).to(fmt="cif")
     unknown = rocksalt.to(fmt="cif").replace(" Cl ", " Xq ").replace("Cl", "Xq")
-    rows = pd.DataFrame({"material_id": ["ok-1", "bad-cif", "disordered", "unknown-el"],
-                         "cif": [rocksalt.to(fmt="cif"), "data_x\nnonsense", disordered, unknown]})
+    rows = pd.DataFrame(
+        {
+            "material_id": ["ok-1", "bad-cif", "disordered", "unknown-el"],
+            "cif": [rocksalt.to(fmt="cif"), "data_x\nnonsense", disordered, unknown],
+        }
+    )
     ddir = tmp_path / "data_dir"
     (ddir / "toy").mkdir(parents=True)
     rows.to_csv(ddir / "toy" / "train.csv", index=False)
@@ -67,7 +72,7 @@ def test_tokenize_with_failures_listed(tmp_path, monkeypatch, rocksalt):
         ddir.chmod(0o755)
     assert split.material_ids == ["ok-1"]
     assert split.representations[0].spacegroup == 225
-    reasons = dict(zip(split.failures.material_id, split.failures.reason))
+    reasons = dict(zip(split.failures.material_id, split.failures.reason, strict=True))
     assert set(reasons) == {"bad-cif", "disordered", "unknown-el"}
     assert "disordered" in reasons["disordered"]
     assert list((tmp_path / "cache" / "tokens").glob("*.json.gz"))
@@ -80,7 +85,8 @@ def test_load_encoded_small():
     from wylib.vocab import STOP
 
     encoded, vocab = data.load_encoded("mp_20_biternary_open", "val", max_structures=60)
-    # the vocabulary comes from 60 training structures only: val structures with other elements are dropped, with reasons
+    # the vocabulary comes from 60 training structures only: val structures with other elements are dropped,
+    # with reasons
     assert len(encoded) + len(encoded.dropped) == 60 and len(encoded) > 20
     assert all("not in the vocabulary" in reason for _, reason in encoded.dropped)
     n = encoded.n_sites
@@ -158,6 +164,7 @@ def dl(tmp_path, monkeypatch):
         entry = data.DataFile("toy_dl", "train", "train.csv.gz", url, sha256)
         monkeypatch.setitem(data.REGISTRY, "toy_dl", {"train": entry})
         return entry
+
     return register
 
 
@@ -178,8 +185,11 @@ def test_download_good_file(server, dl, tmp_path):
     assert locate("toy_dl", "train", download=True) == path and server.hits == ["ok"]  # second call: local copy
 
 
-@pytest.mark.parametrize("mode, sha", [("short", None), ("short", "pinned"), ("drop", None), ("stall", None),
-                                       ("missing", None)], ids=lambda x: str(x))
+@pytest.mark.parametrize(
+    "mode, sha",
+    [("short", None), ("short", "pinned"), ("drop", None), ("stall", None), ("missing", None)],
+    ids=lambda x: str(x),
+)
 def test_download_failures_leave_nothing(server, dl, tmp_path, mode, sha):
     """Truncated body (with and without a registered checksum), a dropped connection, a stalled server, a 404."""
     entry = dl(_url(server, mode), *(() if sha else (None,)))
@@ -217,13 +227,17 @@ def _toy(tmp_path, monkeypatch, filename: str, content: bytes) -> None:
     monkeypatch.setitem(data.REGISTRY, "toy", {"train": data.DataFile("toy", "train", filename)})
 
 
-@pytest.mark.parametrize("filename, content, problem", [
-    ("train.csv.gz", BODY[: len(BODY) // 2], "truncated"),
-    ("train.csv.gz", b"not gzip at all", "not a gzip file"),
-    ("train.csv", b"material_id,cif\nx-1,\"data_x\n_cell_length_a 4\n", "unreadable"),
-    ("train.csv", b"material_id,structure\nx-1,abc\n", "'cif'"),
-    ("train.csv", b"", "empty"),
-], ids=["truncated-gz", "not-gz", "unterminated-quote", "no-cif-column", "empty"])
+@pytest.mark.parametrize(
+    "filename, content, problem",
+    [
+        ("train.csv.gz", BODY[: len(BODY) // 2], "truncated"),
+        ("train.csv.gz", b"not gzip at all", "not a gzip file"),
+        ("train.csv", b'material_id,cif\nx-1,"data_x\n_cell_length_a 4\n', "unreadable"),
+        ("train.csv", b"material_id,structure\nx-1,abc\n", "'cif'"),
+        ("train.csv", b"", "empty"),
+    ],
+    ids=["truncated-gz", "not-gz", "unterminated-quote", "no-cif-column", "empty"],
+)
 def test_unreadable_file_named(tmp_path, monkeypatch, filename, content, problem):
     _toy(tmp_path, monkeypatch, filename, content)
     for read in (lambda: data.load_split("toy", "train"), lambda: tokenize_split("toy", "train", n_jobs=1)):

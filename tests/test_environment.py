@@ -1,17 +1,24 @@
 """environment.yml and requirements.txt pin the same versions; the README's commands exist."""
+
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _pins(lines):
-    return {l.split("==")[0].strip().lower(): l.split("==")[1].strip() for l in lines if "==" in l}
+def _pins(name: str) -> dict[str, str]:
+    """{package (lower case): version} of the `==` pins of a requirements file or environment.yml."""
+    lines = (line.strip().lstrip("- ") for line in (REPO / name).read_text().splitlines())
+    return {
+        a.strip().lower(): b.strip()
+        for a, _, b in (line.partition("==") for line in lines)
+        if b and not a.startswith("#")
+    }
 
 
 def test_environment_matches_requirements():
-    req = _pins(l for l in (REPO / "requirements.txt").read_text().splitlines() if not l.startswith("#"))
-    env = _pins(l.strip().lstrip("- ") for l in (REPO / "environment.yml").read_text().splitlines() if not l.strip().startswith("#"))
-    lock = _pins(l for l in (REPO / "requirements-lock.txt").read_text().splitlines() if not l.startswith("#"))
+    req = _pins("requirements.txt")
+    env = _pins("environment.yml")
+    lock = _pins("requirements-lock.txt")
     assert req == env
     assert req["torch"] == "2.13.0"
     for name, version in req.items():
@@ -26,8 +33,8 @@ def test_ci_calls_readme_test_command():
 
 def test_ipywidgets_pinned_with_its_dependencies():
     """tqdm.auto needs ipywidgets in a notebook kernel, else it warns 'IProgress not found' and prints text bars."""
-    req = _pins(l for l in (REPO / "requirements.txt").read_text().splitlines() if not l.startswith("#"))
-    lock = _pins(l for l in (REPO / "requirements-lock.txt").read_text().splitlines() if not l.startswith("#"))
+    req = _pins("requirements.txt")
+    lock = _pins("requirements-lock.txt")
     assert "ipywidgets" in req
     assert {"ipywidgets", "widgetsnbextension", "jupyterlab_widgets"} <= set(lock)
 
@@ -37,10 +44,45 @@ def test_tqdm_auto_gives_a_widget_bar_in_a_kernel():
     from nbclient import NotebookClient
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("from tqdm.auto import tqdm\nfrom tqdm.notebook import tqdm_notebook\n"
-                                          "for _ in tqdm(range(3)): pass\nprint(issubclass(tqdm, tqdm_notebook))")]
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "from tqdm.auto import tqdm\nfrom tqdm.notebook import tqdm_notebook\n"
+            "for _ in tqdm(range(3)): pass\nprint(issubclass(tqdm, tqdm_notebook))"
+        )
+    ]
     NotebookClient(nb, kernel_name="python3", timeout=120).execute()
     outputs = nb.cells[0].outputs
     text = "".join(o.get("text", "") for o in outputs)
     assert "IProgress not found" not in text and text.strip() == "True", text
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+
+
+def test_pyproject_dependencies_match_requirements():
+    """pyproject.toml declares the direct dependencies of requirements.txt; every pin lies in its declared range."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = [Requirement(r) for r in project["dependencies"]]
+    declared += [Requirement(r) for extra in project.get("optional-dependencies", {}).values() for r in extra]
+    req = _pins("requirements.txt")
+    assert sorted(r.name.lower() for r in declared) == sorted(req)
+    for r in declared:
+        assert r.specifier.contains(req[r.name.lower()]), (r, req[r.name.lower()])
+
+
+def test_ruff_pinned_everywhere_and_run_by_ci():
+    """One ruff version: requirements.txt, the pyproject dev extra, the pre-commit hooks; tests/run.sh lints."""
+    import re
+    import tomllib
+
+    version = _pins("requirements.txt")["ruff"]
+    dev = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+    assert f"ruff=={version}" in dev
+    hooks = (REPO / ".pre-commit-config.yaml").read_text()
+    assert re.findall(r"ruff==(\S+?)[,;)\s]", hooks) == [version]
+    assert "entry: ruff check" in hooks and "entry: ruff format" in hooks
+    commands = [line for line in (REPO / "tests" / "run.sh").read_text().splitlines() if not line.startswith("#")]
+    lint = commands.index(".venv/bin/ruff check wylib tests scripts bench")
+    assert lint < next(i for i, line in enumerate(commands) if "-m pytest" in line)

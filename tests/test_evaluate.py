@@ -1,4 +1,5 @@
 """Table 1 assembly (wylib.evaluate) on hand-computed cases, error paths, files, and the real test split."""
+
 from __future__ import annotations
 
 import json
@@ -8,10 +9,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wylib.evaluate import (PUBLISHED, EvaluatedSet, References, evaluate_set, published_rows,
-                            read_generated, structure_novelty, wyckoff_table, _element_matrix)
-from wylib.report import compare, table1, to_markdown, write_table
+from wylib.evaluate import (
+    PUBLISHED,
+    EvaluatedSet,
+    References,
+    _element_matrix,
+    evaluate_set,
+    published_rows,
+    read_generated,
+    structure_novelty,
+    wyckoff_table,
+)
 from wylib.metrics import elements_chi2
+from wylib.report import compare, table1, to_markdown, write_table
 from wylib.tokens import WyckoffRepresentation
 
 
@@ -20,15 +30,24 @@ def reps(rocksalt, perovskite):
     from pymatgen.core import Lattice, Structure
 
     cscl = Structure.from_spacegroup("Pm-3m", Lattice.cubic(4.1), ["Cs", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-    return {"nacl": WyckoffRepresentation.from_structure(rocksalt),
-            "srtio3": WyckoffRepresentation.from_structure(perovskite),
-            "cscl": WyckoffRepresentation.from_structure(cscl), "cscl_structure": cscl}
+    return {
+        "nacl": WyckoffRepresentation.from_structure(rocksalt),
+        "srtio3": WyckoffRepresentation.from_structure(perovskite),
+        "cscl": WyckoffRepresentation.from_structure(cscl),
+        "cscl_structure": cscl,
+    }
 
 
 def _frame(structures, formulas):
     from pymatgen.io.cif import CifWriter
-    return pd.DataFrame({"material_id": [f"x-{i}" for i in range(len(structures))], "reduced_formula": formulas,
-                         "cif": [str(CifWriter(s)) for s in structures]})
+
+    return pd.DataFrame(
+        {
+            "material_id": [f"x-{i}" for i in range(len(structures))],
+            "reduced_formula": formulas,
+            "cif": [str(CifWriter(s)) for s in structures],
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +67,11 @@ def test_wyckoff_table_flags(reps):
 
 def test_charge_neutral_guard():
     import time
+
     from pymatgen.core import Composition
+
     from wylib.metrics.chemistry import MAX_OXIDATION_COMBINATIONS, charge_neutral, oxidation_combinations
+
     assert oxidation_combinations(Composition("Fe")) is None and oxidation_combinations(Composition("CuZn")) is None
     assert charge_neutral(Composition("NaCl")) is True and charge_neutral(Composition("NaCl2")) is False
     many = Composition("NaClOSNPFBrISeTeC")  # 12 non-metal-containing elements: too many combinations
@@ -63,12 +85,15 @@ def test_element_matrix_matches_metric():
     assert elements == ["Cl", "K", "Na"]
     np.testing.assert_allclose(m.sum(0), [1.25, 0.5, 1.25])
     from collections import Counter
+
     gen, test = ["LiCl", "NaCl"], ["NaCl", "KCl"]
     ge, gm = _element_matrix(gen)
     te, tm = _element_matrix(test)
     for c in (False, True):
-        assert elements_chi2(Counter(dict(zip(ge, gm.sum(0)))), Counter(dict(zip(te, tm.sum(0)))), c).value == \
-            pytest.approx(elements_chi2(gen, test, corrected=c).value)
+        gen_counts = Counter(dict(zip(ge, gm.sum(0), strict=True)))
+        test_counts = Counter(dict(zip(te, tm.sum(0), strict=True)))
+        want = elements_chi2(gen, test, corrected=c).value
+        assert elements_chi2(gen_counts, test_counts, c).value == pytest.approx(want)
 
 
 def test_wyckoff_level_row_hand_computed(reps, refs):
@@ -81,7 +106,7 @@ def test_wyckoff_level_row_hand_computed(reps, refs):
     # statistics on the one unique novel sample (SrTiO3) against the test split {NaCl, SrTiO3}
     assert m["sites_ks"].value == pytest.approx(0.5) and m["elements_ks"].value == pytest.approx(0.5)
     assert m["dof_ks"].value == 0.0 and m["p1"].value == 0.0 and m["charge_neutrality"].value == 100.0
-    assert m["sg_chi2"].value == pytest.approx(0.5 ** 2 / 0.5 + 0.5 ** 2 / 0.5)
+    assert m["sg_chi2"].value == pytest.approx(0.5**2 / 0.5 + 0.5**2 / 0.5)
     assert m["el_chi2"].value == pytest.approx(elements_chi2(["SrTiO3"], ["NaCl", "SrTiO3"]).value)
     for k in ("novelty", "uniqueness", "sun_paper", "sun_all", "ssun_all"):
         assert math.isnan(m[k].value)
@@ -100,7 +125,8 @@ def test_test_split_against_itself_is_zero(reps, refs):
 
 def test_structure_level_sun_hand_computed(reps, refs, rocksalt):
     # records: r0 S.U.N. (225); r1 S.U.N. but P1; r2 not novel; r3 above the hull; r4 failed build
-    srep = [reps["nacl"], WyckoffRepresentation.from_tokens(1, [("Na", "1", 0), ("Cl", "1", 0)]), reps["nacl"], reps["nacl"], None]
+    p1 = WyckoffRepresentation.from_tokens(1, [("Na", "1", 0), ("Cl", "1", 0)])
+    srep = [reps["nacl"], p1, reps["nacl"], reps["nacl"], None]
     structures = [rocksalt] * 4 + [None]
     unique = np.array([True, True, True, True, False])
     novel = np.array([True, True, False, True, False])
@@ -165,8 +191,10 @@ def test_table_markdown_and_files(reps, refs, tmp_path):
     assert "| Formal validity % ↑ | 100.0 [100.0, 100.0] | 97.0 | 72.0 | – |" in md
     assert "| Metric | gen | WyckoffTransformer (paper, published) | WyCryst (paper, published) |" in md
     from wylib.evaluate import Row
+
     missing = to_markdown(table1([Row("mine", "missing", {}, notes=["no generated set"])]))
-    assert "| Num sites KS ↓ | – |" in missing and "| n_samples | – |" in missing and "**mine**: no generated set" in missing
+    assert "| Num sites KS ↓ | – |" in missing and "| n_samples | – |" in missing
+    assert "**mine**: no generated set" in missing
     csv, mdp = write_table(t, tmp_path / "results")
     assert csv.name == "table1.csv" and mdp.name == "table1.md"
     back = pd.read_csv(csv)
@@ -176,9 +204,19 @@ def test_table_markdown_and_files(reps, refs, tmp_path):
 def test_compare_sentences():
     from wylib.evaluate import Row
     from wylib.metrics import CI
-    ours = Row("a", "computed", {"sites_ks": CI(0.1, 0.08, 0.12), "p1": CI(2.0, 1.5, 2.5), "validity": CI(97.5, 96, 99)})
-    paper = Row("b", "published", {"sites_ks": CI(0.052, math.nan, math.nan), "p1": CI(1.0, math.nan, math.nan),
-                                   "validity": CI(97.0, math.nan, math.nan)})
+
+    ours = Row(
+        "a", "computed", {"sites_ks": CI(0.1, 0.08, 0.12), "p1": CI(2.0, 1.5, 2.5), "validity": CI(97.5, 96, 99)}
+    )
+    paper = Row(
+        "b",
+        "published",
+        {
+            "sites_ks": CI(0.052, math.nan, math.nan),
+            "p1": CI(1.0, math.nan, math.nan),
+            "validity": CI(97.0, math.nan, math.nan),
+        },
+    )
     tests = (Row("t", "computed", {"p1": CI(1.1, 1, 1.2)}), Row("tp", "published", {"p1": CI(1.0, math.nan, math.nan)}))
     lines = compare(ours, paper, *tests)
     assert len(lines) == 3
@@ -188,8 +226,13 @@ def test_compare_sentences():
     # a distance whose interval lies above the point value still counts the point value as inside
     z = Row("z", "computed", {"sites_ks": CI(0.0, 0.02, 0.1)})
     assert "within" in compare(z, Row("p", "published", {"sites_ks": CI(0.0, math.nan, math.nan)}))[0]
-    same = compare(Row("x", "computed", {"p1": CI(1.0, 0.5, 1.5)}), Row("y", "published", {"p1": CI(1.0, math.nan, math.nan)}),
-                   Row("xt", "computed", {"p1": CI(1.0, 1, 1)}), Row("yt", "published", {"p1": CI(1.0, math.nan, math.nan)}))
+    one = CI(1.0, math.nan, math.nan)
+    same = compare(
+        Row("x", "computed", {"p1": CI(1.0, 0.5, 1.5)}),
+        Row("y", "published", {"p1": one}),
+        Row("xt", "computed", {"p1": CI(1.0, 1, 1)}),
+        Row("yt", "published", {"p1": one}),
+    )
     assert "equally close" in same[0]
 
 
@@ -203,8 +246,14 @@ def test_read_generated(tmp_path, reps, rocksalt):
     s, found = read_generated(tmp_path)
     assert s.representations == [reps["nacl"], None] and s.structures is None and "no relaxed" in found[1]
     row = dict.fromkeys(COLUMNS)
-    row.update(sample_id="0", tokens=reps["nacl"].as_dict(), pyxtal_args=reps["nacl"].to_pyxtal_args(),
-               structure=rocksalt.as_dict(), energy_per_atom=-3.5, flag="converged")
+    row.update(
+        sample_id="0",
+        tokens=reps["nacl"].as_dict(),
+        pyxtal_args=reps["nacl"].to_pyxtal_args(),
+        structure=rocksalt.as_dict(),
+        energy_per_atom=-3.5,
+        flag="converged",
+    )
     failed = dict.fromkeys(COLUMNS)
     failed.update(sample_id="1", tokens=None, pyxtal_args=reps["srtio3"].to_pyxtal_args(), flag="build_failed")
     save_table(pd.DataFrame([row, failed]), tmp_path / "generated.jsonl")
@@ -223,8 +272,9 @@ def test_real_test_split_acceptance():
 
     test = tokenize_split("mp_20_biternary_open", "test").representations
     refs = References(test, test[:10], pd.DataFrame(columns=["material_id", "reduced_formula", "cif"]))
-    row, _ = evaluate_set(EvaluatedSet("test", test, validity_applicable=False, statistics_on="all"), refs,
-                          n_bootstrap=5)
+    row, _ = evaluate_set(
+        EvaluatedSet("test", test, validity_applicable=False, statistics_on="all"), refs, n_bootstrap=5
+    )
     for k in ("sites_ks", "elements_ks", "dof_ks", "sg_chi2", "el_chi2", "sg_chi2_corrected", "el_chi2_corrected"):
         assert row.metrics[k].value == 0.0
     assert 88 <= row.metrics["charge_neutrality"].value <= 92
@@ -247,6 +297,7 @@ def test_hull_columns_record_reference_counts(rocksalt):
 def test_table1_is_assembled_from_the_metric_functions(reps, refs, monkeypatch):
     """Table 1 calls wylib.metrics: replacing a metric function changes the row."""
     from wylib import metrics
+
     monkeypatch.setattr(metrics, "p1_fraction", lambda sg: 0.123)
     monkeypatch.setattr(metrics, "ks_statistic", lambda a, b: 0.456)
     row, _ = evaluate_set(EvaluatedSet("gen", [reps["nacl"], reps["srtio3"]]), refs, n_bootstrap=5)
@@ -262,6 +313,7 @@ def test_empty_generated_set_gives_nan_not_an_error(refs):
 
 def test_torn_samples_file_names_the_file(tmp_path):
     from wylib.generated import read_samples
+
     p = tmp_path / "samples.jsonl"
     p.write_text(json.dumps({"representation": None}) + "\n" + '{"representation": {"spacegr')
     with pytest.raises(ValueError, match=r"samples.jsonl: line 2 is not valid JSON"):
@@ -272,6 +324,7 @@ def test_torn_samples_file_names_the_file(tmp_path):
 
 def test_samples_writer_and_reader_round_trip(tmp_path, reps):
     from wylib.generated import find_samples, read_samples, write_samples
+
     recs = [{"representation": reps["nacl"].as_dict()}, {"representation": None}]
     assert write_samples(recs, tmp_path / "samples.jsonl") == 2
     assert find_samples(tmp_path) == tmp_path / "samples.jsonl"
@@ -282,8 +335,10 @@ def test_samples_writer_and_reader_round_trip(tmp_path, reps):
 def test_charge_neutrality_paper_list_and_smact4_extra(refs):
     # MgB2 (P6/mmm, Mg 1a, B 2d) is neutral only with SMACT 4's B(-1)
     from pymatgen.core import Lattice, Structure
-    mgb2 = Structure(Lattice.hexagonal(3.08, 3.52), ["Mg", "B", "B"],
-                     [[0, 0, 0], [1 / 3, 2 / 3, 0.5], [2 / 3, 1 / 3, 0.5]])
+
+    mgb2 = Structure(
+        Lattice.hexagonal(3.08, 3.52), ["Mg", "B", "B"], [[0, 0, 0], [1 / 3, 2 / 3, 0.5], [2 / 3, 1 / 3, 0.5]]
+    )
     rep = WyckoffRepresentation.from_structure(mgb2)
     row, _ = evaluate_set(EvaluatedSet("mgb2", [rep]), refs, n_bootstrap=5)
     assert row.metrics["charge_neutrality"].value == 0.0
@@ -292,6 +347,7 @@ def test_charge_neutrality_paper_list_and_smact4_extra(refs):
 
 def test_sun_difference_hand_computed():
     from wylib.evaluate import sun_difference
+
     a = pd.DataFrame(dict(level="structure", e_hull=[0.0, 0.0, np.nan, 0.5], sun=[True, True, False, False]))
     b = pd.DataFrame(dict(level="structure", e_hull=[0.0, 0.2, 0.3, 0.5], sun=[True, False, False, False]))
     d = sun_difference(a, b, n_bootstrap=100)

@@ -1,4 +1,5 @@
 """Convex hull and E_hull on a hand-made reference table; CHGNet energies on real structures."""
+
 from __future__ import annotations
 
 import gzip
@@ -76,10 +77,15 @@ def test_elemental_table_fills_missing_by_dft_offset(tmp_path, monkeypatch):
     (tmp_path / "elements").mkdir()
     dft = {"Li": -1.9, "O": -4.9, "Fe": -8.4, "H": -3.4}
     monkeypatch.setattr(hull, "dft_elemental_energies", lambda: dft)
-    for el, src, e in [("Li", "ase_bulk", -1.8), ("Fe", "relaxed:mp-13", -8.3), ("O", "relaxed:mp-12957", -4.7),
-                       ("H", "none", None)]:
+    for el, src, e in [
+        ("Li", "ase_bulk", -1.8),
+        ("Fe", "relaxed:mp-13", -8.3),
+        ("O", "relaxed:mp-12957", -4.7),
+        ("H", "none", None),
+    ]:
         (tmp_path / "elements" / f"{el}.json").write_text(
-            f'{{"element": "{el}", "source": "{src}", "energy": {"null" if e is None else e}, "n_candidates": 1}}')
+            f'{{"element": "{el}", "source": "{src}", "energy": {"null" if e is None else e}, "n_candidates": 1}}'
+        )
     df = hull.elemental_table(tmp_path, ["H", "Li", "O", "Fe"]).set_index("element")
     assert df.attrs["offset"] == pytest.approx(0.1)  # median of 0.1, 0.1, 0.2
     assert df.loc["H", "energy"] == pytest.approx(-3.3) and df.loc["H", "source"].startswith("dft+offset")
@@ -108,3 +114,59 @@ def test_shipped_reference_table():
     assert {"O", "Fe", "Li", "H", "N"} <= set(h.elements)
     e, n, complete = hull.e_above_hull("Fe2O3", h.elements["Fe"] * 0.4 + h.elements["O"] * 0.6)
     assert e > 0 and n >= 1 and complete  # the element tie line is far above iron oxides
+
+
+@pytest.mark.slow
+def test_chgnet_relaxed_energies_are_struct_optimizer(rocksalt):
+    """The references' relaxation is CHGNet's StructOptimizer (FIRE, cell + positions, no volume limit): the same
+    energy, also for ase's U, whose cell shrinks to 0.23 of its start (the relaxer's exploded_cell would flag it)."""
+    from ase.build import bulk
+    from chgnet.model import StructOptimizer
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from wylib.chgnet import load_model
+
+    squeezed = rocksalt.get_primitive_structure()
+    squeezed.scale_lattice(squeezed.volume * 0.9)
+    lonely = Structure(Lattice.cubic(20.0), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])  # isolated atoms
+    uranium = AseAtomsAdaptor.get_structure(bulk("U"))
+    opt = StructOptimizer(model=load_model(1), optimizer_class="FIRE")
+    for s, steps in [(squeezed, 10), (uranium, 150)]:
+        ref = opt.relax(s, fmax=0.05, steps=steps, relax_cell=True, verbose=False)
+        e = hull.chgnet_relaxed_energies([s, None, lonely], steps=steps)
+        assert e[0] == float(ref["trajectory"].energies[-1]) / len(s) and math.isnan(e[1]) and math.isnan(e[2])
+    assert ref["final_structure"].volume / uranium.volume < 0.25
+
+
+def test_measure_bias_resumes_by_batch(tmp_path, monkeypatch):
+    """A run killed after its first batch keeps that batch; the rerun relaxes only the rest. A CIF that does
+    not parse gets NaN energies, not a crash."""
+    from pathlib import Path
+
+    fixtures = sorted((Path(__file__).parent / "fixtures").glob("mp-*.cif"))[:3]
+    refs = pd.DataFrame(
+        {
+            "material_id": [p.stem for p in fixtures] + ["mp-bad"],
+            "cif": [p.read_text() for p in fixtures] + ["data_x\n_chemical_formula_sum 'Na1 Cl1'\n"],
+        }
+    )
+    monkeypatch.setattr(hull, "reference_frame", lambda: refs)
+    calls: list[list] = []
+
+    def relaxed(structs, fmax):
+        calls.append(structs)
+        if len(calls) == 2 and kill:
+            raise KeyboardInterrupt
+        return np.array([-1.0 if s is not None else np.nan for s in structs])
+
+    monkeypatch.setattr(hull, "chgnet_static_energies", lambda s: (np.array([-0.9] * len(s)), ["ok"] * len(s)))
+    monkeypatch.setattr(hull, "chgnet_relaxed_energies", relaxed)
+    kill = True
+    with pytest.raises(KeyboardInterrupt):
+        hull.measure_bias(4, tmp_path, batch=2)
+    assert len(pd.read_csv(tmp_path / "bias_seed0.csv")) == 2
+    kill = False
+    out = hull.measure_bias(4, tmp_path, batch=2)
+    assert len(calls) == 3 and len(calls[2]) == 2 and sorted(out["material_id"]) == sorted(refs["material_id"])
+    bad = out.set_index("material_id").loc["mp-bad"]
+    assert np.isnan(bad["relaxed"]) and out["relaxed"].notna().sum() == 3

@@ -1,17 +1,34 @@
-"""Tests of wylib.likelihood: agreement with the sampler's own step log-probs, KL = 0 for an invariant model, Table 2."""
+"""Tests of wylib.likelihood: agreement with the sampler's own step log-probs, KL = 0 for an invariant model,
+Table 2."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from wylib.likelihood import (Sequences, authors_trainer_reference, log_likelihood, loglik_row, mean_ci, paper_table2,
-                              paper_table2_comparability, permutation_kl, permute, permuted_log_likelihood, renumber,
-                              renumbered_log_likelihood, renumbering_comparison, renumbering_table, sequences_of,
-                              summarize_sets, table2, token_renumbering, write_table)
-from wylib.model import PAD, STOP, ModelConfig, WyckoffTransformer
+from wylib.likelihood import (
+    authors_trainer_reference,
+    log_likelihood,
+    loglik_row,
+    mean_ci,
+    paper_table2,
+    paper_table2_comparability,
+    permutation_kl,
+    permute,
+    permuted_log_likelihood,
+    renumber,
+    renumbered_log_likelihood,
+    renumbering_comparison,
+    renumbering_table,
+    sequences_of,
+    summarize_sets,
+    table2,
+    token_renumbering,
+    write_table,
+)
+from wylib.model import PAD, STOP, WyckoffTransformer
 from wylib.sample import sample
-from wylib.symmetry import all_site_symmetries, spacegroup_features
 from wylib.vocab import Vocabulary
 
 from tiny import ELEMENTS, one_thread, tiny_model, tiny_vocab  # noqa: F401
@@ -31,7 +48,6 @@ def make_model(vocab: Vocabulary, seed: int = 0) -> WyckoffTransformer:
     return m
 
 
-
 @pytest.fixture(scope="module")
 def model(vocab):
     return make_model(vocab)
@@ -44,10 +60,22 @@ def generated(model, vocab):
 
 @pytest.mark.parametrize("constrained,temperature", [(True, 1.0), (False, 1.0), (True, 0.3)])
 def test_log_likelihood_equals_sum_of_sampler_step_logprobs(model, vocab, constrained, temperature):
-    res = sample(model, vocab, 64, spacegroups=torch.arange(1, 231)[::3][:64], seed=1, constrained=constrained,
-                 temperature=temperature, progress=False)
+    res = sample(
+        model,
+        vocab,
+        64,
+        spacegroups=torch.arange(1, 231)[::3][:64],
+        seed=1,
+        constrained=constrained,
+        temperature=temperature,
+        progress=False,
+    )
     has_stop = res.n_sites < vocab.length
-    seq = sequences_of(res, only_valid=False) if bool(has_stop.all()) else sequences_of(res.subset(torch.nonzero(has_stop).flatten()), only_valid=False)
+    seq = (
+        sequences_of(res, only_valid=False)
+        if bool(has_stop.all())
+        else sequences_of(res.subset(torch.nonzero(has_stop).flatten()), only_valid=False)
+    )
     lp = log_likelihood(model, seq)  # (N, 3): element, site symmetry, enumeration
     ref = res.logp_model[has_stop]
     assert len(seq) > 10
@@ -68,8 +96,10 @@ def test_sequences_of_sample_result_keeps_valid_only(model, vocab):
 def test_sequences_of_encoded_dataset(vocab):
     from wylib.tokens import WyckoffRepresentation
 
-    reps = [WyckoffRepresentation.from_tokens(225, [("Na", "m-3m", 0), ("Cl", "m-3m", 1)]),
-            WyckoffRepresentation.from_tokens(221, [("Ti", "m-3m", 0), ("Mg", "m-3m", 1), ("O", "4/mm.m", 0)])]
+    reps = [
+        WyckoffRepresentation.from_tokens(225, [("Na", "m-3m", 0), ("Cl", "m-3m", 1)]),
+        WyckoffRepresentation.from_tokens(221, [("Ti", "m-3m", 0), ("Mg", "m-3m", 1), ("O", "4/mm.m", 0)]),
+    ]
     data = vocab.encode(reps)
     seq0, seq1 = sequences_of(data, 0), sequences_of(data, 1)
     assert seq0.site_symmetry.shape == seq0.element.shape == (2, vocab.length)
@@ -86,10 +116,10 @@ def test_permute_keeps_the_multiset_and_stop(generated):
     for p in range(P):
         for i in range(0, len(seq), 7):
             j, n = p * len(seq) + i, int(seq.n_sites[i])
-            a = sorted(zip(*(t[i, :n].tolist() for t in seq[1:4])))
-            b = sorted(zip(*(t[j, :n].tolist() for t in perm[1:4])))
-            assert a == b and perm.element[j, n] == STOP and bool((perm.element[j, n + 1:] == PAD).all())
-    assert not torch.equal(perm.element[:len(seq)], perm.element[len(seq):2 * len(seq)])
+            a = sorted(zip(*(t[i, :n].tolist() for t in seq[1:4]), strict=True))
+            b = sorted(zip(*(t[j, :n].tolist() for t in perm[1:4]), strict=True))
+            assert a == b and perm.element[j, n] == STOP and bool((perm.element[j, n + 1 :] == PAD).all())
+    assert not torch.equal(perm.element[: len(seq)], perm.element[len(seq) : 2 * len(seq)])
     assert torch.equal(permute(seq, P, seed=3).element, perm.element)  # seeded
 
 
@@ -165,23 +195,35 @@ def test_summarize_sets(model, generated):
 
 # ----------------------------------------------------------------------------- token renumbering
 
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny model trained on learnable toy data (tests/test_model.synthetic) and held-out sequences of it."""
-    from test_model import sg_features, synthetic, tiny_cfg
     from wylib.train import TrainConfig, load_run, train
 
+    from test_model import sg_features, synthetic, tiny_cfg
+
     run = tmp_path_factory.mktemp("renumber_run")
-    cfg = TrainConfig(max_epochs=8, batch_size=32, lr=3e-3, warmup_steps=5, num_threads=1, val_n_perm=1,
-                      test_n_perm=1, patience=100)
-    train(tiny_cfg(), cfg, synthetic(96, seed=0), synthetic(32, seed=1), run, sg_features=sg_features(),
-          vocab={"toy": True}, progress=False)
+    cfg = TrainConfig(
+        max_epochs=8, batch_size=32, lr=3e-3, warmup_steps=5, num_threads=1, val_n_perm=1, test_n_perm=1, patience=100
+    )
+    train(
+        tiny_cfg(),
+        cfg,
+        synthetic(96, seed=0),
+        synthetic(32, seed=1),
+        run,
+        sg_features=sg_features(),
+        vocab={"toy": True},
+        progress=False,
+    )
     return load_run(run, device="cpu")[0], sequences_of(synthetic(64, seed=3))
 
 
 def test_identity_renumbering_gives_the_normal_scores(model, generated):
     seq = sequences_of(generated)
-    identity = {f: torch.arange(v) for f, v in zip(("element", "site_symmetry", "enumeration"), model.cfg.vocab_sizes)}
+    fields = ("element", "site_symmetry", "enumeration")
+    identity = {f: torch.arange(v) for f, v in zip(fields, model.cfg.vocab_sizes, strict=True)}
     assert torch.equal(renumbered_log_likelihood(model, seq, identity), log_likelihood(model, seq).sum(-1))
     assert torch.equal(renumbered_log_likelihood(model, seq, {}), log_likelihood(model, seq).sum(-1))
 
@@ -202,8 +244,11 @@ def test_renumbering_a_trained_model_makes_nll_worse(trained):
     ours = comp[comp.model == "ours (this run)"].set_index("renumbered")
     assert list(ours.index) == ["none", "site symmetry", "element + site symmetry"]
     assert ours.loc["site symmetry", "neg_mean_logp"] == pytest.approx(table.neg_mean_logp[1:3].mean())
-    assert set(comp.model) == {"paper's Table 2 (published)", "ours (this run)",
-                               "authors' trainer (external, 2026-11-26)"}
+    assert set(comp.model) == {
+        "paper's Table 2 (published)",
+        "ours (this run)",
+        "authors' trainer (external, 2026-11-26)",
+    }
     with pytest.raises(ValueError, match="n_renumberings"):
         renumbering_table(model, seq, n_renumberings=0)
 

@@ -1,4 +1,5 @@
 """Peak RSS sampling of a process tree (used for the per-stage memory of run_all)."""
+
 import subprocess
 import sys
 

@@ -1,4 +1,5 @@
 """Table 1 metric functions against hand-computed values and the real test split."""
+
 from __future__ import annotations
 
 import math
@@ -7,15 +8,27 @@ import numpy as np
 import pytest
 from pymatgen.core import Composition
 
-from wylib.metrics import (bootstrap_ci, charge_neutral_fraction, chi2_statistic, element_frequencies,
-                           elements_chi2, ks_statistic, novelty_mask, p1_fraction, smact_valid,
-                           spacegroup_chi2, sun_rates, uniqueness_mask)
+from wylib.metrics import (
+    bootstrap_ci,
+    charge_neutral_fraction,
+    chi2_statistic,
+    element_frequencies,
+    elements_chi2,
+    ks_statistic,
+    novelty_mask,
+    p1_fraction,
+    smact_valid,
+    spacegroup_chi2,
+    sun_rates,
+    uniqueness_mask,
+)
 from wylib.metrics.stability import sun_mask
 
 
 @pytest.fixture(scope="module")
 def test_split():
     from wylib.data import load_split
+
     return load_split("mp_20_biternary_open", "test")
 
 
@@ -74,6 +87,7 @@ def test_spacegroup_chi2_corrected_uses_all_230_groups():
 
 def test_elements_chi2_corrected_uses_the_89_mp_elements():
     from wylib.constants import ELEMENTS
+
     assert len(ELEMENTS) == 89 and "Pu" in ELEMENTS and "Po" not in ELEMENTS
     assert elements_chi2(["NaCl"], ["KCl"], corrected=True).n_categories == 89
     assert elements_chi2(["NaCl"], ["NaCl"], corrected=True).value == pytest.approx(0.0, abs=1e-15)
@@ -125,6 +139,7 @@ def test_smact_valid_hand_cases():
 
 def test_oxidation_state_lists_paper_style_and_smact4():
     from wylib.metrics.chemistry import charge_neutral
+
     # MgB2 needs B(-1), which SMACT 4's default list has and the 2014 list (paper style) does not
     assert not smact_valid("MgB2") and smact_valid("MgB2", oxidation_list="smact4")
     assert charge_neutral("MgB2") is False and charge_neutral("MgB2", "smact4") is True
@@ -163,6 +178,7 @@ def test_test_split_charge_neutrality_about_90_percent(test_split):
 @pytest.fixture(scope="module")
 def structures(test_split):
     from wylib.data import parse_cif
+
     rows = test_split.iloc[:30]
     return [parse_cif(c) for c in rows["cif"]]
 
@@ -184,11 +200,14 @@ def test_uniqueness_mask(structures, rocksalt):
 
 def test_novelty_mask_symmetry_broken_copy_is_not_novel(structures, rocksalt):
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
     s0 = structures[0]
     rattled = _rattled(s0, 0.03)
     # the rattled copy has lower detected symmetry, but still matches its source
-    assert SpacegroupAnalyzer(rattled, symprec=0.01).get_space_group_number() != \
-        SpacegroupAnalyzer(s0, symprec=0.01).get_space_group_number()
+    assert (
+        SpacegroupAnalyzer(rattled, symprec=0.01).get_space_group_number()
+        != SpacegroupAnalyzer(s0, symprec=0.01).get_space_group_number()
+    )
     ref = structures[:10]
     assert novelty_mask([rattled, rocksalt, None], ref).tolist() == [False, True, False]
     assert novelty_mask([], ref).tolist() == []
@@ -197,6 +216,7 @@ def test_novelty_mask_symmetry_broken_copy_is_not_novel(structures, rocksalt):
 
 def test_novelty_same_composition_other_polymorph(rocksalt):
     from pymatgen.core import Lattice, Structure
+
     cscl = Structure(Lattice.cubic(3.4), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     assert novelty_mask([cscl, rocksalt.copy()], [rocksalt]).tolist() == [True, False]
 

@@ -1,4 +1,5 @@
 """Tests of wylib.model: shapes, permutation invariance, query isolation, parameter count."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,8 +9,9 @@ from wylib.model import MASK, PAD, STOP, ModelConfig, WyckoffTransformer
 from wylib.vocab import EncodedDataset
 
 
-def synthetic(n: int = 64, max_sites: int = 6, variants: int = 3, seed: int = 0,
-              cfg: ModelConfig | None = None) -> EncodedDataset:
+def synthetic(
+    n: int = 64, max_sites: int = 6, variants: int = 3, seed: int = 0, cfg: ModelConfig | None = None
+) -> EncodedDataset:
     """Learnable toy data: few space groups; site symmetry and enumeration depend on the element."""
     cfg = cfg or ModelConfig(n_elements=13, n_site_symmetries=9, n_enumerations=6, n_sg_features=8)
     g = torch.Generator().manual_seed(seed)
@@ -27,8 +29,9 @@ def synthetic(n: int = 64, max_sites: int = 6, variants: int = 3, seed: int = 0,
     en = torch.stack([3 + (el + r) % (cfg.n_enumerations - 3) for r in range(R)], 1)  # (n, R, L)
     en = torch.where(torch.arange(R)[None, :, None] < n_var[:, None, None], en, en[:, :1])
     mask = real[:, None].expand(n, R, L)
-    return EncodedDataset(sg, element, torch.where(mask, ss[:, None].expand(n, R, L), PAD),
-                         torch.where(mask, en, PAD), n_sites, n_var)
+    return EncodedDataset(
+        sg, element, torch.where(mask, ss[:, None].expand(n, R, L), PAD), torch.where(mask, en, PAD), n_sites, n_var
+    )
 
 
 def sg_features(f: int = 8, seed: int = 1) -> torch.Tensor:
@@ -36,8 +39,9 @@ def sg_features(f: int = 8, seed: int = 1) -> torch.Tensor:
 
 
 def tiny_cfg() -> ModelConfig:
-    return ModelConfig(n_elements=13, n_site_symmetries=9, n_enumerations=6, n_sg_features=8,
-                       n_layer=2, d_head_mlp=32, dropout=0.1)
+    return ModelConfig(
+        n_elements=13, n_site_symmetries=9, n_enumerations=6, n_sg_features=8, n_layer=2, d_head_mlp=32, dropout=0.1
+    )
 
 
 @pytest.fixture
@@ -71,7 +75,7 @@ def test_permuting_known_sites_leaves_distribution_unchanged(model: WyckoffTrans
         keys = torch.where(torch.arange(E.shape[1])[None] < k[:, None], torch.rand(E.shape, generator=g), 9.0)
         perm = keys.argsort(dim=1, stable=True)
         out = model(sg, E.gather(1, perm), S.gather(1, perm), C.gather(1, perm), k, qe, qs)
-        for a, b in zip(ref, out):
+        for a, b in zip(ref, out, strict=True):
             torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
         # but changing a known site does change it
         E2 = E.clone()
@@ -85,7 +89,7 @@ def test_unknown_sites_are_ignored(model: WyckoffTransformer) -> None:
     ref = model(sg, E, S, C, k, qe, qs)
     junk = torch.where(torch.arange(E.shape[1])[None] >= k[:, None], torch.full_like(E, 7), E)
     out = model(sg, junk, S, C, k, qe, qs)
-    for a, b in zip(ref, out):
+    for a, b in zip(ref, out, strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 

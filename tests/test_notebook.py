@@ -1,4 +1,5 @@
 """Notebooks refuse parameters they do not declare (wylib.notebook), under papermill."""
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def test_assigned_names():
-    assert assigned_names("# parameters\na = 1\nb: int = 2\nc, d = 3, 4\nx += 1\nprint(a)\n") == {"a", "b", "c", "d", "x"}
+    assert assigned_names("# parameters\na = 1\nb: int = 2\nc, d = 3, 4\nx += 1\nprint(a)\n") == {
+        "a",
+        "b",
+        "c",
+        "d",
+        "x",
+    }
     assert assigned_names("def broken(:") == set()
 
 
@@ -39,12 +46,29 @@ def test_papermill_run_with_a_misspelled_parameter_fails(tmp_path):
     nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
     p = nbformat.v4.new_code_cell("# parameters\ntemperature = 1.0\n")
     p.metadata["tags"] = ["parameters"]
-    nb.cells = [p, nbformat.v4.new_code_cell("from wylib.notebook import refuse_unknown_parameters\n"
-                                             "refuse_unknown_parameters()\nprint('ran with', temperature)")]
+    nb.cells = [
+        p,
+        nbformat.v4.new_code_cell(
+            "from wylib.notebook import refuse_unknown_parameters\n"
+            "refuse_unknown_parameters()\nprint('ran with', temperature)"
+        ),
+    ]
     src = tmp_path / "nb.ipynb"
     nbformat.write(nb, src)
-    papermill.execute_notebook(str(src), str(tmp_path / "ok.ipynb"), parameters={"temperature": 0.5},
-                               kernel_name="python3", progress_bar=False, cwd=str(REPO))
+    papermill.execute_notebook(
+        str(src),
+        str(tmp_path / "ok.ipynb"),
+        parameters={"temperature": 0.5},
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(REPO),
+    )
     with pytest.raises(papermill.PapermillExecutionError, match="unknown notebook parameter.*temprature"):
-        papermill.execute_notebook(str(src), str(tmp_path / "bad.ipynb"), parameters={"temprature": 0.5},
-                                   kernel_name="python3", progress_bar=False, cwd=str(REPO))
+        papermill.execute_notebook(
+            str(src),
+            str(tmp_path / "bad.ipynb"),
+            parameters={"temprature": 0.5},
+            kernel_name="python3",
+            progress_bar=False,
+            cwd=str(REPO),
+        )

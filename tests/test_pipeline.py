@@ -1,4 +1,5 @@
 """run_all.sh end to end in the smoke profile, and kill-and-resume (issue 7)."""
+
 import json
 import os
 import shutil
@@ -10,13 +11,24 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-EXPECTED_NOTEBOOKS = ["01_tokenization", "02_training", "03_permutation_invariance", "04_generation",
-                      "05_evaluation", "06_figures"]
+EXPECTED_NOTEBOOKS = [
+    "01_tokenization",
+    "02_training",
+    "03_permutation_invariance",
+    "04_generation",
+    "05_evaluation",
+    "06_figures",
+]
 
 
 def _run_all(out: Path, timeout: int = 2400) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", "run_all.sh", "--profile", "smoke", "--out", str(out)], cwd=REPO,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        ["bash", "run_all.sh", "--profile", "smoke", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +62,8 @@ def test_rerun_skips_complete_notebooks(smoke_run):
     out, _ = smoke_run
     result = _run_all(out, timeout=600)
     assert result.returncode == 0
-    assert result.stdout.count("complete for these parameters, skipped") == len(list((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")))
+    n_notebooks = len(list((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")))
+    assert result.stdout.count("complete for these parameters, skipped") == n_notebooks
 
 
 @pytest.mark.slow
@@ -65,8 +78,14 @@ def test_kill_and_resume_continues_from_cut_notebook(smoke_run, tmp_path):
     for name in notebooks[1:]:  # pretend everything from the second notebook on never finished
         (resumed / "notebooks" / f"{name}.done.json").unlink()
         (resumed / "notebooks" / f"{name}.ipynb").unlink(missing_ok=True)
-    proc = subprocess.Popen(["bash", "run_all.sh", "--profile", "smoke", "--out", str(resumed)], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        ["bash", "run_all.sh", "--profile", "smoke", "--out", str(resumed)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.time() + 600
     while not (resumed / "notebooks" / f"{cut}.ipynb").exists() and time.time() < deadline:
         time.sleep(0.5)
@@ -95,8 +114,10 @@ def test_failure_names_notebook_and_cell(tmp_path, monkeypatch):
     nbdir = tmp_path / "notebooks"
     nbdir.mkdir()
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("out_dir = 'x'", metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell("raise RuntimeError('boom')")]
+    nb.cells = [
+        nbformat.v4.new_code_cell("out_dir = 'x'", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("raise RuntimeError('boom')"),
+    ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, nbdir / "01_fails.ipynb")
     (nbdir / "profiles.yml").write_text("t:\n  shared: {}\n")

@@ -1,4 +1,5 @@
 """Batched CHGNet relaxer: agreement with CHGNet's own path, flags, kill-and-resume, pool and Dask."""
+
 import json
 from pathlib import Path
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
+import wylib.chgnet as chg
 import wylib.relax as rx
 from wylib.relax import BatchRelaxer, RelaxConfig, best_trials, read_jsonl, relax_to_jsonl
 
@@ -15,13 +17,15 @@ ONE_PHASE = RelaxConfig(steps=3, phases=("cell",), symmetry=False)
 
 @pytest.fixture(scope="module")
 def model():
-    return rx.load_model(threads=1)
+    return chg.load_model(threads=1)
 
 
 @pytest.fixture(scope="module")
 def tiny():
     """Two tiny real structures, off equilibrium: compressed rock salt (2 atoms), strained perovskite (5)."""
-    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.3), ["Na", "Cl"], [[0, 0, 0], [0.5] * 3]).get_primitive_structure()
+    nacl = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.3), ["Na", "Cl"], [[0, 0, 0], [0.5] * 3]
+    ).get_primitive_structure()
     sto = Structure.from_spacegroup("Pm-3m", Lattice.cubic(3.9), ["Sr", "Ti", "O"], [[0, 0, 0], [0.5] * 3, [0.5, 0, 0]])
     sto.apply_strain([0.0, 0.0, 0.05])
     sto.perturb(0.05, min_distance=0.01, seed=0)
@@ -32,11 +36,11 @@ def test_predict_efs_is_bitwise_chgnet(model, tiny):
     """One structure at a time, energy, forces and stress are bit for bit CHGNet's own."""
     for _, s in tiny:
         g = model.graph_converter(s)
-        ref, ours = model.predict_graph(g, task="efs"), rx.predict_efs(model, [g])[0]
+        ref, ours = model.predict_graph(g, task="efs"), chg.predict_efs(model, [g])[0]
         for key in "efs":
             assert ours[key].dtype == ref[key].dtype == np.float32 and np.array_equal(ours[key], ref[key]), key
-    batch = rx.predict_efs(model, [model.graph_converter(s) for _, s in tiny])
-    for p, (_, s) in zip(batch, tiny):  # batched: equal up to float32 rounding of the reductions
+    batch = chg.predict_efs(model, [model.graph_converter(s) for _, s in tiny])
+    for p, (_, s) in zip(batch, tiny, strict=True):  # batched: equal up to float32 rounding of the reductions
         ref = model.predict_graph(model.graph_converter(s), task="efs")
         assert np.allclose(p["f"], ref["f"], atol=1e-5) and np.allclose(p["s"], ref["s"], atol=1e-4)
 
@@ -46,7 +50,7 @@ def test_follows_struct_optimizer_bit_for_bit(model, tiny):
     from chgnet.model import StructOptimizer
 
     steps = 25
-    opt = StructOptimizer(model=rx.load_model(1))  # its own copy: it resets the isolated-atom response
+    opt = StructOptimizer(model=chg.load_model(1))  # its own copy: it resets the isolated-atom response
     cfg = RelaxConfig(steps=steps, phases=("cell",), symmetry=False, batch_size=1)
     res = {r.id: r for r in BatchRelaxer(cfg, model=model).relax(tiny)}
     for key, s in tiny:
@@ -81,26 +85,27 @@ def test_bad_structures_are_flagged_not_fatal(model, tiny, monkeypatch):
     assert res["lonely"].energy_per_atom is None
     assert res["nacl"].flag in ("converged", "not_converged") and res["sto"].energy_per_atom < 0
 
-    exploded = BatchRelaxer(RelaxConfig(steps=5, phases=("cell",), symmetry=False, max_volume_ratio=1.0001),
-                            model=model).relax(tiny[:1])[0]
+    exploded = BatchRelaxer(
+        RelaxConfig(steps=5, phases=("cell",), symmetry=False, max_volume_ratio=1.0001), model=model
+    ).relax(tiny[:1])[0]
     assert exploded.flag == "exploded_cell" and exploded.volume_ratio > 1.0001
 
-    real = rx.predict_efs
+    real = chg.predict_efs
 
     def nan_for_sto(m, graphs):
         out = real(m, graphs)
-        for o, g in zip(out, graphs):
+        for o, g in zip(out, graphs, strict=True):
             if len(g.atomic_number) == 5:
                 o["e"] = float("nan")
         return out
 
-    monkeypatch.setattr(rx, "predict_efs", nan_for_sto)
+    monkeypatch.setattr(chg, "predict_efs", nan_for_sto)
     res = {r.id: r for r in BatchRelaxer(ONE_PHASE, model=model).relax(tiny)}
     assert res["sto"].flag == "nan_energy" and res["nacl"].flag in ("converged", "not_converged")
 
 
 def test_batch_error_falls_back_to_single_calls(model, tiny, monkeypatch):
-    real = rx.predict_efs
+    real = chg.predict_efs
 
     def fail_batches(m, graphs):
         if len(graphs) > 1:
@@ -108,7 +113,7 @@ def test_batch_error_falls_back_to_single_calls(model, tiny, monkeypatch):
         return real(m, graphs)
 
     ref = {r.id: r.energy_per_atom for r in BatchRelaxer(ONE_PHASE, model=model).relax(tiny)}
-    monkeypatch.setattr(rx, "predict_efs", fail_batches)
+    monkeypatch.setattr(chg, "predict_efs", fail_batches)
     res = {r.id: r.energy_per_atom for r in BatchRelaxer(ONE_PHASE, model=model).relax(tiny)}
     assert res == pytest.approx(ref, abs=1e-5)
 
@@ -144,7 +149,9 @@ def test_kill_and_resume(model, tiny, tmp_path):
     with path.open("a") as fh:
         fh.write('{"id": "torn li')  # a writer killed mid-line
     redone = []
-    out = relax_to_jsonl(items, path, ONE_PHASE, n_workers=0, model=model, progress=False, on_result=lambda r: redone.append(r["id"]))
+    out = relax_to_jsonl(
+        items, path, ONE_PHASE, n_workers=0, model=model, progress=False, on_result=lambda r: redone.append(r["id"])
+    )
     assert set(redone) == {k for k, _ in items} - set(first)  # nothing redone
     assert sorted(r["id"] for r in out) == sorted(k for k, _ in items)
     e_full = {r["id"]: r["energy_per_atom"] for r in full}
@@ -159,14 +166,23 @@ def test_resume_never_reuses_records_of_other_inputs(model, tiny, tmp_path):
     moved = tiny[1][1].copy()
     moved.perturb(0.05, seed=1)  # same id, another initial structure (e.g. another model's sample)
     redone = []
-    out = relax_to_jsonl([tiny[0], ("sto", moved)], path, ONE_PHASE, n_workers=0, model=model, progress=False,
-                         on_result=lambda r: redone.append(r["id"]))
+    out = relax_to_jsonl(
+        [tiny[0], ("sto", moved)],
+        path,
+        ONE_PHASE,
+        n_workers=0,
+        model=model,
+        progress=False,
+        on_result=lambda r: redone.append(r["id"]),
+    )
     assert redone == ["sto"]
     out = {r["id"]: r for r in out}
     assert out["nacl"] == first["nacl"] and out["sto"]["input_key"] != first["sto"]["input_key"]
     looser = RelaxConfig(fmax=0.1, steps=3, phases=("cell",), symmetry=False)  # another protocol: all redone
     redone.clear()
-    relax_to_jsonl(tiny, path, looser, n_workers=0, model=model, progress=False, on_result=lambda r: redone.append(r["id"]))
+    relax_to_jsonl(
+        tiny, path, looser, n_workers=0, model=model, progress=False, on_result=lambda r: redone.append(r["id"])
+    )
     assert sorted(redone) == ["nacl", "sto"] and len(read_jsonl(path)) == 5
     with pytest.raises(ValueError, match="duplicate"):
         relax_to_jsonl([tiny[0], tiny[0]], path, ONE_PHASE, n_workers=0, model=model, progress=False)
@@ -175,29 +191,47 @@ def test_resume_never_reuses_records_of_other_inputs(model, tiny, tmp_path):
 def test_process_pool_and_dask(model, tiny, tmp_path):
     from distributed import Client, LocalCluster
 
-    ref = {r["id"]: r["energy_per_atom"] for r in
-           relax_to_jsonl(tiny, tmp_path / "ref.jsonl", ONE_PHASE, n_workers=0, model=model, progress=False)}
+    ref = {
+        r["id"]: r["energy_per_atom"]
+        for r in relax_to_jsonl(tiny, tmp_path / "ref.jsonl", ONE_PHASE, n_workers=0, model=model, progress=False)
+    }
     pool = relax_to_jsonl(tiny, tmp_path / "pool.jsonl", ONE_PHASE, n_workers=1, threads=1, progress=False)
     assert {r["id"]: r["energy_per_atom"] for r in pool} == pytest.approx(ref, abs=1e-5)
     many = [(f"{k}/{t}", s) for t in range(3) for k, s in tiny]  # 6 structures, 2 workers, one shared queue
     seen = []
-    pool2 = relax_to_jsonl(many, tmp_path / "pool2.jsonl", ONE_PHASE, n_workers=2, threads=1, progress=False,
-                           on_result=lambda r: seen.append(r["id"]))
+    pool2 = relax_to_jsonl(
+        many,
+        tmp_path / "pool2.jsonl",
+        ONE_PHASE,
+        n_workers=2,
+        threads=1,
+        progress=False,
+        on_result=lambda r: seen.append(r["id"]),
+    )
     assert sorted(seen) == sorted(k for k, _ in many) and len(pool2) == 6  # each written once, as it finished
     assert {r["id"]: r["energy_per_atom"] for r in pool2} == pytest.approx(
-        {f"{k}/{t}": ref[k] for t in range(3) for k, _ in tiny}, abs=1e-5)
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
-        dask = relax_to_jsonl(tiny, tmp_path / "dask.jsonl", ONE_PHASE, scheduler=client, chunk_size=1, threads=1,
-                              progress=False)
+        {f"{k}/{t}": ref[k] for t in range(3) for k, _ in tiny}, abs=1e-5
+    )
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        dask = relax_to_jsonl(
+            tiny, tmp_path / "dask.jsonl", ONE_PHASE, scheduler=client, chunk_size=1, threads=1, progress=False
+        )
     assert {r["id"]: r["energy_per_atom"] for r in dask} == pytest.approx(ref, abs=1e-5)
     assert all(json.loads(line)["flag"] for line in (tmp_path / "dask.jsonl").read_text().splitlines())
 
 
 def test_best_trials():
-    recs = [dict(id="a/0", flag="converged", energy_per_atom=-1.0), dict(id="a/1", flag="not_converged", energy_per_atom=-2.0),
-            dict(id="a/2", flag="nan_energy", energy_per_atom=None), dict(id="b/0", flag="chgnet_error", energy_per_atom=None),
-            dict(id="c/0", flag="exploded_cell", energy_per_atom=-9.0), dict(id="c/1", flag="converged", energy_per_atom=-3.0)]
+    recs = [
+        dict(id="a/0", flag="converged", energy_per_atom=-1.0),
+        dict(id="a/1", flag="not_converged", energy_per_atom=-2.0),
+        dict(id="a/2", flag="nan_energy", energy_per_atom=None),
+        dict(id="b/0", flag="chgnet_error", energy_per_atom=None),
+        dict(id="c/0", flag="exploded_cell", energy_per_atom=-9.0),
+        dict(id="c/1", flag="converged", energy_per_atom=-3.0),
+    ]
     best = best_trials(recs)
     assert best["a"]["id"] == "a/1" and best["b"]["flag"] == "chgnet_error" and best["c"]["id"] == "c/1"
 
@@ -208,12 +242,17 @@ def test_generated_table_save_load_export(model, tmp_path):
     from wylib.generated import export_cif_zip, export_extxyz, generate_structures, load_table, structures
     from wylib.tokens import WyckoffRepresentation
 
-    rep = WyckoffRepresentation.from_pyxtal_args({"group": 225, "species": ["Na", "Cl"], "numIons": [4, 4],
-                                                   "sites": [["4a"], ["4b"]]})
-    impossible = {"sample_id": "bad", "pyxtal_args": {"group": 225, "species": ["Na"], "numIons": [3], "sites": [["4a"]]}}
+    rep = WyckoffRepresentation.from_pyxtal_args(
+        {"group": 225, "species": ["Na", "Cl"], "numIons": [4, 4], "sites": [["4a"], ["4b"]]}
+    )
+    impossible = {
+        "sample_id": "bad",
+        "pyxtal_args": {"group": 225, "species": ["Na"], "numIons": [3], "sites": [["4a"]]},
+    }
     cfg = RelaxConfig(steps=3)
-    table = generate_structures([rep, impossible], tmp_path, n_trials=2, seed=1, config=cfg, n_workers=0, model=model,
-                                progress=False)
+    table = generate_structures(
+        [rep, impossible], tmp_path, n_trials=2, seed=1, config=cfg, n_workers=0, model=model, progress=False
+    )
     assert list(table.sample_id) == ["0", "bad"]
     ok, bad = table.iloc[0], table.iloc[1]
     assert ok.n_built == 2 and ok.flag in ("converged", "not_converged") and ok.best_trial in (0, 1)
@@ -228,8 +267,9 @@ def test_generated_table_save_load_export(model, tmp_path):
     assert export_extxyz(back, tmp_path / "gen.extxyz") == 1
     frame = read(tmp_path / "gen.extxyz", index=0)
     assert str(frame.info["sample_id"]) == "0" and frame.info["energy_per_atom"] == pytest.approx(ok.energy_per_atom)
-    again = generate_structures([rep, impossible], tmp_path, n_trials=2, seed=1, config=cfg, n_workers=0, model=model,
-                                progress=False)  # resumed: same table, nothing relaxed again
+    again = generate_structures(
+        [rep, impossible], tmp_path, n_trials=2, seed=1, config=cfg, n_workers=0, model=model, progress=False
+    )  # resumed: same table, nothing relaxed again
     assert len(read_jsonl(tmp_path / "relax.jsonl")) == 2 and again.energy_per_atom[0] == ok.energy_per_atom
 
 
@@ -313,8 +353,7 @@ def test_pool_workers_exit_when_their_parent_is_killed(tmp_path):
         while not (path.exists() and path.read_text().strip()) and time.time() < deadline:  # workers busy relaxing
             assert parent.poll() is None, "the pool run ended early"
             time.sleep(0.2)
-        workers = [p for p in psutil.Process(parent.pid).children()
-                   if "resource_tracker" not in " ".join(p.cmdline())]
+        workers = [p for p in psutil.Process(parent.pid).children() if "resource_tracker" not in " ".join(p.cmdline())]
         assert len(workers) == 2 and path.read_text().strip()
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait()
@@ -346,10 +385,15 @@ def test_chgnet_scalar_warning_is_silenced_and_others_are_not():
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-W", "always", "-c", WARNING_SCRIPT], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parent.parent, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-W", "always", "-c", WARNING_SCRIPT],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "another warning" in out.stderr and rx.CHGNET_SCALAR_WARNING not in out.stderr, out.stderr[-2000:]
+    assert "another warning" in out.stderr and chg.CHGNET_SCALAR_WARNING not in out.stderr, out.stderr[-2000:]
 
 
 def test_too_close_finds_collapsed_atoms_across_the_cell_boundary():
@@ -376,11 +420,13 @@ def test_job_flags_a_collapsed_relaxed_structure():
 def test_best_trials_never_keeps_collapsed_structures():
     good = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]).as_dict()
     collapsed = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.99, 0, 0]]).as_dict()
-    recs = [dict(id="a/0", flag="converged", energy_per_atom=-1.0, structure=good),
-            dict(id="a/1", flag="atoms_too_close", energy_per_atom=-50.0, structure=collapsed),
-            # written before the check existed: a lower energy, flagged only not_converged
-            dict(id="a/2", flag="not_converged", energy_per_atom=-40.0, structure=collapsed),
-            dict(id="b/0", flag="not_converged", energy_per_atom=-30.0, structure=collapsed)]
+    recs = [
+        dict(id="a/0", flag="converged", energy_per_atom=-1.0, structure=good),
+        dict(id="a/1", flag="atoms_too_close", energy_per_atom=-50.0, structure=collapsed),
+        # written before the check existed: a lower energy, flagged only not_converged
+        dict(id="a/2", flag="not_converged", energy_per_atom=-40.0, structure=collapsed),
+        dict(id="b/0", flag="not_converged", energy_per_atom=-30.0, structure=collapsed),
+    ]
     best = best_trials(recs)
     assert best["a"]["id"] == "a/0"
     assert best["b"]["id"] == "b/0" and best["b"]["flag"] == "atoms_too_close" and "apart" in best["b"]["error"]
@@ -393,11 +439,16 @@ def test_make_table_uses_only_usable_relaxations():
 
     built = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     collapsed = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.99, 0, 0]]).as_dict()
-    samples = [dict(sample_id="a", tokens=None, pyxtal_args={"group": 221}),
-               dict(sample_id="b", tokens=None, pyxtal_args={"group": 221})]
-    relaxed = best_trials([
-        dict(id="a/0", flag="converged", energy_per_atom=-1.0, structure=built.as_dict(), n_steps=[3]),
-        dict(id="b/0", flag="not_converged", energy_per_atom=-9.0, structure=collapsed, n_steps=[3])])
+    samples = [
+        dict(sample_id="a", tokens=None, pyxtal_args={"group": 221}),
+        dict(sample_id="b", tokens=None, pyxtal_args={"group": 221}),
+    ]
+    relaxed = best_trials(
+        [
+            dict(id="a/0", flag="converged", energy_per_atom=-1.0, structure=built.as_dict(), n_steps=[3]),
+            dict(id="b/0", flag="not_converged", energy_per_atom=-9.0, structure=collapsed, n_steps=[3]),
+        ]
+    )
     table = make_table(samples, [[(built, None)], [(built, None)]], relaxed)
     a, b = table.iloc[0], table.iloc[1]
     assert a.flag == "converged" and a.structure == built.as_dict() and a.energy_per_atom == -1.0

@@ -1,4 +1,5 @@
 """The authors' released samples (wylib.release): loaders, checksums, their charge-neutrality flag."""
+
 from __future__ import annotations
 
 import json
@@ -17,11 +18,16 @@ def genes_all():
 
 def test_genes_load_and_checksums(genes_all):
     assert len(genes_all) == 10000
-    assert data.sha256sum(data.locate("wyformer_release", "genes")) == data.data_file("wyformer_release", "genes").sha256
+    expected = data.data_file("wyformer_release", "genes").sha256
+    assert data.sha256sum(data.locate("wyformer_release", "genes")) == expected
     assert genes_all["representation"].notna().all()  # released as formally valid; all read under our tables
     first = genes_all.iloc[0]
-    assert first["pyxtal_args"] == {"group": 71, "species": ["In", "Cu", "Dy"], "numIons": [12, 12, 2],
-                                    "sites": [["4h", "4j", "4g"], ["4i", "8k"], ["2b"]]}
+    assert first["pyxtal_args"] == {
+        "group": 71,
+        "species": ["In", "Cu", "Dy"],
+        "numIons": [12, 12, 2],
+        "sites": [["4h", "4j", "4g"], ["4i", "8k"], ["2b"]],
+    }
     rep = first["representation"]
     assert rep.spacegroup == 71 and rep.n_sites == 6 and rep.composition.reduced_formula == "Dy(InCu)6"
     assert sorted(s.label for s in rep.sites) == ["2b", "4g", "4h", "4i", "4j", "8k"]
@@ -39,7 +45,7 @@ def test_release_smact_validity_reproduced_on_every_row_with_the_paper_list(gene
     ours = [charge_neutral(r.composition, "smact14") is True for r in genes_all["representation"]]
     assert ours == genes_all["smact_validity"].tolist()
     smact4 = [charge_neutral(r.composition, "smact4") is True for r in genes_all["representation"]]
-    agree = sum(a == b for a, b in zip(smact4, genes_all["smact_validity"])) / len(genes_all)
+    agree = sum(a == b for a, b in zip(smact4, genes_all["smact_validity"], strict=True)) / len(genes_all)
     assert 0.85 < agree < 0.97  # SMACT 4's default list disagrees on about 9 % of rows
 
 
@@ -58,6 +64,7 @@ def test_gene_samples_are_buildable_inputs():
     assert [x["sample_id"] for x in s] == ["authors-0", "authors-4", "authors-5"]  # first 2-3-element genes
     assert all(set(x) == {"sample_id", "tokens", "pyxtal_args"} for x in s)
     from wylib.build import check_args
+
     assert all(check_args(x["pyxtal_args"]) is None for x in s)
 
 
@@ -81,11 +88,17 @@ def test_corrupted_release_file_fails_its_checksum(tmp_path, monkeypatch):
 
 def test_bad_rows_are_reported_not_dropped(tmp_path, monkeypatch):
     import pandas as pd
-    rows = pd.DataFrame(dict(material_id=[0, 1, 2], group=[225] * 3, species=[json.dumps(["Na", "Cl"])] * 3,
-                             numIons=[json.dumps([4, 4]), json.dumps([4, 8]), json.dumps([8, 4])],
-                             sites=[json.dumps([["4a"], ["4b"]]), json.dumps([["4a"], ["4b"]]),
-                                    json.dumps([["4a", "4a"], ["4b"]])],
-                             smact_validity=[True, True, True]))
+
+    rows = pd.DataFrame(
+        dict(
+            material_id=[0, 1, 2],
+            group=[225] * 3,
+            species=[json.dumps(["Na", "Cl"])] * 3,
+            numIons=[json.dumps([4, 4]), json.dumps([4, 8]), json.dumps([8, 4])],
+            sites=[json.dumps([["4a"], ["4b"]]), json.dumps([["4a"], ["4b"]]), json.dumps([["4a", "4a"], ["4b"]])],
+            smact_validity=[True, True, True],
+        )
+    )
     d = tmp_path / "wyformer_release"
     d.mkdir()
     rows.to_csv(d / "genes.csv", index=False)

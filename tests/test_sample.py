@@ -1,12 +1,13 @@
 """Tests of wylib.sample: grammar-constrained validity, unconstrained reasons, determinism, log-probs, errors."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 
-from wylib.model import MASK, PAD, STOP, ModelConfig, WyckoffTransformer
+from wylib.model import MASK, PAD, STOP, WyckoffTransformer
 from wylib.sample import REASON_CATEGORIES, reason_category, sample
-from wylib.symmetry import all_site_symmetries, spacegroup_features, spacegroup_table, wyckoff_tables
+from wylib.symmetry import all_site_symmetries, wyckoff_tables
 from wylib.tokens import formal_validity_error
 from wylib.vocab import Vocabulary
 
@@ -56,7 +57,7 @@ def test_constrained_samples_are_all_valid(vocab):
         n, rep = int(res.n_sites[i]), res.representations[i]
         assert rep is not None and rep.spacegroup == int(res.spacegroup[i]) and rep.n_sites == n
         assert res.element[i, n] == STOP and res.site_symmetry[i, n] == STOP and res.enumeration[i, n] == STOP
-        assert bool((res.element[i, n + 1:] == PAD).all())
+        assert bool((res.element[i, n + 1 :] == PAD).all())
         tokens = vocab.decode_tokens(res.element[i], res.site_symmetry[i], res.enumeration[i])
         assert formal_validity_error(rep.spacegroup, tokens) is None
     # log-probs: nothing recorded after STOP, and none is positive
@@ -99,14 +100,16 @@ def test_unconstrained_reasons(vocab):
     m = bias(no_service(make_model(vocab)), 1, 3 + vocab.site_symmetries.index("m-3m"), 50.0)
     res = sample(m, vocab, 10, spacegroups=[1] * 10, constrained=False, progress=False)
     c = res.reason_counts()  # the first error found wins; a missing STOP is checked first
-    assert c["site symmetry absent from group"] >= 5 and c["site symmetry absent from group"] + c["no STOP within max length"] + c["empty sequence"] == 10
+    assert c["site symmetry absent from group"] >= 5
+    assert c["site symmetry absent from group"] + c["no STOP within max length"] + c["empty sequence"] == 10
     m = bias(no_service(make_model(vocab)), 0, STOP, -1e4)
     res = sample(m, vocab, 10, spacegroups=[1] * 10, constrained=False, progress=False)
     assert bool((res.n_sites == vocab.length).all()) and res.reason_counts()["no STOP within max length"] == 10
     m = bias(bias(no_service(make_model(vocab)), 1, 3 + vocab.site_symmetries.index("1"), 50.0), 2, 3 + 7, 50.0)
     res = sample(m, vocab, 10, spacegroups=[1] * 10, constrained=False, progress=False)
     c = res.reason_counts()
-    assert c["enumeration invalid"] >= 5 and c["enumeration invalid"] + c["no STOP within max length"] + c["empty sequence"] == 10
+    assert c["enumeration invalid"] >= 5
+    assert c["enumeration invalid"] + c["no STOP within max length"] + c["empty sequence"] == 10
     # a random model: validity is the share of decodable, formally valid samples
     res = sample(make_model(vocab), vocab, 100, spacegroups=ALL_GROUPS[:100], constrained=False, seed=1, progress=False)
     assert res.validity == sum(r is not None for r in res.representations) / 100
@@ -115,7 +118,8 @@ def test_unconstrained_reasons(vocab):
 
 def test_reason_category():
     assert reason_category(None) is None
-    assert reason_category("site 2: position 4a has no degrees of freedom and is already occupied") == REASON_CATEGORIES[2]
+    occupied = "site 2: position 4a has no degrees of freedom and is already occupied"
+    assert reason_category(occupied) == REASON_CATEGORIES[2]
     assert reason_category("something new") == "other"
 
 
@@ -160,13 +164,19 @@ def test_prefix_cache_matches_cascade_logits(vocab):
     mask = torch.full((B,), MASK)
     cache = PrefixCache(m, sg, sites, nk)
     with torch.no_grad():
-        for f, query in enumerate((torch.stack([mask] * 3, -1), torch.stack([q[:, 0], mask, mask], -1),
-                                   torch.stack([q[:, 0], q[:, 1], mask], -1))):
+        for f, query in enumerate(
+            (
+                torch.stack([mask] * 3, -1),
+                torch.stack([q[:, 0], mask, mask], -1),
+                torch.stack([q[:, 0], q[:, 1], mask], -1),
+            )
+        ):
             ref = m.cascade_logits(sg, *sites.unbind(-1), nk, f, q[:, 0], q[:, 1])
             assert torch.allclose(cache.logits(f, query), ref, atol=1e-5)
         keep = torch.arange(B) % 3 != 0
         ref = m.cascade_logits(sg[keep], *sites[keep].unbind(-1), nk[keep], 1, q[keep, 0])
-        assert torch.allclose(cache.subset(keep).logits(1, torch.stack([q[:, 0], mask, mask], -1)[keep]), ref, atol=1e-5)
+        query = torch.stack([q[:, 0], mask, mask], -1)[keep]
+        assert torch.allclose(cache.subset(keep).logits(1, query), ref, atol=1e-5)
     a = sample(m, vocab, 39, spacegroups=ALL_GROUPS[::6], seed=2, progress=False)
     b = sample(m, vocab, 39, spacegroups=ALL_GROUPS[::6], seed=2, progress=False, cache_prefix=False)
     assert torch.equal(a.element, b.element) and torch.equal(a.enumeration, b.enumeration)
@@ -200,16 +210,19 @@ def test_errors(vocab):
     assert len(sample(m, vocab, 0, spacegroups=[], progress=False)) == 0
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(temperature=float("nan")), "temperature must be a finite positive number, got nan"),
-    (dict(temperature=float("inf")), "temperature .* got inf"),
-    (dict(temperature=-1.0), "temperature .* got -1.0"),
-    (dict(temperature="hot"), "temperature .* got 'hot'"),
-    (dict(batch_size=0), "batch_size must be an integer >= 1, got 0"),
-    (dict(batch_size=-4), "batch_size .* got -4"),
-    (dict(n=-1), "n must be an integer >= 0, got -1"),
-    (dict(n=2.5), "n must be an integer >= 0, got 2.5"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(temperature=float("nan")), "temperature must be a finite positive number, got nan"),
+        (dict(temperature=float("inf")), "temperature .* got inf"),
+        (dict(temperature=-1.0), "temperature .* got -1.0"),
+        (dict(temperature="hot"), "temperature .* got 'hot'"),
+        (dict(batch_size=0), "batch_size must be an integer >= 1, got 0"),
+        (dict(batch_size=-4), "batch_size .* got -4"),
+        (dict(n=-1), "n must be an integer >= 0, got -1"),
+        (dict(n=2.5), "n must be an integer >= 0, got 2.5"),
+    ],
+)
 def test_bad_sampler_arguments_are_clear_errors(vocab, kwargs, match):
     """NaN/inf temperatures used to be accepted and sample garbage silently (validity 0)."""
     args = dict(n=3, spacegroups=[1, 2, 225], progress=False) | kwargs

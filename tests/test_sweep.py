@@ -1,4 +1,5 @@
 """Papermill sweeps: grid parsing, and one small real sweep producing one row per run."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -23,8 +24,22 @@ def test_grid_parsing():
 
 @pytest.mark.slow
 def test_sweep_one_row_per_run(tmp_path):
-    cmd = [sys.executable, "-m", "wylib.sweep", "--grid", "temperature=0.5,2.0", "--set", "n_samples=60", "n_relax=0",
-           "--out", str(tmp_path), "--max-structures", "100", "--n-bootstrap", "20"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "wylib.sweep",
+        "--grid",
+        "temperature=0.5,2.0",
+        "--set",
+        "n_samples=60",
+        "n_relax=0",
+        "--out",
+        str(tmp_path),
+        "--max-structures",
+        "100",
+        "--n-bootstrap",
+        "20",
+    ]
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stderr[-3000:]
     table = pd.read_csv(tmp_path / "sweep.csv")
@@ -36,6 +51,11 @@ def test_sweep_one_row_per_run(tmp_path):
 
 
 def test_unknown_parameter_is_refused(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "wylib.sweep", "--grid", "no_such_param=1", "--out", str(tmp_path)],
-                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "wylib.sweep", "--grid", "no_such_param=1", "--out", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode != 0 and "declares no parameters" in result.stderr

@@ -1,4 +1,5 @@
 """Known facts about the Wyckoff tables (paper section 3.1, docs/paper-notes.md)."""
+
 from wylib.symmetry import all_site_symmetries, max_enumeration, spacegroup_features, spacegroup_table, wyckoff_tables
 
 
@@ -48,8 +49,7 @@ def test_normalizer_permutations():
 def test_orthorhombic_permutation_rederives_site_symmetry():
     """Axis permutations of Pmmm move 2mm onto m2m: site symmetry must follow the letter."""
     t = spacegroup_table(47)
-    changed = [(wp.site_symmetry, t.by_letter(p[wp.letter]).site_symmetry)
-               for p in t.normalizer for wp in t.positions]
+    changed = [(wp.site_symmetry, t.by_letter(p[wp.letter]).site_symmetry) for p in t.normalizer for wp in t.positions]
     assert ("2mm", "m2m") in changed
 
 

@@ -1,4 +1,5 @@
 """The tokenizer on real crystals, its invariances and its error paths."""
+
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pymatgen.core import IStructure, Lattice, Molecule, Structure
 from pymatgen.transformations.standard_transformations import RotationTransformation
 
 from wylib.data import parse_cif
-from wylib.tokens import (InvalidSequenceError, TokenizationError, WyckoffRepresentation, formal_validity_error)
+from wylib.tokens import InvalidSequenceError, TokenizationError, WyckoffRepresentation, formal_validity_error
 
 
 def test_rocksalt(rocksalt):
@@ -32,10 +33,17 @@ def test_perovskite(perovskite):
     assert {s.label for s in rep.sites} == {"1a", "1b", "3d"}
     eq = {frozenset(e.tokens) for e in rep.equivalents()}
     assert frozenset({("Ti", "m-3m", 0), ("Sr", "m-3m", 1), ("O", "4/mm.m", 0)}) in eq  # origin on Ti: O on 3c
-    assert rep.to_pyxtal_args() == {"group": 221, "species": ["Sr", "Ti", "O"], "numIons": [1, 1, 3],
-                                    "sites": [["1a"], ["1b"], ["3d"]]}
+    assert rep.to_pyxtal_args() == {
+        "group": 221,
+        "species": ["Sr", "Ti", "O"],
+        "numIons": [1, 1, 3],
+        "sites": [["1a"], ["1b"], ["3d"]],
+    }
     assert WyckoffRepresentation.from_pyxtal_args(rep.to_pyxtal_args()) == rep
     assert rep.composition.reduced_formula == "SrTiO3"
+    short = {"group": 221, "species": ["Sr", "Ti", "O"], "numIons": [1, 1, 3], "sites": [["1a"], ["1b"]]}
+    with pytest.raises(ValueError, match="3 species but 2 site lists"):  # once dropped O silently
+        WyckoffRepresentation.from_pyxtal_args(short)
 
 
 def test_known_mp20_structure(test_split_head):
@@ -48,7 +56,7 @@ def test_known_mp20_structure(test_split_head):
 
 
 def test_spacegroup_agrees_with_dataset(test_split_head):
-    for cif, number in zip(test_split_head.cif, test_split_head["spacegroup.number"]):
+    for cif, number in zip(test_split_head.cif, test_split_head["spacegroup.number"], strict=True):
         assert WyckoffRepresentation.from_structure(parse_cif(cif)).spacegroup == number
 
 
@@ -124,9 +132,13 @@ def _pyxtal_representation(structure) -> WyckoffRepresentation:
 
     xtal = pyxtal()
     xtal.from_seed(structure, tol=0.1)
-    return WyckoffRepresentation.from_pyxtal_args({"group": xtal.group.number,
-                                                   "species": [s.specie for s in xtal.atom_sites],
-                                                   "sites": [[s.wp.get_label()] for s in xtal.atom_sites]})
+    return WyckoffRepresentation.from_pyxtal_args(
+        {
+            "group": xtal.group.number,
+            "species": [s.specie for s in xtal.atom_sites],
+            "sites": [[s.wp.get_label()] for s in xtal.atom_sites],
+        }
+    )
 
 
 @pytest.mark.filterwarnings("ignore:Set OLD_ERROR_HANDLING")  # pyXtal calls spglib with its default flag
@@ -148,8 +160,10 @@ def test_split_orbit_perovskite_supercell():
 
 # ---------- spglib's process-wide error-handling flag
 def test_import_leaves_spglib_error_flag_alone():
-    code = ("import spglib.error as e; before = e.OLD_ERROR_HANDLING; import wylib.tokens, wylib.data; "
-            "print(before, e.OLD_ERROR_HANDLING)")
+    code = (
+        "import spglib.error as e; before = e.OLD_ERROR_HANDLING; import wylib.tokens, wylib.data; "
+        "print(before, e.OLD_ERROR_HANDLING)"
+    )
     env = {**os.environ, "PYTHONPATH": str(FIXTURES.parent.parent)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     before, after = out.stdout.split()
@@ -215,9 +229,18 @@ def test_symprec_beyond_shortest_lattice_vector_raises(rocksalt):
 
 
 # ---------- bad input is rejected before spglib sees it
-@pytest.mark.parametrize("kwargs", [{"symprec": 0}, {"symprec": float("inf")}, {"symprec": "0.1"}, {"symprec": True},
-                                    {"angle_tolerance": float("nan")}, {"angle_tolerance": -1.0},
-                                    {"angle_tolerance": 0}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"symprec": 0},
+        {"symprec": float("inf")},
+        {"symprec": "0.1"},
+        {"symprec": True},
+        {"angle_tolerance": float("nan")},
+        {"angle_tolerance": -1.0},
+        {"angle_tolerance": 0},
+    ],
+)
 def test_bad_tolerance_raises(rocksalt, kwargs):
     name = next(iter(kwargs))
     with pytest.raises(ValueError, match=f"{name} must be a finite number > 0"):
@@ -270,9 +293,8 @@ def test_not_a_structure_raises_type_error(rocksalt):
 
 def test_ase_atoms_raise_type_error_with_conversion_hint(rocksalt):
     pytest.importorskip("ase")
-    from pymatgen.io.ase import AseAtomsAdaptor
-
     from ase.build import bulk
+    from pymatgen.io.ase import AseAtomsAdaptor
 
     for atoms in (bulk("NaCl", "rocksalt", a=5.64), AseAtomsAdaptor.get_atoms(rocksalt)):  # ase Atoms, a subclass
         with pytest.raises(TypeError, match=r"got .*Atoms; .*AseAtomsAdaptor\.get_structure\(atoms\)"):

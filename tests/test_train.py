@@ -1,4 +1,5 @@
 """Tests of wylib.train: learning, NLL convention, run directories, determinism, resume."""
+
 from __future__ import annotations
 
 import json
@@ -14,22 +15,33 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from test_model import sg_features, synthetic, tiny_cfg
-from wylib.model import STOP, WyckoffTransformer
 from wylib.device import resolve_device
 from wylib.likelihood import all_rows, nll_summary, row_losses, sequence_nll, sequence_nll_ordered
+from wylib.model import STOP, WyckoffTransformer
 from wylib.train import TrainConfig, load_run, train
+
+from test_model import sg_features, synthetic, tiny_cfg
 
 
 def tcfg(**kw) -> TrainConfig:
-    base = dict(max_epochs=6, batch_size=32, lr=3e-3, warmup_steps=5, num_threads=1, val_n_perm=1,
-                test_n_perm=2, patience=100)
+    base = dict(
+        max_epochs=6, batch_size=32, lr=3e-3, warmup_steps=5, num_threads=1, val_n_perm=1, test_n_perm=2, patience=100
+    )
     return TrainConfig(**{**base, **kw})
 
 
 def _run(tmp: Path, cfg: TrainConfig, n: int = 96) -> dict:
-    return train(tiny_cfg(), cfg, synthetic(n, seed=0), synthetic(32, seed=1), tmp, sg_features=sg_features(),
-                 vocab={"toy": True}, test_data=synthetic(32, seed=2), progress=False)
+    return train(
+        tiny_cfg(),
+        cfg,
+        synthetic(n, seed=0),
+        synthetic(32, seed=1),
+        tmp,
+        sg_features=sg_features(),
+        vocab={"toy": True},
+        test_data=synthetic(32, seed=2),
+        progress=False,
+    )
 
 
 def test_permuted_keeps_sites_and_stop() -> None:
@@ -38,10 +50,10 @@ def test_permuted_keeps_sites_and_stop() -> None:
     for i in range(50):
         n = int(d.n_sites[i])
         assert sorted(E[i, :n].tolist()) == sorted(d.element[i, :n].tolist())
-        assert E[i, n] == STOP and (E[i, n + 1:] == 0).all()
+        assert E[i, n] == STOP and (E[i, n + 1 :] == 0).all()
         # the element of a site travels with its site symmetry
-        pairs = sorted(zip(E[i, :n].tolist(), S[i, :n].tolist()))
-        assert pairs == sorted(zip(d.element[i, :n].tolist(), d.site_symmetry[i, 0, :n].tolist()))
+        pairs = sorted(zip(E[i, :n].tolist(), S[i, :n].tolist(), strict=True))
+        assert pairs == sorted(zip(d.element[i, :n].tolist(), d.site_symmetry[i, 0, :n].tolist(), strict=True))
     idx, k = all_rows(torch.tensor([0, 2]))
     assert idx.tolist() == [0, 1, 1, 1] and k.tolist() == [0, 0, 1, 2]
 
@@ -54,19 +66,22 @@ def test_sequence_nll_matches_cascade_by_hand() -> None:
     got = sequence_nll_ordered(m, d.spacegroup, E, S, C, d.n_sites)
     for i in range(3):
         n, want = int(d.n_sites[i]), torch.zeros(3)
-        sl = lambda t: t[i:i + 1]
+        one = slice(i, i + 1)
         for k in range(n + 1):
             kk = torch.tensor([k])
-            lp = F.log_softmax(m.cascade_logits(sl(d.spacegroup), sl(E), sl(S), sl(C), kk, 0), -1)
+            lp = F.log_softmax(m.cascade_logits(d.spacegroup[one], E[one], S[one], C[one], kk, 0), -1)
             want[0] -= lp[0, E[i, k]]
             if k < n:
                 for f, tgt in ((1, S), (2, C)):
-                    lp = F.log_softmax(m.cascade_logits(sl(d.spacegroup), sl(E), sl(S), sl(C), kk, f,
-                                                        sl(E)[:, k], sl(S)[:, k]), -1)
+                    lp = F.log_softmax(
+                        m.cascade_logits(d.spacegroup[one], E[one], S[one], C[one], kk, f, E[one][:, k], S[one][:, k]),
+                        -1,
+                    )
                     want[f] -= lp[0, tgt[i, k]]
         torch.testing.assert_close(got[i], want, atol=1e-4, rtol=1e-5)
     s = nll_summary(sequence_nll(m, d, n_perm=2))
-    assert s["n_perm"] == 2 and abs(s["nll"] - (s["nll_element"] + s["nll_site_symmetry"] + s["nll_enumeration"])) < 1e-4
+    assert s["n_perm"] == 2
+    assert abs(s["nll"] - (s["nll_element"] + s["nll_site_symmetry"] + s["nll_enumeration"])) < 1e-4
 
 
 def test_soft_element_target() -> None:
@@ -77,10 +92,10 @@ def test_soft_element_target() -> None:
     S, C = torch.full_like(E, 4), torch.full_like(E, 3)
     sg, n = torch.tensor([2]), torch.tensor([3])
     for k, hist in ((0, {5: 2 / 3, 7: 1 / 3}), (2, {7: 1.0}), (3, {STOP: 1.0})):
-        l = row_losses(m, sg, E, S, C, n, torch.tensor([k]))
+        loss = row_losses(m, sg, E, S, C, n, torch.tensor([k]))
         lp = F.log_softmax(m.cascade_logits(sg, E, S, C, torch.tensor([k]), 0), -1)[0]
-        assert torch.isclose(l[0, 0], -sum(w * lp[t] for t, w in hist.items()), atol=1e-5)
-        assert (l[0, 1:] == 0).all() == (k == 3)
+        assert torch.isclose(loss[0, 0], -sum(w * lp[t] for t, w in hist.items()), atol=1e-5)
+        assert (loss[0, 1:] == 0).all() == (k == 3)
 
 
 def test_tiny_model_learns_and_round_trips(tmp_path: Path) -> None:
@@ -103,8 +118,9 @@ def test_tiny_model_learns_and_round_trips(tmp_path: Path) -> None:
 
 
 def test_official_recipe_learns(tmp_path: Path) -> None:
-    cfg = TrainConfig.official(val_every=20, max_steps=200, max_sites=6, num_threads=1, val_n_perm=1,
-                               test_n_perm=1, lr=0.05)
+    cfg = TrainConfig.official(
+        val_every=20, max_steps=200, max_sites=6, num_threads=1, val_n_perm=1, test_n_perm=1, lr=0.05
+    )
     metrics = _run(tmp_path, cfg)
     rows = (tmp_path / "history.csv").read_text().splitlines()
     assert len(rows) == 1 + 10 and metrics["steps"] == 200
@@ -144,8 +160,12 @@ def test_killed_run_resumes_from_checkpoint(tmp_path: Path) -> None:
     ref = _run(tmp_path / "ref", tcfg(max_epochs=12))
     run = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
-    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT.format(tests=str(Path(__file__).parent)), str(run)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT.format(tests=str(Path(__file__).parent)), str(run)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 300
     while time.time() < deadline:
         hist = run / "history.csv"

@@ -1,4 +1,5 @@
 """Tiny random models and vocabularies shared by the sampler and likelihood tests."""
+
 from __future__ import annotations
 
 import pytest
@@ -20,8 +21,13 @@ def tiny_model(vocab: Vocabulary, seed: int = 0, **overrides) -> WyckoffTransfor
     f = spacegroup_features()
     sizes = dict(d_element=8, d_site_symmetry=8, d_enumeration=8, n_layer=2, n_head=2, d_ff=32, d_head_mlp=16)
     sizes.update(overrides)
-    cfg = ModelConfig(n_elements=vocab.n_elements, n_site_symmetries=vocab.n_site_symmetries,
-                      n_enumerations=vocab.n_enumerations, n_sg_features=f.shape[1], **sizes)
+    cfg = ModelConfig(
+        n_elements=vocab.n_elements,
+        n_site_symmetries=vocab.n_site_symmetries,
+        n_enumerations=vocab.n_enumerations,
+        n_sg_features=f.shape[1],
+        **sizes,
+    )
     torch.manual_seed(seed)
     return WyckoffTransformer(cfg, f).eval()
 

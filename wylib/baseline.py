@@ -7,10 +7,11 @@ reused, so every sample is formally valid); each site's element from the trainin
 frequencies (independent of everything else). It knows which groups, positions and elements are
 common, but nothing about which go together: the floor a learned model has to beat.
 """
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

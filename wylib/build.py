@@ -9,14 +9,15 @@ holds the Wyckoff labels ("4a") of each species. Each trial is one call of pyXta
 atomic tolerance matrix scaled by 1.3, as in the paper. Failures never raise: every
 trial returns `(None, reason)` and `count_failures` tallies the reasons.
 """
+
 from __future__ import annotations
 
 import signal
 import threading
 import warnings
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Iterable, Iterator
 
 import numpy as np
 from pymatgen.core import Structure
@@ -46,7 +47,7 @@ def check_args(args: dict) -> str | None:
     if not (len(species) == len(num) == len(sites)) or len(species) == 0:
         return "bad_args: lengths"
     multiplicity = {wp.label: wp.multiplicity for wp in spacegroup_table(int(group)).positions}
-    for n, labels in zip(num, sites):
+    for n, labels in zip(num, sites, strict=True):
         if any(not isinstance(lab, str) or lab not in multiplicity for lab in labels):
             return "bad_args: Wyckoff label not in group"
         if not labels or sum(multiplicity[lab] for lab in labels) != n:
@@ -87,8 +88,9 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
         raise _Timeout
 
 
-def build_one(args: dict, seed: int, *, timeout: float | None = 30.0,
-              max_count: int = 10, primitive: bool = False) -> Trial:
+def build_one(
+    args: dict, seed: int, *, timeout: float | None = 30.0, max_count: int = 10, primitive: bool = False
+) -> Trial:
     """One pyXtal `from_random` trial; returns (Structure, None) or (None, reason)."""
     from pyxtal import pyxtal
     from pyxtal.tolerance import Tol_matrix
@@ -99,9 +101,16 @@ def build_one(args: dict, seed: int, *, timeout: float | None = 30.0,
     try:
         with _time_limit(timeout), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            xtal.from_random(3, int(args["group"]), list(args["species"]), [int(n) for n in args["numIons"]],
-                             sites=[list(s) for s in args["sites"]], max_count=max_count,
-                             tm=Tol_matrix(prototype="atomic", factor=TOL_FACTOR), random_state=seed)
+            xtal.from_random(
+                3,
+                int(args["group"]),
+                list(args["species"]),
+                [int(n) for n in args["numIons"]],
+                sites=[list(s) for s in args["sites"]],
+                max_count=max_count,
+                tm=Tol_matrix(prototype="atomic", factor=TOL_FACTOR),
+                random_state=seed,
+            )
             if not xtal.valid:
                 return None, "pyxtal_invalid"
             structure = xtal.to_pymatgen()
@@ -125,7 +134,11 @@ def count_failures(trials: Iterable[list[Trial]]) -> dict:
     reasons = Counter(r for ts in trials for _, r in ts if r is not None)
     n_ok = sum(any(s is not None for s, _ in ts) for ts in trials)
     n_trials = sum(len(ts) for ts in trials)
-    return dict(n_samples=len(trials), n_samples_built=n_ok,
-                sample_success_rate=n_ok / len(trials) if trials else float("nan"),
-                n_trials=n_trials, n_trials_built=n_trials - sum(reasons.values()),
-                failures=dict(sorted(reasons.items())))
+    return dict(
+        n_samples=len(trials),
+        n_samples_built=n_ok,
+        sample_success_rate=n_ok / len(trials) if trials else float("nan"),
+        n_trials=n_trials,
+        n_trials_built=n_trials - sum(reasons.values()),
+        failures=dict(sorted(reasons.items())),
+    )

@@ -7,15 +7,18 @@
   Rn, Fr, Ra); MP-20's token vocabulary has the same 89. The fixed category list of the corrected element
   chi^2, so that its value and every bootstrap resample are over the same categories for every set.
 """
+
 from __future__ import annotations
 
 STABILITY_THRESHOLD = 0.08  # eV/atom
 
 SPACE_GROUPS: tuple[int, ...] = tuple(range(1, 231))
 
-ELEMENTS: tuple[str, ...] = tuple("""
+ELEMENTS: tuple[str, ...] = tuple(
+    """
 H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As Se Br Kr Rb Sr Y Zr
 Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm Eu Gd Tb Dy Ho Er Tm Yb Lu Hf Ta W Re Os Ir
-Pt Au Hg Tl Pb Bi Ac Th Pa U Np Pu""".split())
+Pt Au Hg Tl Pb Bi Ac Th Pa U Np Pu""".split()
+)
 
 BITERNARY = (2, 3)  # distinct elements per structure in the MP-20 binary & ternary benchmark

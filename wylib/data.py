@@ -25,6 +25,7 @@ before any tokenization (no silent uncached fallback: ``use_cache=False`` is the
 explicit way). Structures that cannot be parsed or tokenized are
 listed with their material_id and reason, counted and excluded.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -73,38 +74,69 @@ REGISTRY: dict[str, dict[str, DataFile]] = {
     "carbon_24": _cdvae("carbon_24"),
     "mpts_52": {
         "train": DataFile("mpts_52", "train", "train.csv", f"{_DIFFCSP}/mpts_52/train.csv"),
-        "val": DataFile("mpts_52", "val", "val.csv.gz", None,
-                        "af56fcaa2ed7f36e9ec0ce95ae409c73f4c909644153c3d441c76f87a4d1c11d"),
-        "test": DataFile("mpts_52", "test", "test.csv.gz", None,
-                         "5c082d8cd8b5398bb9971f076e2f459771e01b45b1a2d206f665bd99a1369feb"),
+        "val": DataFile(
+            "mpts_52", "val", "val.csv.gz", None, "af56fcaa2ed7f36e9ec0ce95ae409c73f4c909644153c3d441c76f87a4d1c11d"
+        ),
+        "test": DataFile(
+            "mpts_52", "test", "test.csv.gz", None, "5c082d8cd8b5398bb9971f076e2f459771e01b45b1a2d206f665bd99a1369feb"
+        ),
     },
     "mp_20_biternary": {
-        s: DataFile("mp_20_biternary", s, f"{s}.csv.gz", f"{_WT}/mp_20_biternary/{s}.csv.gz") for s in ("train", "val", "test")
+        s: DataFile("mp_20_biternary", s, f"{s}.csv.gz", f"{_WT}/mp_20_biternary/{s}.csv.gz")
+        for s in ("train", "val", "test")
     },
     # The open stand-in of this project (see shared/data/README.md): test = the paper's
     # binary+ternary test split; train/val = a seeded 85/15 split of its validation split.
     "mp_20_biternary_open": {
-        "train": DataFile("mp_20_biternary_open", "train", "train.csv.gz", None,
-                          "01d668f035328cb8ea95ddf05122eb3c302568153df89d25d78bb1a597b84134"),
-        "val": DataFile("mp_20_biternary_open", "val", "val.csv.gz", None,
-                        "6b2b39dd04910d5276eb269d555e43e78a7c32cdafcd4cadc62ecc3c34141eda"),
-        "test": DataFile("mp_20_biternary_open", "test", "test.csv.gz", None,
-                         "df8646c361a6bd957fcbed3083e03ef24c50986d30f524b44e594fb6b814d281"),
+        "train": DataFile(
+            "mp_20_biternary_open",
+            "train",
+            "train.csv.gz",
+            None,
+            "01d668f035328cb8ea95ddf05122eb3c302568153df89d25d78bb1a597b84134",
+        ),
+        "val": DataFile(
+            "mp_20_biternary_open",
+            "val",
+            "val.csv.gz",
+            None,
+            "6b2b39dd04910d5276eb269d555e43e78a7c32cdafcd4cadc62ecc3c34141eda",
+        ),
+        "test": DataFile(
+            "mp_20_biternary_open",
+            "test",
+            "test.csv.gz",
+            None,
+            "df8646c361a6bd957fcbed3083e03ef24c50986d30f524b44e594fb6b814d281",
+        ),
     },
     # The paper authors' released samples (Figshare article 29094701, "WyFormer generated structures"):
     # 10k Wyckoff genes of their full-MP-20 model and 999 of them built and CHGNet-relaxed with
     # several pyXtal trials each (`wylib.release` reads both).
     "wyformer_release": {
-        "genes": DataFile("wyformer_release", "genes", "mp_20_wyformer_genes_10k.csv.gz",
-                          f"{_FIGSHARE}/54711176",
-                          "f51445e0915df27e8fb142a34ca9bc67d4fa32cc9b9c2c8da3728857b694c6e2"),
-        "relaxed": DataFile("wyformer_release", "relaxed", "mp_20_wyformer_cryspr_chgnet_fix_999.csv.gz",
-                            f"{_FIGSHARE}/54711194",
-                            "c4263b6d7a3e3435a310865c39dbe6f5ff30471b07f21083cdf87561156cff2c"),
+        "genes": DataFile(
+            "wyformer_release",
+            "genes",
+            "mp_20_wyformer_genes_10k.csv.gz",
+            f"{_FIGSHARE}/54711176",
+            "f51445e0915df27e8fb142a34ca9bc67d4fa32cc9b9c2c8da3728857b694c6e2",
+        ),
+        "relaxed": DataFile(
+            "wyformer_release",
+            "relaxed",
+            "mp_20_wyformer_cryspr_chgnet_fix_999.csv.gz",
+            f"{_FIGSHARE}/54711194",
+            "c4263b6d7a3e3435a310865c39dbe6f5ff30471b07f21083cdf87561156cff2c",
+        ),
     },
     "mp_elemental_refs": {
-        "all": DataFile("mp_elemental_refs", "all", "2023-02-07-mp-elemental-reference-entries.json.gz", None,
-                        "9fd6ef848a91c88840a0d1709b5856d0edb4af22095237e59db52f2acd6bbf79"),
+        "all": DataFile(
+            "mp_elemental_refs",
+            "all",
+            "2023-02-07-mp-elemental-reference-entries.json.gz",
+            None,
+            "9fd6ef848a91c88840a0d1709b5856d0edb4af22095237e59db52f2acd6bbf79",
+        ),
     },
 }
 
@@ -170,7 +202,9 @@ def locate(dataset: str, split: str, download: bool | None = None) -> Path:
         except (OSError, http.client.HTTPException) as err:
             reason = f"download from {entry.url} failed ({type(err).__name__}: {err}; nothing was kept)"
     else:
-        reason = "no public URL is registered for it" if not entry.url else "downloads are disabled (WYLIB_AUTO_DOWNLOAD=0)"
+        reason = (
+            "no public URL is registered for it" if not entry.url else "downloads are disabled (WYLIB_AUTO_DOWNLOAD=0)"
+        )
     raise DataNotFoundError(
         f"{dataset}/{entry.filename} not found in {' or '.join(str(r) for r in roots)}; {reason}. "
         f"Set WYLIB_DATA_DIR to the directory that holds {dataset}/{entry.filename}"
@@ -197,8 +231,10 @@ def _download(entry: DataFile, target: Path) -> Path:
         if entry.sha256:
             actual = sha256sum(tmp)
             if actual != entry.sha256:  # ChecksumError is no OSError: `locate` lets it through
-                raise ChecksumError(f"{entry.dataset}/{entry.filename} downloaded from {entry.url} has SHA-256 "
-                                    f"{actual}, not the registered {entry.sha256}; nothing was kept")
+                raise ChecksumError(
+                    f"{entry.dataset}/{entry.filename} downloaded from {entry.url} has SHA-256 "
+                    f"{actual}, not the registered {entry.sha256}; nothing was kept"
+                )
         tmp.replace(target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -232,11 +268,14 @@ def _read_csv(path: Path, entry: DataFile, columns: tuple[str, ...]) -> pd.DataF
         if not missing:
             return frame
         names = [str(c) for c in frame.columns]
-        problem = (f"has no column {', '.join(map(repr, missing))} (columns: {', '.join(names[:20])}"
-                   f"{', ...' if len(names) > 20 else ''})")
+        problem = (
+            f"has no column {', '.join(map(repr, missing))} (columns: {', '.join(names[:20])}"
+            f"{', ...' if len(names) > 20 else ''})"
+        )
     source = f" (source: {entry.url})" if entry.url else ""
-    raise DataFileError(f"data file {path} {problem}; replace it with an intact copy of "
-                        f"{entry.dataset}/{entry.filename}{source}")
+    raise DataFileError(
+        f"data file {path} {problem}; replace it with an intact copy of {entry.dataset}/{entry.filename}{source}"
+    )
 
 
 # ---------------------------------------------------------------- parsing and tokenization
@@ -315,8 +354,10 @@ def check_writable_dir(directory: Path) -> Path:
     except OSError as err:
         problem = f"cannot be created: {type(err).__name__}: {err}"
     if problem:
-        raise CacheDirError(f"cache directory {directory} is not writable ({problem}); set WYLIB_CACHE_DIR to a "
-                            "writable directory, or pass use_cache=False to work without a cache")
+        raise CacheDirError(
+            f"cache directory {directory} is not writable ({problem}); set WYLIB_CACHE_DIR to a "
+            "writable directory, or pass use_cache=False to work without a cache"
+        )
     return directory
 
 
@@ -333,14 +374,24 @@ def _code_fingerprint() -> str:
     return digest.hexdigest()[:12]
 
 
-def tokenize_split(dataset: str, split: str, symprec: float = 0.1, angle_tolerance: float = 5.0,
-                   n_jobs: int | None = None, max_structures: int | None = None, use_cache: bool = True) -> TokenizedSplit:
+def tokenize_split(
+    dataset: str,
+    split: str,
+    symprec: float = 0.1,
+    angle_tolerance: float = 5.0,
+    n_jobs: int | None = None,
+    max_structures: int | None = None,
+    use_cache: bool = True,
+) -> TokenizedSplit:
     """Parse and tokenize a split in parallel (progress bar), cached on disk.
 
     With ``use_cache`` the cache directory must be writable: `CacheDirError` says so before any work.
     """
     path = locate(dataset, split)
-    key = f"{dataset}_{split}_sp{symprec}_at{angle_tolerance}_n{max_structures}_{sha256sum(path)[:12]}_{_code_fingerprint()}"
+    key = (
+        f"{dataset}_{split}_sp{symprec}_at{angle_tolerance}_n{max_structures}_{sha256sum(path)[:12]}"
+        f"_{_code_fingerprint()}"
+    )
     cache = cache_dir() / "tokens" / f"{key}.json.gz"
     if use_cache and cache.exists():
         with gzip.open(cache, "rt") as f:
@@ -351,7 +402,7 @@ def tokenize_split(dataset: str, split: str, symprec: float = 0.1, angle_toleran
         frame = _read_csv(path, data_file(dataset, split), ("material_id", "cif"))
         if max_structures is not None:
             frame = frame.iloc[:max_structures]
-        jobs = [(str(m), c, symprec, angle_tolerance) for m, c in zip(frame["material_id"], frame["cif"])]
+        jobs = [(str(m), c, symprec, angle_tolerance) for m, c in zip(frame["material_id"], frame["cif"], strict=True)]
         results = _map(_tokenize_one, jobs, n_jobs, f"tokenize {dataset}/{split}")
         raw = {"ok": [(m, d) for m, d, r in results if r is None], "failed": [(m, r) for m, d, r in results if r]}
         if use_cache:
@@ -361,13 +412,23 @@ def tokenize_split(dataset: str, split: str, symprec: float = 0.1, angle_toleran
                 json.dump(raw, f)
             tmp.replace(cache)
     return TokenizedSplit(
-        dataset, split, [m for m, _ in raw["ok"]], [WyckoffRepresentation.from_dict(d) for _, d in raw["ok"]],
+        dataset,
+        split,
+        [m for m, _ in raw["ok"]],
+        [WyckoffRepresentation.from_dict(d) for _, d in raw["ok"]],
         pd.DataFrame(raw["failed"], columns=["material_id", "reason"]),
     )
 
 
-def load_encoded(dataset: str, split: str, vocab=None, max_structures: int | None = None,
-                 symprec: float = 0.1, angle_tolerance: float = 5.0, n_jobs: int | None = None):
+def load_encoded(
+    dataset: str,
+    split: str,
+    vocab=None,
+    max_structures: int | None = None,
+    symprec: float = 0.1,
+    angle_tolerance: float = 5.0,
+    n_jobs: int | None = None,
+):
     """(EncodedDataset, Vocabulary) of a split; the vocabulary is built from the train split if not given.
 
     Structures with more sites than ``vocab.max_sites`` or out-of-vocabulary
@@ -380,7 +441,7 @@ def load_encoded(dataset: str, split: str, vocab=None, max_structures: int | Non
         vocab = Vocabulary.from_training(train.representations)
     tokenized = tokenize_split(dataset, split, symprec, angle_tolerance, n_jobs, max_structures)
     keep, dropped = [], []
-    for mid, rep in zip(tokenized.material_ids, tokenized.representations):
+    for mid, rep in zip(tokenized.material_ids, tokenized.representations, strict=True):
         try:
             vocab.encode_tokens(rep)
             keep.append(rep)

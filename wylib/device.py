@@ -1,4 +1,5 @@
 """Device selection: "cpu", "cuda" (or "cuda:N"), or "auto" (CUDA when available, else CPU)."""
+
 from __future__ import annotations
 
 import torch

@@ -29,12 +29,13 @@ systems whose binary subsystems all have reference compounds.
 Percentages are on a 0-100 scale. Published numbers are constants marked
 ``source="published"``. Formatting (CSV, Markdown, sentences) lives in `wylib.report`.
 """
+
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -71,30 +72,72 @@ METRICS: list[tuple[str, str, str]] = [
     ("complete_systems", "E_hull in systems with complete binary subsystems % (extra)", "up"),
 ]
 METRIC_NAMES = {k: name for k, name, _ in METRICS}
-PERCENT = {"validity", "uniqueness", "novelty", "wyckoff_uniqueness", "wyckoff_novelty", "charge_neutrality",
-           "charge_neutrality_smact4", "p1", "sun_paper", "sun_all", "sun_complete", "ssun_paper", "ssun_all",
-           "complete_systems"}
-COUNTS = ["n_samples", "n_valid", "n_statistics", "n_structures", "n_unique", "n_novel", "n_e_hull",
-          "n_e_hull_complete"]
+PERCENT = {
+    "validity",
+    "uniqueness",
+    "novelty",
+    "wyckoff_uniqueness",
+    "wyckoff_novelty",
+    "charge_neutrality",
+    "charge_neutrality_smact4",
+    "p1",
+    "sun_paper",
+    "sun_all",
+    "sun_complete",
+    "ssun_paper",
+    "ssun_all",
+    "complete_systems",
+}
+COUNTS = [
+    "n_samples",
+    "n_valid",
+    "n_statistics",
+    "n_structures",
+    "n_unique",
+    "n_novel",
+    "n_e_hull",
+    "n_e_hull_complete",
+]
 STATISTICS_ON = ("wyckoff_novel", "structure_novel", "all")
 
 _NAN = CI(float("nan"), float("nan"), float("nan"))
 
 # Paper Table 1, MP-20 binary & ternary benchmark, as published (no intervals given).
 PUBLISHED: dict[str, dict[str, float]] = {
-    "WyckoffTransformer (paper, published)": dict(validity=97, novelty=89, charge_neutrality=79, sites_ks=0.052,
-                                           elements_ks=0.030, dof_ks=0.056, p1=1, sg_chi2=0.063, el_chi2=0.019,
-                                           sun_paper=38.7),
-    "WyCryst (paper, published)": dict(validity=72, novelty=53, charge_neutrality=76, sites_ks=0.287, elements_ks=0.002,
-                                dof_ks=0.282, p1=5, sg_chi2=0.82, el_chi2=0.140, sun_paper=36.7),
-    "Test dataset (paper, published)": dict(novelty=100, charge_neutrality=90, sites_ks=0, elements_ks=0, dof_ks=0, p1=1,
-                                     sg_chi2=0, el_chi2=0),
+    "WyckoffTransformer (paper, published)": dict(
+        validity=97,
+        novelty=89,
+        charge_neutrality=79,
+        sites_ks=0.052,
+        elements_ks=0.030,
+        dof_ks=0.056,
+        p1=1,
+        sg_chi2=0.063,
+        el_chi2=0.019,
+        sun_paper=38.7,
+    ),
+    "WyCryst (paper, published)": dict(
+        validity=72,
+        novelty=53,
+        charge_neutrality=76,
+        sites_ks=0.287,
+        elements_ks=0.002,
+        dof_ks=0.282,
+        p1=5,
+        sg_chi2=0.82,
+        el_chi2=0.140,
+        sun_paper=36.7,
+    ),
+    "Test dataset (paper, published)": dict(
+        novelty=100, charge_neutrality=90, sites_ks=0, elements_ks=0, dof_ks=0, p1=1, sg_chi2=0, el_chi2=0
+    ),
 }
 
 
 @dataclass
 class Row:
     """One Table 1 row: metrics with intervals, counts and notes on the subsets used."""
+
     name: str
     source: str  # "computed" or "published"
     metrics: dict[str, CI]
@@ -107,14 +150,21 @@ class Row:
 
 def published_rows() -> list[Row]:
     """The paper's binary+ternary rows as published, no intervals."""
-    return [Row(name, "published", {k: CI(float(v), float("nan"), float("nan")) for k, v in vals.items()},
-                notes=["as published in the paper's Table 1 (MP-20 binary & ternary); not recomputed"])
-            for name, vals in PUBLISHED.items()]
+    return [
+        Row(
+            name,
+            "published",
+            {k: CI(float(v), float("nan"), float("nan")) for k, v in vals.items()},
+            notes=["as published in the paper's Table 1 (MP-20 binary & ternary); not recomputed"],
+        )
+        for name, vals in PUBLISHED.items()
+    ]
 
 
 @dataclass
 class EvaluatedSet:
     """What is known about one set; see the module docstring for the two levels."""
+
     name: str
     representations: Sequence[WyckoffRepresentation | None]
     structures: Sequence | None = None  # pymatgen Structures (None = failed), one per sample sent to 3D
@@ -145,6 +195,7 @@ class EvaluatedSet:
 @dataclass
 class References:
     """The test split (representations) and the train+val references (representations + CIFs)."""
+
     test: list[WyckoffRepresentation]
     train_val: list[WyckoffRepresentation]
     train_val_frame: pd.DataFrame  # material_id, reduced_formula, cif
@@ -161,24 +212,38 @@ class References:
 
 def _frame(frame: pd.DataFrame) -> pd.DataFrame:
     from pymatgen.core import Composition
-    formulas = [Composition(f).reduced_formula for f in frame["pretty_formula"]] if "pretty_formula" in frame \
+
+    formulas = (
+        [Composition(f).reduced_formula for f in frame["pretty_formula"]]
+        if "pretty_formula" in frame
         else [None] * len(frame)
-    return pd.DataFrame({"material_id": frame["material_id"].astype(str).values, "reduced_formula": formulas,
-                         "cif": frame["cif"].values})
+    )
+    return pd.DataFrame(
+        {
+            "material_id": frame["material_id"].astype(str).values,
+            "reduced_formula": formulas,
+            "cif": frame["cif"].values,
+        }
+    )
 
 
 def load_references(dataset: str, max_structures: int | None = None, n_jobs: int = 2) -> References:
     """Tokenized test and train+val splits of a data set (cached by `wylib.data`), plus their CIFs."""
     from wylib.data import load_split, tokenize_split
 
-    parts = {s: tokenize_split(dataset, s, n_jobs=n_jobs, max_structures=max_structures)
-             for s in ("train", "val", "test")}
+    parts = {
+        s: tokenize_split(dataset, s, n_jobs=n_jobs, max_structures=max_structures) for s in ("train", "val", "test")
+    }
     frames = {s: load_split(dataset, s) for s in parts}
     if max_structures is not None:
         frames = {s: f.iloc[:max_structures] for s, f in frames.items()}
     test = _frame(frames["test"]).set_index("material_id").loc[parts["test"].material_ids].reset_index()
-    return References(parts["test"].representations, parts["train"].representations + parts["val"].representations,
-                      pd.concat([_frame(frames["train"]), _frame(frames["val"])], ignore_index=True), test)
+    return References(
+        parts["test"].representations,
+        parts["train"].representations + parts["val"].representations,
+        pd.concat([_frame(frames["train"]), _frame(frames["val"])], ignore_index=True),
+        test,
+    )
 
 
 def reference_structures(refs: References, formulas: set[str], n_jobs: int = 2) -> list:
@@ -198,22 +263,31 @@ def structure_novelty(structures: Sequence, refs: References, n_jobs: int = 2) -
     return unique, novel
 
 
-def hull_columns(structures: Sequence, energies_per_atom: Sequence[float | None]
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str | None]:
+def hull_columns(
+    structures: Sequence, energies_per_atom: Sequence[float | None]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str | None]:
     """(E_hull, n_reference_compounds, complete_binary_subsystems, reason) from `wylib.hull`.
 
     All NaN / 0 / False plus a reason when no hull exists."""
     n = len(structures)
     try:
         from wylib.hull import default_hull, e_above_hull_table
+
         hull = default_hull()
     except Exception as err:  # noqa: BLE001 - a missing reference table must not stop the evaluation
         return np.full(n, np.nan), np.zeros(n, int), np.zeros(n, bool), f"no convex hull: {type(err).__name__}: {err}"
     comps = [s.composition if s is not None else "" for s in structures]
-    energies = [e if s is not None and e is not None else float("nan") for s, e in zip(structures, energies_per_atom)]
+    energies = [
+        e if s is not None and e is not None else float("nan")
+        for s, e in zip(structures, energies_per_atom, strict=True)
+    ]
     t = e_above_hull_table(comps, energies, hull)
-    return (t["e_hull"].to_numpy(float), t["n_reference_compounds"].to_numpy(int),
-            t["complete_binary_subsystems"].to_numpy(bool), None)
+    return (
+        t["e_hull"].to_numpy(float),
+        t["n_reference_compounds"].to_numpy(int),
+        t["complete_binary_subsystems"].to_numpy(bool),
+        None,
+    )
 
 
 def attach_hull(s: EvaluatedSet) -> str | None:
@@ -227,7 +301,9 @@ def attach_hull(s: EvaluatedSet) -> str | None:
 
 
 # ----------------------------------------------------------------------------- sets from files
-def read_generated(gen_dir: str | Path, name: str = "WyckoffTransformer (this repo)") -> tuple[EvaluatedSet | None, list[str]]:
+def read_generated(
+    gen_dir: str | Path, name: str = "WyckoffTransformer (this repo)"
+) -> tuple[EvaluatedSet | None, list[str]]:
     """The generated set written by notebook 04, and what was found (one line per finding).
 
     Reads the sampled sequences (`wylib.generated.read_samples`: one record per sampled
@@ -270,12 +346,16 @@ def _relaxed_table(path: Path, found: list[str]):
     if len(t) == 0:
         found.append(f"{path.name} is empty: no samples were sent to 3D")
         return None
-    reps = [_rep(tok) or (WyckoffRepresentation.from_pyxtal_args(a) if isinstance(a, dict) else None)
-            for tok, a in zip(t["tokens"], t["pyxtal_args"])]
+    reps = [
+        _rep(tok) or (WyckoffRepresentation.from_pyxtal_args(a) if isinstance(a, dict) else None)
+        for tok, a in zip(t["tokens"], t["pyxtal_args"], strict=True)
+    ]
     structs = table_structures(t)
     energies = [float(e) if e is not None and e == e else float("nan") for e in t["energy_per_atom"]]
-    found.append(f"{path.name}: {len(t)} samples sent to 3D, {sum(x is not None for x in structs)} "
-                 f"relaxed structures; flags {t['flag'].value_counts().to_dict()}")
+    found.append(
+        f"{path.name}: {len(t)} samples sent to 3D, {sum(x is not None for x in structs)} "
+        f"relaxed structures; flags {t['flag'].value_counts().to_dict()}"
+    )
     return reps, structs, energies
 
 
@@ -298,8 +378,10 @@ def release_gene_set(name: str = AUTHORS_GENES) -> EvaluatedSet:
 
     genes = load_genes()
     n_bad = int(genes["representation"].isna().sum())
-    notes = ["the authors' 10k released genes (their model trained on full MP-20), restricted to the "
-             f"{len(genes)} with 2-3 distinct elements"]
+    notes = [
+        "the authors' 10k released genes (their model trained on full MP-20), restricted to the "
+        f"{len(genes)} with 2-3 distinct elements"
+    ]
     if n_bad:
         notes.append(f"{n_bad} genes without a representation under this repo's Wyckoff tables, left out")
     reps = [r for r in genes["representation"] if r is not None]
@@ -315,40 +397,80 @@ def release_relaxed_set(n_elements: Sequence[int] | None = (2, 3), name: str | N
     t = load_relaxed(n_elements)
     name = name or (AUTHORS_RELAXED if n_elements is not None else AUTHORS_RELAXED_ALL)
     which = "with 2-3 distinct elements" if n_elements is not None else "(all chemistries)"
-    notes = [f"{len(t)} of the authors' 999 released relaxed samples {which}: several pyXtal trials per gene, CHGNet "
-             "relaxation keeping the Wyckoff positions, lowest energy kept (their protocol); E_hull from their "
-             "CHGNet energies on this repo's hull; novelty against this repo's train+val, which holds none of "
-             "the authors' ~27k MP-20 training structures, so their novelty is an upper bound"]
+    notes = [
+        f"{len(t)} of the authors' 999 released relaxed samples {which}: several pyXtal trials per gene, CHGNet "
+        "relaxation keeping the Wyckoff positions, lowest energy kept (their protocol); E_hull from their "
+        "CHGNet energies on this repo's hull; novelty against this repo's train+val, which holds none of "
+        "the authors' ~27k MP-20 training structures, so their novelty is an upper bound"
+    ]
     bad = t["reason"].notna().sum()
     if bad:
         notes.append(f"{bad} rows unreadable: {t['reason'].dropna().iloc[0]}")
     reps = list(t["representation"])
-    return EvaluatedSet(name, reps, list(t["structure"]), reps, list(t["energy_per_atom"]),
-                        validity_applicable=False, statistics_on="structure_novel", notes=notes)
+    return EvaluatedSet(
+        name,
+        reps,
+        list(t["structure"]),
+        reps,
+        list(t["energy_per_atom"]),
+        validity_applicable=False,
+        statistics_on="structure_novel",
+        notes=notes,
+    )
 
 
 # ----------------------------------------------------------------------------- Wyckoff-level table
-def wyckoff_table(reps: Sequence[WyckoffRepresentation | None],
-                  canonical_reference: set | None = None) -> pd.DataFrame:
+def wyckoff_table(reps: Sequence[WyckoffRepresentation | None], canonical_reference: set | None = None) -> pd.DataFrame:
     """One row per sample: valid, spacegroup, n_sites, n_elements, dof, composition (reduced formula),
     charge_neutral (paper style: SMACT 2014 list; None = not checked), charge_neutral_smact4,
     wyckoff_unique (first of its canonical class), wyckoff_novel (class absent from the reference)."""
     rows, seen = [], set()
     for r in reps:
         if r is None:
-            rows.append(dict(valid=False, spacegroup=0, n_sites=0, n_elements=0, dof=0, composition=None,
-                             charge_neutral=False, charge_neutral_smact4=False, wyckoff_unique=False,
-                             wyckoff_novel=False))
+            rows.append(
+                dict(
+                    valid=False,
+                    spacegroup=0,
+                    n_sites=0,
+                    n_elements=0,
+                    dof=0,
+                    composition=None,
+                    charge_neutral=False,
+                    charge_neutral_smact4=False,
+                    wyckoff_unique=False,
+                    wyckoff_novel=False,
+                )
+            )
             continue
         key = r.canonical()
         comp = r.composition
-        rows.append(dict(valid=True, spacegroup=r.spacegroup, n_sites=r.n_sites, n_elements=r.n_elements, dof=r.dof,
-                         composition=comp.reduced_formula, charge_neutral=metrics.charge_neutral(comp, "smact14"),
-                         charge_neutral_smact4=metrics.charge_neutral(comp, "smact4"), wyckoff_unique=key not in seen,
-                         wyckoff_novel=canonical_reference is None or key not in canonical_reference))
+        rows.append(
+            dict(
+                valid=True,
+                spacegroup=r.spacegroup,
+                n_sites=r.n_sites,
+                n_elements=r.n_elements,
+                dof=r.dof,
+                composition=comp.reduced_formula,
+                charge_neutral=metrics.charge_neutral(comp, "smact14"),
+                charge_neutral_smact4=metrics.charge_neutral(comp, "smact4"),
+                wyckoff_unique=key not in seen,
+                wyckoff_novel=canonical_reference is None or key not in canonical_reference,
+            )
+        )
         seen.add(key)
-    cols = ["valid", "spacegroup", "n_sites", "n_elements", "dof", "composition", "charge_neutral",
-            "charge_neutral_smact4", "wyckoff_unique", "wyckoff_novel"]
+    cols = [
+        "valid",
+        "spacegroup",
+        "n_sites",
+        "n_elements",
+        "dof",
+        "composition",
+        "charge_neutral",
+        "charge_neutral_smact4",
+        "wyckoff_unique",
+        "wyckoff_novel",
+    ]
     t = pd.DataFrame(rows, columns=cols)
     for c in ("valid", "wyckoff_unique", "wyckoff_novel"):
         t[c] = t[c].astype(bool)
@@ -381,9 +503,16 @@ def _mean_pct(flags: np.ndarray, scale: float = 1.0) -> Callable[[np.ndarray], f
     return lambda idx: 100.0 * scale * float(np.mean(flags[idx])) if len(idx) else float("nan")
 
 
-def evaluate_set(s: EvaluatedSet, refs: References, *, n_bootstrap: int = 1000, seed: int = 0,
-                 e_hull_threshold: float = STABILITY_THRESHOLD, n_jobs: int = 1,
-                 masks: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[Row, pd.DataFrame]:
+def evaluate_set(
+    s: EvaluatedSet,
+    refs: References,
+    *,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    e_hull_threshold: float = STABILITY_THRESHOLD,
+    n_jobs: int = 1,
+    masks: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[Row, pd.DataFrame]:
     """Metrics of one set against the test split and train+val; returns (row, per-sample table).
 
     ``masks``: precomputed (unique, novel) structure masks (else computed with StructureMatcher).
@@ -401,11 +530,13 @@ def evaluate_set(s: EvaluatedSet, refs: References, *, n_bootstrap: int = 1000, 
     else:
         notes.append("formal validity: not applicable (only valid representations are known)")
     vw = w[valid]
-    m["wyckoff_uniqueness"] = _ci(_mean_pct(vw["wyckoff_unique"].to_numpy(bool)), len(vw), n_bootstrap,
-                                  seeds["wyckoff_uniqueness"])
+    m["wyckoff_uniqueness"] = _ci(
+        _mean_pct(vw["wyckoff_unique"].to_numpy(bool)), len(vw), n_bootstrap, seeds["wyckoff_uniqueness"]
+    )
     uw = vw[vw["wyckoff_unique"]]
-    m["wyckoff_novelty"] = _ci(_mean_pct(uw["wyckoff_novel"].to_numpy(bool)), len(uw), n_bootstrap,
-                               seeds["wyckoff_novelty"])
+    m["wyckoff_novelty"] = _ci(
+        _mean_pct(uw["wyckoff_novel"].to_numpy(bool)), len(uw), n_bootstrap, seeds["wyckoff_novelty"]
+    )
 
     # ---- structure level
     st = None
@@ -413,13 +544,24 @@ def evaluate_set(s: EvaluatedSet, refs: References, *, n_bootstrap: int = 1000, 
         unique, novel = masks if masks is not None else structure_novelty(s.structures, refs, n_jobs)
         e = np.full(len(s.structures), np.nan) if s.e_hull is None else np.asarray(s.e_hull, float)
         complete = np.zeros(len(e), bool) if s.complete_binary is None else np.asarray(s.complete_binary, bool)
-        n_refs = (np.full(len(e), -1) if s.n_reference_compounds is None
-                  else np.asarray(s.n_reference_compounds, int))
+        n_refs = np.full(len(e), -1) if s.n_reference_compounds is None else np.asarray(s.n_reference_compounds, int)
         sg = np.array([r.spacegroup if r is not None else 0 for r in s.structure_reps])
         built = np.array([x is not None for x in s.structures])
         sun = sun_mask(unique, novel, e, e_hull_threshold)
-        st = pd.DataFrame(dict(level="structure", built=built, spacegroup=sg, unique=unique, novel=novel, e_hull=e,
-                               n_reference_compounds=n_refs, complete_binary_subsystems=complete, sun=sun, ssun=sun & (sg != 1)))
+        st = pd.DataFrame(
+            dict(
+                level="structure",
+                built=built,
+                spacegroup=sg,
+                unique=unique,
+                novel=novel,
+                e_hull=e,
+                n_reference_compounds=n_refs,
+                complete_binary_subsystems=complete,
+                sun=sun,
+                ssun=sun & (sg != 1),
+            )
+        )
         m["uniqueness"] = _ci(_mean_pct(unique[built]), int(built.sum()), n_bootstrap, seeds["uniqueness"])
         m["novelty"] = _ci(_mean_pct(novel[unique]), int(unique.sum()), n_bootstrap, seeds["novelty"])
         has_e = np.isfinite(e)
@@ -430,28 +572,45 @@ def evaluate_set(s: EvaluatedSet, refs: References, *, n_bootstrap: int = 1000, 
                 m[f"{key}_all"] = _ci(_mean_pct(flags, v_all), len(flags), n_bootstrap, seeds[f"{key}_all"])
             sel = has_e & complete
             m["sun_complete"] = _ci(_mean_pct(sun[sel]), int(sel.sum()), n_bootstrap, seeds["sun_complete"])
-            m["complete_systems"] = _ci(_mean_pct(complete[has_e]), int(has_e.sum()), n_bootstrap,
-                                        seeds["complete_systems"])
+            m["complete_systems"] = _ci(
+                _mean_pct(complete[has_e]), int(has_e.sum()), n_bootstrap, seeds["complete_systems"]
+            )
         else:
             notes.append("S.U.N./S.S.U.N.: NaN, no E_hull values for this set")
-        notes.append(f"structures: {len(e)} records, {int(built.sum())} with a structure, {int(has_e.sum())} with E_hull"
-                     + (f" (threshold {e_hull_threshold} eV/atom); S.U.N. 'all attempted' = S.U.N. count / records "
-                        f"x formal validity ({100 * v_all:.1f} %)" if has_e.any() else ""))
+        notes.append(
+            f"structures: {len(e)} records, {int(built.sum())} with a structure, {int(has_e.sum())} with E_hull"
+            + (
+                f" (threshold {e_hull_threshold} eV/atom); S.U.N. 'all attempted' = S.U.N. count / records "
+                f"x formal validity ({100 * v_all:.1f} %)"
+                if has_e.any()
+                else ""
+            )
+        )
     else:
         notes.append("uniqueness/novelty (structures), S.U.N., S.S.U.N.: NaN, no 3D structures for this set")
 
     # ---- statistics subset
     if s.statistics_on == "structure_novel":
-        keep = st["unique"].to_numpy(bool) & st["novel"].to_numpy(bool) & np.array([r is not None for r in s.structure_reps])
-        stat_reps = [r for r, k in zip(s.structure_reps, keep) if k]
+        keep = (
+            st["unique"].to_numpy(bool)
+            & st["novel"].to_numpy(bool)
+            & np.array([r is not None for r in s.structure_reps])
+        )
+        stat_reps = [r for r, k in zip(s.structure_reps, keep, strict=True) if k]
         what = "sampled representations of the unique, novel structures"
         st["in_statistics"], w["in_statistics"] = keep, False
     else:
-        keep = valid if s.statistics_on == "all" else \
-            valid & w["wyckoff_unique"].to_numpy(bool) & w["wyckoff_novel"].to_numpy(bool)
+        keep = (
+            valid
+            if s.statistics_on == "all"
+            else valid & w["wyckoff_unique"].to_numpy(bool) & w["wyckoff_novel"].to_numpy(bool)
+        )
         stat_reps = None  # the rows of w already hold their statistics
-        what = ("every valid representation (no uniqueness/novelty filter)" if s.statistics_on == "all"
-                else "valid, Wyckoff-unique, Wyckoff-novel sampled representations")
+        what = (
+            "every valid representation (no uniqueness/novelty filter)"
+            if s.statistics_on == "all"
+            else "valid, Wyckoff-unique, Wyckoff-novel sampled representations"
+        )
         w["in_statistics"] = keep
         if st is not None:
             st["in_statistics"] = False
@@ -464,47 +623,64 @@ def evaluate_set(s: EvaluatedSet, refs: References, *, n_bootstrap: int = 1000, 
         m[key] = _ci(lambda idx, a=a, b=b: metrics.ks_statistic(a[idx], b), n, n_bootstrap, seeds[key])
     unchecked = int(t["charge_neutral"].isna().sum())
     if unchecked:
-        notes.append(f"charge neutrality: {unchecked} compositions with more than {MAX_OXIDATION_COMBINATIONS} "
-                     "oxidation-state combinations not checked, counted as not neutral")
+        notes.append(
+            f"charge neutrality: {unchecked} compositions with more than {MAX_OXIDATION_COMBINATIONS} "
+            "oxidation-state combinations not checked, counted as not neutral"
+        )
     for key, col in (("charge_neutrality", "charge_neutral"), ("charge_neutrality_smact4", "charge_neutral_smact4")):
         m[key] = _ci(_mean_pct(t[col].eq(True).to_numpy(bool)), n, n_bootstrap, seeds[key])
     g = t["spacegroup"].to_numpy(int)
     m["p1"] = _ci(lambda idx: 100.0 * metrics.p1_fraction(g[idx]), n, n_bootstrap, seeds["p1"])
     test_sg = metrics.distribution._counts(ref["spacegroup"].to_numpy(int))
     elements, fractions = _element_matrix(t["composition"]) if n else ([], np.zeros((0, 0)))
-    test_el = Counter(dict(zip(refs.test_elements, refs.test_element_counts)))
+    test_el = Counter(dict(zip(refs.test_elements, refs.test_element_counts, strict=True)))
     for corrected, suffix in ((False, ""), (True, "_corrected")):
+
         def sg_stat(idx, c=corrected):
             return metrics.spacegroup_chi2(g[idx], test_sg, c).value
 
         def el_stat(idx, c=corrected):
-            return metrics.elements_chi2(Counter(dict(zip(elements, fractions[idx].sum(0)))), test_el, c).value
+            return metrics.elements_chi2(
+                Counter(dict(zip(elements, fractions[idx].sum(0), strict=True))), test_el, c
+            ).value
+
         m["sg_chi2" + suffix] = _ci(sg_stat, n, n_bootstrap, seeds["sg_chi2" + suffix])
         m["el_chi2" + suffix] = _ci(el_stat, n, n_bootstrap, seeds["el_chi2" + suffix])
     if n:
-        for key, res in (("space groups", metrics.spacegroup_chi2(g, test_sg)),
-                         ("elements", metrics.elements_chi2(Counter(dict(zip(elements, fractions.sum(0)))), test_el))):
+        for key, res in (
+            ("space groups", metrics.spacegroup_chi2(g, test_sg)),
+            ("elements", metrics.elements_chi2(Counter(dict(zip(elements, fractions.sum(0), strict=True))), test_el)),
+        ):
             if res.dropped:
-                notes.append(f"paper-style chi2 dropped {len(res.dropped)} {key} absent from the test split "
-                             f"({100 * res.dropped_mass:.1f} % of the set's mass, the rest renormalized): "
-                             f"{', '.join(map(str, res.dropped[:10]))}" + (" ..." if len(res.dropped) > 10 else ""))
+                notes.append(
+                    f"paper-style chi2 dropped {len(res.dropped)} {key} absent from the test split "
+                    f"({100 * res.dropped_mass:.1f} % of the set's mass, the rest renormalized): "
+                    f"{', '.join(map(str, res.dropped[:10]))}" + (" ..." if len(res.dropped) > 10 else "")
+                )
 
-    counts = dict(n_samples=len(w), n_valid=int(valid.sum()), n_statistics=n,
-                  n_structures=0 if st is None else int(st["built"].sum()),
-                  n_unique=0 if st is None else int(st["unique"].sum()),
-                  n_novel=0 if st is None else int((st["unique"] & st["novel"]).sum()),
-                  n_e_hull=0 if st is None else int(np.isfinite(st["e_hull"]).sum()),
-                  n_e_hull_complete=0 if st is None else int((np.isfinite(st["e_hull"])
-                                                              & st["complete_binary_subsystems"]).sum()))
-    details = pd.concat([w.reset_index(names="index")] + ([] if st is None else [st.reset_index(names="index")]),
-                        ignore_index=True)
+    counts = dict(
+        n_samples=len(w),
+        n_valid=int(valid.sum()),
+        n_statistics=n,
+        n_structures=0 if st is None else int(st["built"].sum()),
+        n_unique=0 if st is None else int(st["unique"].sum()),
+        n_novel=0 if st is None else int((st["unique"] & st["novel"]).sum()),
+        n_e_hull=0 if st is None else int(np.isfinite(st["e_hull"]).sum()),
+        n_e_hull_complete=0
+        if st is None
+        else int((np.isfinite(st["e_hull"]) & st["complete_binary_subsystems"]).sum()),
+    )
+    details = pd.concat(
+        [w.reset_index(names="index")] + ([] if st is None else [st.reset_index(names="index")]), ignore_index=True
+    )
     details.insert(0, "set", s.name)
     return Row(s.name, "computed", m, counts, notes), details
 
 
 # ----------------------------------------------------------------------------- two sets compared
-def sun_difference(a: pd.DataFrame, b: pd.DataFrame, n_bootstrap: int = 1000, seed: int = 0
-                   ) -> dict[str, metrics.ProportionDifference]:
+def sun_difference(
+    a: pd.DataFrame, b: pd.DataFrame, n_bootstrap: int = 1000, seed: int = 0
+) -> dict[str, metrics.ProportionDifference]:
     """S.U.N. of set a minus set b (percentage points) from their per-structure tables (`evaluate_set`).
 
     Two denominators: ``"with E_hull"`` (the paper's) and ``"sent to 3D"`` (every sample that went to
@@ -513,7 +689,8 @@ def sun_difference(a: pd.DataFrame, b: pd.DataFrame, n_bootstrap: int = 1000, se
     out = {}
     sa, sb = (d[d["level"] == "structure"] for d in (a, b))
     for label, with_e_hull in (("with E_hull", True), ("sent to 3D", False)):
-        fa, fb = (d.loc[d["e_hull"].notna() if with_e_hull else d.index, "sun"].astype(bool).to_numpy()
-                  for d in (sa, sb))
+        fa, fb = (
+            d.loc[d["e_hull"].notna() if with_e_hull else d.index, "sun"].astype(bool).to_numpy() for d in (sa, sb)
+        )
         out[label] = metrics.proportion_difference(fa, fb, n_boot=n_bootstrap, seed=seed)
     return out

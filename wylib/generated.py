@@ -14,13 +14,15 @@ The sampled sequences themselves (every sample, invalid ones included) are one J
 ``samples.jsonl``: `write_samples` (notebook 04) is its one writer, `read_samples` its one reader
 (notebooks 05, 06 and `wylib.evaluate`).
 """
+
 from __future__ import annotations
 
 import gzip
 import json
 import zipfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import pandas as pd
 from pymatgen.core import Structure
@@ -28,8 +30,21 @@ from pymatgen.core import Structure
 from wylib.build import build_structure, count_failures, trial_seed
 from wylib.relax import RelaxConfig, best_trials, relax_to_jsonl, usable
 
-COLUMNS = ["sample_id", "group", "tokens", "pyxtal_args", "n_trials", "n_built", "build_failures", "best_trial",
-           "initial_structure", "structure", "energy_per_atom", "flag", "n_steps"]
+COLUMNS = [
+    "sample_id",
+    "group",
+    "tokens",
+    "pyxtal_args",
+    "n_trials",
+    "n_built",
+    "build_failures",
+    "best_trial",
+    "initial_structure",
+    "structure",
+    "energy_per_atom",
+    "flag",
+    "n_steps",
+]
 
 
 SAMPLE_FILES = ("samples.jsonl", "samples.jsonl.gz", "sequences.jsonl", "sequences.jsonl.gz")
@@ -66,8 +81,10 @@ def read_sample_records(path: str | Path) -> list[dict]:
             try:
                 out.append(json.loads(line))
             except json.JSONDecodeError as err:
-                raise ValueError(f"{path}: line {i} is not valid JSON ({err.msg}); the file is incomplete or "
-                                 "corrupt, rerun the notebook that wrote it (04_generation)") from None
+                raise ValueError(
+                    f"{path}: line {i} is not valid JSON ({err.msg}); the file is incomplete or "
+                    "corrupt, rerun the notebook that wrote it (04_generation)"
+                ) from None
     return out
 
 
@@ -84,8 +101,9 @@ def read_samples(path: str | Path) -> list:
         try:
             out.append(WyckoffRepresentation.from_dict(d))
         except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"{path}: record {i} has an unreadable representation ({type(err).__name__}: {err})") \
-                from None
+            raise ValueError(
+                f"{path}: record {i} has an unreadable representation ({type(err).__name__}: {err})"
+            ) from None
     return out
 
 
@@ -95,7 +113,9 @@ def as_sample(obj: Any, index: int) -> dict:
     if hasattr(obj, "to_pyxtal_args"):
         return dict(sample_id=str(index), tokens=obj.to_dict(), pyxtal_args=obj.to_pyxtal_args())
     if isinstance(obj, dict) and "pyxtal_args" in obj:
-        return dict(sample_id=str(obj.get("sample_id", index)), tokens=obj.get("tokens"), pyxtal_args=obj["pyxtal_args"])
+        return dict(
+            sample_id=str(obj.get("sample_id", index)), tokens=obj.get("tokens"), pyxtal_args=obj["pyxtal_args"]
+        )
     if isinstance(obj, dict):
         return dict(sample_id=str(index), tokens=None, pyxtal_args=obj)
     raise TypeError(f"cannot read a sample from {type(obj).__name__}")
@@ -104,27 +124,47 @@ def as_sample(obj: Any, index: int) -> dict:
 def make_table(samples: Sequence[dict], builds: Sequence[list], relaxed: dict[str, dict]) -> pd.DataFrame:
     """One row per sample from build trials and the best relaxation record per sample."""
     rows = []
-    for sample, trials in zip(samples, builds):
+    for sample, trials in zip(samples, builds, strict=True):
         sid = sample["sample_id"]
         rec = relaxed.get(sid)
         ok = [s for s, _ in trials if s is not None]
         best = int(rec["id"].rsplit("/", 1)[1]) if rec else None
         good = rec is not None and usable(rec)
-        rows.append(dict(
-            sample_id=sid, group=int(sample["pyxtal_args"]["group"]) if isinstance(sample["pyxtal_args"], dict)
-            and "group" in sample["pyxtal_args"] else None,
-            tokens=sample.get("tokens"), pyxtal_args=sample["pyxtal_args"], n_trials=len(trials), n_built=len(ok),
-            build_failures=count_failures([trials])["failures"], best_trial=best,
-            initial_structure=trials[best][0].as_dict() if rec else None,
-            structure=rec["structure"] if good else None, energy_per_atom=rec["energy_per_atom"] if good else None,
-            flag=rec["flag"] if rec else ("build_failed" if not ok else "not_relaxed"),
-            n_steps=rec["n_steps"] if rec else None))
+        rows.append(
+            dict(
+                sample_id=sid,
+                group=int(sample["pyxtal_args"]["group"])
+                if isinstance(sample["pyxtal_args"], dict) and "group" in sample["pyxtal_args"]
+                else None,
+                tokens=sample.get("tokens"),
+                pyxtal_args=sample["pyxtal_args"],
+                n_trials=len(trials),
+                n_built=len(ok),
+                build_failures=count_failures([trials])["failures"],
+                best_trial=best,
+                initial_structure=trials[best][0].as_dict() if rec else None,
+                structure=rec["structure"] if good else None,
+                energy_per_atom=rec["energy_per_atom"] if good else None,
+                flag=rec["flag"] if rec else ("build_failed" if not ok else "not_relaxed"),
+                n_steps=rec["n_steps"] if rec else None,
+            )
+        )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def generate_structures(samples: Sequence[Any], out_dir: str | Path, *, n_trials: int = 6, seed: int = 0,
-                        config: RelaxConfig = RelaxConfig(), primitive: bool = True, n_workers: int = 1,
-                        scheduler: Any = None, progress: bool = True, **relax_kwargs) -> pd.DataFrame:
+def generate_structures(
+    samples: Sequence[Any],
+    out_dir: str | Path,
+    *,
+    n_trials: int = 6,
+    seed: int = 0,
+    config: RelaxConfig = RelaxConfig(),
+    primitive: bool = True,
+    n_workers: int = 1,
+    scheduler: Any = None,
+    progress: bool = True,
+    **relax_kwargs,
+) -> pd.DataFrame:
     """Build, relax, keep the lowest-energy trial; writes and returns the table.
     Rerunning with the same arguments resumes (finished relaxations are not redone)."""
     from tqdm.auto import tqdm
@@ -134,14 +174,27 @@ def generate_structures(samples: Sequence[Any], out_dir: str | Path, *, n_trials
     samples = [as_sample(s, i) for i, s in enumerate(samples)]
     if len({s["sample_id"] for s in samples}) != len(samples):
         raise ValueError("sample ids must be unique")
-    builds = [build_structure(s["pyxtal_args"], n_trials=n_trials, seed=trial_seed(seed, i), primitive=primitive)
-              for i, s in enumerate(tqdm(samples, desc="build", disable=not progress, mininterval=5))]
+    builds = [
+        build_structure(s["pyxtal_args"], n_trials=n_trials, seed=trial_seed(seed, i), primitive=primitive)
+        for i, s in enumerate(tqdm(samples, desc="build", disable=not progress, mininterval=5))
+    ]
     stats = count_failures(builds)
     (out_dir / "build_stats.json").write_text(json.dumps(stats, indent=1))
-    items = [(f"{s['sample_id']}/{t}", st) for s, trials in zip(samples, builds)
-             for t, (st, _) in enumerate(trials) if st is not None]
-    records = relax_to_jsonl(items, out_dir / "relax.jsonl", config, n_workers=n_workers, scheduler=scheduler,
-                             progress=progress, **relax_kwargs)
+    items = [
+        (f"{s['sample_id']}/{t}", st)
+        for s, trials in zip(samples, builds, strict=True)
+        for t, (st, _) in enumerate(trials)
+        if st is not None
+    ]
+    records = relax_to_jsonl(
+        items,
+        out_dir / "relax.jsonl",
+        config,
+        n_workers=n_workers,
+        scheduler=scheduler,
+        progress=progress,
+        **relax_kwargs,
+    )
     wanted = {k for k, _ in items}
     table = make_table(samples, builds, best_trials(r for r in records if r["id"] in wanted))
     save_table(table, out_dir / "generated.jsonl")
@@ -172,7 +225,7 @@ def export_cif_zip(table: pd.DataFrame, path: str | Path, column: str = "structu
 
     n = 0
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for sid, s in zip(table["sample_id"], structures(table, column)):
+        for sid, s in zip(table["sample_id"], structures(table, column), strict=True):
             if s is not None:
                 zf.writestr(f"{sid}.cif", str(CifWriter(s)))
                 n += 1
@@ -186,12 +239,12 @@ def export_extxyz(table: pd.DataFrame, path: str | Path, column: str = "structur
     from pymatgen.io.ase import AseAtomsAdaptor
 
     frames = []
-    for row, s in zip(table.itertuples(), structures(table, column)):
+    for row, s in zip(table.itertuples(), structures(table, column), strict=True):
         if s is None:
             continue
         atoms = AseAtomsAdaptor.get_atoms(s)
-        atoms.info.update(sample_id=str(row.sample_id), flag=str(row.flag),
-                          energy_per_atom=float(row.energy_per_atom) if row.energy_per_atom is not None else float("nan"))
+        energy = float(row.energy_per_atom) if row.energy_per_atom is not None else float("nan")
+        atoms.info.update(sample_id=str(row.sample_id), flag=str(row.flag), energy_per_atom=energy)
         frames.append(atoms)
     write(str(path), frames, format="extxyz")
     return len(frames)

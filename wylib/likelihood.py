@@ -29,17 +29,18 @@ Sequences come as tensors in the EncodedDataset layout: element, site symmetry,
 enumeration (N, L) with STOP at position n_sites (N,), PAD after. `sequences_of`
 extracts them from a `wylib.sample.SampleResult` or an `EncodedDataset`.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 import torch
-
 import torch.nn.functional as F
 
 from wylib.model import PAD, STOP, WyckoffTransformer
@@ -50,6 +51,7 @@ Z95 = 1.959963984540054
 
 class Sequences(NamedTuple):
     """Ordered token sequences: spacegroup (N,), element/site_symmetry/enumeration (N, L), n_sites (N,)."""
+
     spacegroup: torch.Tensor
     element: torch.Tensor
     site_symmetry: torch.Tensor
@@ -59,7 +61,7 @@ class Sequences(NamedTuple):
     def __len__(self) -> int:
         return len(self.spacegroup)
 
-    def subset(self, idx: Any) -> "Sequences":
+    def subset(self, idx: Any) -> Sequences:
         idx = torch.as_tensor(idx, dtype=torch.int64)
         return Sequences(*(t[idx] for t in self))
 
@@ -79,6 +81,7 @@ def sequences_of(obj: Any, variant: int = 0, only_valid: bool = True) -> Sequenc
 
 
 # ----------------------------------------------------------------------------- per-position terms
+
 
 def all_rows(n_sites: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """All (structure index, k) with k = 0..n_sites -> two (R,) tensors."""
@@ -100,8 +103,16 @@ def soft_element_target(E: torch.Tensor, n: torch.Tensor, k: torch.Tensor, n_ele
     return target / target.sum(-1, keepdim=True)
 
 
-def row_losses(model: WyckoffTransformer, sg: torch.Tensor, E: torch.Tensor, S: torch.Tensor, C: torch.Tensor,
-               n: torch.Tensor, k: torch.Tensor, soft: bool = True) -> torch.Tensor:
+def row_losses(
+    model: WyckoffTransformer,
+    sg: torch.Tensor,
+    E: torch.Tensor,
+    S: torch.Tensor,
+    C: torch.Tensor,
+    n: torch.Tensor,
+    k: torch.Tensor,
+    soft: bool = True,
+) -> torch.Tensor:
     """Per-row losses (B, 3) for predicting the token at position k of ordered sequences (B, L).
 
     Field 0: element (`soft_element_target` if ``soft``, else the emitted token, STOP at k = n);
@@ -124,10 +135,18 @@ def row_losses(model: WyckoffTransformer, sg: torch.Tensor, E: torch.Tensor, S: 
 
 # ----------------------------------------------------------------------------- NLL per structure
 
+
 @torch.no_grad()
-def sequence_nll_ordered(model: WyckoffTransformer, spacegroup: torch.Tensor, element: torch.Tensor,
-                         site_symmetry: torch.Tensor, enumeration: torch.Tensor, n_sites: torch.Tensor,
-                         batch_size: int = 4096, soft: bool = False) -> torch.Tensor:
+def sequence_nll_ordered(
+    model: WyckoffTransformer,
+    spacegroup: torch.Tensor,
+    element: torch.Tensor,
+    site_symmetry: torch.Tensor,
+    enumeration: torch.Tensor,
+    n_sites: torch.Tensor,
+    batch_size: int = 4096,
+    soft: bool = False,
+) -> torch.Tensor:
     """NLL per structure and field (N, 3), nats, of sequences in the given order (Table 2 convention).
 
     element/site_symmetry/enumeration (N, L) with STOP in element at n_sites; ``soft``: multi-class element
@@ -138,16 +157,21 @@ def sequence_nll_ordered(model: WyckoffTransformer, spacegroup: torch.Tensor, el
     idx, k = all_rows(n_sites)
     out = torch.zeros(len(n_sites), 3)
     for i in range(0, len(idx), batch_size):
-        bi, bk = idx[i:i + batch_size], k[i:i + batch_size]
-        l = row_losses(model, *(t[bi].to(dev) for t in (spacegroup, element, site_symmetry, enumeration, n_sites)),
-                       bk.to(dev), soft=soft)
-        out.index_add_(0, bi, l.cpu())
+        bi, bk = idx[i : i + batch_size], k[i : i + batch_size]
+        loss = row_losses(
+            model,
+            *(t[bi].to(dev) for t in (spacegroup, element, site_symmetry, enumeration, n_sites)),
+            bk.to(dev),
+            soft=soft,
+        )
+        out.index_add_(0, bi, loss.cpu())
     model.train(was_training)
     return out
 
 
-def sequence_nll(model: WyckoffTransformer, data: EncodedDataset, n_perm: int = 1, seed: int = 12345,
-                 batch_size: int = 4096) -> torch.Tensor:
+def sequence_nll(
+    model: WyckoffTransformer, data: EncodedDataset, n_perm: int = 1, seed: int = 12345, batch_size: int = 4096
+) -> torch.Tensor:
     """NLL (n_perm, N, 3) under n_perm seeded random permutations + equivalent representations."""
     res = []
     for p in range(n_perm):
@@ -159,16 +183,23 @@ def sequence_nll(model: WyckoffTransformer, data: EncodedDataset, n_perm: int = 
 def nll_summary(nll: torch.Tensor) -> dict[str, float]:
     """Mean NLL per structure (nats), total and per field, from a (n_perm, N, 3) tensor."""
     per = nll.mean(dim=(0, 1))
-    return {"nll": float(per.sum()), "nll_element": float(per[0]), "nll_site_symmetry": float(per[1]),
-            "nll_enumeration": float(per[2]),
-            "nll_std_over_perm": float(nll.sum(-1).std(0).mean()) if len(nll) > 1 else 0.0,
-            "n_perm": int(nll.shape[0]), "n_structures": int(nll.shape[1])}
+    return {
+        "nll": float(per.sum()),
+        "nll_element": float(per[0]),
+        "nll_site_symmetry": float(per[1]),
+        "nll_enumeration": float(per[2]),
+        "nll_std_over_perm": float(nll.sum(-1).std(0).mean()) if len(nll) > 1 else 0.0,
+        "n_perm": int(nll.shape[0]),
+        "n_structures": int(nll.shape[1]),
+    }
 
 
 # ----------------------------------------------------------------------------- log p, permutations
 
-def log_likelihood(model: WyckoffTransformer, seq: Sequences, element_target: str = "token",
-                   batch_size: int = 4096) -> torch.Tensor:
+
+def log_likelihood(
+    model: WyckoffTransformer, seq: Sequences, element_target: str = "token", batch_size: int = 4096
+) -> torch.Tensor:
     """log p per sequence and cascade field (N, 3), nats, of sequences in the given order (on the model's device).
 
     Sum over fields for equation 2. ``element_target``: "token" (paper) or "multiclass".
@@ -180,23 +211,38 @@ def log_likelihood(model: WyckoffTransformer, seq: Sequences, element_target: st
     for n in torch.unique(seq.n_sites).tolist():
         idx = torch.nonzero(seq.n_sites == n).flatten()
         sub = seq.subset(idx)
-        sub = Sequences(sub.spacegroup, *(t[:, :n + 1] for t in sub[1:4]), sub.n_sites)
+        sub = Sequences(sub.spacegroup, *(t[:, : n + 1] for t in sub[1:4]), sub.n_sites)
         out[idx] = -sequence_nll_ordered(model, *sub, batch_size=batch_size, soft=element_target == "multiclass")
     return out
 
 
 def permute(seq: Sequences, n_permutations: int, seed: int = 0) -> Sequences:
     """n_permutations uniformly random site orders of every sequence, stacked permutation-major (P * N rows)."""
-    data = EncodedDataset(seq.spacegroup, seq.element, seq.site_symmetry[:, None], seq.enumeration[:, None],
-                          seq.n_sites, torch.ones_like(seq.n_sites))
+    data = EncodedDataset(
+        seq.spacegroup,
+        seq.element,
+        seq.site_symmetry[:, None],
+        seq.enumeration[:, None],
+        seq.n_sites,
+        torch.ones_like(seq.n_sites),
+    )
     gen = torch.Generator().manual_seed(int(seed))
     parts = [data.permuted(gen) for _ in range(n_permutations)]
-    return Sequences(seq.spacegroup.repeat(n_permutations), *(torch.cat([p[f] for p in parts]) for f in range(3)),
-                     seq.n_sites.repeat(n_permutations))
+    return Sequences(
+        seq.spacegroup.repeat(n_permutations),
+        *(torch.cat([p[f] for p in parts]) for f in range(3)),
+        seq.n_sites.repeat(n_permutations),
+    )
 
 
-def permuted_log_likelihood(model: WyckoffTransformer, seq: Sequences, n_permutations: int = 20, seed: int = 0,
-                            element_target: str = "token", batch_size: int = 4096) -> torch.Tensor:
+def permuted_log_likelihood(
+    model: WyckoffTransformer,
+    seq: Sequences,
+    n_permutations: int = 20,
+    seed: int = 0,
+    element_target: str = "token",
+    batch_size: int = 4096,
+) -> torch.Tensor:
     """log p(rho x) (n_permutations, N), summed over fields, for seeded random permutations rho."""
     if n_permutations < 1:
         raise ValueError("n_permutations must be at least 1")
@@ -219,6 +265,7 @@ def mean_ci(values: np.ndarray | torch.Tensor) -> tuple[float, float, float]:
 @dataclass
 class PermutationKL:
     """Equations 3 and 4 with 95 % intervals over sequences (nats)."""
+
     kl: float
     kl_low: float
     kl_high: float
@@ -244,21 +291,41 @@ def permutation_kl(logp: torch.Tensor, logp_perm: torch.Tensor) -> PermutationKL
     return PermutationKL(*kl, *h, spread, int(logp.shape[0]), int(logp_perm.shape[0]))
 
 
-TABLE2_COLUMNS = ["dataset", "n", "neg_mean_logp", "neg_mean_logp_low", "neg_mean_logp_high", "std_logp",
-                  "mean_std_over_permutations", "neg_mean_logp_permuted", "mean_sites", "neg_mean_logp_per_site"]
+TABLE2_COLUMNS = [
+    "dataset",
+    "n",
+    "neg_mean_logp",
+    "neg_mean_logp_low",
+    "neg_mean_logp_high",
+    "std_logp",
+    "mean_std_over_permutations",
+    "neg_mean_logp_permuted",
+    "mean_sites",
+    "neg_mean_logp_per_site",
+]
 
 
-def loglik_row(name: str, logp: torch.Tensor, logp_perm: torch.Tensor | None = None,
-               n_sites: torch.Tensor | None = None) -> dict:
-    """One Table 2 row: -E log p (with 95 % interval), sigma of log p, E_x sigma_rho log p(rho x), -E_x E_rho log p(rho x);
-    with `n_sites`, also the mean number of Wyckoff sites and -E log p / E sites (nats per site, STOP included in log p)."""
+def loglik_row(
+    name: str, logp: torch.Tensor, logp_perm: torch.Tensor | None = None, n_sites: torch.Tensor | None = None
+) -> dict:
+    """One Table 2 row: -E log p (with 95 % interval), sigma of log p, E_x sigma_rho log p(rho x),
+    -E_x E_rho log p(rho x); with `n_sites`, also the mean number of Wyckoff sites and -E log p / E sites
+    (nats per site, STOP included in log p)."""
     lp = np.asarray(logp, np.float64)
     m, lo, hi = mean_ci(-lp)
     sites = float(np.asarray(n_sites, np.float64).mean()) if n_sites is not None else float("nan")
-    row = {"dataset": name, "n": int(lp.size), "neg_mean_logp": m, "neg_mean_logp_low": lo, "neg_mean_logp_high": hi,
-           "std_logp": float(lp.std(ddof=1)) if lp.size > 1 else float("nan"),
-           "mean_std_over_permutations": float("nan"), "neg_mean_logp_permuted": float("nan"),
-           "mean_sites": sites, "neg_mean_logp_per_site": m / sites if sites > 0 else float("nan")}
+    row = {
+        "dataset": name,
+        "n": int(lp.size),
+        "neg_mean_logp": m,
+        "neg_mean_logp_low": lo,
+        "neg_mean_logp_high": hi,
+        "std_logp": float(lp.std(ddof=1)) if lp.size > 1 else float("nan"),
+        "mean_std_over_permutations": float("nan"),
+        "neg_mean_logp_permuted": float("nan"),
+        "mean_sites": sites,
+        "neg_mean_logp_per_site": m / sites if sites > 0 else float("nan"),
+    }
     if logp_perm is not None:
         pp = np.asarray(logp_perm, np.float64)
         if pp.shape[0] > 1:
@@ -283,16 +350,29 @@ def write_table(df: pd.DataFrame, path_stem: str | Path, floatfmt: str = ".2f") 
 
 def paper_table2() -> pd.DataFrame:
     """The paper's Table 2 (MP-20 model, Appendix D), for comparison."""
-    return pd.DataFrame([("Generated, T=100", 499.0, 373.6, 16.8), ("Test", 93.0, 49.2, 5.4), ("Train", 92.8, 48.3, 5.5),
-                         ("Generated, T=1", 17.0, 6.2, 1.5), ("Generated, T=0.01", 12.9, 6.9, 1.5)],
-                        columns=["dataset", "neg_mean_logp", "std_logp", "mean_std_over_permutations"])
+    return pd.DataFrame(
+        [
+            ("Generated, T=100", 499.0, 373.6, 16.8),
+            ("Test", 93.0, 49.2, 5.4),
+            ("Train", 92.8, 48.3, 5.5),
+            ("Generated, T=1", 17.0, 6.2, 1.5),
+            ("Generated, T=0.01", 12.9, 6.9, 1.5),
+        ],
+        columns=["dataset", "neg_mean_logp", "std_logp", "mean_std_over_permutations"],
+    )
 
 
 PAPER_KL = {"kl": 2.0, "entropy": 19.0, "n_sequences": 9046, "n_permutations": 20}
 
 
-def summarize_sets(model: WyckoffTransformer, sets: Mapping[str, Sequences], n_permutations: int = 20, seed: int = 0,
-                   element_target: str = "token", batch_size: int = 4096) -> tuple[pd.DataFrame, dict[str, dict]]:
+def summarize_sets(
+    model: WyckoffTransformer,
+    sets: Mapping[str, Sequences],
+    n_permutations: int = 20,
+    seed: int = 0,
+    element_target: str = "token",
+    batch_size: int = 4096,
+) -> tuple[pd.DataFrame, dict[str, dict]]:
     """Table 2 over named sets, plus the raw arrays {name: {"logp": (N,), "logp_perm": (P, N)}}."""
     rows, raw = [], {}
     for i, (name, seq) in enumerate(sets.items()):
@@ -304,6 +384,7 @@ def summarize_sets(model: WyckoffTransformer, sets: Mapping[str, Sequences], n_p
 
 
 # ----------------------------------------------------------------------------- token renumbering
+
 
 def token_renumbering(vocab_sizes: Sequence[int], fields: Sequence[str], seed: int = 0) -> dict[str, torch.Tensor]:
     """Seeded random renumbering of the real token ids of ``fields`` -> {field: (V,) map, old id -> new id}.
@@ -318,7 +399,7 @@ def token_renumbering(vocab_sizes: Sequence[int], fields: Sequence[str], seed: i
     if len(vocab_sizes) != len(FIELDS) or min(vocab_sizes) <= N_SERVICE:
         raise ValueError(f"vocab_sizes must be 3 sizes above {N_SERVICE} (service tokens included), got {vocab_sizes}")
     maps = {}
-    for i, (name, size) in enumerate(zip(FIELDS, vocab_sizes)):
+    for i, (name, size) in enumerate(zip(FIELDS, vocab_sizes, strict=True)):
         if name in fields:
             gen = torch.Generator().manual_seed(int(seed) * len(FIELDS) + i)
             real = N_SERVICE + torch.randperm(int(size) - N_SERVICE, generator=gen)
@@ -328,7 +409,7 @@ def token_renumbering(vocab_sizes: Sequence[int], fields: Sequence[str], seed: i
 
 def renumber(seq: Sequences, maps: Mapping[str, torch.Tensor]) -> Sequences:
     """The sequences with the ids of every field in ``maps`` replaced by ``map[id]`` (other fields unchanged)."""
-    out = dict(zip(FIELDS, seq[1:4]))
+    out = dict(zip(FIELDS, seq[1:4], strict=True))
     for name, m in maps.items():
         if name not in out:
             raise ValueError(f"unknown field {name!r}; choose from {list(FIELDS)}")
@@ -343,8 +424,13 @@ def renumber(seq: Sequences, maps: Mapping[str, torch.Tensor]) -> Sequences:
     return Sequences(seq.spacegroup, out["element"], out["site_symmetry"], out["enumeration"], seq.n_sites)
 
 
-def renumbered_log_likelihood(model: WyckoffTransformer, seq: Sequences, maps: Mapping[str, torch.Tensor],
-                              element_target: str = "token", batch_size: int = 4096) -> torch.Tensor:
+def renumbered_log_likelihood(
+    model: WyckoffTransformer,
+    seq: Sequences,
+    maps: Mapping[str, torch.Tensor],
+    element_target: str = "token",
+    batch_size: int = 4096,
+) -> torch.Tensor:
     """log p per structure (N,), nats, summed over fields, of the sequences with their token ids renumbered."""
     return log_likelihood(model, renumber(seq, maps), element_target, batch_size).sum(-1)
 
@@ -352,23 +438,38 @@ def renumbered_log_likelihood(model: WyckoffTransformer, seq: Sequences, maps: M
 RENUMBERINGS = {"site symmetry": ("site_symmetry",), "element + site symmetry": ("element", "site_symmetry")}
 
 
-def renumbering_table(model: WyckoffTransformer, seq: Sequences, name: str = "Test",
-                      renumberings: Mapping[str, Sequence[str]] = RENUMBERINGS, n_renumberings: int = 3,
-                      n_permutations: int = 20, seed: int = 0, batch_size: int = 4096) -> pd.DataFrame:
+def renumbering_table(
+    model: WyckoffTransformer,
+    seq: Sequences,
+    name: str = "Test",
+    renumberings: Mapping[str, Sequence[str]] = RENUMBERINGS,
+    n_renumberings: int = 3,
+    n_permutations: int = 20,
+    seed: int = 0,
+    batch_size: int = 4096,
+) -> pd.DataFrame:
     """Table 2 rows of ``seq`` scored as stored ("none") and with each renumbering of ``renumberings``
     ({label: fields}) drawn with seeds seed..seed + n_renumberings - 1; columns "renumbered", "renumbering_seed"
     added. The site-order permutations are the same for every row (seed ``seed``)."""
     if n_renumberings < 1:
         raise ValueError("n_renumberings must be at least 1")
-    settings = [("none", {}, -1)] + [(label, token_renumbering(model.cfg.vocab_sizes, fields, seed + r), seed + r)
-                                     for label, fields in renumberings.items() for r in range(n_renumberings)]
+    settings = [("none", {}, -1)] + [
+        (label, token_renumbering(model.cfg.vocab_sizes, fields, seed + r), seed + r)
+        for label, fields in renumberings.items()
+        for r in range(n_renumberings)
+    ]
     rows = []
     for label, maps, r in settings:
         s = renumber(seq, maps)
         lp = log_likelihood(model, s, batch_size=batch_size).sum(-1)
         pp = permuted_log_likelihood(model, s, n_permutations, seed, batch_size=batch_size)
-        rows.append({"renumbered": label, "renumbering_seed": r,
-                     **loglik_row(name if label == "none" else f"{name}, {label} renumbered", lp, pp, seq.n_sites)})
+        rows.append(
+            {
+                "renumbered": label,
+                "renumbering_seed": r,
+                **loglik_row(name if label == "none" else f"{name}, {label} renumbered", lp, pp, seq.n_sites),
+            }
+        )
     return pd.DataFrame(rows, columns=["renumbered", "renumbering_seed"] + TABLE2_COLUMNS)
 
 
@@ -378,23 +479,35 @@ AUTHORS_TRAINER_SOURCE = (
     "authors' package wyckoff-transformer 2.3.0 on a 2-core machine, 2026-11-26. Rows without renumbering: this "
     "repository's convention (sum over positions and cascade fields of -log p of the emitted token, STOP included, "
     "10 site permutations x 10 equivalent representations). Renumbered rows: the test tensors with those token ids "
-    "renumbered, mean +- standard deviation as in the paper's Table 2")
+    "renumbered, mean +- standard deviation as in the paper's Table 2"
+)
 
 
 def authors_trainer_reference() -> pd.DataFrame:
     """-E log p of the authors'-trainer model (external, see ``AUTHORS_TRAINER_SOURCE``); NaN: not recorded."""
-    return pd.DataFrame([("Test", "none", 24.99, float("nan")), ("Val", "none", 25.32, float("nan")),
-                         ("Test", "site symmetry", 64.0, 41.0), ("Test", "element + site symmetry", 74.0, 49.0)],
-                        columns=["dataset", "renumbered", "neg_mean_logp", "std_logp"])
+    return pd.DataFrame(
+        [
+            ("Test", "none", 24.99, float("nan")),
+            ("Val", "none", 25.32, float("nan")),
+            ("Test", "site symmetry", 64.0, 41.0),
+            ("Test", "element + site symmetry", 74.0, 49.0),
+        ],
+        columns=["dataset", "renumbered", "neg_mean_logp", "std_logp"],
+    )
 
 
 _OWN_IDS = "the model's own token ids scored by the same model: no data cache between weights and tokens"
 PAPER_TABLE2_COMPARABLE = {
-    "Generated, T=100": ("yes", _OWN_IDS), "Generated, T=1": ("yes", _OWN_IDS), "Generated, T=0.01": ("yes", _OWN_IDS),
-    "Test": ("likely not", "the authors' code then numbered tokens in frozenset iteration order (string hashing: "
-             "PYTHONHASHSEED) and their notebook loaded a current data cache next to older weights; renumbering "
-             "the test tensors lifts the authors'-trainer model from 25 to 64-74 nats, far above its own samples "
-             "as in the paper, which that model never is otherwise (unconfirmed without the paper run's files)"),
+    "Generated, T=100": ("yes", _OWN_IDS),
+    "Generated, T=1": ("yes", _OWN_IDS),
+    "Generated, T=0.01": ("yes", _OWN_IDS),
+    "Test": (
+        "likely not",
+        "the authors' code then numbered tokens in frozenset iteration order (string hashing: "
+        "PYTHONHASHSEED) and their notebook loaded a current data cache next to older weights; renumbering "
+        "the test tensors lifts the authors'-trainer model from 25 to 64-74 nats, far above its own samples "
+        "as in the paper, which that model never is otherwise (unconfirmed without the paper run's files)",
+    ),
     "Train": ("likely not", "as Test: read from the same data cache"),
 }
 
@@ -415,8 +528,10 @@ def renumbering_comparison(renum: pd.DataFrame, table: pd.DataFrame | None = Non
     cols = ["neg_mean_logp", "std_logp", "neg_mean_logp_permuted"]
     nan = float("nan")
     paper = paper_table2().set_index("dataset")
-    rows = [("paper's Table 2 (published)", d, "not stated", paper.loc[d, "neg_mean_logp"], paper.loc[d, "std_logp"],
-             nan) for d in ("Test", "Train", "Generated, T=1")]
+    rows = [
+        ("paper's Table 2 (published)", d, "not stated", paper.loc[d, "neg_mean_logp"], paper.loc[d, "std_logp"], nan)
+        for d in ("Test", "Train", "Generated, T=1")
+    ]
     name = str(renum.dataset.iloc[0])
     for label, r in renum.groupby("renumbered", sort=False)[cols].mean().iterrows():
         rows.append(("ours (this run)", name, label, *r[cols]))
@@ -424,6 +539,7 @@ def renumbering_comparison(renum: pd.DataFrame, table: pd.DataFrame | None = Non
         g = table.set_index("dataset").loc["Generated, T=1"]
         rows.append(("ours (this run)", "Generated, T=1", "none", *g[cols]))
     for r in authors_trainer_reference().itertuples():
-        rows.append(("authors' trainer (external, 2026-11-26)", r.dataset, r.renumbered, r.neg_mean_logp, r.std_logp,
-                     nan))
+        rows.append(
+            ("authors' trainer (external, 2026-11-26)", r.dataset, r.renumbered, r.neg_mean_logp, r.std_logp, nan)
+        )
     return pd.DataFrame(rows, columns=["model", "dataset", "renumbered", *cols])

@@ -6,6 +6,7 @@ of oneDNN/MKL) or another thread count round differently, and over tens of epoch
 best validation NLL by a few hundredths of a nat. `machine_info` is recorded with every run so that two
 runs can be compared knowingly (README, "Reproducibility").
 """
+
 from __future__ import annotations
 
 import os
@@ -28,6 +29,11 @@ def machine_info() -> dict:
     """Host, CPU model, cores, torch version, its CPU kernel capability and thread count."""
     import torch
 
-    return {"host": platform.node(), "cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
-            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "torch_threads": torch.get_num_threads()}
+    return {
+        "host": platform.node(),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch_threads": torch.get_num_threads(),
+    }

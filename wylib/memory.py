@@ -1,4 +1,5 @@
 """Peak resident memory of a process and, optionally, all its descendants (kernels, workers)."""
+
 from __future__ import annotations
 
 import threading
@@ -47,7 +48,7 @@ class PeakRSS:
     def peak_mib(self) -> float:
         return self.peak / 2**20
 
-    def __enter__(self) -> "PeakRSS":
+    def __enter__(self) -> PeakRSS:
         self.sample()
         self._thread.start()
         return self

@@ -37,9 +37,9 @@ API (B = batch, K = number of site slots given, sites at positions >= n_known ig
 Token ids follow wylib.vocab: PAD, MASK, STOP = 0, 1, 2; real tokens from 3.
 Per-structure NLL (Table 2 convention) lives in wylib.likelihood.sequence_nll.
 """
+
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -53,17 +53,18 @@ FIELDS = ("element", "site_symmetry", "enumeration")
 @dataclass
 class ModelConfig:
     """All sizes of the model; defaults are the paper's MP-20 model."""
-    n_elements: int = 92            # vocabulary sizes, including the 3 service tokens
+
+    n_elements: int = 92  # vocabulary sizes, including the 3 service tokens
     n_site_symmetries: int = 75
     n_enumerations: int = 11
-    n_sg_features: int = 97         # width of the space-group feature vector
-    d_element: int = 16             # embedding widths; their sum is d_model
+    n_sg_features: int = 97  # width of the space-group feature vector
+    d_element: int = 16  # embedding widths; their sum is d_model
     d_site_symmetry: int = 16
     d_enumeration: int = 8
     n_layer: int = 3
     n_head: int = 4
     d_ff: int = 128
-    d_head_mlp: int = 90            # hidden width of the cascade MLP heads
+    d_head_mlp: int = 90  # hidden width of the cascade MLP heads
     dropout: float = 0.2
 
     @property
@@ -90,8 +91,9 @@ class SelfAttention(nn.Module):
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allow[:, None],
-                                           dropout_p=self.dropout if self.training else 0.0)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=allow[:, None], dropout_p=self.dropout if self.training else 0.0
+        )
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
 
 
@@ -102,8 +104,9 @@ class Block(nn.Module):
         super().__init__()
         self.attn = SelfAttention(cfg)
         self.ln1, self.ln2 = nn.LayerNorm(cfg.d_model), nn.LayerNorm(cfg.d_model)
-        self.ff = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_ff), nn.ReLU(), nn.Dropout(cfg.dropout),
-                                nn.Linear(cfg.d_ff, cfg.d_model))
+        self.ff = nn.Sequential(
+            nn.Linear(cfg.d_model, cfg.d_ff), nn.ReLU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.d_ff, cfg.d_model)
+        )
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor, allow: torch.Tensor) -> torch.Tensor:
@@ -112,8 +115,9 @@ class Block(nn.Module):
 
 
 def head_mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(d_in, d_hidden), nn.ReLU(), nn.Linear(d_hidden, d_hidden), nn.ReLU(),
-                         nn.Linear(d_hidden, d_out))
+    return nn.Sequential(
+        nn.Linear(d_in, d_hidden), nn.ReLU(), nn.Linear(d_hidden, d_hidden), nn.ReLU(), nn.Linear(d_hidden, d_out)
+    )
 
 
 class WyckoffTransformer(nn.Module):
@@ -125,8 +129,8 @@ class WyckoffTransformer(nn.Module):
         assert sg_features.shape == (231, cfg.n_sg_features), sg_features.shape
         self.register_buffer("sg_features", sg_features.float().clone())
         self.sg_embed = nn.Linear(cfg.n_sg_features, cfg.d_model)
-        self.embed = nn.ModuleList([nn.Embedding(v, d) for v, d in
-                                    zip(cfg.vocab_sizes, (cfg.d_element, cfg.d_site_symmetry, cfg.d_enumeration))])
+        dims = (cfg.d_element, cfg.d_site_symmetry, cfg.d_enumeration)
+        self.embed = nn.ModuleList([nn.Embedding(v, d) for v, d in zip(cfg.vocab_sizes, dims, strict=True)])
         self.mixer = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)])
         self.heads = nn.ModuleList([head_mlp(cfg.d_model + v, cfg.d_head_mlp, v) for v in cfg.vocab_sizes])
@@ -138,20 +142,24 @@ class WyckoffTransformer(nn.Module):
         """tokens (B, T, 3) -> (B, T, d_model)"""
         return self.mixer(torch.cat([emb(tokens[..., f]) for f, emb in enumerate(self.embed)], dim=-1))
 
-    def encode_queries(self, spacegroup: torch.Tensor, sites: torch.Tensor, n_known: torch.Tensor,
-                       queries: torch.Tensor) -> torch.Tensor:
+    def encode_queries(
+        self, spacegroup: torch.Tensor, sites: torch.Tensor, n_known: torch.Tensor, queries: torch.Tensor
+    ) -> torch.Tensor:
         """spacegroup (B,), sites (B, K, 3), n_known (B,), queries (B, Q, 3) -> encoder output at queries (B, Q, d)."""
         B, K, _ = sites.shape
         Q = queries.shape[1]
-        x = torch.cat([self.sg_embed(self.sg_features[spacegroup])[:, None],
-                       self._embed(torch.cat([sites, queries], dim=1))], dim=1)  # (B, T, d), T = 1 + K + Q
+        x = torch.cat(
+            [self.sg_embed(self.sg_features[spacegroup])[:, None], self._embed(torch.cat([sites, queries], dim=1))],
+            dim=1,
+        )  # (B, T, d), T = 1 + K + Q
         pos = torch.arange(1 + K + Q, device=x.device)
-        key_known = (pos[None] == 0) | ((pos[None] >= 1) & (pos[None] <= K) & (pos[None] - 1 < n_known[:, None]))  # (B, T)
+        # (B, T): the space group and the first n_known sites of the prefix
+        key_known = (pos[None] == 0) | ((pos[None] >= 1) & (pos[None] <= K) & (pos[None] - 1 < n_known[:, None]))
         is_q = pos >= 1 + K
         allow = key_known[:, None, :] | (is_q[:, None] & (pos[:, None] == pos[None, :]))[None]  # (B, T, T)
         for block in self.blocks:
             x = block(x, allow)
-        return x[:, 1 + K:]
+        return x[:, 1 + K :]
 
     @staticmethod
     def presence(tokens: torch.Tensor, n_known: torch.Tensor, vocab_size: int) -> torch.Tensor:
@@ -166,21 +174,41 @@ class WyckoffTransformer(nn.Module):
         pres = self.presence(sites[..., field], n_known, self.cfg.vocab_sizes[field])
         return self.heads[field](torch.cat([h, pres], dim=-1))
 
-    def forward(self, spacegroup: torch.Tensor, element: torch.Tensor, site_symmetry: torch.Tensor,
-                enumeration: torch.Tensor, n_known: torch.Tensor, query_element: torch.Tensor,
-                query_site_symmetry: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        spacegroup: torch.Tensor,
+        element: torch.Tensor,
+        site_symmetry: torch.Tensor,
+        enumeration: torch.Tensor,
+        n_known: torch.Tensor,
+        query_element: torch.Tensor,
+        query_site_symmetry: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Logits of all three cascade fields of the token at position n_known (teacher-forced queries)."""
         sites = torch.stack([element, site_symmetry, enumeration], dim=-1)  # (B, K, 3)
         m = torch.full_like(query_element, MASK)
-        queries = torch.stack([torch.stack([m, m, m], -1), torch.stack([query_element, m, m], -1),
-                               torch.stack([query_element, query_site_symmetry, m], -1)], dim=1)  # (B, 3, 3)
+        queries = torch.stack(
+            [
+                torch.stack([m, m, m], -1),
+                torch.stack([query_element, m, m], -1),
+                torch.stack([query_element, query_site_symmetry, m], -1),
+            ],
+            dim=1,
+        )  # (B, 3, 3)
         h = self.encode_queries(spacegroup, sites, n_known, queries)  # (B, 3, d)
         return tuple(self._head(f, h[:, f], sites, n_known) for f in range(3))
 
-    def cascade_logits(self, spacegroup: torch.Tensor, element: torch.Tensor, site_symmetry: torch.Tensor,
-                       enumeration: torch.Tensor, n_known: torch.Tensor, field: int,
-                       query_element: torch.Tensor | None = None,
-                       query_site_symmetry: torch.Tensor | None = None) -> torch.Tensor:
+    def cascade_logits(
+        self,
+        spacegroup: torch.Tensor,
+        element: torch.Tensor,
+        site_symmetry: torch.Tensor,
+        enumeration: torch.Tensor,
+        n_known: torch.Tensor,
+        field: int,
+        query_element: torch.Tensor | None = None,
+        query_site_symmetry: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Logits (B, V_field) of one cascade step; one query token, for sampling."""
         sites = torch.stack([element, site_symmetry, enumeration], dim=-1)
         m = torch.full_like(spacegroup, MASK)

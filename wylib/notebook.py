@@ -6,6 +6,7 @@ notebook silently runs with the default. `refuse_unknown_parameters`, called in 
 parameters cell, compares the names assigned in the injected cell with those of the parameters cell
 and raises if any is unknown. Outside IPython, or without an injected cell, it does nothing.
 """
+
 from __future__ import annotations
 
 import ast
@@ -23,8 +24,13 @@ def assigned_names(source: str) -> set[str]:
     except SyntaxError:
         return names
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
-            node, (ast.AnnAssign, ast.AugAssign)) else []
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, (ast.AnnAssign, ast.AugAssign))
+            else []
+        )
         for t in targets:
             names.update(n.id for n in ast.walk(t) if isinstance(n, ast.Name))
     return names

@@ -9,6 +9,7 @@ the hash of its parameters and of the notebook itself, its wall time and peak re
 marker matches, so a run cut off in the middle continues with the notebook that was cut off.
 The first failure stops the run and names the notebook and cell.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -101,20 +102,41 @@ def run(profile_name: str, out_dir: Path, only: list[str] | None = None, force: 
         start = time.time()
         try:
             with PeakRSS(children=True, interval=0.5) as mem:  # kernel + its workers
-                papermill.execute_notebook(str(notebook), str(out_dir / "notebooks" / notebook.name),
-                                           parameters=params, cwd=str(REPO), kernel_name="python3",
-                                           progress_bar=False)
+                papermill.execute_notebook(
+                    str(notebook),
+                    str(out_dir / "notebooks" / notebook.name),
+                    parameters=params,
+                    cwd=str(REPO),
+                    kernel_name="python3",
+                    progress_bar=False,
+                )
         except papermill.PapermillExecutionError as err:
-            print(f"[run_all] FAILED in {notebook.name}, cell {err.cell_index} (execution count {err.exec_count}): "
-                  f"{err.ename}: {err.evalue}\n[run_all] executed copy: {out_dir / 'notebooks' / notebook.name}", flush=True)
+            print(
+                f"[run_all] FAILED in {notebook.name}, cell {err.cell_index} (execution count {err.exec_count}): "
+                f"{err.ename}: {err.evalue}\n[run_all] executed copy: {out_dir / 'notebooks' / notebook.name}",
+                flush=True,
+            )
             return 1
         seconds = time.time() - start
-        marker.write_text(json.dumps({"fingerprint": key, "parameters": params, "seconds": round(seconds, 1),
-                                      "peak_rss_mib": round(mem.peak_mib), "host": platform.node(),
-                                      "machine": machine_info(),
-                                      "finished": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=1))
-        print(f"[run_all] {notebook.name}: done in {seconds / 60:.1f} min, peak RSS {mem.peak_mib:.0f} MiB "
-              "(pipeline + kernel + workers)", flush=True)
+        marker.write_text(
+            json.dumps(
+                {
+                    "fingerprint": key,
+                    "parameters": params,
+                    "seconds": round(seconds, 1),
+                    "peak_rss_mib": round(mem.peak_mib),
+                    "host": platform.node(),
+                    "machine": machine_info(),
+                    "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+                },
+                indent=1,
+            )
+        )
+        print(
+            f"[run_all] {notebook.name}: done in {seconds / 60:.1f} min, peak RSS {mem.peak_mib:.0f} MiB "
+            "(pipeline + kernel + workers)",
+            flush=True,
+        )
     if profile.get("publish"):
         publish(out_dir)
         print(f"[run_all] figures and tables copied to {REPO / 'figures'} and {REPO / 'results'}")
@@ -125,7 +147,9 @@ def run(profile_name: str, out_dir: Path, only: list[str] | None = None, force: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="run_all.sh", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="run_all.sh", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--profile", default="paper", help="smoke | paper | full | mp_20 (notebooks/profiles.yml)")
     ap.add_argument("--out", default=None, help="output directory (default output/<profile>)")
     ap.add_argument("--only", nargs="+", help="run only these notebook numbers, e.g. --only 01 02")

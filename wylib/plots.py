@@ -1,9 +1,9 @@
 """Figure helpers: the paper's distribution plots, saved as PDF and PNG."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
-
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -23,7 +23,9 @@ def spacegroup_distribution(spacegroups: Mapping[str, Sequence[int]], top: int |
     """Bar plot of space-group shares (paper Figure 4); one bar group per named set."""
     ax = ax or plt.subplots(figsize=(12, 3.5))[1]
     names = list(spacegroups)
-    counts = {k: np.bincount(np.asarray(v, dtype=int), minlength=231)[1:] / max(len(v), 1) for k, v in spacegroups.items()}
+    counts = {
+        k: np.bincount(np.asarray(v, dtype=int), minlength=231)[1:] / max(len(v), 1) for k, v in spacegroups.items()
+    }
     order = np.argsort(-counts[names[0]])
     order = order[counts[names[0]][order] > 0] if top is None else order[:top]
     width = 0.8 / len(names)
@@ -53,8 +55,14 @@ def count_distribution(values: Mapping[str, Sequence[int]], xlabel: str, ax=None
     return ax
 
 
-def ehull_distribution(e_hull: Mapping[str, Sequence[float]], threshold: float, ax=None, clip: float = 1.0,
-                       bins: int = 45, low: float = -0.5):
+def ehull_distribution(
+    e_hull: Mapping[str, Sequence[float]],
+    threshold: float,
+    ax=None,
+    clip: float = 1.0,
+    bins: int = 45,
+    low: float = -0.5,
+):
     """Histograms (shares) of E_hull per named set with the stability line; the legend gives each set's
     stable share and count (paper Figures 7 and 10: novel structures, not S.U.N.)."""
     ax = ax or plt.subplots(figsize=(6.5, 3.8))[1]
@@ -65,8 +73,14 @@ def ehull_distribution(e_hull: Mapping[str, Sequence[float]], threshold: float, 
         if not len(v):
             continue
         stable = float(np.mean(v <= threshold))
-        ax.hist(np.clip(v, edges[0], clip), bins=edges, weights=np.full(len(v), 100 / len(v)), histtype="step",
-                lw=1.6, label=f"{name}: {100 * stable:.0f} % stable (n={len(v)})")
+        ax.hist(
+            np.clip(v, edges[0], clip),
+            bins=edges,
+            weights=np.full(len(v), 100 / len(v)),
+            histtype="step",
+            lw=1.6,
+            label=f"{name}: {100 * stable:.0f} % stable (n={len(v)})",
+        )
     ax.axvline(threshold, color="k", ls="--", lw=1)
     ax.set_xlabel(f"E_hull, eV/atom (CHGNet, this repo's hull; clipped to [{low:g}, {clip:g}])")
     ax.set_ylabel("share of novel structures, %")

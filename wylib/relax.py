@@ -4,11 +4,11 @@
 in the cell phase) and one ASE `FIRE` per structure, steps them in lockstep and
 evaluates energy/forces/stress of all active structures in ONE batched CHGNet call
 per step (continuous batching: a finished structure leaves, the next one enters).
-The FIRE loop mirrors `ase.optimize.Dynamics.irun` and the CHGNet evaluation reproduces
-`CHGNetCalculator` bit for bit, so a one-phase, unconstrained run follows CHGNet's own
-`StructOptimizer.relax` step for step: exactly with one structure per call, and up to
-rare last-bit differences of float32 reductions over a different batch (with 1 torch
-thread; with more threads the reduction order also varies).
+The FIRE loop mirrors `ase.optimize.Dynamics.irun` and the CHGNet evaluation
+(`wylib.chgnet.evaluate`) reproduces `CHGNetCalculator` bit for bit, so a one-phase,
+unconstrained run follows CHGNet's own `StructOptimizer.relax` step for step: exactly with
+one structure per call, and up to rare last-bit differences of float32 reductions over a
+different batch (with 1 torch thread; with more threads the reduction order also varies).
 
 Protocol (paper): phase "positions" (atoms only), then phase "cell" (cell and
 positions); FIRE; fmax 0.05 eV/A; at most `steps` steps per phase; symmetry constraint.
@@ -16,12 +16,15 @@ Every structure ends with a flag: converged, not_converged, nan_energy,
 exploded_cell, chgnet_error, atoms_too_close (two atoms, periodic images included, closer
 than `MIN_DISTANCE` in the final structure: CHGNet has collapsed it). Only converged and
 not_converged (`USABLE_FLAGS`) are relaxed structures. Bad structures never fail the batch.
+CHGNet's own `StructOptimizer.relax(relax_cell=True)` is the one-phase protocol
+`RelaxConfig(phases=("cell",), symmetry=False)` (used for the hull's references, `wylib.hull`).
 
 `relax_to_jsonl` appends one JSON line per finished structure to a file and skips ids
 already in it with the same input key (structure + protocol), so a killed run resumes
 without redoing work. Work is spread over local worker processes sharing one task queue
 (default) or a Dask cluster (`scheduler=` address or Client).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -34,17 +37,20 @@ import queue as queue_mod
 import threading
 import time
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
-from ase import Atoms, units
+from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.filters import FrechetCellFilter
 from ase.optimize import FIRE
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
+
+from wylib.chgnet import Failure, evaluate, load_model
 
 FLAGS = ("converged", "not_converged", "nan_energy", "exploded_cell", "chgnet_error", "atoms_too_close")
 USABLE_FLAGS = ("converged", "not_converged")  # a relaxed structure with an energy; the others are failures
@@ -62,7 +68,8 @@ def too_close(structure: Structure, threshold: float = MIN_DISTANCE) -> float | 
 
 @dataclass(frozen=True)
 class RelaxConfig:
-    """Relaxation protocol; defaults follow the paper (paper-facts.md)."""
+    """Relaxation protocol; defaults follow the paper (docs/paper-notes.md)."""
+
     fmax: float = 0.05  # eV/A, on forces (and on stress x volume in the cell phase)
     steps: int = 500  # step cap per phase
     phases: tuple[str, ...] = ("positions", "cell")
@@ -82,6 +89,7 @@ class RelaxConfig:
 @dataclass
 class RelaxResult:
     """Outcome of one relaxation; `structure` is the final structure as a pymatgen dict."""
+
     id: str
     flag: str
     energy_per_atom: float | None = None  # eV/atom, CHGNet, at the final structure
@@ -95,97 +103,16 @@ class RelaxResult:
         return asdict(self)
 
 
-def load_model(threads: int | None = None, device: str = "cpu"):
-    """Pretrained CHGNet (weights shipped with the package, no network) on `device`
-    ("cpu", "cuda", "auto": CUDA when available)."""
-    import torch
-    from chgnet.model import CHGNet
-
-    if threads:
-        torch.set_num_threads(threads)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = CHGNet.load(verbose=False, use_device=device)
-    model.graph_converter.set_isolated_atom_response("error")
-    return model
-
-
 def _structure(atoms: Atoms) -> Structure:
     """Fast Atoms -> Structure (no site properties)."""
-    return Structure(Lattice(np.array(atoms.cell)), atoms.get_chemical_symbols(), atoms.positions,
-                     coords_are_cartesian=True)
-
-
-CHGNET_SCALAR_WARNING = "Converting a tensor with requires_grad=True to a scalar"
-
-
-def predict_efs(model, graphs: Sequence) -> list[dict]:
-    """CHGNet energy (eV/atom), forces (eV/A), stress (GPa) of a batch of graphs, float32
-    numpy arrays, as `model.predict_graph(task="efs")` but with ONE backward pass for forces
-    and stress together (CHGNet's own path makes two). The pass keeps CHGNet's
-    `create_graph=True`, which selects the double-backward-capable kernels: without it the
-    gradients differ from CHGNet's in the last float32 bits, and FIRE trajectories that
-    pass near a saddle then part ways. With it, forces and stress are bitwise CHGNet's."""
-    import torch
-    from chgnet.model.model import BatchedGraph
-
-    model.eval()
-    device = next(model.parameters()).device
-    graphs = [g.to(device) for g in graphs] if device.type != "cpu" else graphs
-    comp = 0 if model.composition_model is None else model.composition_model(graphs)
-    with warnings.catch_warnings():  # harmless torch warning, once per process (CHGNet reads volumes as floats)
-        warnings.filterwarnings("ignore", message=CHGNET_SCALAR_WARNING, category=UserWarning)
-        g = BatchedGraph.from_graphs(graphs, bond_basis_expansion=model.bond_basis_expansion,
-                                     angle_basis_expansion=model.angle_basis_expansion, compute_stress=True)
-    pred = model._compute(g)  # energy only: (B,) eV/atom for the intensive model
-    n = pred["atoms_per_graph"]
-    total = pred["e"] * n if model.is_intensive else pred["e"]
-    k = len(graphs)
-    grads = torch.autograd.grad(total.sum(), [*g.atom_positions, *g.strains], create_graph=True)
-    e = (pred["e"] + comp) if model.is_intensive else (pred["e"] + comp) / n
-    scale = 1 / g.volumes * 160.21766208  # eV/A^3 -> GPa, in CHGNet's order of operations
-    with torch.no_grad():
-        return [dict(e=e[i].detach().cpu().numpy(), f=(-1 * grads[i]).detach().cpu().numpy(),
-                     s=(grads[k + i] * scale[i]).detach().cpu().numpy()) for i in range(k)]
-
-
-def evaluate(model, structures: Sequence[Structure], batch_size: int = 32) -> list[dict | str]:
-    """Energy (eV, total), forces (eV/A), stress (3x3, eV/A^3) per structure, or an error
-    string; float32 values exactly as `CHGNetCalculator` stores them. A failing batch falls
-    back to one call per structure."""
-    out: list[dict | str] = [""] * len(structures)
-    graphs, where = [], []
-    for i, s in enumerate(structures):
-        try:
-            graphs.append(model.graph_converter(s))
-            where.append(i)
-        except Exception as err:  # isolated atoms, empty neighbour lists
-            out[i] = f"graph: {type(err).__name__}: {str(err)[:200]}"
-
-    def run(gs):
-        return predict_efs(model, gs)
-
-    for lo in range(0, len(graphs), batch_size):
-        idx, gs = where[lo:lo + batch_size], graphs[lo:lo + batch_size]
-        try:
-            preds = list(zip(idx, run(gs)))
-        except Exception:
-            preds = []
-            for i, g in zip(idx, gs):
-                try:
-                    preds.append((i, run([g])[0]))
-                except Exception as err:
-                    out[i] = f"forward: {type(err).__name__}: {str(err)[:200]}"
-        for i, p in preds:
-            extensive = len(structures[i]) if model.is_intensive else 1
-            out[i] = dict(energy=p["e"] * extensive, forces=p["f"], stress=p["s"] * units.GPa)
-    return out
+    return Structure(
+        Lattice(np.array(atoms.cell)), atoms.get_chemical_symbols(), atoms.positions, coords_are_cartesian=True
+    )
 
 
 class _Cached(Calculator):
     """Calculator holding results computed outside (in a batch); misses compute alone."""
+
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
     def __init__(self, model):
@@ -194,14 +121,15 @@ class _Cached(Calculator):
 
     def put(self, atoms: Atoms, res: dict) -> None:
         self.atoms = atoms.copy()
-        self.results = dict(energy=res["energy"], free_energy=res["energy"],
-                            forces=res["forces"].copy(), stress=res["stress"].copy())
+        self.results = dict(
+            energy=res["energy"], free_energy=res["energy"], forces=res["forces"].copy(), stress=res["stress"].copy()
+        )
 
     def calculate(self, atoms=None, properties=None, system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         res = evaluate(self.model, [_structure(self.atoms)])[0]
-        if isinstance(res, str):
-            raise RuntimeError(res)
+        if isinstance(res, Failure):
+            raise RuntimeError(str(res))
         self.put(self.atoms, res)
 
 
@@ -209,6 +137,7 @@ class _FIRE(FIRE):
     """ASE FIRE that takes the gradient already computed for the convergence test, instead
     of asking the filter again (ASE's `irun` computes it twice per step; the values are the
     same, so the trajectory is unchanged, and the cell filter's matrix log is costly)."""
+
     gradient: np.ndarray | None = None
 
     def _get_gradient(self, forces=None):
@@ -229,6 +158,7 @@ class _Job:
         self.result: RelaxResult | None = None
         if cfg.symmetry:
             from ase.constraints import FixSymmetry
+
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -249,13 +179,14 @@ class _Job:
         final = _structure(self.atoms) if flag != "chgnet_error" else None
         if flag in USABLE_FLAGS and (d := too_close(final)) is not None:
             flag, error = "atoms_too_close", f"{flag}, but two atoms {d:.3f} A apart (< {MIN_DISTANCE} A)"
-        self.result = RelaxResult(self.key, flag, e, list(self.n_steps), fmax, float(v),
-                                  final.as_dict() if final is not None else None, error)
+        self.result = RelaxResult(
+            self.key, flag, e, list(self.n_steps), fmax, float(v), final.as_dict() if final is not None else None, error
+        )
 
-    def advance(self, res: dict | str) -> None:
+    def advance(self, res: dict | Failure) -> None:
         """Feed this step's CHGNet result; then either finish or take one FIRE step."""
-        if isinstance(res, str):
-            return self.finish("chgnet_error", error=res)
+        if isinstance(res, Failure):
+            return self.finish("chgnet_error", error=str(res))
         energy = res["energy"]
         if not (math.isfinite(energy) and np.isfinite(res["forces"]).all() and np.isfinite(res["stress"]).all()):
             return self.finish("nan_energy", error="non-finite CHGNet output")
@@ -288,8 +219,12 @@ class BatchRelaxer:
         self.cfg = config
         self.model = model if model is not None else load_model(threads, config.device)
 
-    def relax(self, items: Iterable[tuple[str, Structure]],
-              on_result: Callable[[RelaxResult], None] | None = None, progress: bool = False) -> list[RelaxResult]:
+    def relax(
+        self,
+        items: Iterable[tuple[str, Structure]],
+        on_result: Callable[[RelaxResult], None] | None = None,
+        progress: bool = False,
+    ) -> list[RelaxResult]:
         """Relax `(id, Structure)` pairs; `on_result` is called as each one finishes."""
         from tqdm.auto import tqdm
 
@@ -314,7 +249,7 @@ class BatchRelaxer:
                 break
             results = evaluate(self.model, [_structure(j.atoms) for j in active], self.cfg.batch_size)
             still = []
-            for job, res in zip(active, results):
+            for job, res in zip(active, results, strict=True):
                 try:
                     job.advance(res)
                 except Exception as err:  # never let one structure kill the batch
@@ -378,8 +313,14 @@ def _stream_worker(tasks, results, config: RelaxConfig, threads: int | None) -> 
         results.put(None)
 
 
-def _relax_streaming(todo: list[tuple[str, Structure]], config: RelaxConfig, n_par: int, threads: int,
-                     write: Callable[[dict], None], progress: bool) -> None:
+def _relax_streaming(
+    todo: list[tuple[str, Structure]],
+    config: RelaxConfig,
+    n_par: int,
+    threads: int,
+    write: Callable[[dict], None],
+    progress: bool,
+) -> None:
     """Spread `todo` over `n_par` spawned worker processes that share one task queue."""
     from tqdm.auto import tqdm
 
@@ -392,8 +333,9 @@ def _relax_streaming(todo: list[tuple[str, Structure]], config: RelaxConfig, n_p
     # few structures: cap each worker's batch so that all workers get a share from the start
     cfg = replace(config, batch_size=max(1, min(config.batch_size, math.ceil(len(todo) / n_par))))
     with _thread_env(threads):
-        procs = [ctx.Process(target=_stream_worker, args=(tasks, results, cfg, threads), daemon=True)
-                 for _ in range(n_par)]
+        procs = [
+            ctx.Process(target=_stream_worker, args=(tasks, results, cfg, threads), daemon=True) for _ in range(n_par)
+        ]
         for p in procs:
             p.start()
     bar = tqdm(total=len(todo), disable=not progress, desc="relax", mininterval=5)
@@ -418,8 +360,10 @@ def _relax_streaming(todo: list[tuple[str, Structure]], config: RelaxConfig, n_p
         p.join(timeout=30)
     if n_done < len(todo):
         codes = [p.exitcode for p in procs]
-        raise RuntimeError(f"{len(todo) - n_done} of {len(todo)} relaxations did not finish (worker exit codes "
-                           f"{codes}, errors {errors}); finished ones are saved, rerun to resume")
+        raise RuntimeError(
+            f"{len(todo) - n_done} of {len(todo)} relaxations did not finish (worker exit codes "
+            f"{codes}, errors {errors}); finished ones are saved, rerun to resume"
+        )
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
@@ -460,10 +404,19 @@ def input_key(structure: Structure, config: RelaxConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def relax_to_jsonl(items: Iterable[tuple[str, Structure]], path: str | Path, config: RelaxConfig = RelaxConfig(),
-                   *, n_workers: int = 1, scheduler: Any = None, chunk_size: int | None = None,
-                   threads: int | None = None, model=None, progress: bool = True,
-                   on_result: Callable[[dict], None] | None = None) -> list[dict]:
+def relax_to_jsonl(
+    items: Iterable[tuple[str, Structure]],
+    path: str | Path,
+    config: RelaxConfig = RelaxConfig(),
+    *,
+    n_workers: int = 1,
+    scheduler: Any = None,
+    chunk_size: int | None = None,
+    threads: int | None = None,
+    model=None,
+    progress: bool = True,
+    on_result: Callable[[dict], None] | None = None,
+) -> list[dict]:
     """Relax `(id, Structure)` pairs into a JSON-lines file, skipping ids already there.
 
     A record carries the `input_key` of its structure and protocol; only a record whose id
@@ -494,6 +447,7 @@ def relax_to_jsonl(items: Iterable[tuple[str, Structure]], path: str | Path, con
         with path.open("a") as fh:  # a killed writer left a torn last line: end it
             fh.write("\n")
     with path.open("a") as fh:
+
         def write(rec: dict) -> None:
             rec = {**rec, "input_key": keys[rec["id"]]}
             fh.write(json.dumps(rec) + "\n")
@@ -509,9 +463,10 @@ def relax_to_jsonl(items: Iterable[tuple[str, Structure]], path: str | Path, con
             threads = threads or max(1, (os.cpu_count() or 1) // n_par)
             if scheduler is not None:
                 size = chunk_size or max(1, min(config.batch_size, math.ceil(len(todo) / n_par)))
-                chunks = [[(k, s.as_dict()) for k, s in todo[i:i + size]] for i in range(0, len(todo), size)]
+                chunks = [[(k, s.as_dict()) for k, s in todo[i : i + size]] for i in range(0, len(todo), size)]
                 bar = tqdm(total=len(todo), disable=not progress, desc="relax", mininterval=5)
                 from distributed import Client, as_completed as dask_completed
+
                 client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
                 futures = client.map(_relax_chunk, chunks, config=config, threads=threads, pure=False)
                 for fut in dask_completed(futures):
@@ -531,8 +486,11 @@ def checked(rec: dict) -> dict:
     closer than `MIN_DISTANCE` (records written before the check existed)."""
     if rec["flag"] in USABLE_FLAGS and isinstance(rec.get("structure"), dict):
         if (d := too_close(Structure.from_dict(rec["structure"]))) is not None:
-            return {**rec, "flag": "atoms_too_close",
-                    "error": f"{rec['flag']}, but two atoms {d:.3f} A apart (< {MIN_DISTANCE} A)"}
+            return {
+                **rec,
+                "flag": "atoms_too_close",
+                "error": f"{rec['flag']}, but two atoms {d:.3f} A apart (< {MIN_DISTANCE} A)",
+            }
     return rec
 
 

@@ -15,10 +15,11 @@ that have 2 or 3 distinct elements (``n_elements=BITERNARY``). Rows whose pyXtal
 form a representation under this project's Wyckoff tables get ``representation=None`` and a
 ``reason``; none are dropped silently.
 """
+
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -35,8 +36,13 @@ def _json_column(values: pd.Series) -> list:
 def _representations(frame: pd.DataFrame) -> tuple[list[WyckoffRepresentation | None], list[str | None]]:
     reps: list[WyckoffRepresentation | None] = []
     reasons: list[str | None] = []
-    for g, sp, n, st in zip(frame["group"], _json_column(frame["species"]), _json_column(frame["numIons"]),
-                            _json_column(frame["sites"])):
+    for g, sp, n, st in zip(
+        frame["group"],
+        _json_column(frame["species"]),
+        _json_column(frame["numIons"]),
+        _json_column(frame["sites"]),
+        strict=True,
+    ):
         try:
             rep = WyckoffRepresentation.from_pyxtal_args(dict(group=int(g), species=sp, numIons=n, sites=st))
             if rep.composition != _composition(sp, n):
@@ -55,7 +61,7 @@ def _composition(species: Sequence[str], num_ions: Sequence[int]):
     from pymatgen.core import Composition
 
     counts: dict[str, float] = {}
-    for s, k in zip(species, num_ions):
+    for s, k in zip(species, num_ions, strict=True):
         counts[s] = counts.get(s, 0) + int(k)
     return Composition(counts)
 
@@ -77,12 +83,27 @@ def load_genes(n_elements: Sequence[int] | None = BITERNARY) -> pd.DataFrame:
 
     frame = _select(pd.read_csv(locate("wyformer_release", "genes")), n_elements)
     reps, reasons = _representations(frame)
-    args = [dict(group=int(g), species=sp, numIons=[int(k) for k in n], sites=st) for g, sp, n, st in
-            zip(frame["group"], _json_column(frame["species"]), _json_column(frame["numIons"]),
-                _json_column(frame["sites"]))]
-    return pd.DataFrame(dict(material_id=frame["material_id"].astype(str), group=frame["group"].astype(int),
-                             n_elements=frame["n_elements"], smact_validity=frame["smact_validity"].astype(bool),
-                             pyxtal_args=args, representation=reps, reason=reasons))
+    args = [
+        dict(group=int(g), species=sp, numIons=[int(k) for k in n], sites=st)
+        for g, sp, n, st in zip(
+            frame["group"],
+            _json_column(frame["species"]),
+            _json_column(frame["numIons"]),
+            _json_column(frame["sites"]),
+            strict=True,
+        )
+    ]
+    return pd.DataFrame(
+        dict(
+            material_id=frame["material_id"].astype(str),
+            group=frame["group"].astype(int),
+            n_elements=frame["n_elements"],
+            smact_validity=frame["smact_validity"].astype(bool),
+            pyxtal_args=args,
+            representation=reps,
+            reason=reasons,
+        )
+    )
 
 
 def load_relaxed(n_elements: Sequence[int] | None = BITERNARY) -> pd.DataFrame:
@@ -105,11 +126,17 @@ def load_relaxed(n_elements: Sequence[int] | None = BITERNARY) -> pd.DataFrame:
             structures.append(None)
             reasons.append(f"unreadable structure: {type(err).__name__}: {err}")
     reps, rep_reasons = _representations(frame)
-    return pd.DataFrame(dict(material_id=frame["material_id"].astype(str), n_elements=frame["n_elements"],
-                             structure=structures, energy_per_atom=frame["chgnet_energy_per_atom"].astype(float),
-                             authors_e_hull=frame["chgnet_e_above_hull_corrected"].astype(float),
-                             representation=reps,
-                             reason=[a or b for a, b in zip(reasons, rep_reasons)]))
+    return pd.DataFrame(
+        dict(
+            material_id=frame["material_id"].astype(str),
+            n_elements=frame["n_elements"],
+            structure=structures,
+            energy_per_atom=frame["chgnet_energy_per_atom"].astype(float),
+            authors_e_hull=frame["chgnet_e_above_hull_corrected"].astype(float),
+            representation=reps,
+            reason=[a or b for a, b in zip(reasons, rep_reasons, strict=True)],
+        )
+    )
 
 
 def gene_samples(n: int, n_elements: Sequence[int] | None = BITERNARY) -> list[dict]:
@@ -117,5 +144,7 @@ def gene_samples(n: int, n_elements: Sequence[int] | None = BITERNARY) -> list[d
     `wylib.generated.generate_structures`: sample_id ``authors-<material_id>``, tokens, pyxtal_args."""
     genes = load_genes(n_elements)
     genes = genes[genes["representation"].notna()].head(n)
-    return [dict(sample_id=f"authors-{m}", tokens=r.as_dict(), pyxtal_args=r.to_pyxtal_args())
-            for m, r in zip(genes["material_id"], genes["representation"])]
+    return [
+        dict(sample_id=f"authors-{m}", tokens=r.as_dict(), pyxtal_args=r.to_pyxtal_args())
+        for m, r in zip(genes["material_id"], genes["representation"], strict=True)
+    ]

@@ -1,9 +1,10 @@
 """Table 1 as files and sentences: the wide table, CSV + Markdown (paper layout), comparisons in words."""
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -45,13 +46,18 @@ def to_markdown(table: pd.DataFrame) -> str:
         cells = [_fmt(row[k], row[f"{k}_low"], row[f"{k}_high"], k) for _, row in table.iterrows()]
         lines.append(f"| {name}{arrow} | " + " | ".join(cells) + " |")
     for c in COUNTS:
-        cells = ["–" if row["source"] == "published" or pd.isna(row[c]) else str(int(row[c]))
-                 for _, row in table.iterrows()]
+        cells = [
+            "–" if row["source"] == "published" or pd.isna(row[c]) else str(int(row[c])) for _, row in table.iterrows()
+        ]
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
-    lines += ["", "Intervals: percentile bootstrap, 95 %, resampling the evaluated set (the test split is fixed). "
-              "KS and chi2 are distances: resampled sets sit farther from the test split than the set itself, so their "
-              "interval can lie above the point value; it shows the spread at this sample size. "
-              "'–': not available (reason in the notes).", ""]
+    lines += [
+        "",
+        "Intervals: percentile bootstrap, 95 %, resampling the evaluated set (the test split is fixed). "
+        "KS and chi2 are distances: resampled sets sit farther from the test split than the set itself, so their "
+        "interval can lie above the point value; it shows the spread at this sample size. "
+        "'–': not available (reason in the notes).",
+        "",
+    ]
     for _, row in table.iterrows():
         if row["notes"]:
             lines.append(f"- **{row['row']}**: " + "; ".join(row["notes"].split(" | ")))
@@ -83,13 +89,18 @@ def compare(ours: Row, other: Row, ours_test: Row | None = None, other_test: Row
             continue
         lo, hi = min(a.low, a.value), max(a.high, a.value)
         inside = np.isfinite(a.low) and lo <= b.value <= hi
-        s = (f"{name}: {a.value:.4g} [{a.low:.4g}, {a.high:.4g}] for {ours.name} vs {b.value:.4g} for {other.name}; "
-             + ("within" if inside else "outside") + " our interval")
+        s = (
+            f"{name}: {a.value:.4g} [{a.low:.4g}, {a.high:.4g}] for {ours.name} vs {b.value:.4g} for {other.name}; "
+            + ("within" if inside else "outside")
+            + " our interval"
+        )
         if better == "test" and ours_test is not None and other_test is not None:
             ta, tb = ours_test.value(k), other_test.value(k)
             if np.isfinite(ta) and np.isfinite(tb):
                 da, db = abs(a.value - ta), abs(b.value - tb)
-                verdict = "equally close" if math.isclose(da, db, abs_tol=1e-9) else ("closer" if da < db else "farther")
+                verdict = (
+                    "equally close" if math.isclose(da, db, abs_tol=1e-9) else ("closer" if da < db else "farther")
+                )
                 s += f"; distance to its test split {da:.3g} vs {db:.3g} ({verdict} for {ours.name})"
         elif better in ("up", "down") and not inside:
             ok = a.value > b.value if better == "up" else a.value < b.value
@@ -99,22 +110,40 @@ def compare(ours: Row, other: Row, ours_test: Row | None = None, other_test: Row
 
 
 def write_difference(difference: dict, results_dir: str | Path, ours: str, theirs: str) -> tuple[Path, Path]:
-    """``sun_difference.json`` and ``.md``: S.U.N. of `ours` minus `theirs` per denominator (`evaluate.sun_difference`)."""
+    """``sun_difference.json`` and ``.md``: S.U.N. of `ours` minus `theirs` per denominator.
+
+    `difference` is what `evaluate.sun_difference` returns."""
     import json
 
     d = Path(results_dir)
     d.mkdir(parents=True, exist_ok=True)
-    records = {label: dict(difference_pp=x.difference.value, low=x.difference.low, high=x.difference.high,
-                           p_value=x.p_value, ours_sun=x.k_a, ours_n=x.n_a, theirs_sun=x.k_b, theirs_n=x.n_b)
-               for label, x in difference.items()}
+    records = {
+        label: dict(
+            difference_pp=x.difference.value,
+            low=x.difference.low,
+            high=x.difference.high,
+            p_value=x.p_value,
+            ours_sun=x.k_a,
+            ours_n=x.n_a,
+            theirs_sun=x.k_b,
+            theirs_n=x.n_b,
+        )
+        for label, x in difference.items()
+    }
     js, md = d / "sun_difference.json", d / "sun_difference.md"
     js.write_text(json.dumps({"ours": ours, "theirs": theirs, "difference": records}, indent=1))
-    lines = [f"S.U.N. of **{ours}** minus **{theirs}** (same build + relax protocol, same hull), percentage points, "
-             "bootstrap 95 % interval over both sets, Fisher's exact test.", "",
-             "| denominator | ours | theirs | difference, pp | 95 % interval | p (Fisher) |", "| --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        f"S.U.N. of **{ours}** minus **{theirs}** (same build + relax protocol, same hull), percentage points, "
+        "bootstrap 95 % interval over both sets, Fisher's exact test.",
+        "",
+        "| denominator | ours | theirs | difference, pp | 95 % interval | p (Fisher) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for label, x in difference.items():
-        lines.append(f"| {label} | {x.k_a}/{x.n_a} ({100 * x.k_a / max(x.n_a, 1):.1f} %) | {x.k_b}/{x.n_b} "
-                     f"({100 * x.k_b / max(x.n_b, 1):.1f} %) | {x.difference.value:+.1f} | "
-                     f"[{x.difference.low:+.1f}, {x.difference.high:+.1f}] | {x.p_value:.3g} |")
+        lines.append(
+            f"| {label} | {x.k_a}/{x.n_a} ({100 * x.k_a / max(x.n_a, 1):.1f} %) | {x.k_b}/{x.n_b} "
+            f"({100 * x.k_b / max(x.n_b, 1):.1f} %) | {x.difference.value:+.1f} | "
+            f"[{x.difference.low:+.1f}, {x.difference.high:+.1f}] | {x.p_value:.3g} |"
+        )
     md.write_text("\n".join(lines) + "\n")
     return js, md

@@ -35,13 +35,15 @@ mask applied, renormalised), and ``logp_model`` under the plain trained model
     >>> res = sample(model, vocab, 1000, spacegroup_distribution=spacegroup_counts("mp_20_biternary_open"))
     >>> res.validity, res.reason_counts(), res.representations[0]
 """
+
 from __future__ import annotations
 
 import math
 import operator
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
+from functools import partial
 
 import numpy as np
 import torch
@@ -52,17 +54,29 @@ from wylib.model import MASK, PAD, STOP, WyckoffTransformer
 from wylib.tokens import WyckoffRepresentation
 from wylib.vocab import Vocabulary
 
-REASON_CATEGORIES = ("site symmetry absent from group", "enumeration invalid", "DoF-0 position used twice",
-                     "service token emitted", "no STOP within max length", "empty sequence", "other")
+REASON_CATEGORIES = (
+    "site symmetry absent from group",
+    "enumeration invalid",
+    "DoF-0 position used twice",
+    "service token emitted",
+    "no STOP within max length",
+    "empty sequence",
+    "other",
+)
 
 
 def reason_category(reason: str | None) -> str | None:
     """Map a decoding/validity message (wylib.vocab.decode) to one of REASON_CATEGORIES (None if valid)."""
     if reason is None:
         return None
-    for key, cat in (("does not occur in space group", REASON_CATEGORIES[0]), ("is not valid for", REASON_CATEGORIES[1]),
-                     ("no degrees of freedom", REASON_CATEGORIES[2]), ("service token", REASON_CATEGORIES[3]),
-                     ("no STOP", REASON_CATEGORIES[4]), ("empty sequence", REASON_CATEGORIES[5])):
+    for key, cat in (
+        ("does not occur in space group", REASON_CATEGORIES[0]),
+        ("is not valid for", REASON_CATEGORIES[1]),
+        ("no degrees of freedom", REASON_CATEGORIES[2]),
+        ("service token", REASON_CATEGORIES[3]),
+        ("no STOP", REASON_CATEGORIES[4]),
+        ("empty sequence", REASON_CATEGORIES[5]),
+    ):
         if key in reason:
             return cat
     return REASON_CATEGORIES[6]
@@ -72,13 +86,13 @@ def reason_category(reason: str | None) -> str | None:
 class SampleResult:
     """Sampled sequences, in the EncodedDataset layout (STOP at n_sites in all three fields, PAD after)."""
 
-    spacegroup: torch.Tensor      # (n,)
-    element: torch.Tensor         # (n, L)
-    site_symmetry: torch.Tensor   # (n, L)
-    enumeration: torch.Tensor     # (n, L)
-    n_sites: torch.Tensor         # (n,) position of the STOP element; L where no STOP was emitted
-    logp: torch.Tensor            # (n, L, 3) log-prob under the distribution sampled from
-    logp_model: torch.Tensor      # (n, L, 3) log-prob under the trained model (T = 1, no constraints)
+    spacegroup: torch.Tensor  # (n,)
+    element: torch.Tensor  # (n, L)
+    site_symmetry: torch.Tensor  # (n, L)
+    enumeration: torch.Tensor  # (n, L)
+    n_sites: torch.Tensor  # (n,) position of the STOP element; L where no STOP was emitted
+    logp: torch.Tensor  # (n, L, 3) log-prob under the distribution sampled from
+    logp_model: torch.Tensor  # (n, L, 3) log-prob under the trained model (T = 1, no constraints)
     representations: list[WyckoffRepresentation | None]
     reasons: list[str | None]
     temperature: float = 1.0
@@ -104,32 +118,55 @@ class SampleResult:
         c = Counter(reason_category(r) for r in self.reasons if r is not None)
         return {cat: c.get(cat, 0) for cat in REASON_CATEGORIES}
 
-    def subset(self, idx: Sequence[int] | torch.Tensor) -> "SampleResult":
+    def subset(self, idx: Sequence[int] | torch.Tensor) -> SampleResult:
         idx = torch.as_tensor(idx, dtype=torch.int64)
-        tensors = {k: getattr(self, k)[idx] for k in ("spacegroup", "element", "site_symmetry", "enumeration",
-                                                       "n_sites", "logp", "logp_model")}
+        tensors = {
+            k: getattr(self, k)[idx]
+            for k in ("spacegroup", "element", "site_symmetry", "enumeration", "n_sites", "logp", "logp_model")
+        }
         il = idx.tolist()
-        return SampleResult(**tensors, representations=[self.representations[i] for i in il],
-                            reasons=[self.reasons[i] for i in il], temperature=self.temperature,
-                            constrained=self.constrained, seed=self.seed, meta=dict(self.meta))
+        return SampleResult(
+            **tensors,
+            representations=[self.representations[i] for i in il],
+            reasons=[self.reasons[i] for i in il],
+            temperature=self.temperature,
+            constrained=self.constrained,
+            seed=self.seed,
+            meta=dict(self.meta),
+        )
 
     def records(self, vocab: Vocabulary) -> list[dict]:
         """One JSON-serialisable dict per sample: space group, tokens (strings, up to STOP), validity, reason."""
-        lists = (["PAD", "MASK", "STOP"] + list(vocab.elements), ["PAD", "MASK", "STOP"] + list(vocab.site_symmetries),
-                 ["PAD", "MASK", "STOP"] + [int(e) for e in vocab.enumerations])
+        lists = (
+            ["PAD", "MASK", "STOP"] + list(vocab.elements),
+            ["PAD", "MASK", "STOP"] + list(vocab.site_symmetries),
+            ["PAD", "MASK", "STOP"] + [int(e) for e in vocab.enumerations],
+        )
         out = []
         for i in range(len(self)):
             k = min(int(self.n_sites[i]), self.element.shape[1])
-            toks = [[lists[f][int(t[i, j])] for f, t in enumerate((self.element, self.site_symmetry, self.enumeration))]
-                    for j in range(k)]
+            toks = [
+                [lists[f][int(t[i, j])] for f, t in enumerate((self.element, self.site_symmetry, self.enumeration))]
+                for j in range(k)
+            ]
             rep = self.representations[i]
-            out.append({"index": i, "spacegroup": int(self.spacegroup[i]), "tokens": toks, "valid": rep is not None,
-                        "reason": self.reasons[i], "representation": rep.as_dict() if rep is not None else None,
-                        "logp_model": float(self.logp_model[i].sum())})
+            out.append(
+                {
+                    "index": i,
+                    "spacegroup": int(self.spacegroup[i]),
+                    "tokens": toks,
+                    "valid": rep is not None,
+                    "reason": self.reasons[i],
+                    "representation": rep.as_dict() if rep is not None else None,
+                    "logp_model": float(self.logp_model[i].sum()),
+                }
+            )
         return out
 
 
-def spacegroup_counts(dataset: str, splits: Sequence[str] = ("train", "val"), max_structures: int | None = None) -> torch.Tensor:
+def spacegroup_counts(
+    dataset: str, splits: Sequence[str] = ("train", "val"), max_structures: int | None = None
+) -> torch.Tensor:
     """Counts (231,) of the space groups of the tokenized splits (paper: train+val); index = group number."""
     from wylib.data import tokenize_split
 
@@ -146,8 +183,9 @@ def _gumbel_argmax(logits: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return (logits - torch.log(-torch.log(u))).argmax(-1)
 
 
-def _draw(raw: torch.Tensor, allowed: torch.Tensor | None, temperature: float,
-          gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _draw(
+    raw: torch.Tensor, allowed: torch.Tensor | None, temperature: float, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Sample from softmax(raw / T) restricted to ``allowed`` -> (token, logp sampled dist, logp model)."""
     raw = raw.float()
     logits = raw / temperature
@@ -171,7 +209,8 @@ class PrefixCache:
     def __init__(self, model: WyckoffTransformer, spacegroup: torch.Tensor, sites: torch.Tensor, n_known: torch.Tensor):
         self.model, self.sites, self.n_known = model, sites, n_known  # sites (B, K, 3)
         B, K, _ = sites.shape
-        x = torch.cat([model.sg_embed(model.sg_features[spacegroup])[:, None], model._embed(sites)], dim=1)  # (B, 1+K, d)
+        # (B, 1+K, d)
+        x = torch.cat([model.sg_embed(model.sg_features[spacegroup])[:, None], model._embed(sites)], dim=1)
         pos = torch.arange(1 + K, device=x.device)
         self.known = (pos[None] == 0) | (pos[None] - 1 < n_known[:, None])  # (B, 1+K) keys a query may see
         allow = self.known[:, None, :].expand(B, 1 + K, 1 + K)  # as in encode_queries
@@ -187,26 +226,44 @@ class PrefixCache:
         m = self.model
         h = m._embed(query[:, None])  # (B, 1, d)
         B, _, C = h.shape
-        allow = torch.cat([self.known, torch.ones(B, 1, dtype=torch.bool, device=h.device)], 1)[:, None, None]  # (B, 1, 1, T)
-        for block, (kp, vp) in zip(m.blocks, self.kv):
+        # (B, 1, 1, T)
+        allow = torch.cat([self.known, torch.ones(B, 1, dtype=torch.bool, device=h.device)], 1)[:, None, None]
+        for block, (kp, vp) in zip(m.blocks, self.kv, strict=True):
             nh = block.attn.n_head
             q, k, v = (t.view(B, 1, nh, C // nh).transpose(1, 2) for t in block.attn.qkv(h).split(C, dim=2))
-            y = torch.nn.functional.scaled_dot_product_attention(q, torch.cat([kp, k], 2), torch.cat([vp, v], 2), attn_mask=allow)
+            y = torch.nn.functional.scaled_dot_product_attention(
+                q, torch.cat([kp, k], 2), torch.cat([vp, v], 2), attn_mask=allow
+            )
             h = block.ln1(h + block.attn.proj(y.transpose(1, 2).reshape(B, 1, C)))
             h = block.ln2(h + block.ff(h))
         return m._head(field, h[:, 0], self.sites, self.n_known)
 
-    def subset(self, keep: torch.Tensor) -> "PrefixCache":
+    def subset(self, keep: torch.Tensor) -> PrefixCache:
         new = object.__new__(PrefixCache)
-        new.model, new.sites, new.n_known, new.known = self.model, self.sites[keep], self.n_known[keep], self.known[keep]
+        new.model, new.sites = self.model, self.sites[keep]
+        new.n_known, new.known = self.n_known[keep], self.known[keep]
         new.kv = [(k[keep], v[keep]) for k, v in self.kv]
         return new
 
 
+def _uncached_logits(
+    model: WyckoffTransformer, sg: torch.Tensor, sites: torch.Tensor, nk: torch.Tensor, field: int, query: torch.Tensor
+) -> torch.Tensor:
+    """Logits of one field from the full prefix, without `PrefixCache` (the reference path)."""
+    return model.cascade_logits(sg, *sites.unbind(-1), nk, field, query[:, 0], query[:, 1])
+
+
 @torch.no_grad()
-def _sample_batch(model: WyckoffTransformer, vocab: Vocabulary, sg: torch.Tensor, temperature: float,
-                  constrained: bool, grammar: dict[str, torch.Tensor] | None, gen: torch.Generator,
-                  cache_prefix: bool = True) -> dict[str, torch.Tensor]:
+def _sample_batch(
+    model: WyckoffTransformer,
+    vocab: Vocabulary,
+    sg: torch.Tensor,
+    temperature: float,
+    constrained: bool,
+    grammar: dict[str, torch.Tensor] | None,
+    gen: torch.Generator,
+    cache_prefix: bool = True,
+) -> dict[str, torch.Tensor]:
     dev = sg.device
     B, L, M = len(sg), vocab.length, vocab.max_sites
     E, S, C = (torch.full((B, L), PAD, dtype=torch.int64, device=dev) for _ in range(3))
@@ -229,8 +286,7 @@ def _sample_batch(model: WyckoffTransformer, vocab: Vocabulary, sg: torch.Tensor
             cache = PrefixCache(model, a_sg, sites, nk)
             step_logits = cache.logits
         else:
-            def step_logits(field: int, query: torch.Tensor) -> torch.Tensor:
-                return model.cascade_logits(a_sg, *sites.unbind(-1), nk, field, query[:, 0], query[:, 1])
+            step_logits = partial(_uncached_logits, model, a_sg, sites, nk)
         # element
         raw = step_logits(0, torch.stack([m, m, m], -1))
         allowed = None
@@ -251,12 +307,15 @@ def _sample_batch(model: WyckoffTransformer, vocab: Vocabulary, sg: torch.Tensor
         active, e, a_sg, nk, sites, m = active[keep], e[keep], a_sg[keep], nk[keep], sites[keep], m[keep]
         if len(active) == 0:
             break
+        # both paths now see only the rows that did not stop
         if cache_prefix:
             step_logits = cache.subset(keep).logits
+        else:
+            step_logits = partial(_uncached_logits, model, a_sg, sites, nk)
         # site symmetry
         raw = step_logits(1, torch.stack([e, m, m], -1))
         if constrained:
-            avail = en_ok[a_sg] & ~used[active]                       # (b, V_ss, V_en) free positions
+            avail = en_ok[a_sg] & ~used[active]  # (b, V_ss, V_en) free positions
             allowed = ss_ok[a_sg] & avail.any(-1)
             assert bool(allowed.any(-1).all()), "a group without a free Wyckoff position (cannot happen)"
         s, lp, lpm = _draw(raw, allowed, temperature, gen)
@@ -270,7 +329,14 @@ def _sample_batch(model: WyckoffTransformer, vocab: Vocabulary, sg: torch.Tensor
         if constrained:
             fixed = dof[a_sg, s, c] == 0
             used[active[fixed], s[fixed], c[fixed]] = True
-    return {"element": E, "site_symmetry": S, "enumeration": C, "n_sites": n_sites, "logp": logp, "logp_model": logp_model}
+    return {
+        "element": E,
+        "site_symmetry": S,
+        "enumeration": C,
+        "n_sites": n_sites,
+        "logp": logp,
+        "logp_model": logp_model,
+    }
 
 
 def _check_sample_args(n: int, temperature: float, batch_size: int) -> None:
@@ -291,10 +357,20 @@ def _check_sample_args(n: int, temperature: float, batch_size: int) -> None:
         raise ValueError(f"temperature must be a finite positive number, got {temperature!r}")
 
 
-def sample(model: WyckoffTransformer, vocab: Vocabulary, n: int, spacegroups: Sequence[int] | torch.Tensor | None = None,
-           spacegroup_distribution: Sequence[float] | torch.Tensor | None = None, temperature: float = 1.0,
-           constrained: bool = True, seed: int = 0, batch_size: int = 4096, device: str | torch.device = "auto",
-           progress: bool = True, cache_prefix: bool = True) -> SampleResult:
+def sample(
+    model: WyckoffTransformer,
+    vocab: Vocabulary,
+    n: int,
+    spacegroups: Sequence[int] | torch.Tensor | None = None,
+    spacegroup_distribution: Sequence[float] | torch.Tensor | None = None,
+    temperature: float = 1.0,
+    constrained: bool = True,
+    seed: int = 0,
+    batch_size: int = 4096,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+    cache_prefix: bool = True,
+) -> SampleResult:
     """Sample n Wyckoff representations (see module docstring).
 
     Space groups: ``spacegroups`` (n group numbers) or drawn from ``spacegroup_distribution``
@@ -310,10 +386,17 @@ def sample(model: WyckoffTransformer, vocab: Vocabulary, n: int, spacegroups: Se
             raise ValueError(f"{len(sg)} space groups given for n={n} samples")
     elif spacegroup_distribution is not None:
         w = torch.as_tensor(np.asarray(spacegroup_distribution, dtype=np.float64)).flatten()
-        if (len(w) != 231 or not bool(torch.isfinite(w).all()) or bool((w < 0).any()) or float(w[1:].sum()) <= 0
-                or float(w[0]) != 0):
-            raise ValueError("spacegroup_distribution must hold 231 finite non-negative weights indexed by group "
-                             "number (index 0 unused) with a positive sum")
+        if (
+            len(w) != 231
+            or not bool(torch.isfinite(w).all())
+            or bool((w < 0).any())
+            or float(w[1:].sum()) <= 0
+            or float(w[0]) != 0
+        ):
+            raise ValueError(
+                "spacegroup_distribution must hold 231 finite non-negative weights indexed by group "
+                "number (index 0 unused) with a positive sum"
+            )
         sg = torch.multinomial(w, n, replacement=True, generator=gen) if n else torch.zeros(0, dtype=torch.int64)
     else:
         raise ValueError("give spacegroups or spacegroup_distribution (e.g. wylib.sample.spacegroup_counts(dataset))")
@@ -330,23 +413,51 @@ def sample(model: WyckoffTransformer, vocab: Vocabulary, n: int, spacegroups: Se
     grammar = vocab.grammar() if constrained else None
     parts: list[dict[str, torch.Tensor]] = []
     try:
-        for i in tqdm(range(0, n, batch_size), desc=f"sample T={temperature:g}", disable=not progress or n <= batch_size):
-            parts.append({k: v.cpu() for k, v in _sample_batch(model, vocab, sg[i:i + batch_size].to(dev), float(temperature),
-                                                               constrained, grammar, gen, cache_prefix).items()})
+        for i in tqdm(
+            range(0, n, batch_size), desc=f"sample T={temperature:g}", disable=not progress or n <= batch_size
+        ):
+            batch = _sample_batch(
+                model,
+                vocab,
+                sg[i : i + batch_size].to(dev),
+                float(temperature),
+                constrained,
+                grammar,
+                gen,
+                cache_prefix,
+            )
+            parts.append({k: v.cpu() for k, v in batch.items()})
     finally:
         model.train(was_training)
         if model_dev != dev:
             model.to(model_dev)
     L = vocab.length
-    out = {k: torch.cat([p[k] for p in parts]) for k in parts[0]} if parts else {
-        "element": torch.zeros(0, L, dtype=torch.int64), "site_symmetry": torch.zeros(0, L, dtype=torch.int64),
-        "enumeration": torch.zeros(0, L, dtype=torch.int64), "n_sites": torch.zeros(0, dtype=torch.int64),
-        "logp": torch.zeros(0, L, 3), "logp_model": torch.zeros(0, L, 3)}
+    out = (
+        {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+        if parts
+        else {
+            "element": torch.zeros(0, L, dtype=torch.int64),
+            "site_symmetry": torch.zeros(0, L, dtype=torch.int64),
+            "enumeration": torch.zeros(0, L, dtype=torch.int64),
+            "n_sites": torch.zeros(0, dtype=torch.int64),
+            "logp": torch.zeros(0, L, 3),
+            "logp_model": torch.zeros(0, L, 3),
+        }
+    )
     reps, reasons = [], []
     for i in range(n):
-        rep, reason = vocab.decode(int(sg[i]), out["element"][i].tolist(), out["site_symmetry"][i].tolist(),
-                                   out["enumeration"][i].tolist())
+        rep, reason = vocab.decode(
+            int(sg[i]), out["element"][i].tolist(), out["site_symmetry"][i].tolist(), out["enumeration"][i].tolist()
+        )
         reps.append(rep)
         reasons.append(reason)
-    return SampleResult(spacegroup=sg, **out, representations=reps, reasons=reasons, temperature=float(temperature),
-                        constrained=constrained, seed=int(seed), meta={"batch_size": batch_size, "device": str(dev)})
+    return SampleResult(
+        spacegroup=sg,
+        **out,
+        representations=reps,
+        reasons=reasons,
+        temperature=float(temperature),
+        constrained=constrained,
+        seed=int(seed),
+        meta={"batch_size": batch_size, "device": str(dev)},
+    )

@@ -10,6 +10,7 @@ crash continues). Each generated set is then scored with `wylib.evaluate` agains
 (Wyckoff-level metrics; structure-level ones too where ``n_relax`` > 0), giving one row per run.
 The combined table goes to ``<out>/sweep.csv`` and ``<out>/sweep.md``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,7 +39,7 @@ def parse_assignments(items: list[str]) -> dict[str, list]:
 
 def grid_points(grid: dict[str, list]) -> list[dict]:
     names = list(grid)
-    return [dict(zip(names, combo)) for combo in itertools.product(*(grid[n] for n in names))]
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(grid[n] for n in names))]
 
 
 def tag(point: dict) -> str:
@@ -56,19 +57,32 @@ def run_point(notebook: Path, params: dict, out_dir: Path) -> None:
         return
     out_dir.mkdir(parents=True, exist_ok=True)
     print(f"[sweep] {out_dir.name}: running {notebook.name} with {params}", flush=True)
-    papermill.execute_notebook(str(notebook), str(out_dir / notebook.name), parameters=params, cwd=str(REPO),
-                               kernel_name="python3", progress_bar=False)
+    papermill.execute_notebook(
+        str(notebook),
+        str(out_dir / notebook.name),
+        parameters=params,
+        cwd=str(REPO),
+        kernel_name="python3",
+        progress_bar=False,
+    )
     marker.write_text(json.dumps({"fingerprint": key, "parameters": params}, indent=1))
 
 
-def score(points: list[dict], dirs: list[Path], dataset: str, n_bootstrap: int, seed: int,
-          max_structures: int | None, n_jobs: int) -> pd.DataFrame:
+def score(
+    points: list[dict],
+    dirs: list[Path],
+    dataset: str,
+    n_bootstrap: int,
+    seed: int,
+    max_structures: int | None,
+    n_jobs: int,
+) -> pd.DataFrame:
     """One Table 1 row per run (point value and interval columns), grid parameters first."""
     from wylib.evaluate import METRICS, attach_hull, evaluate_set, load_references, read_generated
 
     refs = load_references(dataset, max_structures=max_structures, n_jobs=n_jobs)
     rows = []
-    for point, d in zip(points, dirs):
+    for point, d in zip(points, dirs, strict=True):
         evaluated, found = read_generated(d / "generated", name=tag(point))
         if evaluated is None:
             print(f"[sweep] {d.name}: nothing to score ({'; '.join(found)})")
@@ -93,8 +107,10 @@ def to_markdown(table: pd.DataFrame, grid_names: list[str]) -> str:
     shown = table[grid_names].copy()
     for key, _, _ in METRICS:
         if key in table:
-            shown[key] = [f"{v:.3g} [{lo:.3g}, {hi:.3g}]" for v, lo, hi in
-                          zip(table[key], table[f"{key}_low"], table[f"{key}_high"])]
+            shown[key] = [
+                f"{v:.3g} [{lo:.3g}, {hi:.3g}]"
+                for v, lo, hi in zip(table[key], table[f"{key}_low"], table[f"{key}_high"], strict=True)
+            ]
     for key in ("n_samples", "n_valid", "n_structures"):
         if key in table:
             shown[key] = table[key]
@@ -125,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if Path(args.out).is_absolute() else REPO / args.out
     points = grid_points(grid)
     dirs = [out / tag(p) for p in points]
-    for point, d in zip(points, dirs):
+    for point, d in zip(points, dirs, strict=True):
         params = {**fixed, **point, "out_dir": str(d)}
         if "max_structures" in declared and args.max_structures is not None:
             params.setdefault("max_structures", args.max_structures)

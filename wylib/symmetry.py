@@ -13,6 +13,7 @@ The tables are computed from pyXtal once (about half a minute) and cached as
 JSON under the cache directory (``WYLIB_CACHE_DIR``, default ``data/cache`` of
 the repository); the cache key includes the pyXtal version.
 """
+
 from __future__ import annotations
 
 import json
@@ -95,8 +96,15 @@ def _compute_tables() -> dict:
         for wp in wps:
             wp.get_site_symmetry()
             ss = wp.site_symm
-            rows.append(dict(letter=wp.letter, multiplicity=int(wp.multiplicity), site_symmetry=ss,
-                             enumeration=seen.get(ss, 0), dof=int(wp.get_dof())))
+            rows.append(
+                dict(
+                    letter=wp.letter,
+                    multiplicity=int(wp.multiplicity),
+                    site_symmetry=ss,
+                    enumeration=seen.get(ss, 0),
+                    dof=int(wp.get_dof()),
+                )
+            )
             seen[ss] = seen.get(ss, 0) + 1
         letters = [r["letter"] for r in rows]
         assert letters == sorted(letters, key=letter_rank), number
@@ -104,14 +112,15 @@ def _compute_tables() -> dict:
         for mapped in group.get_alternatives()["Transformed WP"]:
             new = mapped.split()
             assert len(new) == len(letters), (number, mapped)
-            perm = dict(zip(letters, new))
+            perm = dict(zip(letters, new, strict=True))
             if perm not in perms:
                 perms.append(perm)
-        identity = dict(zip(letters, letters))
+        identity = {x: x for x in letters}
         perms = [identity] + [p for p in perms if p != identity]
         symmetry = np.asarray(group.get_spg_symmetry_object().to_matrix_representation(), dtype=np.int8)
-        groups[number] = dict(symbol=group.symbol, positions=rows, normalizer=perms,
-                              symmetry_elements=symmetry.flatten().tolist())
+        groups[number] = dict(
+            symbol=group.symbol, positions=rows, normalizer=perms, symmetry_elements=symmetry.flatten().tolist()
+        )
     return groups
 
 

@@ -28,14 +28,15 @@ tokenized at the one stated tolerance, and the data loaders list the failure.
 spglib's process-wide error-handling flag is set only for the duration of a
 call and then restored.
 """
+
 from __future__ import annotations
 
 import math
 import numbers
 import warnings
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import spglib
@@ -107,8 +108,10 @@ def _spglib_cell(structure, symprec: float) -> tuple[tuple, list[str]]:
         raise TokenizationError("structure has no sites")
     for i, site in enumerate(structure):
         if not site.is_ordered:
-            raise TokenizationError(f"disordered structure (partial occupancy) has no Wyckoff representation: "
-                                    f"site {i} is {site.species.formula}")
+            raise TokenizationError(
+                f"disordered structure (partial occupancy) has no Wyckoff representation: "
+                f"site {i} is {site.species.formula}"
+            )
     symbols = [site.specie.symbol for site in structure]
     for symbol in set(symbols):
         if not Element.is_valid_symbol(symbol):
@@ -130,8 +133,10 @@ def _check_no_overlap(structure, symbols: list[str], symprec: float) -> None:
     """Raise `TokenizationError` naming the closest pair of atoms (periodic images included) nearer than symprec."""
     shortest = min(structure.lattice.get_lll_reduced_lattice().abc)  # also bounds the neighbour search below
     if symprec >= shortest:
-        raise TokenizationError(f"symprec={symprec} A is not below the shortest lattice vector ({shortest:.4f} A): "
-                                f"every atom overlaps its own periodic image")
+        raise TokenizationError(
+            f"symprec={symprec} A is not below the shortest lattice vector ({shortest:.4f} A): "
+            f"every atom overlaps its own periodic image"
+        )
     centers, points, offsets, distances = structure.get_neighbor_list(symprec, exclude_self=False)
     pair = (centers < points) | ((centers == points) & np.any(offsets != 0, axis=1))
     if pair.any():
@@ -139,7 +144,8 @@ def _check_no_overlap(structure, symbols: list[str], symprec: float) -> None:
         i, j = int(centers[k]), int(points[k])
         raise TokenizationError(
             f"atoms {i} ({symbols[i]}) and {j} ({symbols[j]}) are {distances[k]:.4f} A apart, closer than "
-            f"symprec={symprec} A: at this tolerance they are one point, which has no Wyckoff representation")
+            f"symprec={symprec} A: at this tolerance they are one point, which has no Wyckoff representation"
+        )
 
 
 def _sort_key(site: WyckoffSite) -> tuple:
@@ -160,7 +166,7 @@ class WyckoffRepresentation:
 
     # ---------- construction
     @classmethod
-    def from_structure(cls, structure, symprec: float = 0.1, angle_tolerance: float = 5.0) -> "WyckoffRepresentation":
+    def from_structure(cls, structure, symprec: float = 0.1, angle_tolerance: float = 5.0) -> WyckoffRepresentation:
         """Tokenize a pymatgen ``Structure``; raises `TokenizationError` with the reason.
 
         Raises `TypeError` for anything but a pymatgen ``Structure`` and
@@ -181,7 +187,7 @@ class WyckoffRepresentation:
         return cls(int(dataset.number), tuple(sites))
 
     @classmethod
-    def from_tokens(cls, spacegroup: int, tokens: Iterable[tuple[str, str, int]]) -> "WyckoffRepresentation":
+    def from_tokens(cls, spacegroup: int, tokens: Iterable[tuple[str, str, int]]) -> WyckoffRepresentation:
         """Build from (element, site symmetry, enumeration) tokens; raises `InvalidSequenceError`."""
         reason = formal_validity_error(spacegroup, tokens)
         if reason:
@@ -191,16 +197,18 @@ class WyckoffRepresentation:
         return cls(int(spacegroup), tuple(sites))
 
     @classmethod
-    def from_pyxtal_args(cls, args: dict) -> "WyckoffRepresentation":
-        """Inverse of `to_pyxtal_args`."""
+    def from_pyxtal_args(cls, args: dict) -> WyckoffRepresentation:
+        """Inverse of `to_pyxtal_args`; ValueError if species and sites differ in length."""
+        if len(args["species"]) != len(args["sites"]):
+            raise ValueError(f"pyXtal args: {len(args['species'])} species but {len(args['sites'])} site lists")
         sites = []
-        for element, labels in zip(args["species"], args["sites"]):
+        for element, labels in zip(args["species"], args["sites"], strict=True):
             for label in labels:
                 sites.append(_site(int(args["group"]), element, label.lstrip("0123456789")))
         return cls(int(args["group"]), tuple(sites))
 
     @classmethod
-    def from_dict(cls, d: dict) -> "WyckoffRepresentation":
+    def from_dict(cls, d: dict) -> WyckoffRepresentation:
         return cls(int(d["spacegroup"]), tuple(WyckoffSite(**s) for s in d["sites"]))
 
     def as_dict(self) -> dict:
@@ -267,11 +275,11 @@ class WyckoffRepresentation:
                 out.append(mapped)
         return out
 
-    def equivalents(self) -> list["WyckoffRepresentation"]:
+    def equivalents(self) -> list[WyckoffRepresentation]:
         """All distinct representations under the group's normalizer, this one first."""
         return [WyckoffRepresentation(self.spacegroup, sites) for sites in self.aligned_equivalents()]
 
-    def canonical(self) -> "WyckoffRepresentation":
+    def canonical(self) -> WyckoffRepresentation:
         """A unique representative of the equivalence class (smallest letter sequence)."""
         return min(self.equivalents(), key=lambda r: [(letter_rank(s.letter), s.element) for s in r.sites])
 

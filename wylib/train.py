@@ -32,6 +32,7 @@ Run directory: model.pt (best state dict), config.json (model + train config),
 vocab.json, metrics.json, history.csv, checkpoint_last.pt (resume state). All .pt
 files load with ``torch.load(..., weights_only=True)``; ``load_run`` rebuilds the model.
 """
+
 from __future__ import annotations
 
 import csv
@@ -56,38 +57,39 @@ from wylib.vocab import draw_seed
 
 @dataclass
 class TrainConfig:
-    objective: str = "ours"          # "ours" | "official"
+    objective: str = "ours"  # "ours" | "official"
     seed: int = 0
-    device: str = "cpu"              # "cpu" | "cuda" | "auto"
-    num_threads: int = 1             # 2 threads on a loaded 2-core machine is ~10x slower (measured)
-    max_epochs: int = 60             # ours: epochs (cosine schedule length)
-    batch_size: int = 256            # ours: rows (structure, k) per step
-    lr: float = 2e-3                 # ours: AdamW peak lr; official: SGD lr (0.2)
+    device: str = "cpu"  # "cpu" | "cuda" | "auto"
+    num_threads: int = 1  # 2 threads on a loaded 2-core machine is ~10x slower (measured)
+    max_epochs: int = 60  # ours: epochs (cosine schedule length)
+    batch_size: int = 256  # ours: rows (structure, k) per step
+    lr: float = 2e-3  # ours: AdamW peak lr; official: SGD lr (0.2)
     weight_decay: float = 0.01
     warmup_steps: int = 300
     min_lr_ratio: float = 0.05
-    grad_clip: float = 1.0           # official: 2.0
-    patience: int = 8                # ours: epochs without val improvement
-    bucket_chunk: int = 16           # ours: sort rows by k inside chunks of this many batches (0: off)
-    val_every: int = 1000            # official: steps per validation
-    max_steps: int = 1_000_000       # official
+    grad_clip: float = 1.0  # official: 2.0
+    patience: int = 8  # ours: epochs without val improvement
+    bucket_chunk: int = 16  # ours: sort rows by k inside chunks of this many batches (0: off)
+    val_every: int = 1000  # official: steps per validation
+    max_steps: int = 1_000_000  # official
     early_stop_steps: int = 100_000  # official
-    plateau_factor: float = 0.8      # official
-    plateau_patience: int = 20       # official, in validations
-    max_sites: int = 20              # official: k drawn in 0..max_sites
-    val_n_perm: int = 2              # permutations for validation NLL (fixed seeds)
-    test_n_perm: int = 5             # permutations for the final NLL report
+    plateau_factor: float = 0.8  # official
+    plateau_patience: int = 20  # official, in validations
+    max_sites: int = 20  # official: k drawn in 0..max_sites
+    val_n_perm: int = 2  # permutations for validation NLL (fixed seeds)
+    test_n_perm: int = 5  # permutations for the final NLL report
     eval_seed: int = 12345
     time_budget_s: float | None = None  # stop after this much training wall time
 
     @classmethod
-    def official(cls, **kw: Any) -> "TrainConfig":
+    def official(cls, **kw: Any) -> TrainConfig:
         """The authors' recipe (docs/paper-notes.md)."""
         base = dict(objective="official", lr=0.2, grad_clip=2.0, val_every=1000)
         return cls(**{**base, **kw})
 
 
 # ----------------------------------------------------------------------------- run directory
+
 
 def _atomic_save(obj: Any, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -120,11 +122,13 @@ def load_run(run_dir: str | Path, device: str = "auto") -> tuple[WyckoffTransfor
     vocab: Any = json.loads((run_dir / "vocab.json").read_text()) if (run_dir / "vocab.json").exists() else None
     if isinstance(vocab, dict) and "elements" in vocab:
         from wylib.vocab import Vocabulary
+
         vocab = Vocabulary.from_dict(vocab)
     return model.to(resolve_device(device)).eval(), vocab, config
 
 
 # ----------------------------------------------------------------------------- training
+
 
 @dataclass
 class _State:
@@ -167,9 +171,18 @@ class Trainer:
 
     ``train()`` runs it to the end; ``bench/bench_training.py`` interleaves the rounds of two trainers."""
 
-    def __init__(self, model_cfg: ModelConfig, cfg: TrainConfig, train_data: Any, val_data: Any,
-                 run_dir: str | Path, sg_features: torch.Tensor | None = None, vocab: Any = None,
-                 extra_config: dict | None = None, progress: bool = True):
+    def __init__(
+        self,
+        model_cfg: ModelConfig,
+        cfg: TrainConfig,
+        train_data: Any,
+        val_data: Any,
+        run_dir: str | Path,
+        sg_features: torch.Tensor | None = None,
+        vocab: Any = None,
+        extra_config: dict | None = None,
+        progress: bool = True,
+    ):
         if cfg.objective not in ("ours", "official"):
             raise ValueError(f"unknown objective {cfg.objective!r}")
         self.cfg, self.train_data, self.val_data = cfg, train_data, val_data
@@ -179,19 +192,22 @@ class Trainer:
         self.dev = dev = resolve_device(cfg.device)
         if sg_features is None:
             from wylib.symmetry import spacegroup_features
+
             sg_features = spacegroup_features()
         self.config = {"model": model_cfg.to_dict(), "train": asdict(cfg), **(extra_config or {})}
         self.ckpt_path = self.run_dir / "checkpoint_last.pt"
         torch.manual_seed(cfg.seed)
         self.model = WyckoffTransformer(model_cfg, sg_features).to(dev)
         if cfg.objective == "ours":
-            self.opt: torch.optim.Optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr,
-                                                                weight_decay=cfg.weight_decay)
+            self.opt: torch.optim.Optimizer = torch.optim.AdamW(
+                self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
+            )
             self.sched = None
         else:
             self.opt = torch.optim.SGD(self.model.parameters(), lr=cfg.lr)
-            self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(self.opt, factor=cfg.plateau_factor,
-                                                                    patience=cfg.plateau_patience)
+            self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.opt, factor=cfg.plateau_factor, patience=cfg.plateau_patience
+            )
         self.st = _State()
         if self.ckpt_path.exists():
             ck = torch.load(self.ckpt_path, map_location="cpu", weights_only=True)
@@ -213,8 +229,13 @@ class Trainer:
         self.steps_per_round = math.ceil(n_rows_epoch / cfg.batch_size) if cfg.objective == "ours" else cfg.val_every
         self.max_rounds = cfg.max_epochs if cfg.objective == "ours" else math.ceil(cfg.max_steps / cfg.val_every)
         self.total_steps = self.max_rounds * self.steps_per_round
-        self.bar = tqdm(total=self.total_steps, initial=self.st.step, disable=not progress,
-                        desc=f"train[{cfg.objective}]", mininterval=2.0)
+        self.bar = tqdm(
+            total=self.total_steps,
+            initial=self.st.step,
+            disable=not progress,
+            desc=f"train[{cfg.objective}]",
+            mininterval=2.0,
+        )
         self.stop = "max_rounds" if self.st.round >= self.max_rounds else self.st.stop
 
     def _step(self, loss: torch.Tensor) -> None:
@@ -245,9 +266,11 @@ class Trainer:
                 for g in self.opt.param_groups:
                     g["lr"] = _lr_ours(cfg, st.step, self.total_steps)
                 si, bk = idx[b].to(dev), k[b].to(dev)
-                l = row_losses(model, self.train_dev.spacegroup[si], E[si], S[si], C[si], self.train_dev.n_sites[si], bk)
-                self._step(l.sum(-1).mean())
-                loss_sum += float(l.detach().sum())
+                loss = row_losses(
+                    model, self.train_dev.spacegroup[si], E[si], S[si], C[si], self.train_dev.n_sites[si], bk
+                )
+                self._step(loss.sum(-1).mean())
+                loss_sum += float(loss.detach().sum())
                 n_loss += len(b)
         else:
             for _ in range(self.steps_per_round):
@@ -277,13 +300,24 @@ class Trainer:
         else:
             st.bad_rounds += 1
         lr = self.opt.param_groups[0]["lr"]
-        st.history.append({"round": st.round, "step": st.step, "wall_s": round(st.elapsed_s, 2),
-                           "cpu_s": round(st.cpu_s, 2), "lr": lr, "train_loss": loss_sum / max(n_loss, 1),
-                           "skipped_steps": skipped, **{f"val_{k_}": v for k_, v in val.items() if k_.startswith("nll")}})
+        st.history.append(
+            {
+                "round": st.round,
+                "step": st.step,
+                "wall_s": round(st.elapsed_s, 2),
+                "cpu_s": round(st.cpu_s, 2),
+                "lr": lr,
+                "train_loss": loss_sum / max(n_loss, 1),
+                "skipped_steps": skipped,
+                **{f"val_{k_}": v for k_, v in val.items() if k_.startswith("nll")},
+            }
+        )
         st.round += 1
         self.bar.set_postfix(val=f"{val['nll']:.2f}", best=f"{st.best_val:.2f}")
-        self.bar.write(f"[{cfg.objective}] round {st.round - 1} step {st.step} wall {st.elapsed_s:.0f}s "
-                       f"val_nll {val['nll']:.3f} best {st.best_val:.3f} lr {lr:.2e}")
+        self.bar.write(
+            f"[{cfg.objective}] round {st.round - 1} step {st.step} wall {st.elapsed_s:.0f}s "
+            f"val_nll {val['nll']:.3f} best {st.best_val:.3f} lr {lr:.2e}"
+        )
         if cfg.objective == "ours" and st.bad_rounds >= cfg.patience:
             self.stop = "early_stopping"
         elif cfg.objective == "official" and st.step - st.best_step >= cfg.early_stop_steps:
@@ -295,9 +329,17 @@ class Trainer:
         elif cfg.time_budget_s is not None and st.elapsed_s >= cfg.time_budget_s:
             self.stop = "time_budget"
         st.stop = self.stop
-        _atomic_save({"model": model.state_dict(), "best_model": self.best_sd, "optimizer": self.opt.state_dict(),
-                      "scheduler": self.sched.state_dict() if self.sched is not None else {}, "state": asdict(st),
-                      "config": self.config}, self.ckpt_path)
+        _atomic_save(
+            {
+                "model": model.state_dict(),
+                "best_model": self.best_sd,
+                "optimizer": self.opt.state_dict(),
+                "scheduler": self.sched.state_dict() if self.sched is not None else {},
+                "state": asdict(st),
+                "config": self.config,
+            },
+            self.ckpt_path,
+        )
         _write_history(st.history, self.run_dir / "history.csv")
         return bool(self.stop)
 
@@ -306,24 +348,45 @@ class Trainer:
         self.bar.close()
         st, cfg = self.st, self.cfg
         self.model.load_state_dict(self.best_sd)
-        metrics: dict[str, Any] = {"stop_reason": self.stop, "best_val_nll": st.best_val, "best_round": st.best_round,
-                                   "best_step": st.best_step, "steps": st.step, "rounds": st.round,
-                                   "train_wall_s": st.elapsed_s, "train_cpu_s": st.cpu_s,
-                                   "n_params": self.model.n_params(), "device": str(self.dev),
-                                   "num_threads": cfg.num_threads, "host": os.uname().nodename,
-                                   "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-                                   "n_train": len(self.train_data.n_sites), "n_val": len(self.val_data.n_sites),
-                                   "machine": machine_info()}
-        for name, d in (("train", self.train_data if eval_train else None), ("val", self.val_data), ("test", test_data)):
+        metrics: dict[str, Any] = {
+            "stop_reason": self.stop,
+            "best_val_nll": st.best_val,
+            "best_round": st.best_round,
+            "best_step": st.best_step,
+            "steps": st.step,
+            "rounds": st.round,
+            "train_wall_s": st.elapsed_s,
+            "train_cpu_s": st.cpu_s,
+            "n_params": self.model.n_params(),
+            "device": str(self.dev),
+            "num_threads": cfg.num_threads,
+            "host": os.uname().nodename,
+            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "n_train": len(self.train_data.n_sites),
+            "n_val": len(self.val_data.n_sites),
+            "machine": machine_info(),
+        }
+        splits = (("train", self.train_data if eval_train else None), ("val", self.val_data), ("test", test_data))
+        for name, d in splits:
             if d is not None:
                 metrics[name] = nll_summary(sequence_nll(self.model, d, cfg.test_n_perm, cfg.eval_seed))
         _write_json(metrics, self.run_dir / "metrics.json")
         return metrics
 
 
-def train(model_cfg: ModelConfig, cfg: TrainConfig, train_data: Any, val_data: Any, run_dir: str | Path,
-          sg_features: torch.Tensor | None = None, vocab: Any = None, test_data: Any = None,
-          extra_config: dict | None = None, progress: bool = True, eval_train: bool = False) -> dict:
+def train(
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    train_data: Any,
+    val_data: Any,
+    run_dir: str | Path,
+    sg_features: torch.Tensor | None = None,
+    vocab: Any = None,
+    test_data: Any = None,
+    extra_config: dict | None = None,
+    progress: bool = True,
+    eval_train: bool = False,
+) -> dict:
     """Train (or resume) a run in ``run_dir`` to its end; returns the metrics dict (also in metrics.json)."""
     tr = Trainer(model_cfg, cfg, train_data, val_data, run_dir, sg_features, vocab, extra_config, progress)
     while not tr.round():
@@ -331,28 +394,59 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, train_data: Any, val_data: A
     return tr.finish(test_data, eval_train)
 
 
-def train_dataset(dataset: str = "mp_20_biternary_open", run_dir: str | Path = "output/runs/default",
-                  cfg: TrainConfig | None = None, model_overrides: dict | None = None,
-                  max_structures: int | None = None, progress: bool = True, n_jobs: int | None = None) -> dict:
+def train_dataset(
+    dataset: str = "mp_20_biternary_open",
+    run_dir: str | Path = "output/runs/default",
+    cfg: TrainConfig | None = None,
+    model_overrides: dict | None = None,
+    max_structures: int | None = None,
+    progress: bool = True,
+    n_jobs: int | None = None,
+) -> dict:
     """Load a data set with wylib.data, size the model to its vocabulary, train, report train/val/test NLL."""
     from wylib.data import load_encoded
+
     cfg = cfg or TrainConfig()
     tr_data, vocab = load_encoded(dataset, "train", max_structures=max_structures, n_jobs=n_jobs)
     va_data, _ = load_encoded(dataset, "val", vocab=vocab, max_structures=max_structures, n_jobs=n_jobs)
     te_data, _ = load_encoded(dataset, "test", vocab=vocab, max_structures=max_structures, n_jobs=n_jobs)
     from wylib.symmetry import spacegroup_features
+
     feats = spacegroup_features()
-    mcfg = ModelConfig(n_elements=vocab.n_elements, n_site_symmetries=vocab.n_site_symmetries,
-                       n_enumerations=vocab.n_enumerations, n_sg_features=feats.shape[1], **(model_overrides or {}))
+    mcfg = ModelConfig(
+        n_elements=vocab.n_elements,
+        n_site_symmetries=vocab.n_site_symmetries,
+        n_enumerations=vocab.n_enumerations,
+        n_sg_features=feats.shape[1],
+        **(model_overrides or {}),
+    )
     dropped = {s: len(getattr(d, "dropped", [])) for s, d in (("train", tr_data), ("val", va_data), ("test", te_data))}
-    metrics = train(mcfg, replace(cfg, max_sites=vocab.max_sites), tr_data, va_data, run_dir, feats, vocab, te_data,
-                    extra_config={"dataset": dataset, "max_structures": max_structures, "dropped": dropped},
-                    progress=progress, eval_train=True)
+    metrics = train(
+        mcfg,
+        replace(cfg, max_sites=vocab.max_sites),
+        tr_data,
+        va_data,
+        run_dir,
+        feats,
+        vocab,
+        te_data,
+        extra_config={"dataset": dataset, "max_structures": max_structures, "dropped": dropped},
+        progress=progress,
+        eval_train=True,
+    )
     return metrics
 
 
-def _official_loss(model: WyckoffTransformer, sg: torch.Tensor, E: torch.Tensor, S: torch.Tensor,
-                   C: torch.Tensor, n: torch.Tensor, k: int, fld: int) -> torch.Tensor:
+def _official_loss(
+    model: WyckoffTransformer,
+    sg: torch.Tensor,
+    E: torch.Tensor,
+    S: torch.Tensor,
+    C: torch.Tensor,
+    n: torch.Tensor,
+    k: int,
+    fld: int,
+) -> torch.Tensor:
     """Summed loss of one cascade field at prefix length k over the batch (one query token)."""
     B = E.shape[0]
     K = max(k, 1)

@@ -18,10 +18,11 @@ random site order and a random equivalent representation per structure;
 `draw_seed(seed, i)` is the seed of the i-th such draw (training round, scoring
 permutation).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -45,7 +46,7 @@ class Vocabulary:
     max_sites: int = 20
 
     @classmethod
-    def from_training(cls, reps: Sequence[WyckoffRepresentation], max_sites: int = 20) -> "Vocabulary":
+    def from_training(cls, reps: Sequence[WyckoffRepresentation], max_sites: int = 20) -> Vocabulary:
         """Elements from the training representations; symmetry tokens from the tables."""
         from pymatgen.core import Element
 
@@ -53,12 +54,18 @@ class Vocabulary:
         return cls(elements, all_site_symmetries(), list(range(max_enumeration() + 1)), max_sites)
 
     def to_dict(self) -> dict:
-        return {"elements": self.elements, "site_symmetries": self.site_symmetries,
-                "enumerations": self.enumerations, "max_sites": self.max_sites}
+        return {
+            "elements": self.elements,
+            "site_symmetries": self.site_symmetries,
+            "enumerations": self.enumerations,
+            "max_sites": self.max_sites,
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Vocabulary":
-        return cls(list(d["elements"]), list(d["site_symmetries"]), [int(e) for e in d["enumerations"]], int(d["max_sites"]))
+    def from_dict(cls, d: dict) -> Vocabulary:
+        return cls(
+            list(d["elements"]), list(d["site_symmetries"]), [int(e) for e in d["enumerations"]], int(d["max_sites"])
+        )
 
     @property
     def n_elements(self) -> int:
@@ -83,8 +90,10 @@ class Vocabulary:
 
     def _index(self) -> tuple[dict, dict, dict]:
         if not hasattr(self, "_cache"):
-            self._cache = tuple({tok: i + N_SERVICE for i, tok in enumerate(lst)}
-                                for lst in (self.elements, self.site_symmetries, self.enumerations))
+            self._cache = tuple(
+                {tok: i + N_SERVICE for i, tok in enumerate(lst)}
+                for lst in (self.elements, self.site_symmetries, self.enumerations)
+            )
         return self._cache
 
     def encode_tokens(self, rep: WyckoffRepresentation) -> tuple[list[int], list[int], list[int]]:
@@ -96,24 +105,33 @@ class Vocabulary:
         if len(sites) > self.max_sites:
             raise ValueError(f"{len(sites)} Wyckoff sites, more than the model's max_sites={self.max_sites}")
         try:
-            return ([el_ix[s.element] for s in sites], [ss_ix[s.site_symmetry] for s in sites],
-                    [en_ix[s.enumeration] for s in sites])
+            return (
+                [el_ix[s.element] for s in sites],
+                [ss_ix[s.site_symmetry] for s in sites],
+                [en_ix[s.enumeration] for s in sites],
+            )
         except KeyError as err:
             raise ValueError(f"token {err.args[0]!r} is not in the vocabulary") from None
 
-    def decode_tokens(self, element: Sequence[int], site_symmetry: Sequence[int], enumeration: Sequence[int]) -> list[tuple]:
+    def decode_tokens(
+        self, element: Sequence[int], site_symmetry: Sequence[int], enumeration: Sequence[int]
+    ) -> list[tuple]:
         """Ids up to the first STOP -> (element, site symmetry, enumeration) tuples; service tokens raise."""
         out = []
-        for e, s, n in zip(element, site_symmetry, enumeration):
+        for e, s, n in zip(element, site_symmetry, enumeration, strict=True):
             e, s, n = int(e), int(s), int(n)
             if e == STOP:
                 return out
             if min(e, s, n) < N_SERVICE:
                 raise ValueError(f"service token {SERVICE[min(e, s, n)]} inside the sequence at site {len(out)}")
-            out.append((self.elements[e - N_SERVICE], self.site_symmetries[s - N_SERVICE], self.enumerations[n - N_SERVICE]))
+            out.append(
+                (self.elements[e - N_SERVICE], self.site_symmetries[s - N_SERVICE], self.enumerations[n - N_SERVICE])
+            )
         raise ValueError("no STOP token")
 
-    def decode(self, spacegroup: int, element, site_symmetry, enumeration) -> tuple[WyckoffRepresentation | None, str | None]:
+    def decode(
+        self, spacegroup: int, element, site_symmetry, enumeration
+    ) -> tuple[WyckoffRepresentation | None, str | None]:
         """Decode one sequence; returns (representation, None) or (None, reason it is invalid)."""
         try:
             tokens = self.decode_tokens(element, site_symmetry, enumeration)
@@ -124,7 +142,7 @@ class Vocabulary:
             return None, reason
         return WyckoffRepresentation.from_tokens(int(spacegroup), tokens), None
 
-    def encode(self, reps: Sequence[WyckoffRepresentation], max_variants: int | None = None) -> "EncodedDataset":
+    def encode(self, reps: Sequence[WyckoffRepresentation], max_variants: int | None = None) -> EncodedDataset:
         """Encode representations (with all their equivalents) into padded tensors."""
         variants = [r.aligned_equivalents() for r in reps]
         if max_variants:
@@ -134,7 +152,7 @@ class Vocabulary:
         element = np.zeros((n, length), np.int64)
         ss = np.zeros((n, r_max, length), np.int64)
         en = np.zeros((n, r_max, length), np.int64)
-        for i, (rep, vs) in enumerate(zip(reps, variants)):
+        for i, (rep, vs) in enumerate(zip(reps, variants, strict=True)):
             el_ids, _, _ = self.encode_tokens(rep)
             k = len(el_ids)
             element[i, :k], element[i, k] = el_ids, STOP
@@ -145,7 +163,9 @@ class Vocabulary:
                 en[i, j, :k], en[i, j, k] = e_ids, STOP
         return EncodedDataset(
             spacegroup=torch.tensor([r.spacegroup for r in reps], dtype=torch.int64),
-            element=torch.from_numpy(element), site_symmetry=torch.from_numpy(ss), enumeration=torch.from_numpy(en),
+            element=torch.from_numpy(element),
+            site_symmetry=torch.from_numpy(ss),
+            enumeration=torch.from_numpy(en),
             n_sites=torch.tensor([r.n_sites for r in reps], dtype=torch.int64),
             n_variants=torch.tensor([len(v) for v in variants], dtype=torch.int64),
         )
@@ -170,7 +190,12 @@ class Vocabulary:
                 allowed_en[number, s, e] = True
                 dof[number, s, e] = wp.dof
                 mult[number, s, e] = wp.multiplicity
-        return {"site_symmetry_allowed": allowed_ss, "enumeration_allowed": allowed_en, "dof": dof, "multiplicity": mult}
+        return {
+            "site_symmetry_allowed": allowed_ss,
+            "enumeration_allowed": allowed_en,
+            "dof": dof,
+            "multiplicity": mult,
+        }
 
 
 @dataclass
@@ -187,11 +212,11 @@ class EncodedDataset:
     def __len__(self) -> int:
         return len(self.spacegroup)
 
-    def subset(self, idx) -> "EncodedDataset":
+    def subset(self, idx) -> EncodedDataset:
         idx = torch.as_tensor(idx, dtype=torch.int64) if not isinstance(idx, slice) else idx
         return EncodedDataset(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
-    def to(self, device) -> "EncodedDataset":
+    def to(self, device) -> EncodedDataset:
         return EncodedDataset(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
     def permuted(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -213,7 +238,7 @@ class EncodedDataset:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
-    def from_state_dict(cls, d: dict) -> "EncodedDataset":
+    def from_state_dict(cls, d: dict) -> EncodedDataset:
         return cls(**{f.name: d[f.name] for f in fields(cls)})
 
 

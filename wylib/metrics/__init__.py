@@ -4,15 +4,39 @@ Modules: `distribution` (KS, chi^2, P1), `novelty` (uniqueness, novelty),
 `chemistry` (SMACT charge neutrality), `stability` (S.U.N., S.S.U.N.),
 `bootstrap` (percentile confidence intervals), `comparison` (two sets on one 0/1 outcome).
 """
+
 from wylib.metrics.bootstrap import CI, bootstrap_ci
 from wylib.metrics.chemistry import charge_neutral, charge_neutral_fraction, smact_valid
 from wylib.metrics.comparison import ProportionDifference, proportion_difference
-from wylib.metrics.distribution import (Chi2Result, chi2_statistic, element_frequencies, elements_chi2,
-                                        ks_statistic, p1_fraction, spacegroup_chi2)
+from wylib.metrics.distribution import (
+    Chi2Result,
+    chi2_statistic,
+    element_frequencies,
+    elements_chi2,
+    ks_statistic,
+    p1_fraction,
+    spacegroup_chi2,
+)
 from wylib.metrics.novelty import novelty_mask, uniqueness_mask
 from wylib.metrics.stability import SunResult, sun_rates
 
-__all__ = ["CI", "bootstrap_ci", "charge_neutral", "charge_neutral_fraction", "ProportionDifference",
-           "proportion_difference", "smact_valid", "Chi2Result", "chi2_statistic",
-           "element_frequencies", "elements_chi2", "ks_statistic", "p1_fraction", "spacegroup_chi2",
-           "novelty_mask", "uniqueness_mask", "SunResult", "sun_rates"]
+__all__ = [
+    "CI",
+    "bootstrap_ci",
+    "charge_neutral",
+    "charge_neutral_fraction",
+    "ProportionDifference",
+    "proportion_difference",
+    "smact_valid",
+    "Chi2Result",
+    "chi2_statistic",
+    "element_frequencies",
+    "elements_chi2",
+    "ks_statistic",
+    "p1_fraction",
+    "spacegroup_chi2",
+    "novelty_mask",
+    "uniqueness_mask",
+    "SunResult",
+    "sun_rates",
+]

@@ -1,8 +1,10 @@
 """Percentile bootstrap confidence intervals for any metric of one or more samples."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -10,6 +12,7 @@ import numpy as np
 @dataclass(frozen=True)
 class CI:
     """Point estimate on the full data and a (1 - alpha) percentile interval."""
+
     value: float
     low: float
     high: float
@@ -24,8 +27,14 @@ def _take(sample: Any, idx: np.ndarray) -> Any:
     return [sample[i] for i in idx]
 
 
-def bootstrap_ci(statistic: Callable[..., float], *samples: Sequence, n_boot: int = 1000, alpha: float = 0.05,
-                 seed: int = 0, resample: Sequence[bool] | None = None) -> CI:
+def bootstrap_ci(
+    statistic: Callable[..., float],
+    *samples: Sequence,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+    resample: Sequence[bool] | None = None,
+) -> CI:
     """statistic(*samples) with a percentile bootstrap interval.
 
     Each sample is resampled independently with replacement (rows of numpy
@@ -37,12 +46,12 @@ def bootstrap_ci(statistic: Callable[..., float], *samples: Sequence, n_boot: in
     if len(resample) != len(samples):
         raise ValueError("resample must have one flag per sample")
     value = float(statistic(*samples))
-    if any(len(s) == 0 for s, r in zip(samples, resample) if r):
+    if any(len(s) == 0 for s, r in zip(samples, resample, strict=True) if r):
         return CI(value, float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
     reps = np.empty(n_boot)
     for b in range(n_boot):
-        args = [_take(s, rng.integers(0, len(s), len(s))) if r else s for s, r in zip(samples, resample)]
+        args = [_take(s, rng.integers(0, len(s), len(s))) if r else s for s, r in zip(samples, resample, strict=True)]
         reps[b] = statistic(*args)
     reps = reps[np.isfinite(reps)]
     if reps.size == 0:

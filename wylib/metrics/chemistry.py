@@ -20,11 +20,12 @@ Two oxidation-state lists (``oxidation_states``):
 `MAX_OXIDATION_COMBINATIONS` oxidation-state combinations (random many-element
 compositions: the exhaustive check would run for hours); callers count them as not neutral.
 """
+
 from __future__ import annotations
 
 import itertools
-from functools import lru_cache
-from typing import Sequence
+from collections.abc import Sequence
+from functools import cache, lru_cache
 
 import numpy as np
 import smact
@@ -36,12 +37,12 @@ PAPER_OXIDATION_LIST = "smact14"
 MAX_OXIDATION_COMBINATIONS = 100_000
 
 
-@lru_cache(maxsize=None)
+@cache
 def _smact_element(symbol: str) -> smact.Element:
     return smact.Element(symbol)
 
 
-@lru_cache(maxsize=None)
+@cache
 def oxidation_states(symbol: str, oxidation_list: str = PAPER_OXIDATION_LIST) -> tuple[int, ...]:
     """Oxidation states of an element in one of `OXIDATION_LISTS` (empty if it has none)."""
     if oxidation_list not in OXIDATION_LISTS:
@@ -54,8 +55,9 @@ def oxidation_states(symbol: str, oxidation_list: str = PAPER_OXIDATION_LIST) ->
 
 
 @lru_cache(maxsize=65536)
-def _valid_formula(symbols: tuple[str, ...], counts: tuple[int, ...], use_pauling_test: bool,
-                   include_alloys: bool, oxidation_list: str) -> bool:
+def _valid_formula(
+    symbols: tuple[str, ...], counts: tuple[int, ...], use_pauling_test: bool, include_alloys: bool, oxidation_list: str
+) -> bool:
     if len(symbols) == 1:
         return True
     if include_alloys and all(s in smact.metals for s in symbols):
@@ -90,8 +92,12 @@ def _reduced(composition: Composition | str) -> tuple[tuple[str, ...], tuple[int
     return symbols, tuple(int(c) for c in counts)
 
 
-def smact_valid(composition: Composition | str, use_pauling_test: bool = True, include_alloys: bool = True,
-                oxidation_list: str = PAPER_OXIDATION_LIST) -> bool:
+def smact_valid(
+    composition: Composition | str,
+    use_pauling_test: bool = True,
+    include_alloys: bool = True,
+    oxidation_list: str = PAPER_OXIDATION_LIST,
+) -> bool:
     """CDVAE-style SMACT validity (charge neutrality + electronegativity) of one composition."""
     symbols, counts = _reduced(composition)
     if oxidation_list not in OXIDATION_LISTS:
@@ -100,7 +106,8 @@ def smact_valid(composition: Composition | str, use_pauling_test: bool = True, i
 
 
 def oxidation_combinations(composition: Composition | str, oxidation_list: str = PAPER_OXIDATION_LIST) -> int | None:
-    """Oxidation-state combinations SMACT would try; None if the composition passes without (one element, all metals)."""
+    """Oxidation-state combinations SMACT would try; None if the composition passes without
+    (one element, all metals)."""
     symbols = [el.symbol for el in Composition(composition)]
     if len(symbols) == 1 or all(x in smact.metals for x in symbols):
         return None
@@ -118,8 +125,9 @@ def charge_neutral(composition: Composition | str, oxidation_list: str = PAPER_O
         return False
 
 
-def charge_neutral_fraction(compositions: Sequence[Composition | str],
-                            oxidation_list: str = PAPER_OXIDATION_LIST) -> float:
+def charge_neutral_fraction(
+    compositions: Sequence[Composition | str], oxidation_list: str = PAPER_OXIDATION_LIST
+) -> float:
     """Share of charge-neutral compositions (`charge_neutral`; unchecked and unusable ones count as not neutral).
 
     NaN for empty input."""

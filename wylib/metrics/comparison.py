@@ -4,10 +4,11 @@
 bootstrap interval that resamples both sets independently, and the two-sided p-value of Fisher's
 exact test on the 2x2 table (a: successes / failures, b: successes / failures).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy.stats import fisher_exact
@@ -18,6 +19,7 @@ from wylib.metrics.bootstrap import CI, bootstrap_ci
 @dataclass(frozen=True)
 class ProportionDifference:
     """a minus b, in percentage points, with its interval and Fisher's exact test."""
+
     difference: CI
     p_value: float
     n_a: int
@@ -26,12 +28,15 @@ class ProportionDifference:
     k_b: int
 
     def __str__(self) -> str:
-        return (f"{self.difference.value:+.1f} pp [{self.difference.low:+.1f}, {self.difference.high:+.1f}] "
-                f"({self.k_a}/{self.n_a} vs {self.k_b}/{self.n_b}; Fisher exact p = {self.p_value:.3g})")
+        return (
+            f"{self.difference.value:+.1f} pp [{self.difference.low:+.1f}, {self.difference.high:+.1f}] "
+            f"({self.k_a}/{self.n_a} vs {self.k_b}/{self.n_b}; Fisher exact p = {self.p_value:.3g})"
+        )
 
 
-def proportion_difference(a: Sequence[bool], b: Sequence[bool], n_boot: int = 1000, seed: int = 0,
-                          alpha: float = 0.05) -> ProportionDifference:
+def proportion_difference(
+    a: Sequence[bool], b: Sequence[bool], n_boot: int = 1000, seed: int = 0, alpha: float = 0.05
+) -> ProportionDifference:
     """Difference of two proportions (percentage points) with bootstrap interval and Fisher's exact test.
 
     Empty sides give NaN (no exception)."""

@@ -18,11 +18,12 @@ chi^2 between two frequency tables p (generated) and q (test):
   including those the test set lacks.
 Empty inputs give NaN (never an exception) so a long run can carry on.
 """
+
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 from pymatgen.core import Composition
@@ -50,15 +51,20 @@ def p1_fraction(spacegroups: Sequence[int]) -> float:
 @dataclass(frozen=True)
 class Chi2Result:
     """chi^2 value plus what the paper-style variant dropped."""
+
     value: float
     n_categories: int
     dropped: tuple = field(default=())
     dropped_mass: float = 0.0  # share of generated mass in dropped categories
 
 
-def chi2_statistic(generated: Mapping[Hashable, float], test: Mapping[Hashable, float],
-                   corrected: bool = False, alpha: float = 1.0,
-                   universe: Iterable[Hashable] | None = None) -> Chi2Result:
+def chi2_statistic(
+    generated: Mapping[Hashable, float],
+    test: Mapping[Hashable, float],
+    corrected: bool = False,
+    alpha: float = 1.0,
+    universe: Iterable[Hashable] | None = None,
+) -> Chi2Result:
     """chi^2 between two count (or weight) tables; see the module docstring for both variants.
 
     `test` must be raw counts for the smoothing to mean add-alpha; `universe` is the fixed
@@ -95,8 +101,9 @@ def _counts(x: Sequence[int] | Mapping[int, float]) -> Mapping[int, float]:
     return {int(k): float(c[k]) for k in np.flatnonzero(c)}
 
 
-def spacegroup_chi2(generated: Sequence[int] | Mapping[int, float], test: Sequence[int] | Mapping[int, float],
-                    corrected: bool = False) -> Chi2Result:
+def spacegroup_chi2(
+    generated: Sequence[int] | Mapping[int, float], test: Sequence[int] | Mapping[int, float], corrected: bool = False
+) -> Chi2Result:
     """chi^2 between space-group frequencies (paper style, or corrected over all 230 groups).
 
     Either side may be a sequence of space-group numbers or a precomputed count table."""
@@ -119,9 +126,11 @@ def element_frequencies(compositions: Sequence[Composition | Mapping[str, float]
     return out
 
 
-def elements_chi2(generated: Sequence[Composition | Mapping[str, float] | str] | Counter,
-                  test: Sequence[Composition | Mapping[str, float] | str] | Counter,
-                  corrected: bool = False) -> Chi2Result:
+def elements_chi2(
+    generated: Sequence[Composition | Mapping[str, float] | str] | Counter,
+    test: Sequence[Composition | Mapping[str, float] | str] | Counter,
+    corrected: bool = False,
+) -> Chi2Result:
     """chi^2 between element frequencies (atomic fractions summed over structures).
 
     Either side may be a sequence of compositions or a precomputed frequency table

@@ -7,11 +7,12 @@ Novelty is judged against a reference set (train + val in the paper). Groups are
 matched in parallel worker processes when ``n_jobs > 1``. ``None`` entries
 (structures that failed to build) are neither unique nor novel.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Sequence
 
 import numpy as np
 from pymatgen.analysis.structure_matcher import StructureMatcher
@@ -59,13 +60,15 @@ def uniqueness_mask(structures: Sequence[Structure | None], n_jobs: int = 1) -> 
     """True for the first structure of each StructureMatcher class, False for later duplicates."""
     mask = np.zeros(len(structures), bool)
     groups = list(_group(structures).values())
-    for idx, res in zip(groups, _run(_unique_in_group, [[structures[i] for i in g] for g in groups], n_jobs)):
+    results = _run(_unique_in_group, [[structures[i] for i in g] for g in groups], n_jobs)
+    for idx, res in zip(groups, results, strict=True):
         mask[idx] = res
     return mask
 
 
-def novelty_mask(structures: Sequence[Structure | None], reference: Sequence[Structure | None],
-                 n_jobs: int = 1) -> np.ndarray:
+def novelty_mask(
+    structures: Sequence[Structure | None], reference: Sequence[Structure | None], n_jobs: int = 1
+) -> np.ndarray:
     """True where a structure matches no reference structure of the same reduced composition."""
     mask = np.zeros(len(structures), bool)
     refs = _group(reference)
@@ -76,6 +79,6 @@ def novelty_mask(structures: Sequence[Structure | None], reference: Sequence[Str
             continue
         tasks.append(([structures[i] for i in idx], [reference[j] for j in refs[f]]))
         where.append(idx)
-    for idx, res in zip(where, _run(_novel_in_group, tasks, n_jobs)):
+    for idx, res in zip(where, _run(_novel_in_group, tasks, n_jobs), strict=True):
         mask[idx] = res
     return mask

@@ -8,10 +8,11 @@ Two denominators, reported side by side:
 * ``all``: every attempted sample, including invalid sequences and failed
   builds/relaxations (``n_attempted``; default: the number of records given).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -42,8 +43,9 @@ class SunResult:
         return self.n_ssun / self.n_attempted if self.n_attempted else float("nan")
 
 
-def sun_mask(unique: Sequence[bool], novel: Sequence[bool], e_hull: Sequence[float],
-             threshold: float = STABILITY_THRESHOLD) -> np.ndarray:
+def sun_mask(
+    unique: Sequence[bool], novel: Sequence[bool], e_hull: Sequence[float], threshold: float = STABILITY_THRESHOLD
+) -> np.ndarray:
     """Per-structure S.U.N. flag (NaN E_hull -> False)."""
     e = np.asarray(e_hull, float)
     u, n = np.asarray(unique, bool), np.asarray(novel, bool)
@@ -53,9 +55,15 @@ def sun_mask(unique: Sequence[bool], novel: Sequence[bool], e_hull: Sequence[flo
         return u & n & (e <= threshold)
 
 
-def sun_rates(unique: Sequence[bool], novel: Sequence[bool], e_hull: Sequence[float], spacegroup: Sequence[int],
-              n_attempted: int | None = None, threshold: float = STABILITY_THRESHOLD,
-              subset: Sequence[bool] | None = None) -> SunResult:
+def sun_rates(
+    unique: Sequence[bool],
+    novel: Sequence[bool],
+    e_hull: Sequence[float],
+    spacegroup: Sequence[int],
+    n_attempted: int | None = None,
+    threshold: float = STABILITY_THRESHOLD,
+    subset: Sequence[bool] | None = None,
+) -> SunResult:
     """Counts behind S.U.N./S.S.U.N. with both denominators (see module docstring).
 
     Records are the structures that reached the E_hull stage (NaN where it failed);
@@ -77,5 +85,6 @@ def sun_rates(unique: Sequence[bool], novel: Sequence[bool], e_hull: Sequence[fl
     n_att = len(sun) if n_attempted is None else int(n_attempted)
     if n_att < len(sun):
         raise ValueError("n_attempted is smaller than the number of records")
-    return SunResult(n_att, int(np.isfinite(np.asarray(e_hull, float)).sum()), int(sun.sum()),
-                     int((sun & (sg != 1)).sum()))
+    return SunResult(
+        n_att, int(np.isfinite(np.asarray(e_hull, float)).sum()), int(sun.sum()), int((sun & (sg != 1)).sum())
+    )

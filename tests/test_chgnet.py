@@ -1,0 +1,68 @@
+"""CHGNet loading and batched prediction: CHGNet's own energies on real structures, failures per structure."""
+
+import numpy as np
+import pytest
+import torch
+from pymatgen.core import Lattice, Structure
+
+import wylib.chgnet as chg
+from wylib.data import parse_cif
+
+pytestmark = pytest.mark.slow  # CHGNet
+
+
+@pytest.fixture(scope="module")
+def model():
+    return chg.load_model(threads=1)
+
+
+@pytest.fixture(scope="module")
+def real(test_split_head):
+    return [parse_cif(c) for c in test_split_head.cif[:24]]
+
+
+def test_load_model_device_threads_and_isolated_atoms(model):
+    assert next(model.parameters()).device.type == "cpu" and torch.get_num_threads() == 1
+    assert model.graph_converter.on_isolated_atoms == "error"
+    with pytest.raises(RuntimeError, match="gpu"):
+        chg.load_model(device="gpu")
+
+
+def test_energies_are_chgnet_own_on_real_structures(model, real):
+    """Batched energies per atom equal CHGNet's `predict_structure(task="e")` and the energies of the
+    forces-and-stress path bit for bit (not the calculator's total energy divided back by n)."""
+    ref = [float(p["e"]) for p in model.predict_structure(real, task="e", batch_size=8)]
+    ours = chg.energies_per_atom(model, real, batch_size=8)
+    assert ours == ref
+    efs = chg.predict(model, real, batch_size=8, task="efs")
+    assert [float(p["e"]) for p in efs] == ref
+    ev = chg.evaluate(model, real, batch_size=8)
+    assert np.allclose([float(r["energy"]) / len(s) for r, s in zip(ev, real, strict=True)], ref, rtol=0, atol=1e-6)
+    assert all(r["stress"].shape == (3, 3) and r["forces"].shape == (len(s), 3) for r, s in zip(ev, real, strict=True))
+
+
+def test_failures_are_per_structure(model, real, monkeypatch):
+    lonely = Structure(Lattice.cubic(20.0), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])  # isolated atoms
+    ref = chg.energies_per_atom(model, real[:4])
+    out = chg.energies_per_atom(model, [real[0], lonely, *real[1:4]], batch_size=8)
+    bad = out.pop(1)
+    assert isinstance(bad, chg.Failure) and bad.stage == "graph" and isinstance(bad.error, ValueError)
+    assert str(bad).startswith("graph: ValueError: ") and "isolated" in str(bad).lower()
+    assert out == ref
+    real_predict = chg.predict_e
+
+    def fail_batches(m, graphs):
+        if len(graphs) > 1:
+            raise RuntimeError("batch failure")
+        return real_predict(m, graphs)
+
+    monkeypatch.setattr(chg, "predict_e", fail_batches)
+    assert chg.energies_per_atom(model, real[:4], batch_size=4) == pytest.approx(ref, abs=1e-6)  # one by one
+
+    def fail(m, graphs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(chg, "predict_e", fail)
+    assert [str(e) for e in chg.energies_per_atom(model, real[:2])] == ["forward: RuntimeError: boom"] * 2
+    with pytest.raises(ValueError, match="task"):
+        chg.predict(model, real[:1], task="ef")
