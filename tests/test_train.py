@@ -181,3 +181,22 @@ def test_killed_run_resumes_from_checkpoint(tmp_path: Path) -> None:
     sr, sk = (torch.load(p / "model.pt", weights_only=True) for p in (tmp_path / "ref", run))
     assert all(torch.equal(sr[k], sk[k]) for k in sr)
     assert resumed["test"]["nll"] == ref["test"]["nll"]
+
+
+def test_training_subset_for_learning_curves():
+    import dataclasses
+
+    from wylib.train import training_subset
+
+    data = synthetic(40, seed=0)
+    data = dataclasses.replace(data, spacegroup=torch.arange(1, 41))  # each row recognisable by its group
+    half = training_subset(data, 0.5, seed=3)
+    assert len(half) == 20
+    assert torch.equal(half.spacegroup, training_subset(data, 0.5, seed=3).spacegroup)  # seeded
+    assert not torch.equal(half.spacegroup, training_subset(data, 0.5, seed=4).spacegroup)
+    picked = half.spacegroup.tolist()
+    assert picked == sorted(picked) and len(set(picked)) == 20  # distinct rows, original order
+    assert training_subset(data, 1.0) is data and len(training_subset(data, 0.001)) == 1
+    for bad in (0, -0.5, 1.5, float("nan"), "half"):
+        with pytest.raises(ValueError, match="train_fraction"):
+            training_subset(data, bad)

@@ -394,6 +394,20 @@ def train(
     return tr.finish(test_data, eval_train)
 
 
+def training_subset(data, fraction: float, seed: int = 0):
+    """A seeded random subset of `fraction` of the structures (at least one), in their original order.
+
+    For learning curves: the vocabulary, validation and test sets stay those of the full split."""
+    if not (isinstance(fraction, (int, float)) and math.isfinite(fraction) and 0 < fraction <= 1):
+        raise ValueError(f"train_fraction must be a number in (0, 1], not {fraction!r}")
+    n = len(data)
+    if fraction == 1:
+        return data
+    k = max(1, round(fraction * n))
+    idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:k].sort().values
+    return data.subset(idx)
+
+
 def train_dataset(
     dataset: str = "mp_20_biternary_open",
     run_dir: str | Path = "output/runs/default",
@@ -402,12 +416,18 @@ def train_dataset(
     max_structures: int | None = None,
     progress: bool = True,
     n_jobs: int | None = None,
+    train_fraction: float = 1.0,
 ) -> dict:
-    """Load a data set with wylib.data, size the model to its vocabulary, train, report train/val/test NLL."""
+    """Load a data set with wylib.data, size the model to its vocabulary, train, report train/val/test NLL.
+
+    ``train_fraction`` < 1 trains on a seeded subset of the training split (`training_subset`, seed
+    ``cfg.seed``); the vocabulary comes from the whole training split and val/test are unchanged."""
     from wylib.data import load_encoded
 
     cfg = cfg or TrainConfig()
     tr_data, vocab = load_encoded(dataset, "train", max_structures=max_structures, n_jobs=n_jobs)
+    n_full = len(tr_data)
+    tr_data = training_subset(tr_data, train_fraction, cfg.seed)
     va_data, _ = load_encoded(dataset, "val", vocab=vocab, max_structures=max_structures, n_jobs=n_jobs)
     te_data, _ = load_encoded(dataset, "test", vocab=vocab, max_structures=max_structures, n_jobs=n_jobs)
     from wylib.symmetry import spacegroup_features
@@ -430,7 +450,13 @@ def train_dataset(
         feats,
         vocab,
         te_data,
-        extra_config={"dataset": dataset, "max_structures": max_structures, "dropped": dropped},
+        extra_config={
+            "dataset": dataset,
+            "max_structures": max_structures,
+            "dropped": dropped,
+            "train_fraction": train_fraction,
+            "n_train_full": n_full,
+        },
         progress=progress,
         eval_train=True,
     )
