@@ -108,3 +108,12 @@ def test_bad_rows_are_reported_not_dropped(tmp_path, monkeypatch):
     assert len(g) == 3 and g["representation"].iloc[0] is not None
     assert g["representation"].iloc[1] is None and "numIons" in g["reason"].iloc[1]
     assert g["representation"].iloc[2] is None and "no degrees of freedom" in g["reason"].iloc[2]
+
+
+def test_benchmark_chemistry_of_the_authors_rows():
+    from wylib import evaluate as ev
+
+    assert ev.authors_elements("mp_20_biternary_open") == (2, 3) and ev.authors_elements("mp_20") is None
+    s = ev.release_gene_set(None)
+    assert s.name == ev.AUTHORS_GENES_ALL and len(s.representations) == 10000
+    assert len(ev.release_gene_set().representations) == 7484

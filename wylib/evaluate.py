@@ -367,24 +367,30 @@ AUTHORS_GENES = "WyFormer genes, 2-3 el. (authors' model)"
 AUTHORS_RELAXED = "WyFormer relaxed, 2-3 el. (authors' model and protocol)"
 AUTHORS_RELAXED_ALL = "WyFormer relaxed, all 999 (authors' model and protocol)"
 AUTHORS_OUR_PROTOCOL = "WyFormer genes, 2-3 el., this repo's protocol"
+AUTHORS_GENES_ALL = "WyFormer genes, all chemistries (authors' model)"
+AUTHORS_OUR_PROTOCOL_ALL = "WyFormer genes, all chemistries, this repo's protocol"
 
 
-def release_gene_set(name: str = AUTHORS_GENES) -> EvaluatedSet:
-    """The authors' released genes with 2-3 elements (`wylib.release`), Wyckoff level only.
+def authors_elements(dataset: str) -> tuple[int, ...] | None:
+    """Which of the authors' samples compare with a benchmark: 2-3 elements, or all for the full MP-20."""
+    return None if dataset == "mp_20" else (2, 3)
+
+
+def release_gene_set(n_elements: Sequence[int] | None = (2, 3), name: str | None = None) -> EvaluatedSet:
+    """The authors' released genes with 2-3 elements (``n_elements=None``: all, for MP-20), Wyckoff level only.
 
     They were released formally valid, so validity is not applicable; the statistics use the same
     filter as our model's row (valid, Wyckoff-unique and Wyckoff-novel against our train+val)."""
     from wylib.release import load_genes
 
-    genes = load_genes()
+    genes = load_genes(n_elements)
     n_bad = int(genes["representation"].isna().sum())
-    notes = [
-        "the authors' 10k released genes (their model trained on full MP-20), restricted to the "
-        f"{len(genes)} with 2-3 distinct elements"
-    ]
+    which = "with 2-3 distinct elements" if n_elements is not None else "(all chemistries)"
+    notes = [f"the {len(genes)} of the authors' 10k released genes (their model trained on full MP-20) {which}"]
     if n_bad:
         notes.append(f"{n_bad} genes without a representation under this repo's Wyckoff tables, left out")
     reps = [r for r in genes["representation"] if r is not None]
+    name = name or (AUTHORS_GENES if n_elements is not None else AUTHORS_GENES_ALL)
     return EvaluatedSet(name, reps, validity_applicable=False, notes=notes)
 
 
