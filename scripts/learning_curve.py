@@ -1,0 +1,152 @@
+"""Learning curve over the training data: train on 25 / 50 / 100 % of the training split, score 10k free samples.
+
+    WYLIB_DATA_DIR=../shared/data .venv/bin/python scripts/learning_curve.py [--fractions 0.25 0.5 1.0]
+
+Each fraction < 1 trains notebook 02 through papermill with the `paper` profile's training settings
+(max 80 epochs, patience 4, one thread, seed 0) and ``train_fraction`` (a seeded subset of the training
+split; vocabulary, validation and test unchanged) into ``output/learning_curve/f<fraction>/``; a finished
+run is reused (resumable). Fraction 1.0 is the committed default model ``runs/default`` (the `paper`
+profile's run with the same settings). Each model draws 10,000 free samples at T = 1 (seed 0, space
+groups from train+val) scored at the Wyckoff level with `wylib.evaluate` against the test split.
+Writes ``results/learning_curve.csv`` / ``.md`` and ``figures/learning_curve.pdf`` / ``.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "output" / "learning_curve"
+KEYS = ["validity", "elements_ks", "el_chi2", "sites_ks", "dof_ks", "sg_chi2", "charge_neutrality"]
+
+
+def train(fraction: float) -> Path:
+    """Run directory of the model trained on `fraction` of the training split (trained if missing)."""
+    if fraction == 1.0:
+        return REPO / "runs" / "default"
+    import papermill
+
+    out = OUT / f"f{fraction:g}"
+    run = out / "model"
+    if (run / "metrics.json").exists():
+        return run
+    out.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(
+        str(REPO / "notebooks" / "02_training.ipynb"),
+        str(out / "02_training.ipynb"),
+        parameters=dict(
+            train_fraction=fraction,
+            max_epochs=80,
+            patience=4,
+            num_threads=1,
+            seed=0,
+            out_dir=str(out),
+            run_dir=str(run),
+        ),
+        cwd=str(REPO),
+        kernel_name="python3",
+        progress_bar=False,
+    )
+    return run
+
+
+def score(run: Path, refs, n_samples: int, n_bootstrap: int) -> dict:
+    import torch
+
+    from wylib import evaluate as ev
+    from wylib.sample import sample, spacegroup_counts
+    from wylib.train import load_run
+
+    torch.set_num_threads(1)
+    model, vocab, _ = load_run(run, device="cpu")
+    res = sample(
+        model,
+        vocab,
+        n_samples,
+        spacegroup_distribution=spacegroup_counts("mp_20_biternary_open"),
+        temperature=1.0,
+        constrained=False,
+        seed=0,
+        device="cpu",
+        progress=False,
+    )
+    row, _ = ev.evaluate_set(ev.EvaluatedSet(run.name, res.representations), refs, n_bootstrap=n_bootstrap)
+    valid = [r for r in res.representations if r is not None]
+    metrics = json.loads((run / "metrics.json").read_text())
+    out = {
+        "n_train": metrics["n_train"],
+        "best_val_nll": metrics["best_val_nll"],
+        "test_nll": metrics["test"]["nll"],
+        "epochs": metrics["rounds"],
+        "share_4plus_elements": 100 * sum(r.n_elements > 3 for r in valid) / len(valid),
+    }
+    for k in KEYS:
+        ci = row.metrics[k]
+        out.update({k: ci.value, f"{k}_low": ci.low, f"{k}_high": ci.high})
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--fractions", type=float, nargs="+", default=[0.25, 0.5, 1.0])
+    ap.add_argument("--n-samples", type=int, default=10000)
+    ap.add_argument("--n-bootstrap", type=int, default=200)
+    args = ap.parse_args(argv)
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from wylib import evaluate as ev, plots
+
+    t0 = time.time()
+    refs = ev.load_references("mp_20_biternary_open")
+    rows = []
+    for f in args.fractions:
+        run = train(f)
+        print(f"[learning_curve] fraction {f:g}: model {run.relative_to(REPO)}", flush=True)
+        rows.append({"train_fraction": f, **score(run, refs, args.n_samples, args.n_bootstrap)})
+    t = pd.DataFrame(rows)
+    (REPO / "results").mkdir(exist_ok=True)
+    t.to_csv(REPO / "results" / "learning_curve.csv", index=False)
+    shown = t[["train_fraction", "n_train", "epochs", "best_val_nll", "test_nll", "share_4plus_elements"]].copy()
+    for k in KEYS:
+        shown[k] = [
+            f"{v:.3g} [{lo:.3g}, {hi:.3g}]" for v, lo, hi in zip(t[k], t[f"{k}_low"], t[f"{k}_high"], strict=True)
+        ]
+    cmd = "WYLIB_DATA_DIR=../shared/data .venv/bin/python scripts/learning_curve.py " + " ".join(sys.argv[1:])
+    text = (
+        f"# Learning curve over the training data\n\nHost `{platform.node()}`, "
+        f"{datetime.datetime.now():%Y-%m-%d %H:%M}, {(time.time() - t0) / 60:.1f} min. Command:\n\n    {cmd}\n\n"
+        f"Models trained with the `paper` profile's settings on a seeded subset of the training split (fraction "
+        f"1.0 = `runs/default`); {args.n_samples} free samples at T = 1 each, Wyckoff-level metrics against the "
+        f"test split (valid, Wyckoff-unique and Wyckoff-novel samples; bootstrap 95 % over {args.n_bootstrap} "
+        f"resamples); `share_4plus_elements`: % of valid samples with more distinct elements than any training "
+        f"structure.\n\n" + shown.to_markdown(index=False) + "\n"
+    )
+    (REPO / "results" / "learning_curve.md").write_text(text)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for ax, k, label in zip(
+        axes,
+        ["elements_ks", "el_chi2", "best_val_nll"],
+        ["elements KS", "elements chi2 (paper style)", "best validation NLL, nats"],
+        strict=True,
+    ):
+        lo = t[f"{k}_low"] if f"{k}_low" in t else None
+        ax.plot(t["n_train"], t[k], "o-")
+        if lo is not None:
+            ax.fill_between(t["n_train"], t[f"{k}_low"], t[f"{k}_high"], alpha=0.2)
+        ax.set_xscale("log")
+        ax.set_xlabel("training structures")
+        ax.set_ylabel(label)
+    fig.tight_layout()
+    plots.save_figure(fig, "learning_curve", REPO / "figures")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
