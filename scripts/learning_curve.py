@@ -56,7 +56,8 @@ def train(fraction: float) -> Path:
     return run
 
 
-def score(run: Path, refs, n_samples: int, n_bootstrap: int) -> dict:
+def score(run: Path, refs, n_samples: int, n_bootstrap: int, max_elements: int | None = None) -> dict:
+    """Wyckoff-level metrics of `n_samples` free samples at T = 1 (seed 0) of the model in `run`."""
     import torch
 
     from wylib import evaluate as ev

@@ -237,3 +237,24 @@ def test_non_finite_spacegroup_weights_are_an_error(vocab, bad):
     w[225] = bad
     with pytest.raises(ValueError, match="231 finite non-negative weights"):
         sample(make_model(vocab), vocab, 4, spacegroup_distribution=w, progress=False)
+
+
+@pytest.mark.parametrize("constrained", [True, False])
+@pytest.mark.parametrize("cache_prefix", [True, False])
+def test_max_elements_caps_the_distinct_elements(vocab, constrained, cache_prefix):
+    """An untrained model mixes many elements; with the cap no sample has more than 2, and none stops early."""
+    model = bias(no_service(make_model(vocab)), 0, STOP, -3.0)  # long samples: many chances for a new element
+    kw = dict(
+        spacegroups=torch.full((300,), 225), constrained=constrained, seed=1, progress=False, cache_prefix=cache_prefix
+    )
+    free = sample(model, vocab, 300, **kw)
+    capped = sample(model, vocab, 300, max_elements=2, **kw)
+
+    def distinct(res):
+        return [len({int(t) for t in row[: int(n)]}) for row, n in zip(res.element, res.n_sites, strict=True)]
+
+    assert max(distinct(free)) > 2
+    assert max(distinct(capped)) <= 2
+    assert capped.meta["max_elements"] == 2
+    with pytest.raises(ValueError, match="max_elements"):
+        sample(model, vocab, 3, max_elements=0, **{**kw, "spacegroups": torch.full((3,), 225)})

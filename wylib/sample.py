@@ -263,6 +263,7 @@ def _sample_batch(
     grammar: dict[str, torch.Tensor] | None,
     gen: torch.Generator,
     cache_prefix: bool = True,
+    max_elements: int | None = None,
 ) -> dict[str, torch.Tensor]:
     dev = sg.device
     B, L, M = len(sg), vocab.length, vocab.max_sites
@@ -296,7 +297,11 @@ def _sample_batch(
                 allowed[:, 3:] = True
             if k > 0:
                 allowed[:, STOP] = True
-        e, lp, lpm = _draw(raw, allowed, temperature, gen)
+        if max_elements is not None and k > 0:
+            e_allowed = _cap_elements(raw, allowed, E[active, :k], max_elements)
+        else:
+            e_allowed = allowed
+        e, lp, lpm = _draw(raw, e_allowed, temperature, gen)
         E[active, k], logp[active, k, 0], logp_model[active, k, 0] = e, lp, lpm
         stop = e == STOP
         done = active[stop]
@@ -339,6 +344,21 @@ def _sample_batch(
     }
 
 
+def _cap_elements(
+    raw: torch.Tensor, allowed: torch.Tensor | None, prefix: torch.Tensor, max_elements: int
+) -> torch.Tensor | None:
+    """Element-step mask: rows whose prefix already holds `max_elements` distinct elements may only repeat one
+    of them (or stop); other rows keep `allowed`. raw: (b, V_el), prefix: (b, k) element tokens."""
+    present = torch.zeros_like(raw, dtype=torch.bool).scatter_(1, prefix, True)  # (b, V_el)
+    present[:, :3] = False  # PAD / MASK / STOP are not elements
+    full = present.sum(-1) >= max_elements
+    if not bool(full.any()):
+        return allowed
+    out = torch.ones_like(raw, dtype=torch.bool) if allowed is None else allowed.clone()
+    out[full, 3:] &= present[full, 3:]
+    return out
+
+
 def _check_sample_args(n: int, temperature: float, batch_size: int) -> None:
     """ValueError naming the argument: n an integer >= 0, batch_size an integer >= 1, temperature a finite
     positive number (NaN or inf would otherwise sample garbage silently)."""
@@ -370,6 +390,7 @@ def sample(
     device: str | torch.device = "auto",
     progress: bool = True,
     cache_prefix: bool = True,
+    max_elements: int | None = None,
 ) -> SampleResult:
     """Sample n Wyckoff representations (see module docstring).
 
@@ -377,8 +398,15 @@ def sample(
     (231 non-negative weights indexed by group number, e.g. `spacegroup_counts`); exactly one is needed.
     ``cache_prefix``: encode each step's prefix once (`PrefixCache`) instead of three
     ``cascade_logits`` passes; same distributions, faster.
+    ``max_elements``: optional cap on the distinct elements of a sample (e.g. 3, the most any training
+    structure of the binary & ternary benchmark has): once reached, the element step may only repeat an
+    element of the prefix or stop. Off (None) by default, the paper's free sampling.
     """
     _check_sample_args(n, temperature, batch_size)
+    if max_elements is not None and (
+        isinstance(max_elements, bool) or not isinstance(max_elements, int) or max_elements < 1
+    ):
+        raise ValueError(f"max_elements must be None or an integer >= 1, got {max_elements!r}")
     gen = torch.Generator().manual_seed(int(seed))
     if spacegroups is not None:
         sg = torch.as_tensor(np.asarray(spacegroups), dtype=torch.int64).flatten()
@@ -425,6 +453,7 @@ def sample(
                 grammar,
                 gen,
                 cache_prefix,
+                max_elements,
             )
             parts.append({k: v.cpu() for k, v in batch.items()})
     finally:
@@ -459,5 +488,5 @@ def sample(
         temperature=float(temperature),
         constrained=constrained,
         seed=int(seed),
-        meta={"batch_size": batch_size, "device": str(dev)},
+        meta={"batch_size": batch_size, "device": str(dev), "max_elements": max_elements},
     )
