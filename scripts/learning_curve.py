@@ -76,6 +76,7 @@ def score(run: Path, refs, n_samples: int, n_bootstrap: int, max_elements: int |
         seed=0,
         device="cpu",
         progress=False,
+        max_elements=max_elements,
     )
     row, _ = ev.evaluate_set(ev.EvaluatedSet(run.name, res.representations), refs, n_bootstrap=n_bootstrap)
     valid = [r for r in res.representations if r is not None]
