@@ -23,7 +23,7 @@ from learning_curve import KEYS, REPO, score  # noqa: E402
 
 
 def cold(run: Path, n: int) -> dict:
-    """Mean sites and % of 4+-element valid samples of `n` free samples at T = 0.01."""
+    """Mean sites, mean distinct elements and % of 4+-element valid samples of `n` free samples at T = 0.01."""
     from wylib.sample import sample, spacegroup_counts
     from wylib.train import load_run
 
@@ -40,8 +40,11 @@ def cold(run: Path, n: int) -> dict:
         progress=False,
     )
     valid = [r for r in res.representations if r is not None]
+    rows = zip(res.element.tolist(), res.n_sites.tolist(), strict=True)
+    distinct = [len({t for t in row[:k] if t > 2}) for row, k in rows]  # real element tokens (> STOP)
     return {
         "cold_mean_sites": float(res.n_sites.float().mean()),
+        "cold_mean_distinct": sum(distinct) / n,
         "cold_validity": 100 * len(valid) / n,
         "cold_share_4plus_elements": 100 * sum(r.n_elements > 3 for r in valid) / max(len(valid), 1),
     }
@@ -90,7 +93,8 @@ def main(argv: list[str] | None = None) -> None:
         f"metrics against the test split as in `scripts/learning_curve.py` (valid, Wyckoff-unique and "
         f"Wyckoff-novel samples; bootstrap 95 % over {args.n_bootstrap} resamples); `share_4plus_elements`: % of "
         f"valid samples with more than 3 distinct elements (no training structure has more); `cold_*`: "
-        f"{args.cold_samples} free samples at T = 0.01 (mean sites = STOP position over all samples).\n\n"
+        f"{args.cold_samples} free samples at T = 0.01 (mean sites = STOP position and mean distinct element tokens "
+        f"before it, over all samples; validity, and 4+ share among the valid ones).\n\n"
         + shown.to_markdown(index=False)
         + "\n"
     )
