@@ -13,7 +13,11 @@ For each cascade step one *query* token is appended whose unknown parts are MASK
     site symmetry:  (e_k,  MASK, MASK)
     enumeration:    (e_k,  s_k,  MASK)
 Each step has its own 3-layer MLP head reading [encoder output at its query,
-presence vector of the field's tokens among the known sites].
+presence vector of the field's tokens among the known sites]. Option (not in the
+paper, off by default): ModelConfig.distinct_count appends to the element head's
+input a one-hot of the number of distinct real elements among the known sites
+(0..MAX_COUNT, clipped), so "three elements so far" is one input unit instead of
+a sum the MLP must learn from the presence vector.
 
 Attention rule (our one design choice beyond the paper): token 0 and the known
 sites attend to token 0 and the known sites only; a query attends to token 0, the
@@ -47,6 +51,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 PAD, MASK, STOP = 0, 1, 2
+MAX_COUNT = 8  # distinct_count one-hot covers 0..MAX_COUNT distinct elements (more are clipped)
 FIELDS = ("element", "site_symmetry", "enumeration")
 
 
@@ -66,6 +71,7 @@ class ModelConfig:
     d_ff: int = 128
     d_head_mlp: int = 90  # hidden width of the cascade MLP heads
     dropout: float = 0.2
+    distinct_count: bool = False  # element head also reads one-hot(number of distinct known elements)
 
     @property
     def d_model(self) -> int:
@@ -133,7 +139,10 @@ class WyckoffTransformer(nn.Module):
         self.embed = nn.ModuleList([nn.Embedding(v, d) for v, d in zip(cfg.vocab_sizes, dims, strict=True)])
         self.mixer = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)])
-        self.heads = nn.ModuleList([head_mlp(cfg.d_model + v, cfg.d_head_mlp, v) for v in cfg.vocab_sizes])
+        extra = (MAX_COUNT + 1 if cfg.distinct_count else 0, 0, 0)  # count one-hot feeds the element head only
+        self.heads = nn.ModuleList(
+            [head_mlp(cfg.d_model + v + x, cfg.d_head_mlp, v) for v, x in zip(cfg.vocab_sizes, extra, strict=True)]
+        )
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -170,9 +179,15 @@ class WyckoffTransformer(nn.Module):
         pres[:, :3] = 0.0
         return pres
 
+    @staticmethod
+    def distinct_onehot(pres: torch.Tensor) -> torch.Tensor:
+        """Presence (B, V) -> one-hot (B, MAX_COUNT + 1) of its number of distinct tokens, clipped at MAX_COUNT."""
+        return F.one_hot(pres.sum(-1).long().clamp(max=MAX_COUNT), MAX_COUNT + 1).to(pres.dtype)
+
     def _head(self, field: int, h: torch.Tensor, sites: torch.Tensor, n_known: torch.Tensor) -> torch.Tensor:
-        pres = self.presence(sites[..., field], n_known, self.cfg.vocab_sizes[field])
-        return self.heads[field](torch.cat([h, pres], dim=-1))
+        pres = self.presence(sites[..., field], n_known, self.cfg.vocab_sizes[field])  # (B, V_field)
+        feats = [h, pres, self.distinct_onehot(pres)] if field == 0 and self.cfg.distinct_count else [h, pres]
+        return self.heads[field](torch.cat(feats, dim=-1))
 
     def forward(
         self,
