@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from learning_curve import KEYS, REPO, score  # noqa: E402
+from learning_curve import KEYS, REPO, ci_cells, score  # noqa: E402
 
 
 def main() -> None:
@@ -30,10 +30,7 @@ def main() -> None:
     t = pd.DataFrame(rows)
     t.to_csv(REPO / "results" / "element_cap.csv", index=False)
     shown = t[["max_elements", "share_4plus_elements"]].copy()
-    for k in KEYS:
-        shown[k] = [
-            f"{v:.3g} [{lo:.3g}, {hi:.3g}]" for v, lo, hi in zip(t[k], t[f"{k}_low"], t[f"{k}_high"], strict=True)
-        ]
+    shown = shown.join(ci_cells(t, KEYS))
     text = (
         f"# Distinct-element cap in the sampler\n\nHost `{platform.node()}`, {datetime.datetime.now():%Y-%m-%d %H:%M}, "
         f"{(time.time() - t0) / 60:.1f} min. Command:\n\n    WYLIB_DATA_DIR=../shared/data .venv/bin/python "

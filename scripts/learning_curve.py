@@ -26,6 +26,17 @@ OUT = REPO / "output" / "learning_curve"
 KEYS = ["validity", "elements_ks", "el_chi2", "sites_ks", "dof_ks", "sg_chi2", "charge_neutrality"]
 
 
+def ci_cells(t, keys: list[str]):
+    """``value [low, high]`` strings for each metric in `keys` of a table with ``<k>``, ``<k>_low``, ``<k>_high``."""
+    import pandas as pd
+
+    cells = {
+        k: [f"{v:.3g} [{lo:.3g}, {hi:.3g}]" for v, lo, hi in zip(t[k], t[f"{k}_low"], t[f"{k}_high"], strict=True)]
+        for k in keys
+    }
+    return pd.DataFrame(cells, index=t.index)
+
+
 def train(fraction: float) -> Path:
     """Run directory of the model trained on `fraction` of the training split (trained if missing)."""
     if fraction == 1.0:
@@ -116,10 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     (REPO / "results").mkdir(exist_ok=True)
     t.to_csv(REPO / "results" / "learning_curve.csv", index=False)
     shown = t[["train_fraction", "n_train", "epochs", "best_val_nll", "test_nll", "share_4plus_elements"]].copy()
-    for k in KEYS:
-        shown[k] = [
-            f"{v:.3g} [{lo:.3g}, {hi:.3g}]" for v, lo, hi in zip(t[k], t[f"{k}_low"], t[f"{k}_high"], strict=True)
-        ]
+    shown = shown.join(ci_cells(t, KEYS))
     cmd = "WYLIB_DATA_DIR=../shared/data .venv/bin/python scripts/learning_curve.py " + " ".join(sys.argv[1:])
     text = (
         f"# Learning curve over the training data\n\nHost `{platform.node()}`, "

@@ -20,7 +20,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]  # this checkout's wylib, not an installed one
-from learning_curve import KEYS, REPO, score  # noqa: E402
+from learning_curve import KEYS, REPO, ci_cells, score  # noqa: E402
 
 
 def cold(run: Path, n: int) -> dict:
@@ -82,10 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     t.to_csv(REPO / "results" / f"{args.name}.csv", index=False)
     cols = ["run", "distinct_count", "epochs", "best_val_nll", "test_nll", "share_4plus_elements"]
     shown = t[cols + [c for c in t.columns if c.startswith("cold_")]].copy()
-    for k in KEYS:
-        shown[k] = [
-            f"{v:.3g} [{lo:.3g}, {hi:.3g}]" for v, lo, hi in zip(t[k], t[f"{k}_low"], t[f"{k}_high"], strict=True)
-        ]
+    shown = shown.join(ci_cells(t, KEYS))
     cmd = "python scripts/score_model.py " + " ".join(sys.argv[1:])
     text = (
         f"# Scores of candidate models\n\nHost `{platform.node()}`, {datetime.datetime.now():%Y-%m-%d %H:%M}, "
