@@ -16,7 +16,7 @@ import signal
 import threading
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
@@ -126,6 +126,44 @@ def build_one(
 def build_structure(args: dict, n_trials: int = 6, seed: int = 0, **kwargs) -> list[Trial]:
     """`n_trials` independent trials for one Wyckoff representation, deterministic in `seed`."""
     return [build_one(args, trial_seed(seed, i), **kwargs) for i in range(n_trials)]
+
+
+def _build_task(task: tuple[dict, int, int, dict]) -> list[Trial]:
+    args, n_trials, seed, kwargs = task
+    return build_structure(args, n_trials=n_trials, seed=seed, **kwargs)
+
+
+def build_many(
+    args_list: Sequence[dict],
+    seeds: Sequence[int],
+    n_trials: int = 6,
+    *,
+    n_workers: int = 1,
+    progress: bool = False,
+    lazy: bool = False,
+    **kwargs,
+) -> list[list[Trial]] | Iterator[list[Trial]]:
+    """`build_structure` for many samples, sample i seeded `seeds[i]`; `n_workers` > 1 spreads the
+    samples over that many spawned processes. The result does not depend on `n_workers`.
+    `lazy=True` returns an iterator that yields each sample's trials in order as they are built."""
+    gen = _build_iter(args_list, seeds, n_trials, n_workers, progress, kwargs)
+    return gen if lazy else list(gen)
+
+
+def _build_iter(args_list, seeds, n_trials, n_workers, progress, kwargs) -> Iterator[list[Trial]]:
+    from tqdm.auto import tqdm
+
+    tasks = [(a, n_trials, sd, kwargs) for a, sd in zip(args_list, seeds, strict=True)]
+    bar = dict(total=len(tasks), desc="build", disable=not progress, mininterval=5)
+    if n_workers <= 1 or len(tasks) < 2:
+        yield from (_build_task(t) for t in tqdm(tasks, **bar))
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    chunk = max(1, min(16, len(tasks) // (4 * n_workers)))
+    with ProcessPoolExecutor(n_workers, mp_context=mp.get_context("spawn")) as pool:
+        yield from tqdm(pool.map(_build_task, tasks, chunksize=chunk), **bar)
 
 
 def count_failures(trials: Iterable[list[Trial]]) -> dict:

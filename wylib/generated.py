@@ -1,7 +1,8 @@
 """The generated set as one table: tokens, pyXtal args, structures, energies, flags.
 
 `generate_structures` runs the whole chain for a list of Wyckoff representations:
-pyXtal build (`wylib.build`, several trials per sample), batched CHGNet relaxation
+pyXtal build (`wylib.build`, several trials per sample, in parallel, cached in
+`<out_dir>/builds.jsonl`), batched CHGNet relaxation
 of every built trial (`wylib.relax`, resumable file `<out_dir>/relax.jsonl`),
 lowest-energy trial per sample, and writes `<out_dir>/generated.jsonl`. One row per
 sample; structures are pymatgen dicts (JSON). `flag` is the relaxation flag of the
@@ -18,6 +19,7 @@ The sampled sequences themselves (every sample, invalid ones included) are one J
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -27,8 +29,8 @@ from typing import Any
 import pandas as pd
 from pymatgen.core import Structure
 
-from wylib.build import build_structure, count_failures, trial_seed
-from wylib.relax import RelaxConfig, best_trials, relax_to_jsonl, usable
+from wylib.build import build_many, count_failures, trial_seed
+from wylib.relax import RelaxConfig, best_trials, read_jsonl, relax_to_jsonl, usable
 
 COLUMNS = [
     "sample_id",
@@ -152,6 +154,93 @@ def make_table(samples: Sequence[dict], builds: Sequence[list], relaxed: dict[st
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def model_samples(
+    run_dir: str | Path,
+    n_valid: int,
+    dataset: str = "mp_20_biternary_open",
+    n_samples: int = 10000,
+    temperature: float = 1.0,
+    seed: int = 0,
+) -> list[dict]:
+    """The first `n_valid` formally valid of `n_samples` free samples of a trained run, as notebook 04
+    draws them (space groups from train+val, sample id = index among all samples), ready for
+    `generate_structures`. With the defaults these are the `paper` profile's samples."""
+    from wylib.sample import sample, spacegroup_counts
+    from wylib.train import load_run
+
+    model, vocab, _ = load_run(run_dir, device="cpu")
+    res = sample(
+        model,
+        vocab,
+        n_samples,
+        spacegroup_distribution=spacegroup_counts(dataset),
+        temperature=temperature,
+        constrained=False,
+        seed=seed,
+        device="cpu",
+    )
+    chosen = [i for i, r in enumerate(res.representations) if r is not None][:n_valid]
+    return [
+        {
+            "sample_id": str(i),
+            "tokens": res.representations[i].as_dict(),
+            "pyxtal_args": res.representations[i].to_pyxtal_args(),
+        }
+        for i in chosen
+    ]
+
+
+def _build_key(sample: dict, n_trials: int, seed: int, primitive: bool) -> str:
+    blob = json.dumps([sample["pyxtal_args"], n_trials, seed, primitive], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def build_samples(
+    samples: Sequence[dict],
+    path: str | Path,
+    n_trials: int = 6,
+    seed: int = 0,
+    primitive: bool = True,
+    n_workers: int = 1,
+    progress: bool = True,
+) -> list[list]:
+    """pyXtal trials of every sample (sample i seeded `trial_seed(seed, i)`), cached in a JSON-lines
+    file: a rerun with the same arguments rebuilds only the samples that are not in it (a record is
+    reused when its sample id and its key, a hash of the pyXtal args, trials, seed and `primitive`,
+    match). `n_workers` > 1 builds in that many processes; the result does not depend on it."""
+    path = Path(path)
+    keys = [_build_key(s, n_trials, seed, primitive) for s in samples]
+    cached = {}
+    for rec in read_jsonl(path):
+        cached[(rec["sample_id"], rec["key"])] = [
+            (Structure.from_dict(st) if st is not None else None, reason) for st, reason in rec["trials"]
+        ]
+    todo = [i for i, s in enumerate(samples) if (s["sample_id"], keys[i]) not in cached]
+    if todo:
+        if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
+            with path.open("a") as fh:  # a killed writer left a torn last line: end it
+                fh.write("\n")
+        with path.open("a") as fh:
+            for i, trials in zip(
+                todo,
+                build_many(
+                    [samples[i]["pyxtal_args"] for i in todo],
+                    [trial_seed(seed, i) for i in todo],
+                    n_trials,
+                    n_workers=n_workers,
+                    progress=progress,
+                    primitive=primitive,
+                    lazy=True,
+                ),
+                strict=True,
+            ):
+                trials_json = [[st.as_dict() if st is not None else None, reason] for st, reason in trials]
+                fh.write(json.dumps(dict(sample_id=samples[i]["sample_id"], key=keys[i], trials=trials_json)) + "\n")
+                fh.flush()
+                cached[(samples[i]["sample_id"], keys[i])] = trials
+    return [cached[(s["sample_id"], k)] for s, k in zip(samples, keys, strict=True)]
+
+
 def generate_structures(
     samples: Sequence[Any],
     out_dir: str | Path,
@@ -167,17 +256,13 @@ def generate_structures(
 ) -> pd.DataFrame:
     """Build, relax, keep the lowest-energy trial; writes and returns the table.
     Rerunning with the same arguments resumes (finished relaxations are not redone)."""
-    from tqdm.auto import tqdm
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     samples = [as_sample(s, i) for i, s in enumerate(samples)]
     if len({s["sample_id"] for s in samples}) != len(samples):
         raise ValueError("sample ids must be unique")
-    builds = [
-        build_structure(s["pyxtal_args"], n_trials=n_trials, seed=trial_seed(seed, i), primitive=primitive)
-        for i, s in enumerate(tqdm(samples, desc="build", disable=not progress, mininterval=5))
-    ]
+    builds = build_samples(samples, out_dir / "builds.jsonl", n_trials, seed, primitive, n_workers, progress)
     stats = count_failures(builds)
     (out_dir / "build_stats.json").write_text(json.dumps(stats, indent=1))
     items = [

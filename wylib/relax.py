@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import math
 import multiprocessing as mp
@@ -52,12 +53,25 @@ from pymatgen.io.ase import AseAtomsAdaptor
 
 from wylib.chgnet import Failure, evaluate, load_model
 
-FLAGS = ("converged", "not_converged", "nan_energy", "exploded_cell", "chgnet_error", "atoms_too_close")
+FLAGS = (
+    "converged",
+    "not_converged",
+    "nan_energy",
+    "exploded_cell",
+    "chgnet_error",
+    "atoms_too_close",
+    "screened_out",  # stopped by the trial screen: another trial of the sample was lower (RelaxConfig.screen_*)
+)
 USABLE_FLAGS = ("converged", "not_converged")  # a relaxed structure with an energy; the others are failures
 # Shortest interatomic distance (A) a relaxed structure may have. The shortest real bond, H-H, is 0.74 A
 # (other bonds to H ~1 A, between heavier atoms > 1.1 A); CHGNet, trained on near-equilibrium
 # structures, can pull two atoms almost onto each other (0.04 A seen), which no real structure has.
 MIN_DISTANCE = 0.5
+GROUP_SEP = "/"  # trial ids are "<sample>/<trial>": the trial screen compares the trials of one sample
+TRACE_EVERY = 10  # a relaxation record keeps its energy every this many FIRE steps of each phase
+# The trial screen of the paper protocol (RelaxConfig(**PAPER_SCREEN)), chosen from the 6-trial run of
+# scripts/trial_effect.py with bench/screen_sim.py and checked by bench/bench_relax.py (bench/RESULTS.md).
+PAPER_SCREEN = dict(screen_steps=50, screen_margin=0.05, screen_keep=2)
 
 
 def too_close(structure: Structure, threshold: float = MIN_DISTANCE) -> float | None:
@@ -78,12 +92,27 @@ class RelaxConfig:
     batch_size: int = 32  # structures per CHGNet call
     max_volume_ratio: float = 5.0  # flag exploded_cell beyond V/V0 > r or < 1/r
     device: str = "cpu"  # CHGNet device: "cpu", "cuda", or "auto" (CUDA when available)
+    # Trial screen (None: off, every trial relaxed to the end). The trials of one sample (ids
+    # "<sample>/<trial>") pause after `screen_steps` FIRE steps (all phases together); then only those
+    # within `screen_margin` eV/atom of the sample's lowest energy at that point, and at most
+    # `screen_keep` of them (lowest first), go on; the others end flagged "screened_out".
+    screen_steps: int | None = None
+    screen_margin: float = 0.05
+    screen_keep: int | None = None
 
     def __post_init__(self):
         if not self.phases or any(p not in ("positions", "cell") for p in self.phases):
             raise ValueError(f"phases must be a non-empty sequence of 'positions'/'cell': {self.phases}")
         if self.fmax <= 0 or self.steps < 0 or self.batch_size < 1 or self.max_volume_ratio <= 1:
             raise ValueError(f"invalid RelaxConfig: {self}")
+        if self.screen_steps is not None and (
+            self.screen_steps < 0 or self.screen_margin < 0 or (self.screen_keep is not None and self.screen_keep < 1)
+        ):
+            raise ValueError(f"invalid trial screen in RelaxConfig: {self}")
+
+    @property
+    def screening(self) -> bool:
+        return self.screen_steps is not None
 
 
 @dataclass
@@ -98,6 +127,8 @@ class RelaxResult:
     volume_ratio: float | None = None
     structure: dict | None = None
     error: str | None = None
+    trace: list[list[float]] = field(default_factory=list)  # [phase, step, eV/atom] every TRACE_EVERY steps
+    screen_energy: float | None = None  # eV/atom at the trial screen (the final one if it ended earlier)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -155,6 +186,11 @@ class _Job:
         self.n_atoms = len(self.atoms)
         self.v0 = self.atoms.get_volume()
         self.phase, self.n_steps, self.opt = -1, [], None
+        self.trace: list[list[float]] = []
+        self.group = key.rsplit(GROUP_SEP, 1)[0] if cfg.screening else key
+        self.waiting = self.screened = False  # paused at the trial screen / past it
+        self.screen_energy: float | None = None
+        self._pending: tuple[np.ndarray, float] | None = None  # (gradient, energy) at the pause
         self.result: RelaxResult | None = None
         if cfg.symmetry:
             from ase.constraints import FixSymmetry
@@ -180,8 +216,26 @@ class _Job:
         if flag in USABLE_FLAGS and (d := too_close(final)) is not None:
             flag, error = "atoms_too_close", f"{flag}, but two atoms {d:.3f} A apart (< {MIN_DISTANCE} A)"
         self.result = RelaxResult(
-            self.key, flag, e, list(self.n_steps), fmax, float(v), final.as_dict() if final is not None else None, error
+            self.key,
+            flag,
+            e,
+            list(self.n_steps),
+            fmax,
+            float(v),
+            final.as_dict() if final is not None else None,
+            error,
+            self.trace,
+            self._screen_energy(flag, e),
         )
+
+    def _screen_energy(self, flag: str, e: float | None) -> float | None:
+        """What the trial screen compares: the energy at the pause, or the final one of a trial that
+        ended usable before reaching the screen (None when screening is off or the trial failed)."""
+        if not self.cfg.screening:
+            return None
+        if self.screen_energy is None and flag in USABLE_FLAGS:
+            self.screen_energy = e
+        return self.screen_energy if (self.screened or flag in USABLE_FLAGS) else None
 
     def advance(self, res: dict | Failure) -> None:
         """Feed this step's CHGNet result; then either finish or take one FIRE step."""
@@ -198,6 +252,8 @@ class _Job:
             self.next_phase()
         while True:  # as Dynamics.irun: converged?  else step
             grad = self.opt.optimizable.get_gradient()
+            if self.n_steps[-1] % TRACE_EVERY == 0:
+                self.trace.append([self.phase, self.n_steps[-1], round(float(energy) / self.n_atoms, 6)])
             if self.opt.gradient_converged(grad) or self.n_steps[-1] >= self.cfg.steps:
                 converged = self.opt.gradient_converged(grad)
                 if self.phase + 1 < len(self.cfg.phases):
@@ -205,11 +261,30 @@ class _Job:
                     continue
                 fmax = float(np.sqrt((grad.reshape(-1, 3) ** 2).sum(1).max()))
                 return self.finish("converged" if converged else "not_converged", energy, fmax)
-            self.opt.gradient = grad
-            self.opt.step()
-            self.opt.nsteps += 1
-            self.n_steps[-1] += 1
+            if self.cfg.screening and not self.screened and sum(self.n_steps) >= self.cfg.screen_steps:
+                self.waiting, self._pending = True, (grad, float(energy))  # the screen decides (BatchRelaxer)
+                self.screen_energy = float(energy) / self.n_atoms
+                return None
+            self._step(grad)
             return None
+
+    def _step(self, grad: np.ndarray) -> None:
+        self.opt.gradient = grad
+        self.opt.step()
+        self.opt.nsteps += 1
+        self.n_steps[-1] += 1
+
+    def pass_screen(self) -> None:
+        """Go on past the trial screen with the step it paused before (the trajectory is unchanged)."""
+        grad, _ = self._pending
+        self.waiting, self.screened, self._pending = False, True, None
+        self._step(grad)
+
+    def fail_screen(self) -> None:
+        """End at the trial screen: another trial of the sample is lower."""
+        _, energy = self._pending
+        self.waiting, self.screened, self._pending = False, True, None
+        self.finish("screened_out", energy)
 
 
 class BatchRelaxer:
@@ -224,40 +299,92 @@ class BatchRelaxer:
         items: Iterable[tuple[str, Structure]],
         on_result: Callable[[RelaxResult], None] | None = None,
         progress: bool = False,
+        prior: dict[str, float] | None = None,
     ) -> list[RelaxResult]:
-        """Relax `(id, Structure)` pairs; `on_result` is called as each one finishes."""
+        """Relax `(id, Structure)` pairs; `on_result` is called as each one finishes.
+
+        With the trial screen on (`RelaxConfig.screen_steps`), the trials of one sample must come one
+        after the other and enter the batch together; `prior` gives the screen energies
+        (`RelaxResult.screen_energy`) of trials of these samples finished in an earlier, killed run."""
         from tqdm.auto import tqdm
 
         total = len(items) if hasattr(items, "__len__") else None  # a lazy iterator is consumed as slots free up
-        queue, active, done = iter(items), [], []
+        groups = (list(g) for _, g in itertools.groupby(items, key=lambda kv: _group(kv[0], self.cfg)))
+        active: list[_Job] = []
+        done: list[RelaxResult] = []
+        known: dict[str, list[float]] = {}  # screen energies of the finished trials of each group
+        waiting_group: list | None = None
         bar = tqdm(total=total, disable=not progress, desc="relax", mininterval=5)
 
         def collect(job: _Job):
             done.append(job.result)
+            if job.result.screen_energy is not None:
+                known.setdefault(job.group, []).append(job.result.screen_energy)
             bar.update()
             if on_result is not None:
                 on_result(job.result)
 
-        while True:
-            while len(active) < self.cfg.batch_size:
-                nxt = next(queue, None)
-                if nxt is None:
-                    break
-                job = _Job(nxt[0], nxt[1], self.model, self.cfg)
+        def admit(group: list) -> None:
+            if prior:
+                name = _group(group[0][0], self.cfg)
+                known.setdefault(name, []).extend(
+                    e for k, e in prior.items() if e is not None and _group(k, self.cfg) == name
+                )
+            for key, structure in group:
+                job = _Job(key, structure, self.model, self.cfg)
                 (collect(job) if job.result is not None else active.append(job))
+
+        while True:
+            while sum(not j.waiting for j in active) < self.cfg.batch_size:
+                waiting_group = waiting_group or next(groups, None)
+                if waiting_group is None:
+                    break
+                if active and sum(not j.waiting for j in active) + len(waiting_group) > self.cfg.batch_size:
+                    break
+                admit(waiting_group)
+                waiting_group = None
+            running = [j for j in active if not j.waiting]
             if not active:
                 break
-            results = evaluate(self.model, [_structure(j.atoms) for j in active], self.cfg.batch_size)
-            still = []
-            for job, res in zip(active, results, strict=True):
-                try:
-                    job.advance(res)
-                except Exception as err:  # never let one structure kill the batch
-                    job.finish("chgnet_error", error=f"step: {type(err).__name__}: {str(err)[:200]}")
-                (collect(job) if job.result is not None else still.append(job))
-            active = still
+            if running:
+                results = evaluate(self.model, [_structure(j.atoms) for j in running], self.cfg.batch_size)
+                for job, res in zip(running, results, strict=True):
+                    try:
+                        job.advance(res)
+                    except Exception as err:  # never let one structure kill the batch
+                        job.finish("chgnet_error", error=f"step: {type(err).__name__}: {str(err)[:200]}")
+                    if job.result is not None:
+                        collect(job)
+            active = [j for j in active if j.result is None]
+            for group in {j.group for j in active if j.waiting}:
+                members = [j for j in active if j.group == group]
+                if all(j.waiting for j in members):
+                    for job in self._screen(members, known.get(group, [])):
+                        collect(job)
+            active = [j for j in active if j.result is None]
         bar.close()
         return done
+
+    def _screen(self, members: list[_Job], finished: list[float]) -> list[_Job]:
+        """The trial screen of one sample whose running trials all wait at it: those within the margin
+        of the lowest energy (trials that already ended count too), at most `screen_keep` of them
+        (lowest first), go on; the others end. Returns the ended jobs."""
+        best = min([j.screen_energy for j in members] + list(finished))
+        order = sorted(members, key=lambda j: (j.screen_energy, j.key))
+        keep = self.cfg.screen_keep if self.cfg.screen_keep is not None else len(order)
+        ended = []
+        for rank, job in enumerate(order):
+            if rank < keep and job.screen_energy <= best + self.cfg.screen_margin:
+                job.pass_screen()
+            else:
+                job.fail_screen()
+                ended.append(job)
+        return ended
+
+
+def _group(key: str, cfg: RelaxConfig) -> str:
+    """The sample a trial id belongs to (the id itself when the trial screen is off)."""
+    return key.rsplit(GROUP_SEP, 1)[0] if cfg.screening else key
 
 
 # ---------------------------------------------------------------- distributed + resumable
@@ -265,13 +392,24 @@ class BatchRelaxer:
 _WORKER_MODEL: dict[tuple[int, str], Any] = {}
 
 
-def _relax_chunk(chunk: list[tuple[str, dict]], config: RelaxConfig, threads: int | None) -> list[dict]:
-    """Worker entry point (process pool or Dask): one model per worker process."""
+def _relax_chunk(
+    chunk: list[tuple[str, dict]], config: RelaxConfig, threads: int | None, prior: dict[str, float] | None = None
+) -> list[dict]:
+    """Worker entry point (Dask): one model per worker process."""
     key = (os.getpid(), config.device)
     if key not in _WORKER_MODEL:
         _WORKER_MODEL[key] = load_model(threads, config.device)
     relaxer = BatchRelaxer(config, model=_WORKER_MODEL[key])
-    return [r.to_dict() for r in relaxer.relax((k, Structure.from_dict(s)) for k, s in chunk)]
+    return [r.to_dict() for r in relaxer.relax([(k, Structure.from_dict(s)) for k, s in chunk], prior=prior)]
+
+
+def _grouped(todo: list[tuple[str, Structure]], config: RelaxConfig) -> list[list[tuple[str, Structure]]]:
+    """`todo` as groups that must stay together (a sample's trials under the trial screen), in order of
+    first appearance; one item per group when the screen is off."""
+    groups: dict[str, list] = {}
+    for k, s in todo:
+        groups.setdefault(_group(k, config), []).append((k, s))
+    return list(groups.values())
 
 
 def _exit_with_parent(poll: float = 0.5) -> threading.Thread:
@@ -301,11 +439,15 @@ def _stream_worker(tasks, results, config: RelaxConfig, threads: int | None) -> 
     try:
         relaxer = BatchRelaxer(config, model=load_model(threads, config.device))
 
-        def pull():
-            while (task := tasks.get()) is not None:
-                yield task[0], Structure.from_dict(task[1])
+        prior: dict[str, float] = {}
 
-        relaxer.relax(pull(), on_result=lambda r: results.put(r.to_dict()))
+        def pull():  # a task is one group (a sample's trials under the trial screen) + its prior energies
+            while (task := tasks.get()) is not None:
+                prior.update(task[1])
+                for k, s in task[0]:
+                    yield k, Structure.from_dict(s)
+
+        relaxer.relax(pull(), on_result=lambda r: results.put(r.to_dict()), prior=prior)
     except BaseException as err:
         results.put({"worker_error": f"{type(err).__name__}: {str(err)[:300]}"})
         raise
@@ -320,14 +462,18 @@ def _relax_streaming(
     threads: int,
     write: Callable[[dict], None],
     progress: bool,
+    prior: dict[str, float] | None = None,
 ) -> None:
-    """Spread `todo` over `n_par` spawned worker processes that share one task queue."""
+    """Spread `todo` over `n_par` spawned worker processes that share one task queue (one task per
+    group, `_grouped`); `prior`: screen energies of finished trials of these groups."""
     from tqdm.auto import tqdm
 
     ctx = mp.get_context("spawn")
     tasks, results = ctx.Queue(), ctx.Queue()
-    for k, s in todo:
-        tasks.put((k, s.as_dict()))
+    for group in _grouped(todo, config):
+        names = {_group(k, config) for k, _ in group}
+        before = {k: e for k, e in (prior or {}).items() if _group(k, config) in names}
+        tasks.put(([(k, s.as_dict()) for k, s in group], before))
     for _ in range(n_par):
         tasks.put(None)
     # few structures: cap each worker's batch so that all workers get a share from the start
@@ -400,6 +546,8 @@ def input_key(structure: Structure, config: RelaxConfig) -> str:
     """Hash of what a relaxation's result depends on: the initial structure and the protocol
     (not batch size or device). A record is reused on resume only if its key matches."""
     proto = {k: v for k, v in asdict(config).items() if k not in ("batch_size", "device")}
+    if not config.screening:  # records of the exhaustive protocol keep the keys they had before the screen existed
+        proto = {k: v for k, v in proto.items() if not k.startswith("screen_")}
     blob = json.dumps([structure.as_dict(), proto], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -441,8 +589,15 @@ def relax_to_jsonl(
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    finished = {r["id"] for r in current(read_jsonl(path))}
-    todo = [(k, s) for k, s in items if k not in finished]
+    done_records = {r["id"]: r for r in current(read_jsonl(path))}
+    todo = [(k, s) for k, s in items if k not in done_records]
+    todo = [kv for group in _grouped(todo, config) for kv in group]  # a screened sample's trials together
+    open_groups = {_group(k, config) for k, _ in todo}
+    prior = {
+        k: r.get("screen_energy")
+        for k, r in done_records.items()
+        if config.screening and _group(k, config) in open_groups
+    }
     if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
         with path.open("a") as fh:  # a killed writer left a torn last line: end it
             fh.write("\n")
@@ -457,18 +612,23 @@ def relax_to_jsonl(
 
         if todo and scheduler is None and n_workers == 0:
             relaxer = BatchRelaxer(config, model=model, threads=threads)
-            relaxer.relax(todo, on_result=lambda r: write(r.to_dict()), progress=progress)
+            relaxer.relax(todo, on_result=lambda r: write(r.to_dict()), progress=progress, prior=prior)
         elif todo:
             n_par = max(1, n_workers)
             threads = threads or max(1, (os.cpu_count() or 1) // n_par)
             if scheduler is not None:
                 size = chunk_size or max(1, min(config.batch_size, math.ceil(len(todo) / n_par)))
-                chunks = [[(k, s.as_dict()) for k, s in todo[i : i + size]] for i in range(0, len(todo), size)]
+                chunks = [[]]
+                for group in _grouped(todo, config):  # a chunk never splits a group
+                    if chunks[-1] and len(chunks[-1]) + len(group) > size:
+                        chunks.append([])
+                    chunks[-1].extend((k, s.as_dict()) for k, s in group)
+                chunks = [c for c in chunks if c]
                 bar = tqdm(total=len(todo), disable=not progress, desc="relax", mininterval=5)
                 from distributed import Client, as_completed as dask_completed
 
                 client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
-                futures = client.map(_relax_chunk, chunks, config=config, threads=threads, pure=False)
+                futures = client.map(_relax_chunk, chunks, config=config, threads=threads, prior=prior, pure=False)
                 for fut in dask_completed(futures):
                     for rec in fut.result():
                         write(rec)
@@ -477,7 +637,7 @@ def relax_to_jsonl(
                     client.close()
                 bar.close()
             else:
-                _relax_streaming(todo, config, n_par, threads, write, progress)
+                _relax_streaming(todo, config, n_par, threads, write, progress, prior)
     return current(read_jsonl(path))
 
 
@@ -510,3 +670,27 @@ def best_trials(records: Iterable[dict], sep: str = "/") -> dict[str, dict]:
         if cur is None or (usable(rec) and (not usable(cur) or rec["energy_per_atom"] < cur["energy_per_atom"])):
             best[sample] = rec
     return best
+
+
+def reference_relax(structure: Structure, config: RelaxConfig, optimizer) -> tuple[float, list[int], Structure]:
+    """CHGNet's own `StructOptimizer` (FIRE) through the protocol of `config`, one structure alone: the
+    reference the batched relaxer is checked against. One `relax` call per phase on the same ASE
+    `Atoms` (with `FixSymmetry` when `config.symmetry`; the cell phase is StructOptimizer's
+    `FrechetCellFilter`). Returns (final energy per atom in eV, FIRE steps per phase, final structure)."""
+    atoms = AseAtomsAdaptor.get_atoms(structure)
+    if config.symmetry:
+        from ase.constraints import FixSymmetry
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            atoms.set_constraint(FixSymmetry(atoms, symprec=config.symprec))
+    energy, steps = float("nan"), []
+    for phase in config.phases:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = optimizer.relax(
+                atoms, fmax=config.fmax, steps=config.steps, relax_cell=phase == "cell", verbose=False
+            )
+        traj = res["trajectory"]
+        energy, steps = float(traj.energies[-1]) / len(atoms), [*steps, len(traj.energies) - 2]
+    return energy, steps, _structure(atoms)

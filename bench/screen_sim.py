@@ -1,0 +1,118 @@
+"""Choose the trial screen from an exhaustive multi-trial run, without relaxing anything again.
+
+Reads a `relax.jsonl` in which every trial of every sample was relaxed to the end (for example
+`scripts/trial_effect.py`'s `output/trial_effect/all/relax.jsonl`); every record keeps its energy every
+`wylib.relax.TRACE_EVERY` FIRE steps (`trace`). For each screen (pause after S FIRE steps, go on with the
+trials within margin M eV/atom of the sample's lowest energy at that point, at most K of them) it replays
+the decision on the recorded energies and reports
+
+* cost: FIRE atom-steps (steps x atoms, summed over trials) relative to the exhaustive run;
+* changed: % of samples whose kept trial is not the exhaustive run's lowest-energy trial;
+* within 10 meV: % of samples whose kept trial's final energy is within 10 meV/atom of the exhaustive best.
+
+The energy at the pause is the last trace point at or before S steps (a trial that ended before S uses its
+final energy), so S is best a multiple of TRACE_EVERY.
+
+    .venv/bin/python bench/screen_sim.py output/trial_effect/all/relax.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's wylib
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from wylib.relax import USABLE_FLAGS, checked, read_jsonl  # noqa: E402
+
+
+def trials_by_sample(records: list[dict]) -> dict[str, list[dict]]:
+    """Usable trials per sample with (final energy, atoms, total steps, trace as (cumulative step, energy))."""
+    out: dict[str, list[dict]] = {}
+    for rec in map(checked, records):
+        sample = rec["id"].rsplit("/", 1)[0]
+        ok = rec["flag"] in USABLE_FLAGS and rec.get("energy_per_atom") is not None
+        offsets = np.concatenate([[0], np.cumsum(rec["n_steps"])])
+        trace = [(int(offsets[int(p)] + s), e) for p, s, e in rec.get("trace", [])]
+        n_atoms = len(rec["structure"]["sites"]) if rec.get("structure") else 0
+        out.setdefault(sample, []).append(
+            dict(ok=ok, e=rec["energy_per_atom"] if ok else np.inf, atoms=n_atoms, steps=int(offsets[-1]), trace=trace)
+        )
+    return out
+
+
+def energy_at(trial: dict, steps: int) -> float:
+    """The trial's energy at `steps` FIRE steps (last trace point at or before; final if it ended earlier)."""
+    if trial["steps"] <= steps or not trial["trace"]:
+        return trial["e"]
+    before = [e for s, e in trial["trace"] if s <= steps]
+    return before[-1] if before else trial["trace"][0][1]
+
+
+def replay(samples: dict[str, list[dict]], steps, margin, keep: int | None) -> dict:
+    """Outcome of one screen over all samples (see the module docstring). `steps` and `margin` may be
+    sequences (a screen at each step count, each with its margin); `keep` applies at every screen."""
+    step_list = [int(x) for x in np.atleast_1d(steps)]
+    stages = list(zip(step_list, np.broadcast_to(margin, (len(step_list),)).tolist(), strict=True))
+    cost = full = changed = within = n = 0
+    for trials in samples.values():
+        usable = [t for t in trials if t["ok"]]
+        if not usable:
+            continue
+        n += 1
+        best_full = min(t["e"] for t in usable)
+        full += sum(t["steps"] * t["atoms"] for t in trials)
+        alive, stopped = list(trials), []  # stopped: (trial, steps done)
+        for s_k, m_k in stages:
+            ended = [t for t in alive if t["steps"] <= s_k]
+            paused = [t for t in alive if t["steps"] > s_k]
+            at = {id(t): energy_at(t, s_k) for t in paused}
+            best_at = min([at[id(t)] for t in paused] + [t["e"] for t in ended if t["ok"]] + [np.inf])
+            ranked = sorted(paused, key=lambda t: at[id(t)])
+            go_on = [t for r, t in enumerate(ranked) if at[id(t)] <= best_at + m_k and (keep is None or r < keep)]
+            stopped += [(t, s_k) for t in paused if t not in go_on]
+            alive = ended + go_on
+        cost += sum(t["steps"] * t["atoms"] for t in alive) + sum(s_k * t["atoms"] for t, s_k in stopped)
+        kept = min([t["e"] for t in alive if t["ok"]] + [np.inf])
+        changed += kept != best_full
+        within += abs(kept - best_full) <= 0.010
+    return dict(
+        screen_steps=steps,
+        margin=margin,
+        keep=keep,
+        samples=n,
+        cost_pct=round(100 * cost / full, 1),
+        changed_pct=round(100 * changed / n, 1),
+        within_10meV_pct=round(100 * within / n, 1),
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("relax_jsonl")
+    ap.add_argument("--steps", default="0,10,20,30,50,80,100,150")
+    ap.add_argument("--margins", default="0.02,0.05,0.1,0.2")
+    ap.add_argument("--keeps", default="1,2,3,none")
+    ap.add_argument("--out", default=None, help="CSV of every screen")
+    a = ap.parse_args()
+    samples = trials_by_sample(read_jsonl(a.relax_jsonl))
+    grid = itertools.product(
+        [int(s) for s in a.steps.split(",")],
+        [float(m) for m in a.margins.split(",")],
+        [None if k == "none" else int(k) for k in a.keeps.split(",")],
+    )
+    df = pd.DataFrame([replay(samples, s, m, k) for s, m, k in grid])
+    if a.out:
+        df.to_csv(a.out, index=False)
+    good = df[df["within_10meV_pct"] >= 97].sort_values("cost_pct")
+    print(f"{len(samples)} samples; screens with >= 97 % of samples within 10 meV/atom, cheapest first:")
+    print(good.head(20).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
