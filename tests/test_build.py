@@ -107,3 +107,44 @@ def test_failure_accounting():
 def test_timeout_is_a_reason(test_args):
     big = max(test_args, key=lambda a: sum(a["numIons"]))
     assert build_one(big, seed=0, timeout=1e-4) == (None, "timeout")
+
+
+ROCK_SALT = dict(group=225, species=["Na", "Cl"], numIons=[4, 4], sites=[["4a"], ["4b"]])
+PEROVSKITE = dict(group=221, species=["Sr", "Ti", "O"], numIons=[1, 1, 3], sites=[["1a"], ["1b"], ["3c"]])
+
+
+def test_build_many_does_not_depend_on_workers():
+    from wylib.build import build_many
+
+    args, seeds = [ROCK_SALT, PEROVSKITE, {"group": 999}], [1, 2, 3]
+    one = build_many(args, seeds, n_trials=2, n_workers=1)
+    two = build_many(args, seeds, n_trials=2, n_workers=2)
+    assert [[(s.as_dict() if s else None, r) for s, r in ts] for ts in one] == [
+        [(s.as_dict() if s else None, r) for s, r in ts] for ts in two
+    ]
+    assert one[0][0][0].composition.reduced_formula == "NaCl" and one[2][0] == (None, "bad_args: missing key")
+    assert [len(ts) for ts in one] == [2, 2, 2]
+
+
+def test_build_samples_cache_resumes_and_checks_its_key(tmp_path, monkeypatch):
+    import wylib.generated as gen
+
+    samples = [{"sample_id": "0", "pyxtal_args": ROCK_SALT}, {"sample_id": "1", "pyxtal_args": PEROVSKITE}]
+    path = tmp_path / "builds.jsonl"
+    first = gen.build_samples(samples, path, n_trials=2, seed=0, progress=False)
+    lines = path.read_text().splitlines()
+    path.write_text(lines[0] + "\n" + lines[1][:20])  # killed while writing the second sample
+    built = []
+    real = gen.build_many
+
+    def counting(args_list, *a, **k):
+        built.extend(args_list)
+        return real(args_list, *a, **k)
+
+    monkeypatch.setattr(gen, "build_many", counting)
+    again = gen.build_samples(samples, path, n_trials=2, seed=0, progress=False)
+    assert built == [PEROVSKITE]  # only the sample that was not finished
+    assert [[s.as_dict() for s, _ in ts] for ts in again] == [[s.as_dict() for s, _ in ts] for ts in first]
+    built.clear()
+    gen.build_samples(samples, path, n_trials=3, seed=0, progress=False)  # other trials: another key
+    assert len(built) == 2
