@@ -59,6 +59,7 @@ def args() -> argparse.Namespace:
     ap.add_argument("--screen-keep", type=int, default=None)
     ap.add_argument("--shard", default="0/1", help="reference part: i/n does every n-th sample from i")
     ap.add_argument("--out", default="output/bench_relax")
+    ap.add_argument("--compare", nargs="*", help="report part: other exhaustive record files of the same trials")
     return ap.parse_args()
 
 
@@ -143,43 +144,66 @@ def reference(a, out: Path) -> None:
             print(f"reference {j + 1}/{len(todo)} {k} {rec.get('wall')} s steps {rec.get('n_steps')}", flush=True)
 
 
-def report(a, out: Path) -> dict:
-    """Per-sample wall time, speed-up and the kept trial's energy against the reference's lowest trial."""
-    from wylib.relax import best_trials, read_jsonl
+def agreement(records: list[dict], ref: dict[str, float], complete: set[str]) -> dict:
+    """Samples (with every reference trial done) whose kept trial is within 10 meV/atom of the reference's lowest."""
+    from wylib.relax import USABLE_FLAGS, best_trials
 
-    timing_res = json.loads((out / "timing.json").read_text())
-    ref: dict[str, float] = {}
-    for p in sorted(out.glob("reference_*of*.jsonl")):
-        for r in read_jsonl(p):
-            if r.get("energy_per_atom") is not None and np.isfinite(r["energy_per_atom"]):
-                s = r["id"].rsplit("/", 1)[0]
-                ref[s] = min(ref.get(s, np.inf), r["energy_per_atom"])
-    summary = dict(timing_res)
-    for name in ("baseline", "candidate"):
-        recs = read_jsonl(out / f"{name}.jsonl")
-        best = best_trials(recs)
-        de = [
+    best = best_trials(records)
+    de = np.array(
+        [
             1000 * abs(b["energy_per_atom"] - ref[s])
             for s, b in best.items()
-            if s in ref and b.get("energy_per_atom") is not None and b["flag"] in ("converged", "not_converged")
+            if s in complete and b["flag"] in USABLE_FLAGS and b.get("energy_per_atom") is not None
         ]
-        de = np.array(de)
-        steps = sum(sum(r["n_steps"]) for r in recs)
-        flags = {}
+    )
+    if not len(de):
+        return dict(samples_compared=0)
+    return dict(
+        samples_compared=len(de),
+        within_10meV=int((de <= 10).sum()),
+        within_10meV_pct=round(100 * float((de <= 10).mean()), 1),
+        exact=int((de == 0).sum()),
+        median_abs_dE_meV=round(float(np.median(de)), 3),
+        max_abs_dE_meV=round(float(de.max()), 1),
+    )
+
+
+def report(a, out: Path) -> dict:
+    """Per-sample wall time, speed-up and the kept trial's energy against the reference's lowest trial.
+    `--compare FILE` adds the agreement of another exhaustive record file of the same trials."""
+    from wylib.relax import read_jsonl
+
+    ref_recs = [r for p in sorted(out.glob("reference_*of*.jsonl")) for r in read_jsonl(p)]
+    ref: dict[str, float] = {}
+    n_ref: dict[str, int] = {}
+    for r in ref_recs:
+        s = r["id"].rsplit("/", 1)[0]
+        n_ref[s] = n_ref.get(s, 0) + 1
+        if r.get("energy_per_atom") is not None and np.isfinite(r["energy_per_atom"]):
+            ref[s] = min(ref.get(s, np.inf), r["energy_per_atom"])
+    samples, items = trial_items(a, out)
+    n_trials = {}
+    for k, _ in items:
+        n_trials[k.rsplit("/", 1)[0]] = n_trials.get(k.rsplit("/", 1)[0], 0) + 1
+    complete = {s for s in ref if n_ref.get(s) == n_trials.get(s)}
+    timing_path = out / "timing.json"
+    summary = json.loads(timing_path.read_text()) if timing_path.exists() else {"samples": len(samples)}
+    summary["reference_samples_complete"] = len(complete)
+    for name in ("baseline", "candidate"):
+        if not (out / f"{name}.jsonl").exists():
+            continue
+        recs = read_jsonl(out / f"{name}.jsonl")
+        flags: dict[str, int] = {}
         for r in recs:
             flags[r["flag"]] = flags.get(r["flag"], 0) + 1
-        summary[name].update(
-            wall_per_sample_s=round(summary[name]["wall_s"] / summary["samples"], 3),
-            fire_steps=steps,
-            flags=flags,
-            samples_compared=len(de),
-            within_10meV=int((de <= 10).sum()),
-            within_10meV_pct=round(100 * float((de <= 10).mean()), 1) if len(de) else None,
-            median_abs_dE_meV=round(float(np.median(de)), 3) if len(de) else None,
-            max_abs_dE_meV=round(float(de.max()), 1) if len(de) else None,
-        )
-    summary["speedup_wall"] = round(summary["baseline"]["wall_s"] / summary["candidate"]["wall_s"], 2)
-    summary["reference_samples"] = len(ref)
+        summary.setdefault(name, {}).update(fire_steps=sum(sum(r["n_steps"]) for r in recs), flags=flags)
+        summary[name].update(agreement(recs, ref, complete))
+        if "wall_s" in summary[name]:
+            summary[name]["wall_per_sample_s"] = round(summary[name]["wall_s"] / summary["samples"], 3)
+    if "wall_s" in summary.get("baseline", {}) and "wall_s" in summary.get("candidate", {}):
+        summary["speedup_wall"] = round(summary["baseline"]["wall_s"] / summary["candidate"]["wall_s"], 2)
+    for path in a.compare or []:
+        summary[f"compare {path}"] = agreement(read_jsonl(path), ref, complete)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     print("SUMMARY", json.dumps(summary), flush=True)
     return summary

@@ -103,8 +103,9 @@ def main() -> None:
 Command `bash run_all.sh --profile paper`, host `{host}` (2 CPU cores, no GPU), {day},
 on {args.conditions}.
 Generation: {gen.get("n_samples")} sampled sequences (free sampling, temperature 1, the paper's way);
-{gen.get("n_relax")} of the valid ones built with pyXtal and relaxed with CHGNet ({gen.get("trials")} trial,
-fmax {gen.get("fmax", 0.05)} eV/Å, up to {gen.get("steps")} FIRE steps per phase): the structure-level columns
+{gen.get("n_relax")} of the valid ones built with pyXtal and relaxed with CHGNet ({gen.get("trials")} pyXtal trial(s) per
+sample, every trial relaxed, lowest energy kept; fmax {gen.get("fmax", 0.05)} eV/Å, up to {gen.get("steps")} FIRE steps
+per phase): the structure-level columns
 (uniqueness, novelty, S.U.N.) rest on those structures, with the bootstrap intervals shown. The `full`
 profile (1000 relaxed samples, 6 trials each) is for a GPU or a Dask cluster.
 
