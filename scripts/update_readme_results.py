@@ -67,6 +67,8 @@ def main() -> None:
         f"| `{name}` | {d['seconds'] / 60:.1f} | {d.get('peak_rss_mib', 'not recorded')} | {d['finished']} |"
         for name, d in stages
     )
+    missing = sorted({p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")} - {n for n, _ in stages})
+    timing += "".join(f"\n| `{name}` | not run in this invocation | | |" for name in missing)
     peak = max((d["peak_rss_mib"] for _, d in stages if "peak_rss_mib" in d), default=None)
     total = sum(d["seconds"] for _, d in stages) / 60
     kl = json.loads((REPO / "results" / "permutation_kl.json").read_text())
@@ -103,16 +105,16 @@ def main() -> None:
 Command `bash run_all.sh --profile paper`, host `{host}` (2 CPU cores, no GPU), {day},
 on {args.conditions}.
 Generation: {gen.get("n_samples")} sampled sequences (free sampling, temperature 1, the paper's way);
-{gen.get("n_relax")} of the valid ones built with pyXtal and relaxed with CHGNet ({gen.get("trials")} pyXtal trial(s) per
-sample, every trial relaxed, lowest energy kept; fmax {gen.get("fmax", 0.05)} eV/Å, up to {gen.get("steps")} FIRE steps
-per phase): the structure-level columns
+{gen.get("n_relax")} of the valid ones built with pyXtal and relaxed with CHGNet ({gen.get("trials")} pyXtal
+trial(s) per sample, every trial relaxed, lowest energy kept; fmax {gen.get("fmax", 0.05)} eV/Å, up to
+{gen.get("steps")} FIRE steps per phase): the structure-level columns
 (uniqueness, novelty, S.U.N.) rest on those structures, with the bootstrap intervals shown. The `full`
 profile (1000 relaxed samples, 6 trials each) is for a GPU or a Dask cluster.
 
 | stage | wall time, min | peak RSS, MiB (kernel + workers) | finished |
 | --- | --- | --- | --- |
 {timing}
-| total | {total:.1f} | max {peak} | |
+| total{" of the stages run" if missing else ""} | {total:.1f} | max {peak} | |
 
 Notebook 01 read the tokenized splits from its cache here; tokenizing all 14,258 structures takes
 about 5 minutes on 2 cores (100 % of them tokenize, no failures).
