@@ -129,3 +129,17 @@ def test_flag_on_all_cascade_paths_agree() -> None:
     b = sample(m, vocab, 39, spacegroups=groups, seed=2, constrained=False, progress=False, cache_prefix=False)
     assert torch.equal(a.element, b.element) and torch.equal(a.enumeration, b.enumeration)
     torch.testing.assert_close(a.logp_model, b.logp_model, atol=1e-5, rtol=1e-5)
+
+
+def test_distinct_max_clips_the_count_where_the_data_end() -> None:
+    """distinct_max=3: the one-hot has 4 units and 3, 4, ... distinct elements all light the last one."""
+    import dataclasses
+
+    m = WyckoffTransformer(dataclasses.replace(build(True).cfg, distinct_max=3), build(True).sg_features)
+    assert m.heads[0][0].weight.shape[1] == build(False).heads[0][0].weight.shape[1] + 4
+    E = torch.full((3, 6), PAD)
+    E[0, :5] = torch.tensor([3, 4, 5, 6, 7])  # 5 distinct
+    E[1, :3] = torch.tensor([3, 4, 5])  # 3 distinct
+    E[2, :2] = torch.tensor([3, 3])  # 1 distinct
+    onehot = WyckoffTransformer.distinct_onehot(WyckoffTransformer.presence(E, torch.tensor([5, 3, 2]), 17), 3)
+    assert onehot.argmax(-1).tolist() == [3, 3, 1] and onehot.shape == (3, 4)

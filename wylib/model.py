@@ -72,6 +72,7 @@ class ModelConfig:
     d_head_mlp: int = 90  # hidden width of the cascade MLP heads
     dropout: float = 0.2
     distinct_count: bool = False  # element head also reads one-hot(number of distinct known elements)
+    distinct_max: int = MAX_COUNT  # ... of 0..distinct_max, larger counts clipped (3: the most in bi/ternary data)
 
     @property
     def d_model(self) -> int:
@@ -139,7 +140,7 @@ class WyckoffTransformer(nn.Module):
         self.embed = nn.ModuleList([nn.Embedding(v, d) for v, d in zip(cfg.vocab_sizes, dims, strict=True)])
         self.mixer = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)])
-        extra = (MAX_COUNT + 1 if cfg.distinct_count else 0, 0, 0)  # count one-hot feeds the element head only
+        extra = (cfg.distinct_max + 1 if cfg.distinct_count else 0, 0, 0)  # count one-hot feeds the element head only
         self.heads = nn.ModuleList(
             [head_mlp(cfg.d_model + v + x, cfg.d_head_mlp, v) for v, x in zip(cfg.vocab_sizes, extra, strict=True)]
         )
@@ -180,13 +181,16 @@ class WyckoffTransformer(nn.Module):
         return pres
 
     @staticmethod
-    def distinct_onehot(pres: torch.Tensor) -> torch.Tensor:
-        """Presence (B, V) -> one-hot (B, MAX_COUNT + 1) of its number of distinct tokens, clipped at MAX_COUNT."""
-        return F.one_hot(pres.sum(-1).long().clamp(max=MAX_COUNT), MAX_COUNT + 1).to(pres.dtype)
+    def distinct_onehot(pres: torch.Tensor, max_count: int = MAX_COUNT) -> torch.Tensor:
+        """Presence (B, V) -> one-hot (B, max_count + 1) of its number of distinct tokens, clipped at max_count."""
+        return F.one_hot(pres.sum(-1).long().clamp(max=max_count), max_count + 1).to(pres.dtype)
 
     def _head(self, field: int, h: torch.Tensor, sites: torch.Tensor, n_known: torch.Tensor) -> torch.Tensor:
         pres = self.presence(sites[..., field], n_known, self.cfg.vocab_sizes[field])  # (B, V_field)
-        feats = [h, pres, self.distinct_onehot(pres)] if field == 0 and self.cfg.distinct_count else [h, pres]
+        if field == 0 and self.cfg.distinct_count:
+            feats = [h, pres, self.distinct_onehot(pres, self.cfg.distinct_max)]
+        else:
+            feats = [h, pres]
         return self.heads[field](torch.cat(feats, dim=-1))
 
     def forward(
