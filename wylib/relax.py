@@ -67,6 +67,7 @@ USABLE_FLAGS = ("converged", "not_converged")  # a relaxed structure with an ene
 # (other bonds to H ~1 A, between heavier atoms > 1.1 A); CHGNet, trained on near-equilibrium
 # structures, can pull two atoms almost onto each other (0.04 A seen), which no real structure has.
 MIN_DISTANCE = 0.5
+STUCK_AFTER_S = 120.0  # after a pool worker died, silence this long from the others means they are blocked
 GROUP_SEP = "/"  # trial ids are "<sample>/<trial>": the trial screen compares the trials of one sample
 TRACE_EVERY = 10  # a relaxation record keeps its energy every this many FIRE steps of each phase
 # The cheapest trial screen that keeps the lowest energy within 10 meV/atom for >= 95 % of samples, replayed
@@ -486,14 +487,21 @@ def _relax_streaming(
         for p in procs:
             p.start()
     bar = tqdm(total=len(todo), disable=not progress, desc="relax", mininterval=5)
-    open_workers, errors, n_done = n_par, [], 0
+    open_workers, errors, n_done, last = n_par, [], 0, time.monotonic()
     while open_workers:
         try:
             msg = results.get(timeout=5)
         except queue_mod.Empty:
             if not any(p.is_alive() for p in procs) and results.empty():
                 break  # a worker was killed (e.g. out of memory) without saying goodbye
+            if any(p.exitcode not in (None, 0) for p in procs) and time.monotonic() - last > STUCK_AFTER_S:
+                # a worker killed while holding a shared queue's lock leaves the others blocked forever:
+                # stop them; finished results are saved and the error below asks for a rerun
+                for p in procs:
+                    p.terminate()
+                break
             continue
+        last = time.monotonic()
         if msg is None:
             open_workers -= 1
         elif "worker_error" in msg:
