@@ -144,10 +144,28 @@ def reference(a, out: Path) -> None:
             print(f"reference {j + 1}/{len(todo)} {k} {rec.get('wall')} s steps {rec.get('n_steps')}", flush=True)
 
 
-def agreement(records: list[dict], ref: dict[str, float], complete: set[str]) -> dict:
-    """Samples (with every reference trial done) whose kept trial is within 10 meV/atom of the reference's lowest."""
+def agreement(records: list[dict], ref: dict[str, float], complete: set[str], ref_trials: dict[str, float]) -> dict:
+    """Samples (with every reference trial done) whose kept trial is within 10 meV/atom of the reference's
+    lowest, and trials (usable in both) within 10 meV/atom of the same trial's reference energy."""
     from wylib.relax import USABLE_FLAGS, best_trials
 
+    dt = np.array(
+        [
+            1000 * abs(r["energy_per_atom"] - ref_trials[r["id"]])
+            for r in records
+            if r["id"] in ref_trials and r["flag"] in USABLE_FLAGS and r.get("energy_per_atom") is not None
+        ]
+    )
+    trial_stats = (
+        dict(
+            trials_compared=len(dt),
+            trials_within_10meV=int((dt <= 10).sum()),
+            trials_exact=int((dt == 0).sum()),
+            trials_max_abs_dE_meV=round(float(dt.max()), 2),
+        )
+        if len(dt)
+        else dict(trials_compared=0)
+    )
     best = best_trials(records)
     de = np.array(
         [
@@ -157,8 +175,9 @@ def agreement(records: list[dict], ref: dict[str, float], complete: set[str]) ->
         ]
     )
     if not len(de):
-        return dict(samples_compared=0)
+        return dict(samples_compared=0, **trial_stats)
     return dict(
+        **trial_stats,
         samples_compared=len(de),
         within_10meV=int((de <= 10).sum()),
         within_10meV_pct=round(100 * float((de <= 10).mean()), 1),
@@ -176,6 +195,7 @@ def report(a, out: Path) -> dict:
     ref_recs = [r for p in sorted(out.glob("reference_*of*.jsonl")) for r in read_jsonl(p)]
     ref: dict[str, float] = {}
     n_ref: dict[str, int] = {}
+    ref_trials = {r["id"]: r["energy_per_atom"] for r in ref_recs if r.get("energy_per_atom") is not None}
     for r in ref_recs:
         s = r["id"].rsplit("/", 1)[0]
         n_ref[s] = n_ref.get(s, 0) + 1
@@ -197,13 +217,13 @@ def report(a, out: Path) -> dict:
         for r in recs:
             flags[r["flag"]] = flags.get(r["flag"], 0) + 1
         summary.setdefault(name, {}).update(fire_steps=sum(sum(r["n_steps"]) for r in recs), flags=flags)
-        summary[name].update(agreement(recs, ref, complete))
+        summary[name].update(agreement(recs, ref, complete, ref_trials))
         if "wall_s" in summary[name]:
             summary[name]["wall_per_sample_s"] = round(summary[name]["wall_s"] / summary["samples"], 3)
     if "wall_s" in summary.get("baseline", {}) and "wall_s" in summary.get("candidate", {}):
         summary["speedup_wall"] = round(summary["baseline"]["wall_s"] / summary["candidate"]["wall_s"], 2)
     for path in a.compare or []:
-        summary[f"compare {path}"] = agreement(read_jsonl(path), ref, complete)
+        summary[f"compare {path}"] = agreement(read_jsonl(path), ref, complete, ref_trials)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     print("SUMMARY", json.dumps(summary), flush=True)
     return summary

@@ -109,6 +109,12 @@ def main() -> None:
     df = pd.DataFrame([replay(samples, s, m, k) for s, m, k in grid])
     if a.out:
         df.to_csv(a.out, index=False)
+    at_best = [
+        sum(t["ok"] and t["e"] - min(u["e"] for u in ts) <= 0.010 for t in ts)
+        for ts in samples.values()
+        if any(t["ok"] for t in ts)
+    ]
+    print("samples by number of trials within 10 meV/atom of their lowest energy:", np.bincount(at_best).tolist())
     print(f"{len(samples)} samples, {sum(len(t) for t in samples.values())} trials; every screen, cheapest first:")
     print(df.sort_values("cost_pct").to_markdown(index=False))
     good = df[df["within_10meV_pct"] >= 95].sort_values("cost_pct")
