@@ -55,6 +55,7 @@ def main() -> None:
     ap.add_argument("--name", default="trial_effect", help="results/<name>.{csv,md}, figures/<name>.{pdf,png}")
     a = ap.parse_args()
     from wylib import plots
+    from wylib.constants import STABILITY_THRESHOLD
     from wylib.evaluate import attach_hull, evaluate_set, load_references, read_generated
     from wylib.generated import build_samples, make_table, model_samples, save_table
     from wylib.relax import RelaxConfig, best_trials, read_jsonl
@@ -73,12 +74,13 @@ def main() -> None:
     builds = build_samples(samples, out / "all" / "builds.jsonl", max(TRIAL_COUNTS), 0, True, 1, False)
     records = read_jsonl(out / "all" / "relax.jsonl")
     refs = load_references(a.dataset)
-    rows, per_k = [], {}
+    rows, per_k, kept, sun_ci = [], {}, {}, {}
     for k in TRIAL_COUNTS:
         kdir = out / f"k{k}"
         kdir.mkdir(exist_ok=True)
         recs = [r for r in records if int(r["id"].rsplit("/", 1)[1]) < k]
         table = make_table(samples, [b[:k] for b in builds], best_trials(recs))
+        kept[k] = table["best_trial"]
         save_table(table, kdir / "generated.jsonl")
         s, _ = read_generated(kdir, name=f"{k} trial(s)")
         attach_hull(s)
@@ -87,26 +89,23 @@ def main() -> None:
         per_k[k] = st
         e = st["e_hull"].to_numpy(float)
         ok = np.isfinite(e)
-        sun = row.metrics["sun_paper"]
+        sun = sun_ci[k] = row.metrics["sun_paper"]
         rows.append(
             {
                 "trials": k,
                 "samples": len(st),
                 "with E_hull": int(ok.sum()),
                 "median E_hull (eV/atom)": round(float(np.median(e[ok])), 4),
-                "stable % (E_hull <= 0.08)": round(100 * float((e[ok] <= 0.08).mean()), 1),
+                "stable % (E_hull <= 0.08)": round(100 * float((e[ok] <= STABILITY_THRESHOLD).mean()), 1),
                 "S.U.N. % [95 % CI]": f"{sun.value:.1f} [{sun.low:.1f}, {sun.high:.1f}]",
                 "kept trial = 6-trial best %": None,
                 "relaxations": len(recs),
             }
         )
     best6 = per_k[max(TRIAL_COUNTS)]
-    kept6 = make_table(samples, builds, best_trials(records))["best_trial"]
     for row in rows:
         k = row["trials"]
-        recs = [r for r in records if int(r["id"].rsplit("/", 1)[1]) < k]
-        kept = make_table(samples, [b[:k] for b in builds], best_trials(recs))["best_trial"]
-        row["kept trial = 6-trial best %"] = round(100 * float((kept == kept6).mean()), 1)
+        row["kept trial = 6-trial best %"] = round(100 * float((kept[k] == kept[max(TRIAL_COUNTS)]).mean()), 1)
         d, lo, hi = paired_difference(per_k[k]["sun"].to_numpy(bool), best6["sun"].to_numpy(bool))
         row["S.U.N. minus 6 trials, pp [95 % CI]"] = f"{d:+.1f} [{lo:+.1f}, {hi:+.1f}]"
     df = pd.DataFrame(rows)
@@ -128,18 +127,14 @@ def main() -> None:
     for k in TRIAL_COUNTS:
         e = np.sort(per_k[k]["e_hull"].dropna().to_numpy(float))
         axes[0].plot(e, np.arange(1, len(e) + 1) / len(per_k[k]), label=f"{k} trial(s)")
-    axes[0].axvline(0.08, color="grey", ls=":")
+    axes[0].axvline(STABILITY_THRESHOLD, color="grey", ls=":")
     axes[0].set_xlim(-0.2, 0.6)
     axes[0].set_xlabel("E_hull of the kept trial, eV/atom")
     axes[0].set_ylabel("fraction of samples")
     axes[0].legend()
-    vals = [per_k[k]["sun"].mean() * 100 for k in TRIAL_COUNTS]
-    cis = [(r["S.U.N. % [95 % CI]"]) for r in rows]
-    lows = [float(c.split("[")[1].split(",")[0]) for c in cis]
-    highs = [float(c.split(",")[1].rstrip("]")) for c in cis]
-    axes[1].errorbar(
-        TRIAL_COUNTS, vals, yerr=[np.subtract(vals, lows), np.subtract(highs, vals)], fmt="o-", capsize=3
-    )  # fmt: skip
+    vals = np.array([sun_ci[k].value for k in TRIAL_COUNTS])
+    err = [vals - [sun_ci[k].low for k in TRIAL_COUNTS], [sun_ci[k].high for k in TRIAL_COUNTS] - vals]
+    axes[1].errorbar(TRIAL_COUNTS, vals, yerr=err, fmt="o-", capsize=3)
     axes[1].set_xlabel("pyXtal trials per sample")
     axes[1].set_ylabel("S.U.N. %, with E_hull")
     axes[1].set_xticks(TRIAL_COUNTS)
