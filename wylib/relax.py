@@ -301,13 +301,13 @@ class BatchRelaxer:
         items: Iterable[tuple[str, Structure]],
         on_result: Callable[[RelaxResult], None] | None = None,
         progress: bool = False,
-        prior: dict[str, float] | None = None,
+        prior: dict[str, list[float]] | None = None,
     ) -> list[RelaxResult]:
         """Relax `(id, Structure)` pairs; `on_result` is called as each one finishes.
 
         With the trial screen on (`RelaxConfig.screen_steps`), the trials of one sample must come one
-        after the other and enter the batch together; `prior` gives the screen energies
-        (`RelaxResult.screen_energy`) of trials of these samples finished in an earlier, killed run."""
+        after the other and enter the batch together; `prior` gives, per sample, the screen energies
+        (`RelaxResult.screen_energy`) of its trials finished in an earlier, killed run."""
         from tqdm.auto import tqdm
 
         total = len(items) if hasattr(items, "__len__") else None  # a lazy iterator is consumed as slots free up
@@ -329,9 +329,7 @@ class BatchRelaxer:
         def admit(group: list) -> None:
             if prior:
                 name = _group(group[0][0], self.cfg)
-                known.setdefault(name, []).extend(
-                    e for k, e in prior.items() if e is not None and _group(k, self.cfg) == name
-                )
+                known.setdefault(name, []).extend(prior.get(name, []))
             for key, structure in group:
                 job = _Job(key, structure, self.model, self.cfg)
                 (collect(job) if job.result is not None else active.append(job))
@@ -395,7 +393,7 @@ _WORKER_MODEL: dict[tuple[int, str], Any] = {}
 
 
 def _relax_chunk(
-    chunk: list[tuple[str, dict]], config: RelaxConfig, threads: int | None, prior: dict[str, float] | None = None
+    chunk: list[tuple[str, dict]], config: RelaxConfig, threads: int | None, prior: dict[str, list[float]] | None = None
 ) -> list[dict]:
     """Worker entry point (Dask): one model per worker process."""
     key = (os.getpid(), config.device)
@@ -441,7 +439,7 @@ def _stream_worker(tasks, results, config: RelaxConfig, threads: int | None) -> 
     try:
         relaxer = BatchRelaxer(config, model=load_model(threads, config.device))
 
-        prior: dict[str, float] = {}
+        prior: dict[str, list[float]] = {}
 
         def pull():  # a task is one group (a sample's trials under the trial screen) + its prior energies
             while (task := tasks.get()) is not None:
@@ -464,17 +462,17 @@ def _relax_streaming(
     threads: int,
     write: Callable[[dict], None],
     progress: bool,
-    prior: dict[str, float] | None = None,
+    prior: dict[str, list[float]] | None = None,
 ) -> None:
     """Spread `todo` over `n_par` spawned worker processes that share one task queue (one task per
-    group, `_grouped`); `prior`: screen energies of finished trials of these groups."""
+    group, `_grouped`); `prior`: per group, the screen energies of its finished trials."""
     from tqdm.auto import tqdm
 
     ctx = mp.get_context("spawn")
     tasks, results = ctx.Queue(), ctx.Queue()
     for group in _grouped(todo, config):
-        names = {_group(k, config) for k, _ in group}
-        before = {k: e for k, e in (prior or {}).items() if _group(k, config) in names}
+        name = _group(group[0][0], config)
+        before = {name: prior[name]} if prior and name in prior else {}
         tasks.put(([(k, s.as_dict()) for k, s in group], before))
     for _ in range(n_par):
         tasks.put(None)
@@ -602,11 +600,12 @@ def relax_to_jsonl(
     todo = [(k, s) for k, s in items if k not in done_records]
     todo = [kv for group in _grouped(todo, config) for kv in group]  # a screened sample's trials together
     open_groups = {_group(k, config) for k, _ in todo}
-    prior = {
-        k: r.get("screen_energy")
-        for k, r in done_records.items()
-        if config.screening and _group(k, config) in open_groups
-    }
+    prior: dict[str, list[float]] | None = None  # per open sample: screen energies of its finished trials
+    if config.screening:
+        prior = {}
+        for k, r in done_records.items():
+            if (name := _group(k, config)) in open_groups and r.get("screen_energy") is not None:
+                prior.setdefault(name, []).append(r["screen_energy"])
     if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
         with path.open("a") as fh:  # a killed writer left a torn last line: end it
             fh.write("\n")
