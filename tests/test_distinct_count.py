@@ -63,15 +63,18 @@ def test_flag_off_is_the_paper_model() -> None:
                 assert torch.equal(off.cascade_logits(*args[:5], f, args[5], args[6]), paper_heads(off, args, (f,))[0])
 
 
-def test_committed_model_config_has_no_key_and_loads_as_paper_model() -> None:
+def test_committed_model_loads_with_the_heads_its_config_names() -> None:
     run = REPO / "runs" / "default"
     if not (run / "model.pt").exists():
         pytest.skip("runs/default not present")
     from wylib.train import load_run
 
-    assert "distinct_count" not in json.loads((run / "config.json").read_text())["model"]
+    saved = json.loads((run / "config.json").read_text())["model"]
     m = load_run(run, device="cpu")[0]  # strict load_state_dict: the head widths must match
-    assert not m.cfg.distinct_count and m.heads[0][0].in_features == m.cfg.d_model + m.cfg.n_elements
+    assert m.cfg.distinct_count == saved.get("distinct_count", False)
+    count = m.cfg.distinct_max + 1 if m.cfg.distinct_count else 0
+    assert m.heads[0][0].in_features == m.cfg.d_model + m.cfg.n_elements + count
+    assert m.heads[0][-1].out_features == m.cfg.n_elements + (2 if m.cfg.element_gate else 0)
 
 
 def test_feature_is_the_clipped_number_of_distinct_known_elements() -> None:

@@ -29,7 +29,7 @@ def tiny_model(vocab: Vocabulary, seed: int = 0, **overrides) -> WyckoffTransfor
         **sizes,
     )
     torch.manual_seed(seed)
-    return WyckoffTransformer(cfg, f).eval()
+    return WyckoffTransformer(cfg, f, vocab.grammar() if cfg.grammar_bias else None).eval()
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,20 @@ input a one-hot of the number of distinct real elements among the known sites
 (0..MAX_COUNT, clipped), so "three elements so far" is one input unit instead of
 a sum the MLP must learn from the presence vector.
 
+Two more options, the project's default (see the README, "Chemistry of the generated
+crystals"); with both off the heads are the paper's:
+- ``element_gate``: the element head emits two more numbers (a, b) per row, added to
+  the logits of the elements already present (a) and of those absent (b). "Repeat an
+  element or bring in a new one" then costs one unit instead of one interaction per
+  element, which a 90-unit MLP cannot afford for 89 elements (the paper's head puts
+  5-6 % on a fourth element where the data have 0).
+- ``grammar_bias``: the site-symmetry and enumeration heads add a learned gain times
+  a 0/1 *availability* vector from the fixed Wyckoff tables: site symmetries of the
+  group with a position still free, enumerations valid for (group, site symmetry)
+  whose position is not a DoF-0 position already used. The tables (``grammar``, from
+  `wylib.vocab.Vocabulary.grammar`) are buffers; nothing is masked, so free sampling
+  can still emit an invalid token and formal validity stays a measured quantity.
+
 Attention rule (our one design choice beyond the paper): token 0 and the known
 sites attend to token 0 and the known sites only; a query attends to token 0, the
 known sites and itself. A query therefore never changes the encoding of the
@@ -73,6 +87,8 @@ class ModelConfig:
     dropout: float = 0.2
     distinct_count: bool = False  # element head also reads one-hot(number of distinct known elements)
     distinct_max: int = MAX_COUNT  # ... of 0..distinct_max, larger counts clipped (3: the most in bi/ternary data)
+    element_gate: bool = False  # element head adds learned offsets to present / absent elements' logits
+    grammar_bias: bool = False  # site-symmetry / enumeration heads add gain x availability (Wyckoff tables)
 
     @property
     def d_model(self) -> int:
@@ -128,21 +144,35 @@ def head_mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
 
 
 class WyckoffTransformer(nn.Module):
-    def __init__(self, cfg: ModelConfig, sg_features: torch.Tensor | None = None):
+    def __init__(
+        self, cfg: ModelConfig, sg_features: torch.Tensor | None = None, grammar: dict[str, torch.Tensor] | None = None
+    ):
         super().__init__()
         self.cfg = cfg
         if sg_features is None:  # filled by load_state_dict
             sg_features = torch.zeros(231, cfg.n_sg_features)
         assert sg_features.shape == (231, cfg.n_sg_features), sg_features.shape
         self.register_buffer("sg_features", sg_features.float().clone())
+        if cfg.grammar_bias:  # Wyckoff tables by token id (wylib.vocab.Vocabulary.grammar); zeros until loaded
+            shape = (231, cfg.n_site_symmetries, cfg.n_enumerations)
+            allowed = torch.zeros(shape, dtype=torch.bool) if grammar is None else grammar["enumeration_allowed"]
+            dof0 = torch.zeros(shape, dtype=torch.bool) if grammar is None else grammar["dof"] == 0
+            assert allowed.shape == shape and dof0.shape == shape, (allowed.shape, shape)
+            self.register_buffer("position_allowed", allowed.clone())
+            self.register_buffer("position_dof0", dof0.clone())
+            self.grammar_gain = nn.Parameter(torch.zeros(2))  # site symmetry, enumeration
         self.sg_embed = nn.Linear(cfg.n_sg_features, cfg.d_model)
         dims = (cfg.d_element, cfg.d_site_symmetry, cfg.d_enumeration)
         self.embed = nn.ModuleList([nn.Embedding(v, d) for v, d in zip(cfg.vocab_sizes, dims, strict=True)])
         self.mixer = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)])
         extra = (cfg.distinct_max + 1 if cfg.distinct_count else 0, 0, 0)  # count one-hot feeds the element head only
+        gate = (2 if cfg.element_gate else 0, 0, 0)  # (present, absent) offsets out of the element head
         self.heads = nn.ModuleList(
-            [head_mlp(cfg.d_model + v + x, cfg.d_head_mlp, v) for v, x in zip(cfg.vocab_sizes, extra, strict=True)]
+            [
+                head_mlp(cfg.d_model + v + x, cfg.d_head_mlp, v + g)
+                for v, x, g in zip(cfg.vocab_sizes, extra, gate, strict=True)
+            ]
         )
 
     def n_params(self) -> int:
@@ -185,13 +215,42 @@ class WyckoffTransformer(nn.Module):
         """Presence (B, V) -> one-hot (B, max_count + 1) of its number of distinct tokens, clipped at max_count."""
         return F.one_hot(pres.sum(-1).long().clamp(max=max_count), max_count + 1).to(pres.dtype)
 
-    def _head(self, field: int, h: torch.Tensor, sites: torch.Tensor, n_known: torch.Tensor) -> torch.Tensor:
+    def free_positions(self, spacegroup: torch.Tensor, sites: torch.Tensor, n_known: torch.Tensor) -> torch.Tensor:
+        """(B, V_ss, V_en) bool: positions of the group not excluded by the known sites (a DoF-0 one used once)."""
+        B, K, _ = sites.shape
+        n_en = self.cfg.n_enumerations
+        known = (torch.arange(K, device=sites.device)[None] < n_known[:, None]) & (sites[..., 1:] > STOP).all(-1)
+        flat = torch.where(known, sites[..., 1] * n_en + sites[..., 2], 0)  # (B, K); 0 = (PAD, PAD), never allowed
+        used = torch.zeros(B, self.cfg.n_site_symmetries * n_en, dtype=torch.bool, device=sites.device)
+        used = used.scatter(1, flat, True).view(B, -1, n_en)
+        return self.position_allowed[spacegroup] & ~(used & self.position_dof0[spacegroup])
+
+    def _head(
+        self,
+        field: int,
+        h: torch.Tensor,
+        sites: torch.Tensor,
+        n_known: torch.Tensor,
+        spacegroup: torch.Tensor,
+        query_site_symmetry: torch.Tensor,
+    ) -> torch.Tensor:
         pres = self.presence(sites[..., field], n_known, self.cfg.vocab_sizes[field])  # (B, V_field)
         if field == 0 and self.cfg.distinct_count:
             feats = [h, pres, self.distinct_onehot(pres, self.cfg.distinct_max)]
         else:
             feats = [h, pres]
-        return self.heads[field](torch.cat(feats, dim=-1))
+        out = self.heads[field](torch.cat(feats, dim=-1))
+        if field == 0 and self.cfg.element_gate:
+            out, a, b = out[:, :-2], out[:, -2:-1], out[:, -1:]
+            absent = torch.ones_like(pres)
+            absent[:, :3] = 0.0  # service tokens get no offset
+            out = out + a * pres + b * (absent - pres)
+        elif field >= 1 and self.cfg.grammar_bias:
+            free = self.free_positions(spacegroup, sites, n_known)  # (B, V_ss, V_en)
+            rows = torch.arange(len(free), device=free.device)
+            avail = free.any(-1) if field == 1 else free[rows, query_site_symmetry]
+            out = out + self.grammar_gain[field - 1] * avail.to(out.dtype)
+        return out
 
     def forward(
         self,
@@ -215,7 +274,7 @@ class WyckoffTransformer(nn.Module):
             dim=1,
         )  # (B, 3, 3)
         h = self.encode_queries(spacegroup, sites, n_known, queries)  # (B, 3, d)
-        return tuple(self._head(f, h[:, f], sites, n_known) for f in range(3))
+        return tuple(self._head(f, h[:, f], sites, n_known, spacegroup, query_site_symmetry) for f in range(3))
 
     def cascade_logits(
         self,
@@ -236,4 +295,4 @@ class WyckoffTransformer(nn.Module):
         if qe is None or qs is None:
             raise ValueError(f"cascade field {field} needs the query parts before it")
         h = self.encode_queries(spacegroup, sites, n_known, torch.stack([qe, qs, m], -1)[:, None])
-        return self._head(field, h[:, 0], sites, n_known)
+        return self._head(field, h[:, 0], sites, n_known, spacegroup, qs)

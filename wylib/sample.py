@@ -207,7 +207,7 @@ class PrefixCache:
     """
 
     def __init__(self, model: WyckoffTransformer, spacegroup: torch.Tensor, sites: torch.Tensor, n_known: torch.Tensor):
-        self.model, self.sites, self.n_known = model, sites, n_known  # sites (B, K, 3)
+        self.model, self.spacegroup, self.sites, self.n_known = model, spacegroup, sites, n_known  # sites (B, K, 3)
         B, K, _ = sites.shape
         # (B, 1+K, d)
         x = torch.cat([model.sg_embed(model.sg_features[spacegroup])[:, None], model._embed(sites)], dim=1)
@@ -236,11 +236,11 @@ class PrefixCache:
             )
             h = block.ln1(h + block.attn.proj(y.transpose(1, 2).reshape(B, 1, C)))
             h = block.ln2(h + block.ff(h))
-        return m._head(field, h[:, 0], self.sites, self.n_known)
+        return m._head(field, h[:, 0], self.sites, self.n_known, self.spacegroup, query[:, 1])
 
     def subset(self, keep: torch.Tensor) -> PrefixCache:
         new = object.__new__(PrefixCache)
-        new.model, new.sites = self.model, self.sites[keep]
+        new.model, new.spacegroup, new.sites = self.model, self.spacegroup[keep], self.sites[keep]
         new.n_known, new.known = self.n_known[keep], self.known[keep]
         new.kv = [(k[keep], v[keep]) for k, v in self.kv]
         return new

@@ -197,7 +197,10 @@ class Trainer:
         self.config = {"model": model_cfg.to_dict(), "train": asdict(cfg), **(extra_config or {})}
         self.ckpt_path = self.run_dir / "checkpoint_last.pt"
         torch.manual_seed(cfg.seed)
-        self.model = WyckoffTransformer(model_cfg, sg_features).to(dev)
+        if model_cfg.grammar_bias and vocab is None:
+            raise ValueError("grammar_bias needs the vocabulary (its Wyckoff tables by token id)")
+        grammar = vocab.grammar() if model_cfg.grammar_bias else None
+        self.model = WyckoffTransformer(model_cfg, sg_features, grammar).to(dev)
         if cfg.objective == "ours":
             self.opt: torch.optim.Optimizer = torch.optim.AdamW(
                 self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
