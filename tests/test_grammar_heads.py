@@ -10,7 +10,7 @@ import torch
 from wylib.model import MASK, ModelConfig, WyckoffTransformer
 from wylib.sample import REASON_CATEGORIES, PrefixCache, sample
 from wylib.symmetry import spacegroup_table
-from wylib.train import Trainer, TrainConfig
+from wylib.train import TrainConfig, Trainer
 
 from tiny import one_thread, tiny_model, tiny_vocab  # noqa: F401
 
