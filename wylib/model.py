@@ -66,6 +66,10 @@ import torch.nn.functional as F
 
 PAD, MASK, STOP = 0, 1, 2
 MAX_COUNT = 8  # distinct_count one-hot covers 0..MAX_COUNT distinct elements (more are clipped)
+# grammar gain = GAIN_SCALE x parameter. Every training target is available, so the loss gradient of the gain
+# always has one sign and AdamW moves it by about lr per step: unscaled it reached only 2.7 at early stopping,
+# still climbing (measured, README "Chemistry"); the scale lets it reach its plateau within the schedule.
+GAIN_SCALE = 10.0
 FIELDS = ("element", "site_symmetry", "enumeration")
 
 
@@ -160,7 +164,7 @@ class WyckoffTransformer(nn.Module):
             assert allowed.shape == shape and dof0.shape == shape, (allowed.shape, shape)
             self.register_buffer("position_allowed", allowed.clone())
             self.register_buffer("position_dof0", dof0.clone())
-            self.grammar_gain = nn.Parameter(torch.zeros(2))  # site symmetry, enumeration
+            self.grammar_gain = nn.Parameter(torch.zeros(2))  # site symmetry, enumeration; x GAIN_SCALE
         self.sg_embed = nn.Linear(cfg.n_sg_features, cfg.d_model)
         dims = (cfg.d_element, cfg.d_site_symmetry, cfg.d_enumeration)
         self.embed = nn.ModuleList([nn.Embedding(v, d) for v, d in zip(cfg.vocab_sizes, dims, strict=True)])
@@ -249,7 +253,7 @@ class WyckoffTransformer(nn.Module):
             free = self.free_positions(spacegroup, sites, n_known)  # (B, V_ss, V_en)
             rows = torch.arange(len(free), device=free.device)
             avail = free.any(-1) if field == 1 else free[rows, query_site_symmetry]
-            out = out + self.grammar_gain[field - 1] * avail.to(out.dtype)
+            out = out + GAIN_SCALE * self.grammar_gain[field - 1] * avail.to(out.dtype)
         return out
 
     def forward(
