@@ -72,7 +72,7 @@ def score(run: Path, refs, n_samples: int, n_bootstrap: int, max_elements: int |
     import torch
 
     from wylib import evaluate as ev
-    from wylib.sample import sample, spacegroup_counts
+    from wylib.sample import REASON_CATEGORIES, sample, spacegroup_counts
     from wylib.train import load_run
 
     torch.set_num_threads(1)
@@ -99,6 +99,15 @@ def score(run: Path, refs, n_samples: int, n_bootstrap: int, max_elements: int |
         "epochs": metrics["rounds"],
         "share_4plus_elements": 100 * sum(r.n_elements > 3 for r in valid) / len(valid),
     }
+    # % of all samples per invalid reason (wylib.sample.REASON_CATEGORIES, short names)
+    short = dict(
+        zip(
+            REASON_CATEGORIES,
+            ("inv_ss", "inv_enum", "inv_dof0", "inv_service", "inv_nostop", "inv_empty", "inv_other"),
+            strict=True,
+        )
+    )
+    out.update({short[c]: 100 * v / n_samples for c, v in res.reason_counts().items()})
     for k in KEYS:
         ci = row.metrics[k]
         out.update({k: ci.value, f"{k}_low": ci.low, f"{k}_high": ci.high})

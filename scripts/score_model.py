@@ -43,11 +43,18 @@ def cold(run: Path, n: int) -> dict:
     valid = [r for r in res.representations if r is not None]
     rows = zip(res.element.tolist(), res.n_sites.tolist(), strict=True)
     distinct = [len({t for t in row[:k] if t > 2}) for row, k in rows]  # real element tokens (> STOP)
+    sites = res.n_sites.tolist()
+    single = [i for i, d in enumerate(distinct) if d == 1]  # one element: no training structure is like that
+    multi = [sites[i] for i, d in enumerate(distinct) if d >= 2]
+    no_stop = res.element.shape[1]  # n_sites of a row without STOP
     return {
         "cold_mean_sites": float(res.n_sites.float().mean()),
         "cold_mean_distinct": sum(distinct) / n,
         "cold_validity": 100 * len(valid) / n,
         "cold_share_4plus_elements": 100 * sum(r.n_elements > 3 for r in valid) / max(len(valid), 1),
+        "cold_single_element": 100 * len(single) / n,
+        "cold_single_no_stop": 100 * sum(sites[i] >= no_stop for i in single) / max(len(single), 1),
+        "cold_mean_sites_2plus": sum(multi) / max(len(multi), 1),
     }
 
 
@@ -65,13 +72,18 @@ def main(argv: list[str] | None = None) -> None:
     import pandas as pd
 
     from wylib import evaluate as ev
+    from wylib.data import tokenize_split
 
     t0 = time.time()
     refs = ev.load_references("mp_20_biternary_open")
+    train_reps = tokenize_split("mp_20_biternary_open", "train").representations
+    train_sites = sum(r.n_sites for r in train_reps) / len(train_reps)
+    train_single = 100 * sum(r.n_elements == 1 for r in train_reps) / len(train_reps)
     rows = []
     for run in args.run_dirs:
         model_cfg = json.loads((run / "config.json").read_text())["model"]
-        row = {"run": str(run), "distinct_count": bool(model_cfg.get("distinct_count", False))}
+        options = [k for k in ("distinct_count", "element_gate", "grammar_bias") if model_cfg.get(k, False)]
+        row = {"run": str(run), "heads": " + ".join(options) or "paper"}
         row.update(score(run, refs, args.n_samples, args.n_bootstrap))
         if args.cold_samples:
             row.update(cold(run, args.cold_samples))
@@ -80,8 +92,8 @@ def main(argv: list[str] | None = None) -> None:
     t = pd.DataFrame(rows)
     (REPO / "results").mkdir(exist_ok=True)
     t.to_csv(REPO / "results" / f"{args.name}.csv", index=False)
-    cols = ["run", "distinct_count", "epochs", "best_val_nll", "test_nll", "share_4plus_elements"]
-    shown = t[cols + [c for c in t.columns if c.startswith("cold_")]].copy()
+    cols = ["run", "heads", "epochs", "best_val_nll", "test_nll", "share_4plus_elements"]
+    shown = t[cols + [c for c in t.columns if c.startswith(("inv_", "cold_"))]].copy()
     shown = shown.join(ci_cells(t, KEYS))
     cmd = "python scripts/score_model.py " + " ".join(sys.argv[1:])
     text = (
@@ -92,9 +104,12 @@ def main(argv: list[str] | None = None) -> None:
         f"Wyckoff-novel samples; bootstrap 95 % over {args.n_bootstrap} resamples); `share_4plus_elements`: % of "
         f"valid samples with more than 3 distinct elements (no training structure has more); `cold_*`: "
         f"{args.cold_samples} free samples at T = 0.01 (mean sites = STOP position and mean distinct element tokens "
-        f"before it, over all samples; validity, and 4+ share among the valid ones).\n\n"
-        + shown.to_markdown(index=False)
-        + "\n"
+        f"before it, over all samples; validity, and 4+ share among the valid ones; `cold_single_element` % of them "
+        f"with one distinct element, `cold_single_no_stop` % of those that never emit STOP, `cold_mean_sites_2plus` "
+        f"mean sites of those with 2 or more elements; the training split has {train_sites:.2f} sites on average, "
+        f"{train_single:.1f} % of its structures one element); `inv_*`: % of the "
+        f"T = 1 samples invalid for each reason (site symmetry absent, enumeration invalid, DoF-0 position reused, "
+        f"service token, no STOP, empty, other).\n\n" + shown.to_markdown(index=False) + "\n"
     )
     (REPO / "results" / f"{args.name}.md").write_text(text)
     print(text)
