@@ -53,6 +53,12 @@ def main() -> None:
     ap.add_argument("--n-bootstrap", type=int, default=1000)
     ap.add_argument("--out", default="output/trial_effect")
     ap.add_argument("--name", default="trial_effect", help="results/<name>.{csv,md}, figures/<name>.{pdf,png}")
+    ap.add_argument(
+        "--versus",
+        default=None,
+        help="a sun_difference.json written by notebook 05: compare the 6-trial S.U.N. with its 'theirs' counts "
+        "(the authors' genes through the same protocol), as notebook 05 does",
+    )
     a = ap.parse_args()
     from wylib import plots
     from wylib.constants import STABILITY_THRESHOLD
@@ -110,16 +116,31 @@ def main() -> None:
         row["S.U.N. minus 6 trials, pp [95 % CI]"] = f"{d:+.1f} [{lo:+.1f}, {hi:+.1f}]"
     df = pd.DataFrame(rows)
     note = (
-        f"{len(samples)} of our samples (runs/default, T = 1, seed 0, the paper profile's first valid samples), "
+        f"{len(samples)} of our samples ({a.run_dir}, T = 1, seed 0, the paper profile's first valid samples), "
         f"each built {max(TRIAL_COUNTS)} times and every trial relaxed with the paper protocol (FIRE, fmax 0.05, "
         f"{a.steps} steps per phase, positions then cell, symmetry kept); k trials = lowest energy among trials "
         f"0..k-1 of the same run; S.U.N. on this project's CHGNet hull, denominator: samples with E_hull; paired "
         f"bootstrap interval for the difference. {stamp}, `python scripts/trial_effect.py --n {a.n}`, "
         f"{relax_s / 60:.0f} min build + relax."
     )
+    versus = ""
+    if a.versus:
+        from wylib.metrics.comparison import proportion_difference
+
+        th = json.loads(Path(a.versus).read_text())["difference"]["with E_hull"]
+        theirs = np.arange(th["theirs_n"]) < th["theirs_sun"]  # their per-sample flags are not in the file
+        ours6 = best6.loc[best6["e_hull"].notna(), "sun"].astype(bool).to_numpy()
+        x = proportion_difference(ours6, theirs, n_boot=a.n_bootstrap)
+        versus = (
+            f"\n\nAgainst `{a.versus}` (the authors' genes through the same build + relax protocol and hull, "
+            f"{th['theirs_sun']}/{th['theirs_n']} S.U.N. with E_hull): ours with {max(TRIAL_COUNTS)} trials "
+            f"{x.k_a}/{x.n_a} ({100 * x.k_a / max(x.n_a, 1):.1f} %), difference {x.difference.value:+.1f} pp "
+            f"[{x.difference.low:+.1f}, {x.difference.high:+.1f}] (bootstrap over both sets, the other set "
+            f"rebuilt from its counts), Fisher p {x.p_value:.3g}."
+        )
     (REPO / "results").mkdir(exist_ok=True)
     df.to_csv(REPO / "results" / f"{a.name}.csv", index=False)
-    (REPO / "results" / f"{a.name}.md").write_text(f"{note}\n\n" + df.to_markdown(index=False) + "\n")
+    (REPO / "results" / f"{a.name}.md").write_text(f"{note}{versus}\n\n" + df.to_markdown(index=False) + "\n")
     print(df.to_string(index=False), flush=True)
     import matplotlib.pyplot as plt
 
