@@ -9,10 +9,9 @@ import pytest
 import torch
 
 from wylib.model import MASK, MAX_COUNT, PAD, STOP, ModelConfig, WyckoffTransformer
-from wylib.sample import PrefixCache, sample
 
 from test_model import _inputs, sg_features, synthetic, tiny_cfg
-from tiny import one_thread, tiny_model, tiny_vocab  # noqa: F401
+from tiny import assert_cascade_paths_agree, one_thread, tiny_model, tiny_vocab  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 REPO = Path(__file__).resolve().parent.parent
@@ -110,28 +109,7 @@ def test_flag_on_element_head_reads_the_count() -> None:
 
 def test_flag_on_all_cascade_paths_agree() -> None:
     vocab = tiny_vocab(max_sites=8)
-    m = tiny_model(vocab, 0, n_layer=1, dropout=0.1, distinct_count=True)
-    g = torch.Generator().manual_seed(0)
-    B, K = 24, 6
-    sg = torch.randint(1, 231, (B,), generator=g)
-    sites = torch.stack([torch.randint(3, n, (B, K), generator=g) for n in vocab.sizes], -1)
-    nk = torch.randint(0, K + 1, (B,), generator=g)
-    q = torch.stack([torch.randint(3, n, (B,), generator=g) for n in vocab.sizes], -1)
-    mask = torch.full((B,), MASK)
-    cache = PrefixCache(m, sg, sites, nk)
-    e, s = q[:, 0], q[:, 1]
-    queries = [torch.stack(parts, -1) for parts in ((mask, mask, mask), (e, mask, mask), (e, s, mask))]
-    with torch.no_grad():
-        joint = m(sg, *sites.unbind(-1), nk, q[:, 0], q[:, 1])  # the training path
-        for f, query in enumerate(queries):
-            ref = m.cascade_logits(sg, *sites.unbind(-1), nk, f, q[:, 0], q[:, 1])
-            torch.testing.assert_close(joint[f], ref, atol=1e-5, rtol=1e-5)
-            torch.testing.assert_close(cache.logits(f, query), ref, atol=1e-5, rtol=1e-5)
-    groups = torch.arange(1, 231)[::6]
-    a = sample(m, vocab, 39, spacegroups=groups, seed=2, constrained=False, progress=False)
-    b = sample(m, vocab, 39, spacegroups=groups, seed=2, constrained=False, progress=False, cache_prefix=False)
-    assert torch.equal(a.element, b.element) and torch.equal(a.enumeration, b.enumeration)
-    torch.testing.assert_close(a.logp_model, b.logp_model, atol=1e-5, rtol=1e-5)
+    assert_cascade_paths_agree(tiny_model(vocab, 0, n_layer=1, dropout=0.1, distinct_count=True), vocab)
 
 
 def test_distinct_max_clips_the_count_where_the_data_end() -> None:

@@ -7,12 +7,12 @@ import dataclasses
 import pytest
 import torch
 
-from wylib.model import MASK, ModelConfig, WyckoffTransformer
-from wylib.sample import REASON_CATEGORIES, PrefixCache, sample
+from wylib.model import ModelConfig, WyckoffTransformer
+from wylib.sample import REASON_CATEGORIES, sample
 from wylib.symmetry import spacegroup_table
 from wylib.train import TrainConfig, Trainer
 
-from tiny import one_thread, tiny_model, tiny_vocab  # noqa: F401
+from tiny import assert_cascade_paths_agree, one_thread, tiny_model, tiny_vocab  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -96,28 +96,7 @@ def test_all_cascade_paths_agree_with_both_options() -> None:
     m = tiny_model(vocab, 0, n_layer=1, dropout=0.1, element_gate=True, grammar_bias=True)
     with torch.no_grad():
         m.grammar_gain.copy_(torch.tensor([0.2, 0.3]))
-    g = torch.Generator().manual_seed(0)
-    B, K = 24, 6
-    sg = torch.randint(1, 231, (B,), generator=g)
-    sites = torch.stack([torch.randint(3, n, (B, K), generator=g) for n in vocab.sizes], -1)
-    nk = torch.randint(0, K + 1, (B,), generator=g)
-    q = torch.stack([torch.randint(3, n, (B,), generator=g) for n in vocab.sizes], -1)
-    mask = torch.full((B,), MASK)
-    cache = PrefixCache(m, sg, sites, nk)
-    e, s = q[:, 0], q[:, 1]
-    queries = [torch.stack(parts, -1) for parts in ((mask, mask, mask), (e, mask, mask), (e, s, mask))]
-    with torch.no_grad():
-        joint = m(sg, *sites.unbind(-1), nk, e, s)  # the training path
-        for f, query in enumerate(queries):
-            ref = m.cascade_logits(sg, *sites.unbind(-1), nk, f, e, s)
-            torch.testing.assert_close(joint[f], ref, atol=1e-5, rtol=1e-5)
-            torch.testing.assert_close(cache.logits(f, query), ref, atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(cache.subset(nk > 2).logits(2, queries[2][nk > 2]), joint[2][nk > 2])
-    groups = torch.arange(1, 231)[::6]
-    a = sample(m, vocab, 39, spacegroups=groups, seed=2, constrained=False, progress=False)
-    b = sample(m, vocab, 39, spacegroups=groups, seed=2, constrained=False, progress=False, cache_prefix=False)
-    assert torch.equal(a.element, b.element) and torch.equal(a.enumeration, b.enumeration)
-    torch.testing.assert_close(a.logp_model, b.logp_model, atol=1e-5, rtol=1e-5)
+    assert_cascade_paths_agree(m, vocab)
 
 
 def test_tables_travel_in_the_state_dict_and_training_needs_the_vocabulary(tmp_path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from wylib.model import ModelConfig, WyckoffTransformer
+from wylib.model import MASK, ModelConfig, WyckoffTransformer
 from wylib.symmetry import all_site_symmetries, spacegroup_features
 from wylib.vocab import Vocabulary
 
@@ -39,3 +39,32 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def assert_cascade_paths_agree(m: WyckoffTransformer, vocab: Vocabulary, B: int = 24, K: int = 6) -> None:
+    """The training pass, `cascade_logits`, `PrefixCache` (also after `subset`) and sampling with and without
+    the cache all give the same logits / samples on random prefixes of `m`."""
+    from wylib.sample import PrefixCache, sample
+
+    g = torch.Generator().manual_seed(0)
+    sg = torch.randint(1, 231, (B,), generator=g)
+    sites = torch.stack([torch.randint(3, n, (B, K), generator=g) for n in vocab.sizes], -1)
+    nk = torch.randint(0, K + 1, (B,), generator=g)
+    q = torch.stack([torch.randint(3, n, (B,), generator=g) for n in vocab.sizes], -1)
+    mask = torch.full((B,), MASK)
+    cache = PrefixCache(m, sg, sites, nk)
+    e, s = q[:, 0], q[:, 1]
+    queries = [torch.stack(parts, -1) for parts in ((mask, mask, mask), (e, mask, mask), (e, s, mask))]
+    with torch.no_grad():
+        joint = m(sg, *sites.unbind(-1), nk, e, s)  # the training path
+        for f, query in enumerate(queries):
+            ref = m.cascade_logits(sg, *sites.unbind(-1), nk, f, e, s)
+            torch.testing.assert_close(joint[f], ref, atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(cache.logits(f, query), ref, atol=1e-5, rtol=1e-5)
+        keep = nk > 2
+        torch.testing.assert_close(cache.subset(keep).logits(2, queries[2][keep]), joint[2][keep])
+    groups = torch.arange(1, 231)[::6]
+    a = sample(m, vocab, 39, spacegroups=groups, seed=2, constrained=False, progress=False)
+    b = sample(m, vocab, 39, spacegroups=groups, seed=2, constrained=False, progress=False, cache_prefix=False)
+    assert torch.equal(a.element, b.element) and torch.equal(a.enumeration, b.enumeration)
+    torch.testing.assert_close(a.logp_model, b.logp_model, atol=1e-5, rtol=1e-5)

@@ -237,7 +237,9 @@ class WyckoffTransformer(nn.Module):
         n_known: torch.Tensor,
         spacegroup: torch.Tensor,
         query_site_symmetry: torch.Tensor,
+        free: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """Logits of one cascade field; `free` is `free_positions` of these rows when already computed."""
         pres = self.presence(sites[..., field], n_known, self.cfg.vocab_sizes[field])  # (B, V_field)
         if field == 0 and self.cfg.distinct_count:
             feats = [h, pres, self.distinct_onehot(pres, self.cfg.distinct_max)]
@@ -250,7 +252,8 @@ class WyckoffTransformer(nn.Module):
             absent[:, :3] = 0.0  # service tokens get no offset
             out = out + a * pres + b * (absent - pres)
         elif field >= 1 and self.cfg.grammar_bias:
-            free = self.free_positions(spacegroup, sites, n_known)  # (B, V_ss, V_en)
+            if free is None:
+                free = self.free_positions(spacegroup, sites, n_known)  # (B, V_ss, V_en)
             rows = torch.arange(len(free), device=free.device)
             avail = free.any(-1) if field == 1 else free[rows, query_site_symmetry]
             out = out + GAIN_SCALE * self.grammar_gain[field - 1] * avail.to(out.dtype)
@@ -278,7 +281,8 @@ class WyckoffTransformer(nn.Module):
             dim=1,
         )  # (B, 3, 3)
         h = self.encode_queries(spacegroup, sites, n_known, queries)  # (B, 3, d)
-        return tuple(self._head(f, h[:, f], sites, n_known, spacegroup, query_site_symmetry) for f in range(3))
+        free = self.free_positions(spacegroup, sites, n_known) if self.cfg.grammar_bias else None  # fields 1 and 2
+        return tuple(self._head(f, h[:, f], sites, n_known, spacegroup, query_site_symmetry, free) for f in range(3))
 
     def cascade_logits(
         self,
