@@ -147,6 +147,40 @@ def test_errors(tmp_path: Path) -> None:
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def test_weight_ema_is_what_is_validated_and_saved(tmp_path: Path) -> None:
+    """With ema_decay the saved model is the moving average (not the raw weights), it learns, and it resumes."""
+    from wylib.train import _ema_update
+
+    a, b = WyckoffTransformer(tiny_cfg(), sg_features()), WyckoffTransformer(tiny_cfg(), sg_features())
+    pa = [p.detach().clone() for p in a.parameters()]
+    _ema_update(a, b, 0.9, step=1000)  # d = 0.9: a <- 0.9 a + 0.1 b
+    for x, y, z in zip(a.parameters(), pa, b.parameters(), strict=True):
+        assert torch.allclose(x, 0.9 * y + 0.1 * z, atol=1e-6)
+    metrics = _run(tmp_path / "ema", tcfg(max_epochs=8, ema_decay=0.9))
+    raw = _run(tmp_path / "raw", tcfg(max_epochs=8))
+    fresh = WyckoffTransformer(tiny_cfg(), sg_features())
+    untrained = nll_summary(sequence_nll(fresh, synthetic(32, seed=1), 1, 12345))
+    assert metrics["best_val_nll"] < 0.6 * untrained["nll"] and metrics["best_val_nll"] != raw["best_val_nll"]
+    ck = torch.load(tmp_path / "ema" / "checkpoint_last.pt", weights_only=True)
+    saved = torch.load(tmp_path / "ema" / "model.pt", weights_only=True)
+    if metrics["best_round"] == 7:  # the last round was the best: the saved weights are the final EMA
+        assert all(torch.equal(saved[k], ck["ema"][k]) for k in saved)
+    assert not all(torch.equal(ck["ema"][k], ck["model"][k]) for k in saved)
+    from wylib.train import Trainer  # stopped after 3 rounds and resumed: the same EMA weights as the run above
+
+    args = (tiny_cfg(), tcfg(max_epochs=8, ema_decay=0.9), synthetic(96, seed=0), synthetic(32, seed=1))
+    tr = Trainer(*args, tmp_path / "resumed", sg_features(), {"toy": True}, progress=False)
+    for _ in range(3):
+        tr.round()
+    del tr
+    again = _run(tmp_path / "resumed", tcfg(max_epochs=8, ema_decay=0.9))
+    assert again["best_val_nll"] == metrics["best_val_nll"]
+    resumed = torch.load(tmp_path / "resumed" / "model.pt", weights_only=True)
+    assert all(torch.equal(saved[k], resumed[k]) for k in saved)
+    with pytest.raises(ValueError, match="ema_decay"):
+        _run(tmp_path / "bad", tcfg(ema_decay=1.0))
+
+
 KILL_SCRIPT = textwrap.dedent("""
     import sys
     sys.path.insert(0, {tests!r})

@@ -12,6 +12,8 @@ Two objectives, chosen by ``TrainConfig.objective``:
   sites (STOP when none remain). Rows are shuffled, then sorted by k inside chunks
   of a few batches (less padding), and the batches are shuffled. AdamW, linear
   warm-up then cosine decay, gradient clipping, early stopping on validation NLL.
+  With ``ema_decay`` > 0 an exponential moving average of the weights is kept
+  after every step; it is the model that is validated, early-stopped and saved.
 - ``"official"``: the authors' recipe. Every step draws one prefix length k in
   0..max_sites and one cascade field, takes all structures with enough sites (full
   batch), fresh permutation and variant, summed loss, SGD lr 0.2, gradient norm
@@ -80,6 +82,7 @@ class TrainConfig:
     test_n_perm: int = 5  # permutations for the final NLL report
     eval_seed: int = 12345
     time_budget_s: float | None = None  # stop after this much training wall time
+    ema_decay: float = 0.0  # ours: weight EMA per step, validated and saved instead of the raw weights (0: off)
 
     @classmethod
     def official(cls, **kw: Any) -> TrainConfig:
@@ -212,6 +215,9 @@ class Trainer:
                 self.opt, factor=cfg.plateau_factor, patience=cfg.plateau_patience
             )
         self.st = _State()
+        if not 0 <= cfg.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1), not {cfg.ema_decay!r}")
+        self.ema = _ema_copy(self.model) if cfg.ema_decay > 0 else None
         if self.ckpt_path.exists():
             ck = torch.load(self.ckpt_path, map_location="cpu", weights_only=True)
             if ck["config"]["train"] != self.config["train"] or ck["config"]["model"] != self.config["model"]:
@@ -222,6 +228,8 @@ class Trainer:
                 self.sched.load_state_dict(ck["scheduler"])
             self.st = _State(**ck["state"])
             self.best_sd = ck["best_model"]
+            if self.ema is not None:
+                self.ema.load_state_dict(ck["ema"])
         else:
             self.best_sd = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
             _write_json(self.config, self.run_dir / "config.json")
@@ -246,6 +254,8 @@ class Trainer:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.opt.step()
+        if self.ema is not None:
+            _ema_update(self.ema, self.model, self.cfg.ema_decay, self.st.step)
         self.st.step += 1
         self.bar.update(1)
 
@@ -293,12 +303,13 @@ class Trainer:
                 n_loss += 1
         st.elapsed_s += time.perf_counter() - t0
         st.cpu_s += time.process_time() - c0
-        val = nll_summary(sequence_nll(model, self.val_data, cfg.val_n_perm, cfg.eval_seed))
+        judged = self.ema if self.ema is not None else model  # the weights that are validated and saved
+        val = nll_summary(sequence_nll(judged, self.val_data, cfg.val_n_perm, cfg.eval_seed))
         if self.sched is not None:
             self.sched.step(val["nll"])
         if val["nll"] < st.best_val:
             st.best_val, st.best_round, st.best_step, st.bad_rounds = val["nll"], st.round, st.step, 0
-            self.best_sd = {k_: v.detach().cpu().clone() for k_, v in model.state_dict().items()}
+            self.best_sd = {k_: v.detach().cpu().clone() for k_, v in judged.state_dict().items()}
             _atomic_save(self.best_sd, self.run_dir / "model.pt")
         else:
             st.bad_rounds += 1
@@ -336,6 +347,7 @@ class Trainer:
             {
                 "model": model.state_dict(),
                 "best_model": self.best_sd,
+                **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
                 "optimizer": self.opt.state_dict(),
                 "scheduler": self.sched.state_dict() if self.sched is not None else {},
                 "state": asdict(st),
@@ -375,6 +387,25 @@ class Trainer:
                 metrics[name] = nll_summary(sequence_nll(self.model, d, cfg.test_n_perm, cfg.eval_seed))
         _write_json(metrics, self.run_dir / "metrics.json")
         return metrics
+
+
+def _ema_copy(model: WyckoffTransformer) -> WyckoffTransformer:
+    """A frozen copy of the model that holds the moving average of its weights."""
+    import copy
+
+    ema = copy.deepcopy(model).eval()
+    ema.requires_grad_(False)
+    return ema
+
+
+@torch.no_grad()
+def _ema_update(ema: WyckoffTransformer, model: WyckoffTransformer, decay: float, step: int) -> None:
+    """ema <- d * ema + (1 - d) * model, d = min(decay, (1 + step) / (10 + step)) (short memory at the start)."""
+    d = min(decay, (1 + step) / (10 + step))
+    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
+        e.lerp_(p, 1 - d)
+    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
+        e.copy_(b)
 
 
 def train(
