@@ -1,0 +1,105 @@
+"""Where the sites and elements KS of a model come from: CDFs of sites and distinct elements, raw and filtered.
+
+    WYLIB_DATA_DIR=../shared/data .venv/bin/python scripts/sites_diagnosis.py --run-dirs runs/default output/x/model
+
+Per run: 10,000 free samples at T = 1 (seed 0, space groups from train+val, as scripts/score_model.py); the share of
+samples with at most 1..8 sites among the valid ones, the valid ones with at most 3 elements, and the valid,
+Wyckoff-unique and Wyckoff-novel ones (the set that Table 1's sites KS compares with the test split), next to the
+train+val and test splits. Writes results/<name>.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's wylib, not an installed one
+
+KS = range(1, 9)
+
+
+def cdf_row(name: str, n_sites, n_elements) -> dict:
+    """Size, mean sites, CDF of sites at 1..8 and the shares of 2 and 3 distinct elements of one set."""
+    import numpy as np
+
+    x, e = np.asarray(list(n_sites)), np.asarray(list(n_elements))
+    return {
+        "set": name,
+        "n": len(x),
+        "mean sites": round(float(x.mean()), 3),
+        **{f"<={k}": (x <= k).mean() for k in KS},
+        "2 el": (e == 2).mean(),
+        "3 el": (e == 3).mean(),
+    }
+
+
+def table_rows(name: str, t) -> list[dict]:
+    """Rows for the valid, the valid <= 3-element and the valid, unique and novel (Table 1) part of a table."""
+    valid = t[t.valid]
+    kept = valid[valid.wyckoff_unique & valid.wyckoff_novel]
+    few = valid[valid.n_elements <= 3]
+    return [
+        cdf_row(f"{name}: valid", valid.n_sites, valid.n_elements),
+        cdf_row(f"{name}: valid, <= 3 elements", few.n_sites, few.n_elements),
+        cdf_row(f"{name}: valid, unique, novel (Table 1)", kept.n_sites, kept.n_elements),
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run-dirs", nargs="+", required=True, type=Path)
+    ap.add_argument("--name", default="sites_diagnosis", help="results/<name>.md")
+    ap.add_argument("--n-samples", type=int, default=10000)
+    ap.add_argument("--authors", action="store_true", help="add the authors' released 2-3-element genes")
+    args = ap.parse_args(argv)
+    import pandas as pd
+    import torch
+
+    from wylib import evaluate as ev
+    from wylib.sample import sample, spacegroup_counts
+    from wylib.train import load_run
+
+    torch.set_num_threads(1)
+    refs = ev.load_references("mp_20_biternary_open")
+    canonical = {r.canonical() for r in refs.train_val}
+    rows = [
+        cdf_row(name, [r.n_sites for r in reps], [r.n_elements for r in reps])
+        for name, reps in (("train+val split", refs.train_val), ("test split", refs.test))
+    ]
+    if args.authors:
+        genes = ev.release_gene_set()
+        rows += table_rows("authors' genes (2-3 el.)", ev.wyckoff_table(genes.representations, canonical))
+    for run in args.run_dirs:
+        model, vocab, _ = load_run(run, device="cpu")
+        res = sample(
+            model,
+            vocab,
+            args.n_samples,
+            spacegroup_distribution=spacegroup_counts("mp_20_biternary_open"),
+            temperature=1.0,
+            constrained=False,
+            seed=0,
+            device="cpu",
+            progress=False,
+        )
+        rows += table_rows(str(run), ev.wyckoff_table(res.representations, canonical))
+        print(rows[-1], flush=True)
+    table = pd.DataFrame(rows).round(3)
+    cmd = "python scripts/sites_diagnosis.py " + " ".join(sys.argv[1:])
+    text = (
+        f"# Number of sites: samples against the data\n\nHost `{platform.node()}`, "
+        f"{datetime.datetime.now():%Y-%m-%d %H:%M}. "
+        f"Command (repository root):\n\n    {cmd}\n\n{args.n_samples} free samples at T = 1 per model (seed 0); "
+        f"columns `<=k`: share of the set with at most k sites; `2 el`, `3 el`: share with 2 and 3 distinct "
+        f"elements (Table 1's elements KS is the largest gap of this CDF).\n\n" + table.to_markdown(index=False) + "\n"
+    )
+    (REPO / "results" / f"{args.name}.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
