@@ -52,13 +52,14 @@ def assert_cascade_paths_agree(m: WyckoffTransformer, vocab: Vocabulary, B: int 
     nk = torch.randint(0, K + 1, (B,), generator=g)
     q = torch.stack([torch.randint(3, n, (B,), generator=g) for n in vocab.sizes], -1)
     mask = torch.full((B,), MASK)
-    cache = PrefixCache(m, sg, sites, nk)
+    ar = torch.randint(0, 5, (B,), generator=g) if m.cfg.arity else None  # ModelConfig.arity: any arity per row
+    cache = PrefixCache(m, sg, sites, nk, ar)
     e, s = q[:, 0], q[:, 1]
     queries = [torch.stack(parts, -1) for parts in ((mask, mask, mask), (e, mask, mask), (e, s, mask))]
     with torch.no_grad():
-        joint = m(sg, *sites.unbind(-1), nk, e, s)  # the training path
+        joint = m(sg, *sites.unbind(-1), nk, e, s, arity=ar)  # the training path
         for f, query in enumerate(queries):
-            ref = m.cascade_logits(sg, *sites.unbind(-1), nk, f, e, s)
+            ref = m.cascade_logits(sg, *sites.unbind(-1), nk, f, e, s, arity=ar)
             torch.testing.assert_close(joint[f], ref, atol=1e-5, rtol=1e-5)
             torch.testing.assert_close(cache.logits(f, query), ref, atol=1e-5, rtol=1e-5)
         keep = nk > 2

@@ -182,6 +182,7 @@ def element_rows(
                 enumeration[b, :K].to(dev),
                 nk.to(dev),
                 0,
+                arity=d_total[b].to(dev) if model.cfg.arity else None,  # conditioned on the structure's own arity
             )
             probs = torch.softmax(logits.float(), -1).cpu().double()
             present = pres_all[b, k]

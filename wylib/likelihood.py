@@ -115,19 +115,24 @@ def row_losses(
 ) -> torch.Tensor:
     """Per-row losses (B, 3) for predicting the token at position k of ordered sequences (B, L).
 
-    Field 0: element (`soft_element_target` if ``soft``, else the emitted token, STOP at k = n);
+    Field 0: element (`soft_element_target` if ``soft``, else the emitted token, STOP at k = n), plus
+    -log P(arity | space group) on the k = 0 row for models with ModelConfig.arity;
     fields 1, 2: site symmetry and enumeration, zero where k = n."""
     B, L = E.shape
     K = max(int(k.max()), 1)
     b = torch.arange(B, device=E.device)
     qe, qs = E[b, k], S[b, k]
-    le, ls, lc = model(sg, E[:, :K], S[:, :K], C[:, :K], k, qe, qs)
+    arity = model.arity_of(E, n) if model.cfg.arity else None
+    le, ls, lc = model(sg, E[:, :K], S[:, :K], C[:, :K], k, qe, qs, arity=arity)
     has = (k < n).float()
     lpe = F.log_softmax(le.float(), -1)
     if soft:
         loss_e = -(soft_element_target(E, n, k, lpe.shape[-1]) * lpe).sum(-1)
     else:
         loss_e = -lpe[b, qe]
+    if arity is not None:  # -log P(arity | space group), once per structure: on its k = 0 row
+        loss_a = F.cross_entropy(model.arity_logits(sg).float(), arity, reduction="none")
+        loss_e = loss_e + loss_a * (k == 0).float()
     loss_s = F.cross_entropy(ls.float(), torch.where(k < n, qs, PAD), reduction="none") * has
     loss_c = F.cross_entropy(lc.float(), torch.where(k < n, C[b, k], PAD), reduction="none") * has
     return torch.stack([loss_e, loss_s, loss_c], dim=1)

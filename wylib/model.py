@@ -33,6 +33,19 @@ crystals"); with both off the heads are the paper's:
   `wylib.vocab.Vocabulary.grammar`) are buffers; nothing is masked, so free sampling
   can still emit an invalid token and formal validity stays a measured quantity.
 
+A third option (off by default): ``arity`` makes the number of distinct elements of the
+structure an explicit first decision, P(arity | space group) from an MLP on the group's
+feature vector, and the element head reads a one-hot of the elements still to bring in
+(arity minus distinct elements so far); a new element once the arity is reached and STOP
+before it get logit ARITY_MASK (probability 0), so every sequence has the arity drawn
+for it and its likelihood is exactly P(arity | g) P(tokens | g, arity). ``site_count``
+(off by default) gives the element head a one-hot of the number of known sites: an
+attention layer averages over the known sites, so the encoder output barely tells
+two sites from four, and STOP is the decision that needs it.
+Reason (README, "Chemistry"): without it the element head decides the arity implicitly,
+step by step, from the element identities it has seen; it is calibrated on training
+prefixes but over-predicts a third element on held-out and generated prefixes.
+
 Attention rule (our one design choice beyond the paper): token 0 and the known
 sites attend to token 0 and the known sites only; a query attends to token 0, the
 known sites and itself. A query therefore never changes the encoding of the
@@ -52,6 +65,8 @@ API (B = batch, K = number of site slots given, sites at positions >= n_known ig
                                   query_site_symmetry=None)
         one cascade step only (field 0 element, 1 site symmetry, 2 enumeration;
         field >= 1 needs query_element, field 2 also query_site_symmetry) -> (B, V_field).
+    With ModelConfig.arity both also take arity= (B,) distinct elements of each row's structure
+    (model.arity_of(element, n_sites) for data), and model.arity_logits(spacegroup) scores it.
 Token ids follow wylib.vocab: PAD, MASK, STOP = 0, 1, 2; real tokens from 3.
 Per-structure NLL (Table 2 convention) lives in wylib.likelihood.sequence_nll.
 """
@@ -70,6 +85,8 @@ MAX_COUNT = 8  # distinct_count one-hot covers 0..MAX_COUNT distinct elements (m
 # always has one sign and AdamW moves it by about lr per step: unscaled it reached only 2.7 at early stopping,
 # still climbing (measured, README "Chemistry"); the scale lets it reach its plateau within the schedule.
 GAIN_SCALE = 10.0
+# logit of element tokens that would break the sampled arity (finite, so that 0 x log p stays 0 in the soft target)
+ARITY_MASK = -1e4
 FIELDS = ("element", "site_symmetry", "enumeration")
 
 
@@ -93,6 +110,9 @@ class ModelConfig:
     distinct_max: int = MAX_COUNT  # ... of 0..distinct_max, larger counts clipped (3: the most in bi/ternary data)
     element_gate: bool = False  # element head adds learned offsets to present / absent elements' logits
     grammar_bias: bool = False  # site-symmetry / enumeration heads add gain x availability (Wyckoff tables)
+    arity: bool = False  # P(number of distinct elements | space group) first; element head reads elements to go
+    site_count: bool = False  # element head also reads one-hot(number of known sites, 0..site_count_max, clipped)
+    site_count_max: int = 20
 
     @property
     def d_model(self) -> int:
@@ -170,7 +190,15 @@ class WyckoffTransformer(nn.Module):
         self.embed = nn.ModuleList([nn.Embedding(v, d) for v, d in zip(cfg.vocab_sizes, dims, strict=True)])
         self.mixer = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)])
-        extra = (cfg.distinct_max + 1 if cfg.distinct_count else 0, 0, 0)  # count one-hot feeds the element head only
+        # count one-hots feed the element head only: distinct so far (distinct_count), still to bring in (arity)
+        extra = (
+            (cfg.distinct_max + 1) * (int(cfg.distinct_count) + int(cfg.arity))
+            + (cfg.site_count_max + 1) * int(cfg.site_count),
+            0,
+            0,
+        )
+        if cfg.arity:  # P(arity | space group), arity 0..distinct_max
+            self.arity_head = head_mlp(cfg.n_sg_features, cfg.d_head_mlp, cfg.distinct_max + 1)
         gate = (2 if cfg.element_gate else 0, 0, 0)  # (present, absent) offsets out of the element head
         self.heads = nn.ModuleList(
             [
@@ -219,6 +247,18 @@ class WyckoffTransformer(nn.Module):
         """Presence (B, V) -> one-hot (B, max_count + 1) of its number of distinct tokens, clipped at max_count."""
         return F.one_hot(pres.sum(-1).long().clamp(max=max_count), max_count + 1).to(pres.dtype)
 
+    def arity_logits(self, spacegroup: torch.Tensor) -> torch.Tensor:
+        """Logits (B, distinct_max + 1) of the number of distinct elements given the space group (B,)."""
+        return self.arity_head(self.sg_features[spacegroup])
+
+    def arity_of(self, element: torch.Tensor, n_sites: torch.Tensor) -> torch.Tensor:
+        """Distinct real elements (B,) among the first n_sites tokens of element (B, L): the arity target."""
+        return self.presence(element, n_sites, self.cfg.n_elements).sum(-1).long()
+
+    def _check_arity(self, arity: torch.Tensor | None) -> None:
+        if self.cfg.arity and arity is None:
+            raise ValueError("this model has an arity head (ModelConfig.arity): give the arity of every row")
+
     def free_positions(self, spacegroup: torch.Tensor, sites: torch.Tensor, n_known: torch.Tensor) -> torch.Tensor:
         """(B, V_ss, V_en) bool: positions of the group not excluded by the known sites (a DoF-0 one used once)."""
         B, K, _ = sites.shape
@@ -238,19 +278,35 @@ class WyckoffTransformer(nn.Module):
         spacegroup: torch.Tensor,
         query_site_symmetry: torch.Tensor,
         free: torch.Tensor | None = None,
+        arity: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Logits of one cascade field; `free` is `free_positions` of these rows when already computed."""
+        """Logits of one cascade field; `free` is `free_positions` of these rows when already computed;
+        `arity` (B,) the rows' numbers of distinct elements (models with ModelConfig.arity)."""
         pres = self.presence(sites[..., field], n_known, self.cfg.vocab_sizes[field])  # (B, V_field)
+        feats = [h, pres]
         if field == 0 and self.cfg.distinct_count:
-            feats = [h, pres, self.distinct_onehot(pres, self.cfg.distinct_max)]
-        else:
-            feats = [h, pres]
+            feats.append(self.distinct_onehot(pres, self.cfg.distinct_max))
+        if field == 0 and self.cfg.site_count:  # attention averages, so the encoder cannot count the known sites
+            n = n_known.clamp(0, self.cfg.site_count_max)
+            feats.append(F.one_hot(n, self.cfg.site_count_max + 1).to(h.dtype))
+        to_go = None
+        if field == 0 and self.cfg.arity:
+            self._check_arity(arity)
+            to_go = (arity - pres.sum(-1).long()).clamp(0, self.cfg.distinct_max)
+            feats.append(F.one_hot(to_go, self.cfg.distinct_max + 1).to(h.dtype))
         out = self.heads[field](torch.cat(feats, dim=-1))
         if field == 0 and self.cfg.element_gate:
             out, a, b = out[:, :-2], out[:, -2:-1], out[:, -1:]
             absent = torch.ones_like(pres)
             absent[:, :3] = 0.0  # service tokens get no offset
             out = out + a * pres + b * (absent - pres)
+        if to_go is not None:  # the arity is kept: no new element once it is reached, no STOP before
+            new = torch.ones_like(pres, dtype=torch.bool)
+            new[:, :3] = False
+            new &= pres == 0
+            stop = torch.zeros_like(new)
+            stop[:, STOP] = True
+            out = out.masked_fill((new & (to_go == 0)[:, None]) | (stop & (to_go > 0)[:, None]), ARITY_MASK)
         elif field >= 1 and self.cfg.grammar_bias:
             if free is None:
                 free = self.free_positions(spacegroup, sites, n_known)  # (B, V_ss, V_en)
@@ -268,8 +324,11 @@ class WyckoffTransformer(nn.Module):
         n_known: torch.Tensor,
         query_element: torch.Tensor,
         query_site_symmetry: torch.Tensor,
+        arity: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Logits of all three cascade fields of the token at position n_known (teacher-forced queries)."""
+        """Logits of all three cascade fields of the token at position n_known (teacher-forced queries);
+        `arity` (B,) is needed by models with ModelConfig.arity."""
+        self._check_arity(arity)
         sites = torch.stack([element, site_symmetry, enumeration], dim=-1)  # (B, K, 3)
         m = torch.full_like(query_element, MASK)
         queries = torch.stack(
@@ -282,7 +341,9 @@ class WyckoffTransformer(nn.Module):
         )  # (B, 3, 3)
         h = self.encode_queries(spacegroup, sites, n_known, queries)  # (B, 3, d)
         free = self.free_positions(spacegroup, sites, n_known) if self.cfg.grammar_bias else None  # fields 1 and 2
-        return tuple(self._head(f, h[:, f], sites, n_known, spacegroup, query_site_symmetry, free) for f in range(3))
+        return tuple(
+            self._head(f, h[:, f], sites, n_known, spacegroup, query_site_symmetry, free, arity) for f in range(3)
+        )
 
     def cascade_logits(
         self,
@@ -294,8 +355,9 @@ class WyckoffTransformer(nn.Module):
         field: int,
         query_element: torch.Tensor | None = None,
         query_site_symmetry: torch.Tensor | None = None,
+        arity: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Logits (B, V_field) of one cascade step; one query token, for sampling."""
+        """Logits (B, V_field) of one cascade step; one query token, for sampling (`arity` as in forward)."""
         sites = torch.stack([element, site_symmetry, enumeration], dim=-1)
         m = torch.full_like(spacegroup, MASK)
         qe = query_element if field >= 1 else m
@@ -303,4 +365,4 @@ class WyckoffTransformer(nn.Module):
         if qe is None or qs is None:
             raise ValueError(f"cascade field {field} needs the query parts before it")
         h = self.encode_queries(spacegroup, sites, n_known, torch.stack([qe, qs, m], -1)[:, None])
-        return self._head(field, h[:, 0], sites, n_known, spacegroup, qs)
+        return self._head(field, h[:, 0], sites, n_known, spacegroup, qs, arity=arity)

@@ -26,6 +26,10 @@ Temperature divides the logits. Randomness: one CPU ``torch.Generator`` seeded
 with ``seed`` draws the space groups, then Gumbel noise per batch, so a result
 depends on (model, seed, n, batch_size, device) and nothing else.
 
+A model with ModelConfig.arity first draws each sample's number of distinct elements from
+P(arity | space group) (same temperature); its log-probability is added to position 0's
+element entry of ``logp`` / ``logp_model``.
+
 Per-step log-probabilities of each sampled token are recorded twice, shape (n, L, 3)
 (fields element, site symmetry, enumeration; 0 where nothing was sampled):
 ``logp`` under the distribution actually sampled from (temperature and grammar
@@ -206,8 +210,16 @@ class PrefixCache:
     tests check it against ``cascade_logits``.
     """
 
-    def __init__(self, model: WyckoffTransformer, spacegroup: torch.Tensor, sites: torch.Tensor, n_known: torch.Tensor):
+    def __init__(
+        self,
+        model: WyckoffTransformer,
+        spacegroup: torch.Tensor,
+        sites: torch.Tensor,
+        n_known: torch.Tensor,
+        arity: torch.Tensor | None = None,
+    ):
         self.model, self.spacegroup, self.sites, self.n_known = model, spacegroup, sites, n_known  # sites (B, K, 3)
+        self.arity = arity  # (B,) for models with ModelConfig.arity
         B, K, _ = sites.shape
         # (B, 1+K, d)
         x = torch.cat([model.sg_embed(model.sg_features[spacegroup])[:, None], model._embed(sites)], dim=1)
@@ -236,21 +248,28 @@ class PrefixCache:
             )
             h = block.ln1(h + block.attn.proj(y.transpose(1, 2).reshape(B, 1, C)))
             h = block.ln2(h + block.ff(h))
-        return m._head(field, h[:, 0], self.sites, self.n_known, self.spacegroup, query[:, 1])
+        return m._head(field, h[:, 0], self.sites, self.n_known, self.spacegroup, query[:, 1], arity=self.arity)
 
     def subset(self, keep: torch.Tensor) -> PrefixCache:
         new = object.__new__(PrefixCache)
         new.model, new.spacegroup, new.sites = self.model, self.spacegroup[keep], self.sites[keep]
         new.n_known, new.known = self.n_known[keep], self.known[keep]
+        new.arity = None if self.arity is None else self.arity[keep]
         new.kv = [(k[keep], v[keep]) for k, v in self.kv]
         return new
 
 
 def _uncached_logits(
-    model: WyckoffTransformer, sg: torch.Tensor, sites: torch.Tensor, nk: torch.Tensor, field: int, query: torch.Tensor
+    model: WyckoffTransformer,
+    sg: torch.Tensor,
+    sites: torch.Tensor,
+    nk: torch.Tensor,
+    arity: torch.Tensor | None,
+    field: int,
+    query: torch.Tensor,
 ) -> torch.Tensor:
     """Logits of one field from the full prefix, without `PrefixCache` (the reference path)."""
-    return model.cascade_logits(sg, *sites.unbind(-1), nk, field, query[:, 0], query[:, 1])
+    return model.cascade_logits(sg, *sites.unbind(-1), nk, field, query[:, 0], query[:, 1], arity=arity)
 
 
 @torch.no_grad()
@@ -272,6 +291,10 @@ def _sample_batch(
     logp_model = torch.zeros(B, L, 3, device=dev)
     n_sites = torch.full((B,), L, dtype=torch.int64, device=dev)
     active = torch.arange(B, device=dev)
+    arity = None
+    if model.cfg.arity:  # the number of distinct elements first; its log-prob joins position 0's element term
+        arity, lp, lpm = _draw(model.arity_logits(sg), None, temperature, gen)
+        logp[:, 0, 0], logp_model[:, 0, 0] = lp, lpm
     if constrained:
         assert grammar is not None
         ss_ok, en_ok, dof = (grammar[k].to(dev) for k in ("site_symmetry_allowed", "enumeration_allowed", "dof"))
@@ -283,11 +306,12 @@ def _sample_batch(
         K = max(k, 1)
         sites = torch.stack([E[active, :K], S[active, :K], C[active, :K]], -1)  # (b, K, 3)
         m = torch.full_like(a_sg, MASK)
+        a_ar = None if arity is None else arity[active]
         if cache_prefix:
-            cache = PrefixCache(model, a_sg, sites, nk)
+            cache = PrefixCache(model, a_sg, sites, nk, a_ar)
             step_logits = cache.logits
         else:
-            step_logits = partial(_uncached_logits, model, a_sg, sites, nk)
+            step_logits = partial(_uncached_logits, model, a_sg, sites, nk, a_ar)
         # element
         raw = step_logits(0, torch.stack([m, m, m], -1))
         allowed = None
@@ -302,7 +326,9 @@ def _sample_batch(
         else:
             e_allowed = allowed
         e, lp, lpm = _draw(raw, e_allowed, temperature, gen)
-        E[active, k], logp[active, k, 0], logp_model[active, k, 0] = e, lp, lpm
+        logp[active, k, 0] += lp
+        logp_model[active, k, 0] += lpm
+        E[active, k] = e
         stop = e == STOP
         done = active[stop]
         n_sites[done] = k
@@ -316,7 +342,7 @@ def _sample_batch(
         if cache_prefix:
             step_logits = cache.subset(keep).logits
         else:
-            step_logits = partial(_uncached_logits, model, a_sg, sites, nk)
+            step_logits = partial(_uncached_logits, model, a_sg, sites, nk, None if arity is None else arity[active])
         # site symmetry
         raw = step_logits(1, torch.stack([e, m, m], -1))
         if constrained:

@@ -188,6 +188,8 @@ class Trainer:
     ):
         if cfg.objective not in ("ours", "official"):
             raise ValueError(f"unknown objective {cfg.objective!r}")
+        if cfg.objective == "official" and model_cfg.arity:
+            raise ValueError("ModelConfig.arity trains with objective 'ours' only (no arity term in the official one)")
         self.cfg, self.train_data, self.val_data = cfg, train_data, val_data
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
