@@ -81,9 +81,11 @@ def main(argv: list[str] | None = None) -> None:
     train_single = 100 * sum(r.n_elements == 1 for r in train_reps) / len(train_reps)
     rows = []
     for run in args.run_dirs:
-        model_cfg = json.loads((run / "config.json").read_text())["model"]
-        options = [k for k in ("distinct_count", "element_gate", "grammar_bias") if model_cfg.get(k, False)]
-        row = {"run": str(run), "heads": " + ".join(options) or "paper"}
+        config = json.loads((run / "config.json").read_text())
+        model_cfg, ema = config["model"], config.get("train", {}).get("ema_decay")
+        heads = ("distinct_count", "element_gate", "grammar_bias", "arity", "site_count")
+        options = [k for k in heads if model_cfg.get(k, False)] + ([f"EMA {ema:g}"] if ema else [])
+        row = {"run": str(run), "heads": " + ".join(options) or "paper", "seed": config.get("train", {}).get("seed")}
         row.update(score(run, refs, args.n_samples, args.n_bootstrap))
         if args.cold_samples:
             row.update(cold(run, args.cold_samples))
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     t = pd.DataFrame(rows)
     (REPO / "results").mkdir(exist_ok=True)
     t.to_csv(REPO / "results" / f"{args.name}.csv", index=False)
-    cols = ["run", "heads", "epochs", "best_val_nll", "test_nll", "share_4plus_elements"]
+    cols = ["run", "heads", "seed", "epochs", "best_val_nll", "test_nll", "share_4plus_elements"]
     shown = t[cols + [c for c in t.columns if c.startswith(("inv_", "cold_"))]].copy()
     shown = shown.join(ci_cells(t, KEYS))
     cmd = "python scripts/score_model.py " + " ".join(sys.argv[1:])
