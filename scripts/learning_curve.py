@@ -23,7 +23,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "output" / "learning_curve"
-KEYS = ["validity", "elements_ks", "el_chi2", "sites_ks", "dof_ks", "sg_chi2", "charge_neutrality"]
+KEYS = ["validity", "elements_ks", "el_chi2", "sites_ks", "dof_ks", "p1", "sg_chi2", "charge_neutrality"]
 
 
 def ci_cells(t, keys: list[str]):

@@ -1,4 +1,4 @@
-"""Where the sites and elements KS of a model come from: CDFs of sites and distinct elements, raw and filtered.
+"""Where sites KS, elements KS and charge neutrality come from: per-set CDFs and shares, raw and filtered.
 
     WYLIB_DATA_DIR=../shared/data .venv/bin/python scripts/sites_diagnosis.py --run-dirs runs/default output/x/model
 
@@ -22,11 +22,11 @@ sys.path.insert(0, str(REPO))  # this checkout's wylib, not an installed one
 KS = range(1, 9)
 
 
-def cdf_row(name: str, n_sites, n_elements) -> dict:
-    """Size, mean sites, CDF of sites at 1..8 and the shares of 2 and 3 distinct elements of one set."""
-    import numpy as np
-
-    x, e = np.asarray(list(n_sites)), np.asarray(list(n_elements))
+def cdf_row(name: str, t) -> dict:
+    """Size, mean sites, CDF of sites at 1..8, shares of 2 and 3 distinct elements and their charge-neutral
+    shares (paper style, SMACT 2014 list) of one `wylib.evaluate.wyckoff_table` frame."""
+    x, e = t.n_sites.to_numpy(), t.n_elements.to_numpy()
+    neutral = (t.charge_neutral == True).to_numpy()  # noqa: E712 (None = not checked counts as not neutral)
     return {
         "set": name,
         "n": len(x),
@@ -34,6 +34,9 @@ def cdf_row(name: str, n_sites, n_elements) -> dict:
         **{f"<={k}": (x <= k).mean() for k in KS},
         "2 el": (e == 2).mean(),
         "3 el": (e == 3).mean(),
+        "neutral %": 100 * neutral.mean(),
+        "neutral % of 2 el": 100 * neutral[e == 2].mean(),
+        "neutral % of 3 el": 100 * neutral[e == 3].mean(),
     }
 
 
@@ -43,9 +46,9 @@ def table_rows(name: str, t) -> list[dict]:
     kept = valid[valid.wyckoff_unique & valid.wyckoff_novel]
     few = valid[valid.n_elements <= 3]
     return [
-        cdf_row(f"{name}: valid", valid.n_sites, valid.n_elements),
-        cdf_row(f"{name}: valid, <= 3 elements", few.n_sites, few.n_elements),
-        cdf_row(f"{name}: valid, unique, novel (Table 1)", kept.n_sites, kept.n_elements),
+        cdf_row(f"{name}: valid", valid),
+        cdf_row(f"{name}: valid, <= 3 elements", few),
+        cdf_row(f"{name}: valid, unique, novel (Table 1)", kept),
     ]
 
 
@@ -67,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     refs = ev.load_references("mp_20_biternary_open")
     canonical = {r.canonical() for r in refs.train_val}
     rows = [
-        cdf_row(name, [r.n_sites for r in reps], [r.n_elements for r in reps])
+        cdf_row(name, ev.wyckoff_table(reps))
         for name, reps in (("train+val split", refs.train_val), ("test split", refs.test))
     ]
     if args.authors:
@@ -95,7 +98,10 @@ def main(argv: list[str] | None = None) -> None:
         f"{datetime.datetime.now():%Y-%m-%d %H:%M}. "
         f"Command (repository root):\n\n    {cmd}\n\n{args.n_samples} free samples at T = 1 per model (seed 0); "
         f"columns `<=k`: share of the set with at most k sites; `2 el`, `3 el`: share with 2 and 3 distinct "
-        f"elements (Table 1's elements KS is the largest gap of this CDF).\n\n" + table.to_markdown(index=False) + "\n"
+        f"elements (Table 1's elements KS is the largest gap of this CDF); `neutral %`: charge-neutral share "
+        f"(Table 1's paper-style SMACT check), overall and per number of elements.\n\n"
+        + table.to_markdown(index=False)
+        + "\n"
     )
     (REPO / "results" / f"{args.name}.md").write_text(text)
     print(text)
