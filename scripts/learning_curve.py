@@ -67,28 +67,35 @@ def train(fraction: float) -> Path:
     return run
 
 
-def score(run: Path, refs, n_samples: int, n_bootstrap: int, max_elements: int | None = None) -> dict:
-    """Wyckoff-level metrics of `n_samples` free samples at T = 1 (seed 0) of the model in `run`."""
-    import torch
-
-    from wylib import evaluate as ev
-    from wylib.sample import REASON_CATEGORIES, sample, spacegroup_counts
+def free_samples(run: Path, n: int, temperature: float = 1.0, max_elements: int | None = None):
+    """`n` free samples (seed 0, space groups from train+val, CPU) of the model in `run`: the scripts' samples."""
+    from wylib.sample import sample, spacegroup_counts
     from wylib.train import load_run
 
-    torch.set_num_threads(1)
     model, vocab, _ = load_run(run, device="cpu")
-    res = sample(
+    return sample(
         model,
         vocab,
-        n_samples,
+        n,
         spacegroup_distribution=spacegroup_counts("mp_20_biternary_open"),
-        temperature=1.0,
+        temperature=temperature,
         constrained=False,
         seed=0,
         device="cpu",
         progress=False,
         max_elements=max_elements,
     )
+
+
+def score(run: Path, refs, n_samples: int, n_bootstrap: int, max_elements: int | None = None) -> dict:
+    """Wyckoff-level metrics of `n_samples` free samples at T = 1 (seed 0) of the model in `run`."""
+    import torch
+
+    from wylib import evaluate as ev
+    from wylib.sample import REASON_CATEGORIES
+
+    torch.set_num_threads(1)
+    res = free_samples(run, n_samples, max_elements=max_elements)
     row, _ = ev.evaluate_set(ev.EvaluatedSet(run.name, res.representations), refs, n_bootstrap=n_bootstrap)
     valid = [r for r in res.representations if r is not None]
     metrics = json.loads((run / "metrics.json").read_text())

@@ -20,26 +20,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]  # this checkout's wylib, not an installed one
-from learning_curve import KEYS, REPO, ci_cells, score  # noqa: E402
+from learning_curve import KEYS, REPO, ci_cells, free_samples, score  # noqa: E402
 
 
 def cold(run: Path, n: int) -> dict:
     """Mean sites, mean distinct elements and % of 4+-element valid samples of `n` free samples at T = 0.01."""
-    from wylib.sample import sample, spacegroup_counts
-    from wylib.train import load_run
-
-    model, vocab, _ = load_run(run, device="cpu")
-    res = sample(
-        model,
-        vocab,
-        n,
-        spacegroup_distribution=spacegroup_counts("mp_20_biternary_open"),
-        temperature=0.01,
-        constrained=False,
-        seed=0,
-        device="cpu",
-        progress=False,
-    )
+    res = free_samples(run, n, temperature=0.01)
     valid = [r for r in res.representations if r is not None]
     rows = zip(res.element.tolist(), res.n_sites.tolist(), strict=True)
     distinct = [len({t for t in row[:k] if t > 2}) for row, k in rows]  # real element tokens (> STOP)

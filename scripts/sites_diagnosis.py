@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # this checkout's wylib, not an installed one
+sys.path[:0] = [str(REPO), str(REPO / "scripts")]  # this checkout's wylib, not an installed one
+from learning_curve import free_samples  # noqa: E402
 
 KS = range(1, 9)
 
@@ -63,8 +64,6 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from wylib import evaluate as ev
-    from wylib.sample import sample, spacegroup_counts
-    from wylib.train import load_run
 
     torch.set_num_threads(1)
     refs = ev.load_references("mp_20_biternary_open")
@@ -77,18 +76,7 @@ def main(argv: list[str] | None = None) -> None:
         genes = ev.release_gene_set()
         rows += table_rows("authors' genes (2-3 el.)", ev.wyckoff_table(genes.representations, canonical))
     for run in args.run_dirs:
-        model, vocab, _ = load_run(run, device="cpu")
-        res = sample(
-            model,
-            vocab,
-            args.n_samples,
-            spacegroup_distribution=spacegroup_counts("mp_20_biternary_open"),
-            temperature=1.0,
-            constrained=False,
-            seed=0,
-            device="cpu",
-            progress=False,
-        )
+        res = free_samples(run, args.n_samples)
         rows += table_rows(str(run), ev.wyckoff_table(res.representations, canonical))
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows).round(3)

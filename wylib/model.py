@@ -327,8 +327,7 @@ class WyckoffTransformer(nn.Module):
         arity: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Logits of all three cascade fields of the token at position n_known (teacher-forced queries);
-        `arity` (B,) is needed by models with ModelConfig.arity."""
-        self._check_arity(arity)
+        `arity` (B,) is needed by models with ModelConfig.arity (checked by the element head)."""
         sites = torch.stack([element, site_symmetry, enumeration], dim=-1)  # (B, K, 3)
         m = torch.full_like(query_element, MASK)
         queries = torch.stack(
