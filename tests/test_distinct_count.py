@@ -70,9 +70,12 @@ def test_committed_model_loads_with_the_heads_its_config_names() -> None:
 
     saved = json.loads((run / "config.json").read_text())["model"]
     m = load_run(run, device="cpu")[0]  # strict load_state_dict: the head widths must match
-    assert m.cfg.distinct_count == saved.get("distinct_count", False)
-    count = m.cfg.distinct_max + 1 if m.cfg.distinct_count else 0
+    for flag in ("distinct_count", "arity", "site_count", "element_gate"):
+        assert getattr(m.cfg, flag) == saved.get(flag, False)
+    count = (m.cfg.distinct_max + 1) * (int(m.cfg.distinct_count) + int(m.cfg.arity))
+    count += (m.cfg.site_count_max + 1) * int(m.cfg.site_count)
     assert m.heads[0][0].in_features == m.cfg.d_model + m.cfg.n_elements + count
+    assert hasattr(m, "arity_head") == m.cfg.arity
     assert m.heads[0][-1].out_features == m.cfg.n_elements + (2 if m.cfg.element_gate else 0)
 
 
