@@ -7,8 +7,8 @@ MP structure held here (`wylib.rediscovery`), with the rediscoveries counted by 
 `--ours` / `--theirs`: generated directories written by notebook 04 (`generated.jsonl`; the authors' genes
 through this repo's protocol are `generated_authors`), or `release` for the authors' released relaxed
 samples with 2-3 elements (their own protocol: not the same protocol, said so in the output).
-Writes results/<name>.{csv,md} (per set: counts) and results/<name>_difference.csv (ours - theirs under both
-yardsticks).
+Writes results/<name>.{csv,md} (per set: counts) results/<name>_difference.csv (ours - theirs under both
+yardsticks) and results/<name>_by_elements.csv (stable and S.U.N. shares by number of distinct elements).
 """
 
 from __future__ import annotations
@@ -20,8 +20,12 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's wylib, not an installed one
+
+from wylib.constants import STABILITY_THRESHOLD  # noqa: E402
 
 
 def load_set(where: str, name: str):
@@ -37,6 +41,24 @@ def load_set(where: str, name: str):
     if reason:
         raise SystemExit(f"{where}: no E_hull ({reason})")
     return s
+
+
+def arity_breakdown(s, t: pd.DataFrame) -> pd.DataFrame:
+    """Share of each number of distinct elements, and stable / S.U.N. shares within it (structures with E_hull)."""
+    t = t.assign(n_elements=[len(x.composition.elements) if x is not None else 0 for x in s.structures])
+    t = t[t["e_hull"].notna()]
+    g = t.groupby("n_elements")
+    return pd.DataFrame(
+        {
+            "set": s.name,
+            "elements": g.size().index,
+            "share %": 100 * g.size().to_numpy() / len(t),
+            "stable %": 100 * g["e_hull"].apply(lambda e: (e <= STABILITY_THRESHOLD).mean()).to_numpy(),
+            "S.U.N. % vs train+val": 100 * g["sun_train_val"].mean().to_numpy(),
+            "S.U.N. % vs known": 100 * g["sun_known"].mean().to_numpy(),
+            "n": g.size().to_numpy(),
+        }
+    )
 
 
 def main() -> None:
@@ -60,7 +82,8 @@ def main() -> None:
     theirs = load_set(args.theirs, theirs_name)
     if args.theirs == "release":
         theirs.name = theirs_name
-    table, diff, _ = rediscovery.compare_sets(ours, theirs, n_jobs=args.n_jobs, n_bootstrap=args.n_bootstrap)
+    table, diff, tables = rediscovery.compare_sets(ours, theirs, n_jobs=args.n_jobs, n_bootstrap=args.n_bootstrap)
+    by_arity = pd.concat([arity_breakdown(s, tables[s.name]) for s in (ours, theirs)], ignore_index=True)
     out = REPO / "results"
     table.to_csv(out / f"{args.name}.csv", index=False)
     diff.to_csv(out / f"{args.name}_difference.csv", index=False)
@@ -76,7 +99,10 @@ def main() -> None:
         f"`python scripts/sun_known.py --ours {args.ours} --theirs {args.theirs} --name {args.name}`, "
         f"{(time.time() - t0) / 60:.1f} min.\n\n"
     )
-    body = table.to_markdown(index=False, floatfmt=".3g") + "\n\n" + diff.to_markdown(index=False, floatfmt=".3g")
+    by_arity.to_csv(out / f"{args.name}_by_elements.csv", index=False)
+    body = "\n\n".join(t.to_markdown(index=False, floatfmt=".3g") for t in (table, diff))
+    body += "\n\nBy number of distinct elements (structures with an E_hull):\n\n"
+    body += by_arity.to_markdown(index=False, floatfmt=".3g")
     (out / f"{args.name}.md").write_text(head + body + "\n")
     print(head + body)
 
