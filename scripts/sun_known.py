@@ -32,7 +32,7 @@ def load_set(where: str, name: str):
     from wylib import evaluate as ev
 
     if where == "release":
-        s = ev.release_relaxed_set((2, 3))
+        s = ev.release_relaxed_set((2, 3), name=name)
     else:
         s, found = ev.read_generated(where, name=name)
         if s is None or s.structures is None:
@@ -71,17 +71,16 @@ def main() -> None:
     args = ap.parse_args()
 
     from wylib import rediscovery
+    from wylib.evaluate import AUTHORS_OUR_PROTOCOL
 
     t0 = time.time()
     ours = load_set(args.ours, "WyckoffTransformer (this repo)")
     theirs_name = (
         "WyFormer relaxed, 2-3 el. (authors' model AND protocol: not the same protocol)"
         if args.theirs == "release"
-        else "WyFormer genes (authors' model), this repo's protocol"
+        else AUTHORS_OUR_PROTOCOL
     )
     theirs = load_set(args.theirs, theirs_name)
-    if args.theirs == "release":
-        theirs.name = theirs_name
     table, diff, tables = rediscovery.compare_sets(ours, theirs, n_jobs=args.n_jobs, n_bootstrap=args.n_bootstrap)
     by_arity = pd.concat([arity_breakdown(s, tables[s.name]) for s in (ours, theirs)], ignore_index=True)
     out = REPO / "results"
