@@ -69,7 +69,15 @@ def main(argv: list[str] | None = None) -> None:
     for run in args.run_dirs:
         config = json.loads((run / "config.json").read_text())
         model_cfg, ema = config["model"], config.get("train", {}).get("ema_decay")
-        heads = ("distinct_count", "element_gate", "grammar_bias", "arity", "site_count")
+        heads = (
+            "distinct_count",
+            "element_gate",
+            "grammar_bias",
+            "arity",
+            "site_count",
+            "stop_count",
+            "element_features",
+        )
         options = [k for k in heads if model_cfg.get(k, False)] + ([f"EMA {ema:g}"] if ema else [])
         row = {"run": str(run), "heads": " + ".join(options) or "paper", "seed": config.get("train", {}).get("seed")}
         row.update(score(run, refs, args.n_samples, args.n_bootstrap))

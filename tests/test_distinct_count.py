@@ -70,10 +70,10 @@ def test_committed_model_loads_with_the_heads_its_config_names() -> None:
 
     saved = json.loads((run / "config.json").read_text())["model"]
     m = load_run(run, device="cpu")[0]  # strict load_state_dict: the head widths must match
-    for flag in ("distinct_count", "arity", "site_count", "element_gate"):
+    for flag in ("distinct_count", "arity", "site_count", "element_gate", "stop_count", "element_features"):
         assert getattr(m.cfg, flag) == saved.get(flag, False)
     count = (m.cfg.distinct_max + 1) * (int(m.cfg.distinct_count) + int(m.cfg.arity))
-    count += (m.cfg.site_count_max + 1) * int(m.cfg.site_count)
+    count += (m.cfg.site_count_max + 1) * int(m.cfg.site_count) + m.cfg.n_element_features * int(m.cfg.element_features)
     assert m.heads[0][0].in_features == m.cfg.d_model + m.cfg.n_elements + count
     assert hasattr(m, "arity_head") == m.cfg.arity
     assert m.heads[0][-1].out_features == m.cfg.n_elements + (2 if m.cfg.element_gate else 0)

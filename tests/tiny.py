@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from wylib.element_features import element_feature_matrix
 from wylib.model import MASK, ModelConfig, WyckoffTransformer
 from wylib.symmetry import all_site_symmetries, spacegroup_features
 from wylib.vocab import Vocabulary
@@ -29,7 +30,9 @@ def tiny_model(vocab: Vocabulary, seed: int = 0, **overrides) -> WyckoffTransfor
         **sizes,
     )
     torch.manual_seed(seed)
-    return WyckoffTransformer(cfg, f, vocab.grammar() if cfg.grammar_bias else None).eval()
+    grammar = vocab.grammar() if cfg.grammar_bias else None
+    elements = element_feature_matrix(vocab.elements) if cfg.element_features else None
+    return WyckoffTransformer(cfg, f, grammar, elements).eval()
 
 
 @pytest.fixture(scope="module")

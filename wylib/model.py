@@ -41,7 +41,16 @@ before it get logit ARITY_MASK (probability 0), so every sequence has the arity 
 for it and its likelihood is exactly P(arity | g) P(tokens | g, arity). ``site_count``
 (off by default) gives the element head a one-hot of the number of known sites: an
 attention layer averages over the known sites, so the encoder output barely tells
-two sites from four, and STOP is the decision that needs it.
+two sites from four, and STOP is the decision that needs it. ``stop_count`` (off by
+default) gives that number to STOP alone: a learned offset per number of known sites is
+added to the STOP logit, and the element logits stay those of the head without the count
+(``site_count`` lets the count shape every element logit through the MLP).
+``element_features`` (off by default) gives the model fixed chemical descriptors of the
+elements (`wylib.element_features`: common oxidation states, group, period, block,
+electronegativity): the element embedding adds a linear map of them, the element head
+also reads their sum over the elements present, and its logits get a low-rank term
+u(head input) . descriptor(element), so what is learned about one element carries over
+to chemically similar ones.
 Reason (README, "Chemistry"): without it the element head decides the arity implicitly,
 step by step, from the element identities it has seen; it is calibrated on training
 prefixes but over-predicts a third element on held-out and generated prefixes.
@@ -113,6 +122,9 @@ class ModelConfig:
     arity: bool = False  # P(number of distinct elements | space group) first; element head reads elements to go
     site_count: bool = False  # element head also reads one-hot(number of known sites, 0..site_count_max, clipped)
     site_count_max: int = 20
+    stop_count: bool = False  # STOP logit + learned offset per number of known sites (0..site_count_max, clipped)
+    element_features: bool = False  # fixed element descriptors (wylib.element_features) in embedding and element head
+    n_element_features: int = 44  # their width (wylib.element_features.N_ELEMENT_FEATURES)
 
     @property
     def d_model(self) -> int:
@@ -169,7 +181,11 @@ def head_mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
 
 class WyckoffTransformer(nn.Module):
     def __init__(
-        self, cfg: ModelConfig, sg_features: torch.Tensor | None = None, grammar: dict[str, torch.Tensor] | None = None
+        self,
+        cfg: ModelConfig,
+        sg_features: torch.Tensor | None = None,
+        grammar: dict[str, torch.Tensor] | None = None,
+        element_features: torch.Tensor | None = None,
     ):
         super().__init__()
         self.cfg = cfg
@@ -185,6 +201,12 @@ class WyckoffTransformer(nn.Module):
             self.register_buffer("position_allowed", allowed.clone())
             self.register_buffer("position_dof0", dof0.clone())
             self.grammar_gain = nn.Parameter(torch.zeros(2))  # site symmetry, enumeration; x GAIN_SCALE
+        if cfg.element_features:  # descriptors by element token id; zeros until loaded
+            shape = (cfg.n_elements, cfg.n_element_features)
+            table = torch.zeros(shape) if element_features is None else element_features.float()
+            assert table.shape == shape, (table.shape, shape)
+            self.register_buffer("element_table", table.clone())
+            self.element_feature_embed = nn.Linear(cfg.n_element_features, cfg.d_element, bias=False)
         self.sg_embed = nn.Linear(cfg.n_sg_features, cfg.d_model)
         dims = (cfg.d_element, cfg.d_site_symmetry, cfg.d_enumeration)
         self.embed = nn.ModuleList([nn.Embedding(v, d) for v, d in zip(cfg.vocab_sizes, dims, strict=True)])
@@ -193,12 +215,17 @@ class WyckoffTransformer(nn.Module):
         # count one-hots feed the element head only: distinct so far (distinct_count), still to bring in (arity)
         extra = (
             (cfg.distinct_max + 1) * (int(cfg.distinct_count) + int(cfg.arity))
-            + (cfg.site_count_max + 1) * int(cfg.site_count),
+            + (cfg.site_count_max + 1) * int(cfg.site_count)
+            + cfg.n_element_features * int(cfg.element_features),
             0,
             0,
         )
         if cfg.arity:  # P(arity | space group), arity 0..distinct_max
             self.arity_head = head_mlp(cfg.n_sg_features, cfg.d_head_mlp, cfg.distinct_max + 1)
+        if cfg.element_features:  # low-rank element logits: u(head input) . descriptor
+            self.element_feature_query = nn.Linear(cfg.d_model + cfg.n_elements + extra[0], cfg.n_element_features)
+        if cfg.stop_count:  # offset of the STOP logit by number of known sites
+            self.stop_offset = nn.Parameter(torch.zeros(cfg.site_count_max + 1))
         gate = (2 if cfg.element_gate else 0, 0, 0)  # (present, absent) offsets out of the element head
         self.heads = nn.ModuleList(
             [
@@ -212,7 +239,10 @@ class WyckoffTransformer(nn.Module):
 
     def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens (B, T, 3) -> (B, T, d_model)"""
-        return self.mixer(torch.cat([emb(tokens[..., f]) for f, emb in enumerate(self.embed)], dim=-1))
+        parts = [emb(tokens[..., f]) for f, emb in enumerate(self.embed)]
+        if self.cfg.element_features:
+            parts[0] = parts[0] + self.element_feature_embed(self.element_table[tokens[..., 0]])
+        return self.mixer(torch.cat(parts, dim=-1))
 
     def encode_queries(
         self, spacegroup: torch.Tensor, sites: torch.Tensor, n_known: torch.Tensor, queries: torch.Tensor
@@ -286,6 +316,8 @@ class WyckoffTransformer(nn.Module):
         feats = [h, pres]
         if field == 0 and self.cfg.distinct_count:
             feats.append(self.distinct_onehot(pres, self.cfg.distinct_max))
+        if field == 0 and self.cfg.element_features:  # summed descriptors of the elements present
+            feats.append(pres @ self.element_table)
         if field == 0 and self.cfg.site_count:  # attention averages, so the encoder cannot count the known sites
             n = n_known.clamp(0, self.cfg.site_count_max)
             feats.append(F.one_hot(n, self.cfg.site_count_max + 1).to(h.dtype))
@@ -294,12 +326,19 @@ class WyckoffTransformer(nn.Module):
             self._check_arity(arity)
             to_go = (arity - pres.sum(-1).long()).clamp(0, self.cfg.distinct_max)
             feats.append(F.one_hot(to_go, self.cfg.distinct_max + 1).to(h.dtype))
-        out = self.heads[field](torch.cat(feats, dim=-1))
+        x = torch.cat(feats, dim=-1)
+        out = self.heads[field](x)
+        if field == 0 and self.cfg.element_features:
+            feature_logits = self.element_feature_query(x) @ self.element_table.T  # service rows are zero
+            out = out + F.pad(feature_logits, (0, out.shape[1] - feature_logits.shape[1]))
         if field == 0 and self.cfg.element_gate:
             out, a, b = out[:, :-2], out[:, -2:-1], out[:, -1:]
             absent = torch.ones_like(pres)
             absent[:, :3] = 0.0  # service tokens get no offset
             out = out + a * pres + b * (absent - pres)
+        if field == 0 and self.cfg.stop_count:
+            stop_offset = self.stop_offset[n_known.clamp(0, self.cfg.site_count_max)]
+            out = torch.cat([out[:, :STOP], out[:, STOP : STOP + 1] + stop_offset[:, None], out[:, STOP + 1 :]], 1)
         if to_go is not None:  # the arity is kept: no new element once it is reached, no STOP before
             new = torch.ones_like(pres, dtype=torch.bool)
             new[:, :3] = False

@@ -205,7 +205,14 @@ class Trainer:
         if model_cfg.grammar_bias and vocab is None:
             raise ValueError("grammar_bias needs the vocabulary (its Wyckoff tables by token id)")
         grammar = vocab.grammar() if model_cfg.grammar_bias else None
-        self.model = WyckoffTransformer(model_cfg, sg_features, grammar).to(dev)
+        elements = None
+        if model_cfg.element_features:
+            if not hasattr(vocab, "elements"):
+                raise ValueError("element_features needs the vocabulary (its element symbols by token id)")
+            from wylib.element_features import element_feature_matrix
+
+            elements = element_feature_matrix(vocab.elements)
+        self.model = WyckoffTransformer(model_cfg, sg_features, grammar, elements).to(dev)
         if cfg.objective == "ours":
             self.opt: torch.optim.Optimizer = torch.optim.AdamW(
                 self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
