@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
             "site_count",
             "stop_count",
             "element_features",
+            "composition",
         )
         options = [k for k in heads if model_cfg.get(k, False)] + ([f"EMA {ema:g}"] if ema else [])
         row = {"run": str(run), "heads": " + ".join(options) or "paper", "seed": config.get("train", {}).get("seed")}

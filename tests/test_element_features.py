@@ -66,3 +66,31 @@ def test_state_dict_round_trip_and_the_trainer_needs_a_vocabulary(tmp_path) -> N
 
 def sg_features_of(m: WyckoffTransformer) -> torch.Tensor:
     return m.sg_features.clone()
+
+
+def test_composition_is_the_atom_share_of_the_known_sites() -> None:
+    from pymatgen.core import Lattice, Structure
+
+    from wylib.tokens import WyckoffRepresentation
+
+    li2o = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.6), ["O", "Li"], [[0, 0, 0], [0.25, 0.25, 0.25]])
+    rep = WyckoffRepresentation.from_structure(li2o)
+    assert rep.spacegroup == 225 and sorted(s.multiplicity for s in rep.sites) == [4, 8]
+    vocab = tiny_vocab(max_sites=8)
+    m = tiny_model(vocab, 0, n_layer=1, composition=True, element_features=True, grammar_bias=True)
+    E, S, C = (torch.tensor([t + [3]]) for t in vocab.encode_tokens(rep))  # a third slot, never known
+    sg = torch.tensor([225])
+    li, o = 3 + ELEMENTS.index("Li"), 3 + ELEMENTS.index("O")
+    share = m.composition_of(sg, torch.stack([E, S, C], -1), torch.tensor([2]))
+    assert share[0, li] == pytest.approx(2 / 3) and share[0, o] == pytest.approx(1 / 3)
+    assert float(share.sum()) == pytest.approx(1.0)
+    first = rep.sites[0].element
+    one = m.composition_of(sg, torch.stack([E, S, C], -1), torch.tensor([1]))
+    assert one[0, 3 + ELEMENTS.index(first)] == 1.0 and float(one.sum()) == 1.0
+    empty = m.composition_of(sg, torch.stack([E, S, C], -1), torch.tensor([0]))
+    assert float(empty.abs().sum()) == 0.0
+    assert_cascade_paths_agree(m, vocab)
+    heads = [h[0].in_features for h in m.heads]
+    comp = vocab.n_elements + N_ELEMENT_FEATURES
+    assert heads[1] == m.cfg.d_model + vocab.n_site_symmetries + comp
+    assert heads[2] == m.cfg.d_model + vocab.n_enumerations + comp

@@ -30,7 +30,7 @@ def tiny_model(vocab: Vocabulary, seed: int = 0, **overrides) -> WyckoffTransfor
         **sizes,
     )
     torch.manual_seed(seed)
-    grammar = vocab.grammar() if cfg.grammar_bias else None
+    grammar = vocab.grammar() if cfg.grammar_bias or cfg.composition else None
     elements = element_feature_matrix(vocab.elements) if cfg.element_features else None
     return WyckoffTransformer(cfg, f, grammar, elements).eval()
 

@@ -50,7 +50,11 @@ elements (`wylib.element_features`: common oxidation states, group, period, bloc
 electronegativity): the element embedding adds a linear map of them, the element head
 also reads their sum over the elements present, and its logits get a low-rank term
 u(head input) . descriptor(element), so what is learned about one element carries over
-to chemically similar ones.
+to chemically similar ones. ``composition`` (off by default) gives all three heads the
+composition of the known sites, the share of atoms of each element (site multiplicities
+from the Wyckoff tables), and, with ``element_features``, its atom-weighted mean
+descriptor: attention averages over sites and cannot weigh them by multiplicity, so the
+encoder alone does not know the stoichiometry that charge balance depends on.
 Reason (README, "Chemistry"): without it the element head decides the arity implicitly,
 step by step, from the element identities it has seen; it is calibrated on training
 prefixes but over-predicts a third element on held-out and generated prefixes.
@@ -125,6 +129,7 @@ class ModelConfig:
     stop_count: bool = False  # STOP logit + learned offset per number of known sites (0..site_count_max, clipped)
     element_features: bool = False  # fixed element descriptors (wylib.element_features) in embedding and element head
     n_element_features: int = 44  # their width (wylib.element_features.N_ELEMENT_FEATURES)
+    composition: bool = False  # every head reads the atom shares by element of the known sites (and mean descriptor)
 
     @property
     def d_model(self) -> int:
@@ -207,18 +212,25 @@ class WyckoffTransformer(nn.Module):
             assert table.shape == shape, (table.shape, shape)
             self.register_buffer("element_table", table.clone())
             self.element_feature_embed = nn.Linear(cfg.n_element_features, cfg.d_element, bias=False)
+        if cfg.composition:  # multiplicity of (group, site symmetry, enumeration) by token id, 0 where none
+            shape = (231, cfg.n_site_symmetries, cfg.n_enumerations)
+            mult = torch.zeros(shape) if grammar is None else grammar["multiplicity"].clamp(min=0).float()
+            assert mult.shape == shape, (mult.shape, shape)
+            self.register_buffer("position_multiplicity", mult.clone())
         self.sg_embed = nn.Linear(cfg.n_sg_features, cfg.d_model)
         dims = (cfg.d_element, cfg.d_site_symmetry, cfg.d_enumeration)
         self.embed = nn.ModuleList([nn.Embedding(v, d) for v, d in zip(cfg.vocab_sizes, dims, strict=True)])
         self.mixer = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)])
         # count one-hots feed the element head only: distinct so far (distinct_count), still to bring in (arity)
+        comp = (cfg.n_elements + cfg.n_element_features * int(cfg.element_features)) * int(cfg.composition)
         extra = (
             (cfg.distinct_max + 1) * (int(cfg.distinct_count) + int(cfg.arity))
             + (cfg.site_count_max + 1) * int(cfg.site_count)
-            + cfg.n_element_features * int(cfg.element_features),
-            0,
-            0,
+            + cfg.n_element_features * int(cfg.element_features)
+            + comp,
+            comp,
+            comp,
         )
         if cfg.arity:  # P(arity | space group), arity 0..distinct_max
             self.arity_head = head_mlp(cfg.n_sg_features, cfg.d_head_mlp, cfg.distinct_max + 1)
@@ -277,6 +289,14 @@ class WyckoffTransformer(nn.Module):
         """Presence (B, V) -> one-hot (B, max_count + 1) of its number of distinct tokens, clipped at max_count."""
         return F.one_hot(pres.sum(-1).long().clamp(max=max_count), max_count + 1).to(pres.dtype)
 
+    def composition_of(self, spacegroup: torch.Tensor, sites: torch.Tensor, n_known: torch.Tensor) -> torch.Tensor:
+        """(B, V_element) share of the atoms of the first n_known sites by element (ModelConfig.composition)."""
+        known = (torch.arange(sites.shape[1], device=sites.device)[None] < n_known[:, None]) & (sites > STOP).all(-1)
+        mult = self.position_multiplicity[spacegroup[:, None], sites[..., 1], sites[..., 2]] * known
+        atoms = torch.zeros(sites.shape[0], self.cfg.n_elements, device=sites.device, dtype=mult.dtype)
+        atoms.scatter_add_(1, torch.where(known, sites[..., 0], PAD), mult)
+        return atoms / atoms.sum(-1, keepdim=True).clamp(min=1.0)
+
     def arity_logits(self, spacegroup: torch.Tensor) -> torch.Tensor:
         """Logits (B, distinct_max + 1) of the number of distinct elements given the space group (B,)."""
         return self.arity_head(self.sg_features[spacegroup])
@@ -321,6 +341,9 @@ class WyckoffTransformer(nn.Module):
         if field == 0 and self.cfg.site_count:  # attention averages, so the encoder cannot count the known sites
             n = n_known.clamp(0, self.cfg.site_count_max)
             feats.append(F.one_hot(n, self.cfg.site_count_max + 1).to(h.dtype))
+        if self.cfg.composition:
+            share = self.composition_of(spacegroup, sites, n_known)
+            feats += [share, share @ self.element_table] if self.cfg.element_features else [share]
         to_go = None
         if field == 0 and self.cfg.arity:
             self._check_arity(arity)

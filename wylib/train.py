@@ -202,9 +202,10 @@ class Trainer:
         self.config = {"model": model_cfg.to_dict(), "train": asdict(cfg), **(extra_config or {})}
         self.ckpt_path = self.run_dir / "checkpoint_last.pt"
         torch.manual_seed(cfg.seed)
-        if model_cfg.grammar_bias and vocab is None:
-            raise ValueError("grammar_bias needs the vocabulary (its Wyckoff tables by token id)")
-        grammar = vocab.grammar() if model_cfg.grammar_bias else None
+        tables = model_cfg.grammar_bias or model_cfg.composition
+        if tables and not hasattr(vocab, "grammar"):
+            raise ValueError("grammar_bias, composition: the model needs the vocabulary (Wyckoff tables by token id)")
+        grammar = vocab.grammar() if tables else None
         elements = None
         if model_cfg.element_features:
             if not hasattr(vocab, "elements"):
