@@ -120,7 +120,7 @@ def main() -> None:
         f"each built {max(TRIAL_COUNTS)} times and every trial relaxed with the paper protocol (FIRE, fmax 0.05, "
         f"{a.steps} steps per phase, positions then cell, symmetry kept); k trials = lowest energy among trials "
         f"0..k-1 of the same run; S.U.N. on this project's CHGNet hull, denominator: samples with E_hull; paired "
-        f"bootstrap interval for the difference. {stamp}, `python scripts/trial_effect.py --n {a.n}`, "
+        f"bootstrap interval for the difference. {stamp}, `python scripts/trial_effect.py {' '.join(sys.argv[1:])}`, "
         f"{relax_s / 60:.0f} min build + relax."
     )
     versus = ""
