@@ -20,10 +20,11 @@ from collections.abc import Sequence
 
 import torch
 
+from wylib.vocab import N_SERVICE  # PAD, MASK, STOP come first in the element vocabulary
+
 OXIDATION_STATES = tuple(range(-4, 9))
 BLOCKS = ("s", "p", "d", "f")
 N_ELEMENT_FEATURES = len(OXIDATION_STATES) + 18 + 7 + len(BLOCKS) + 2
-N_SERVICE = 3  # PAD, MASK, STOP come first in the element vocabulary (wylib.vocab)
 
 
 def element_descriptor(symbol: str) -> list[float]:

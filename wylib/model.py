@@ -41,23 +41,25 @@ before it get logit ARITY_MASK (probability 0), so every sequence has the arity 
 for it and its likelihood is exactly P(arity | g) P(tokens | g, arity). ``site_count``
 (off by default) gives the element head a one-hot of the number of known sites: an
 attention layer averages over the known sites, so the encoder output barely tells
-two sites from four, and STOP is the decision that needs it. ``stop_count`` (off by
-default) gives that number to STOP alone: a learned offset per number of known sites is
+two sites from four, and STOP is the decision that needs it.
+Reason (README, "Chemistry"): without it the element head decides the arity implicitly,
+step by step, from the element identities it has seen; it is calibrated on training
+prefixes but over-predicts a third element on held-out and generated prefixes.
+
+Opt-in candidates for charge neutrality (README, "Charge neutrality"), all off by default:
+``stop_count`` gives the number of known sites to STOP alone: a learned offset per number of known sites is
 added to the STOP logit, and the element logits stay those of the head without the count
 (``site_count`` lets the count shape every element logit through the MLP).
-``element_features`` (off by default) gives the model fixed chemical descriptors of the
+``element_features`` gives the model fixed chemical descriptors of the
 elements (`wylib.element_features`: common oxidation states, group, period, block,
 electronegativity): the element embedding adds a linear map of them, the element head
 also reads their sum over the elements present, and its logits get a low-rank term
 u(head input) . descriptor(element), so what is learned about one element carries over
-to chemically similar ones. ``composition`` (off by default) gives all three heads the
+to chemically similar ones. ``composition`` gives all three heads the
 composition of the known sites, the share of atoms of each element (site multiplicities
 from the Wyckoff tables), and, with ``element_features``, its atom-weighted mean
 descriptor: attention averages over sites and cannot weigh them by multiplicity, so the
 encoder alone does not know the stoichiometry that charge balance depends on.
-Reason (README, "Chemistry"): without it the element head decides the arity implicitly,
-step by step, from the element identities it has seen; it is calibrated on training
-prefixes but over-predicts a third element on held-out and generated prefixes.
 
 Attention rule (our one design choice beyond the paper): token 0 and the known
 sites attend to token 0 and the known sites only; a query attends to token 0, the
@@ -91,6 +93,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from wylib.element_features import N_ELEMENT_FEATURES
 
 PAD, MASK, STOP = 0, 1, 2
 MAX_COUNT = 8  # distinct_count one-hot covers 0..MAX_COUNT distinct elements (more are clipped)
@@ -128,7 +132,7 @@ class ModelConfig:
     site_count_max: int = 20
     stop_count: bool = False  # STOP logit + learned offset per number of known sites (0..site_count_max, clipped)
     element_features: bool = False  # fixed element descriptors (wylib.element_features) in embedding and element head
-    n_element_features: int = 44  # their width (wylib.element_features.N_ELEMENT_FEATURES)
+    n_element_features: int = N_ELEMENT_FEATURES  # their width
     composition: bool = False  # every head reads the atom shares by element of the known sites (and mean descriptor)
 
     @property
@@ -329,9 +333,10 @@ class WyckoffTransformer(nn.Module):
         query_site_symmetry: torch.Tensor,
         free: torch.Tensor | None = None,
         arity: torch.Tensor | None = None,
+        share: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Logits of one cascade field; `free` is `free_positions` of these rows when already computed;
-        `arity` (B,) the rows' numbers of distinct elements (models with ModelConfig.arity)."""
+        """Logits of one cascade field; `free` is `free_positions` and `share` is `composition_of` of these rows
+        when already computed; `arity` (B,) the rows' numbers of distinct elements (models with ModelConfig.arity)."""
         pres = self.presence(sites[..., field], n_known, self.cfg.vocab_sizes[field])  # (B, V_field)
         feats = [h, pres]
         if field == 0 and self.cfg.distinct_count:
@@ -342,7 +347,8 @@ class WyckoffTransformer(nn.Module):
             n = n_known.clamp(0, self.cfg.site_count_max)
             feats.append(F.one_hot(n, self.cfg.site_count_max + 1).to(h.dtype))
         if self.cfg.composition:
-            share = self.composition_of(spacegroup, sites, n_known)
+            if share is None:
+                share = self.composition_of(spacegroup, sites, n_known)
             feats += [share, share @ self.element_table] if self.cfg.element_features else [share]
         to_go = None
         if field == 0 and self.cfg.arity:
@@ -402,8 +408,10 @@ class WyckoffTransformer(nn.Module):
         )  # (B, 3, 3)
         h = self.encode_queries(spacegroup, sites, n_known, queries)  # (B, 3, d)
         free = self.free_positions(spacegroup, sites, n_known) if self.cfg.grammar_bias else None  # fields 1 and 2
+        share = self.composition_of(spacegroup, sites, n_known) if self.cfg.composition else None  # all fields
         return tuple(
-            self._head(f, h[:, f], sites, n_known, spacegroup, query_site_symmetry, free, arity) for f in range(3)
+            self._head(f, h[:, f], sites, n_known, spacegroup, query_site_symmetry, free, arity, share)
+            for f in range(3)
         )
 
     def cascade_logits(
