@@ -8,7 +8,8 @@ split; vocabulary, validation and test unchanged) into ``output/learning_curve/f
 run is reused (resumable). Fraction 1.0 is the committed default model ``runs/default`` (the `paper`
 profile's run with the same settings). Each model draws 10,000 free samples at T = 1 (seed 0, space
 groups from train+val) scored at the Wyckoff level with `wylib.evaluate` against the test split.
-Writes ``results/learning_curve.csv`` / ``.md`` and ``figures/learning_curve.pdf`` / ``.png``.
+Writes ``results/<name>.csv`` / ``.md`` and ``figures/<name>.pdf`` / ``.png`` (``--name``, default
+``learning_curve``); the results file names the head switches of the models it compares.
 """
 
 from __future__ import annotations
@@ -65,6 +66,14 @@ def train(fraction: float) -> Path:
         progress_bar=False,
     )
     return run
+
+
+def head_switches(run: Path) -> str:
+    """The boolean `ModelConfig` switches that are on in `run` ("none" = the paper's heads), comma-separated."""
+    cfg = json.loads((run / "config.json").read_text())
+    cfg = cfg.get("model", cfg)
+    on = sorted(k for k, v in cfg.items() if v is True)
+    return ", ".join(on) or "none"
 
 
 def free_samples(run: Path, n: int, temperature: float = 1.0, max_elements: int | None = None):
@@ -126,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--fractions", type=float, nargs="+", default=[0.25, 0.5, 1.0])
     ap.add_argument("--n-samples", type=int, default=10000)
     ap.add_argument("--n-bootstrap", type=int, default=200)
+    ap.add_argument("--name", default="learning_curve", help="results/<name>.{csv,md}, figures/<name>.{pdf,png}")
     args = ap.parse_args(argv)
     import matplotlib.pyplot as plt
     import pandas as pd
@@ -134,14 +144,15 @@ def main(argv: list[str] | None = None) -> None:
 
     t0 = time.time()
     refs = ev.load_references("mp_20_biternary_open")
-    rows = []
+    rows, heads = [], set()
     for f in args.fractions:
         run = train(f)
         print(f"[learning_curve] fraction {f:g}: model {run.relative_to(REPO)}", flush=True)
         rows.append({"train_fraction": f, **score(run, refs, args.n_samples, args.n_bootstrap)})
+        heads.add(head_switches(run))
     t = pd.DataFrame(rows)
     (REPO / "results").mkdir(exist_ok=True)
-    t.to_csv(REPO / "results" / "learning_curve.csv", index=False)
+    t.to_csv(REPO / "results" / f"{args.name}.csv", index=False)
     shown = t[["train_fraction", "n_train", "epochs", "best_val_nll", "test_nll", "share_4plus_elements"]].copy()
     shown = shown.join(ci_cells(t, KEYS))
     cmd = "WYLIB_DATA_DIR=../shared/data .venv/bin/python scripts/learning_curve.py " + " ".join(sys.argv[1:])
@@ -152,9 +163,10 @@ def main(argv: list[str] | None = None) -> None:
         f"1.0 = `runs/default`); {args.n_samples} free samples at T = 1 each, Wyckoff-level metrics against the "
         f"test split (valid, Wyckoff-unique and Wyckoff-novel samples; bootstrap 95 % over {args.n_bootstrap} "
         f"resamples); `share_4plus_elements`: % of valid samples with more distinct elements than any training "
-        f"structure.\n\n" + shown.to_markdown(index=False) + "\n"
+        f"structure. Head switches on (`ModelConfig`, from each run's config.json): {'; '.join(sorted(heads))}."
+        f"\n\n" + shown.to_markdown(index=False) + "\n"
     )
-    (REPO / "results" / "learning_curve.md").write_text(text)
+    (REPO / "results" / f"{args.name}.md").write_text(text)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for ax, k, label in zip(
         axes,
@@ -170,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
         ax.set_xlabel("training structures")
         ax.set_ylabel(label)
     fig.tight_layout()
-    plots.save_figure(fig, "learning_curve", REPO / "figures")
+    plots.save_figure(fig, args.name, REPO / "figures")
     print(text)
 
 

@@ -2,12 +2,13 @@
 
 Modules: `distribution` (KS, chi^2, P1), `novelty` (uniqueness, novelty),
 `chemistry` (SMACT charge neutrality), `stability` (S.U.N., S.S.U.N.),
-`bootstrap` (percentile confidence intervals), `comparison` (two sets on one 0/1 outcome).
+`bootstrap` (percentile confidence intervals), `comparison` (two sets on one 0/1 outcome; its trend over set
+sizes).
 """
 
 from wylib.metrics.bootstrap import CI, bootstrap_ci
 from wylib.metrics.chemistry import charge_neutral, charge_neutral_fraction, smact_valid
-from wylib.metrics.comparison import ProportionDifference, proportion_difference
+from wylib.metrics.comparison import ProportionDifference, proportion_difference, proportion_trend
 from wylib.metrics.distribution import (
     Chi2Result,
     chi2_statistic,
@@ -27,6 +28,7 @@ __all__ = [
     "charge_neutral_fraction",
     "ProportionDifference",
     "proportion_difference",
+    "proportion_trend",
     "smact_valid",
     "Chi2Result",
     "chi2_statistic",
