@@ -1,7 +1,7 @@
 """S.U.N. over the training data: is our S.U.N. gap to the authors' genes a data-limited one?
 
     WYLIB_DATA_DIR=../shared/data nohup .venv/bin/python scripts/sun_learning_curve.py \
-        --fractions 0.25 0.5 1.0 --temperatures 1.0 0.9 0.8 0.7 --n 300 --trials 1 \
+        --fractions 0.25 0.5 1.0 --temperatures 1.0 0.8 --n 300 --trials 1 \
         > output/sun_learning_curve.log 2>&1 &
 
 For each training fraction, the model of `scripts/learning_curve.py` (notebook 02 with the `paper` profile's
