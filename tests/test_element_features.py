@@ -94,3 +94,16 @@ def test_composition_is_the_atom_share_of_the_known_sites() -> None:
     comp = vocab.n_elements + N_ELEMENT_FEATURES
     assert heads[1] == m.cfg.d_model + vocab.n_site_symmetries + comp
     assert heads[2] == m.cfg.d_model + vocab.n_enumerations + comp
+
+
+def test_composition_element_only_leaves_the_position_heads_as_without_it() -> None:
+    vocab = tiny_vocab(max_sites=8)
+    base = tiny_model(vocab, 0, n_layer=1, element_features=True, grammar_bias=True)
+    both = tiny_model(vocab, 0, n_layer=1, composition=True, element_features=True, grammar_bias=True)
+    only = tiny_model(
+        vocab, 0, n_layer=1, composition=True, composition_element_only=True, element_features=True, grammar_bias=True
+    )
+    widths = {name: [h[0].in_features for h in m.heads] for name, m in (("base", base), ("both", both), ("only", only))}
+    assert widths["only"][1:] == widths["base"][1:]  # site symmetry and enumeration heads: no composition input
+    assert widths["only"][0] == widths["both"][0] > widths["base"][0]  # the element head reads it
+    assert_cascade_paths_agree(only, vocab)

@@ -59,7 +59,9 @@ to chemically similar ones. ``composition`` gives all three heads the
 composition of the known sites, the share of atoms of each element (site multiplicities
 from the Wyckoff tables), and, with ``element_features``, its atom-weighted mean
 descriptor: attention averages over sites and cannot weigh them by multiplicity, so the
-encoder alone does not know the stoichiometry that charge balance depends on.
+encoder alone does not know the stoichiometry that charge balance depends on;
+``composition_element_only`` gives it to the element head alone, so the choice of
+Wyckoff positions reads what it read without it.
 
 Attention rule (our one design choice beyond the paper): token 0 and the known
 sites attend to token 0 and the known sites only; a query attends to token 0, the
@@ -134,6 +136,7 @@ class ModelConfig:
     element_features: bool = False  # fixed element descriptors (wylib.element_features) in embedding and element head
     n_element_features: int = N_ELEMENT_FEATURES  # their width
     composition: bool = False  # every head reads the atom shares by element of the known sites (and mean descriptor)
+    composition_element_only: bool = False  # with composition: only the element head reads it (site choices as before)
 
     @property
     def d_model(self) -> int:
@@ -233,8 +236,8 @@ class WyckoffTransformer(nn.Module):
             + (cfg.site_count_max + 1) * int(cfg.site_count)
             + cfg.n_element_features * int(cfg.element_features)
             + comp,
-            comp,
-            comp,
+            comp * int(not cfg.composition_element_only),
+            comp * int(not cfg.composition_element_only),
         )
         if cfg.arity:  # P(arity | space group), arity 0..distinct_max
             self.arity_head = head_mlp(cfg.n_sg_features, cfg.d_head_mlp, cfg.distinct_max + 1)
@@ -346,7 +349,7 @@ class WyckoffTransformer(nn.Module):
         if field == 0 and self.cfg.site_count:  # attention averages, so the encoder cannot count the known sites
             n = n_known.clamp(0, self.cfg.site_count_max)
             feats.append(F.one_hot(n, self.cfg.site_count_max + 1).to(h.dtype))
-        if self.cfg.composition:
+        if self.cfg.composition and (field == 0 or not self.cfg.composition_element_only):
             if share is None:
                 share = self.composition_of(spacegroup, sites, n_known)
             feats += [share, share @ self.element_table] if self.cfg.element_features else [share]
