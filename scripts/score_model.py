@@ -80,6 +80,12 @@ def main(argv: list[str] | None = None) -> None:
             "composition",
         )
         options = [k for k in heads if model_cfg.get(k, False)] + ([f"EMA {ema:g}"] if ema else [])
+        if model_cfg.get("element_features") and not model_cfg.get("element_features_embed", True):
+            options[options.index("element_features")] = "element_features (head only)"
+        if model_cfg.get("composition") and model_cfg.get("composition_element_only"):
+            options[options.index("composition")] = "composition (element head only)"
+        if model_cfg.get("dropout", 0.2) != 0.2:
+            options.append(f"dropout {model_cfg['dropout']:g}")
         row = {"run": str(run), "heads": " + ".join(options) or "paper", "seed": config.get("train", {}).get("seed")}
         row.update(score(run, refs, args.n_samples, args.n_bootstrap))
         if args.cold_samples:

@@ -107,3 +107,27 @@ def test_composition_element_only_leaves_the_position_heads_as_without_it() -> N
     assert widths["only"][1:] == widths["base"][1:]  # site symmetry and enumeration heads: no composition input
     assert widths["only"][0] == widths["both"][0] > widths["base"][0]  # the element head reads it
     assert_cascade_paths_agree(only, vocab)
+
+
+def test_element_features_kept_out_of_the_embedding_leave_the_encoder_alone() -> None:
+    vocab = tiny_vocab(max_sites=8)
+    m = tiny_model(vocab, 0, n_layer=1, element_features=True, element_features_embed=False, composition=True)
+    assert not hasattr(m, "element_feature_embed")
+    assert_cascade_paths_agree(m, vocab)
+    sg, E = torch.tensor([5, 5]), torch.tensor([[3, 4, 3], [4, 4, 4]])  # Li and O present
+    S = C = torch.full_like(E, 3)
+    q = torch.full((2, 1, 3), 1)  # a MASK query
+    with torch.no_grad():
+        h0, e0 = (
+            m.encode_queries(sg, torch.stack([E, S, C], -1), torch.tensor([3, 2]), q),
+            m.cascade_logits(sg, E, S, C, torch.tensor([3, 2]), 0),
+        )
+        m.element_table[3:5] = torch.rand(2, N_ELEMENT_FEATURES)  # the present elements' descriptors
+        h1, e1 = (
+            m.encode_queries(sg, torch.stack([E, S, C], -1), torch.tensor([3, 2]), q),
+            m.cascade_logits(sg, E, S, C, torch.tensor([3, 2]), 0),
+        )
+    assert torch.equal(h0, h1)  # the encoder never reads them
+    assert float((e1 - e0).abs().max()) > 1e-4  # the element head does
+    with_embed = tiny_model(vocab, 0, n_layer=1, element_features=True, composition=True)
+    assert m.n_params() == with_embed.n_params() - N_ELEMENT_FEATURES * m.cfg.d_element

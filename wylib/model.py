@@ -61,7 +61,9 @@ from the Wyckoff tables), and, with ``element_features``, its atom-weighted mean
 descriptor: attention averages over sites and cannot weigh them by multiplicity, so the
 encoder alone does not know the stoichiometry that charge balance depends on;
 ``composition_element_only`` gives it to the element head alone, so the choice of
-Wyckoff positions reads what it read without it.
+Wyckoff positions reads what it read without it. ``element_features_embed = False`` keeps the
+descriptors out of the token embedding (element head only), so the encoder, which all three
+heads share, is that of the model without them.
 
 Attention rule (our one design choice beyond the paper): token 0 and the known
 sites attend to token 0 and the known sites only; a query attends to token 0, the
@@ -137,6 +139,7 @@ class ModelConfig:
     n_element_features: int = N_ELEMENT_FEATURES  # their width
     composition: bool = False  # every head reads the atom shares by element of the known sites (and mean descriptor)
     composition_element_only: bool = False  # with composition: only the element head reads it (site choices as before)
+    element_features_embed: bool = True  # with element_features: also in the token embedding (False: element head only)
 
     @property
     def d_model(self) -> int:
@@ -218,7 +221,8 @@ class WyckoffTransformer(nn.Module):
             table = torch.zeros(shape) if element_features is None else element_features.float()
             assert table.shape == shape, (table.shape, shape)
             self.register_buffer("element_table", table.clone())
-            self.element_feature_embed = nn.Linear(cfg.n_element_features, cfg.d_element, bias=False)
+            if cfg.element_features_embed:
+                self.element_feature_embed = nn.Linear(cfg.n_element_features, cfg.d_element, bias=False)
         if cfg.composition:  # multiplicity of (group, site symmetry, enumeration) by token id, 0 where none
             shape = (231, cfg.n_site_symmetries, cfg.n_enumerations)
             mult = torch.zeros(shape) if grammar is None else grammar["multiplicity"].clamp(min=0).float()
@@ -259,7 +263,7 @@ class WyckoffTransformer(nn.Module):
     def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens (B, T, 3) -> (B, T, d_model)"""
         parts = [emb(tokens[..., f]) for f, emb in enumerate(self.embed)]
-        if self.cfg.element_features:
+        if self.cfg.element_features and self.cfg.element_features_embed:
             parts[0] = parts[0] + self.element_feature_embed(self.element_table[tokens[..., 0]])
         return self.mixer(torch.cat(parts, dim=-1))
 
