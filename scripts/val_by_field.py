@@ -1,0 +1,68 @@
+"""Validation NLL by cascade field from the training histories of run directories; writes results/<name>.md / .csv.
+
+    .venv/bin/python scripts/val_by_field.py --run-dirs runs/default output/e13/comphd_s0/model --name val_nll_by_field
+
+Per run (its `history.csv`, one row per validation round): the best round (lowest total validation NLL, the
+checkpoint that is kept), the per-field NLL there (element, site symmetry, enumeration), the round where the element
+field alone was lowest, and the per-field NLL at fixed rounds, so that runs that stop at different rounds can be
+compared at the same point of the learning-rate schedule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent.parent
+FIELDS = ("element", "site_symmetry", "enumeration")
+
+
+def by_field(history: pd.DataFrame, rounds: list[int]) -> dict:
+    """Best-round and fixed-round per-field validation NLL of one training history."""
+    h = history.set_index("round")
+    best = h["val_nll"].idxmin()
+    row = {"rounds": len(h), "best_round": int(best), "best_val_nll": float(h.loc[best, "val_nll"])}
+    row.update({f"best_{f}": float(h.loc[best, f"val_nll_{f}"]) for f in FIELDS})
+    row["element_min_round"] = int(h["val_nll_element"].idxmin())
+    for r in rounds:
+        for f in FIELDS[1:]:
+            row[f"{f}_at_{r}"] = float(h.loc[r, f"val_nll_{f}"]) if r in h.index else float("nan")
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run-dirs", nargs="+", type=Path, required=True)
+    ap.add_argument("--rounds", nargs="+", type=int, default=[20, 25, 30])
+    ap.add_argument("--name", default="val_nll_by_field")
+    args = ap.parse_args()
+    rows = []
+    for run in args.run_dirs:
+        path = run / "history.csv"
+        if not path.exists():
+            print(f"[val_by_field] skipped {run}: no history.csv", file=sys.stderr)
+            continue
+        rows.append({"run": str(run), **by_field(pd.read_csv(path), args.rounds)})
+    t = pd.DataFrame(rows)
+    (REPO / "results").mkdir(exist_ok=True)
+    t.to_csv(REPO / "results" / f"{args.name}.csv", index=False)
+    cmd = "python scripts/val_by_field.py " + " ".join(sys.argv[1:])
+    text = (
+        f"# Validation NLL by cascade field\n\nHost `{platform.node()}`, {datetime.datetime.now():%Y-%m-%d %H:%M}. "
+        f"Command (repository root):\n\n    {cmd}\n\nFrom each run's `history.csv`: `best_*` at the kept checkpoint "
+        "(lowest total validation NLL), `element_min_round` where the element field alone was lowest, "
+        "`<field>_at_<r>` the position fields' validation NLL at round r (same learning rate for every run there).\n\n"
+        + t.to_markdown(index=False, floatfmt=".3f")
+        + "\n"
+    )
+    (REPO / "results" / f"{args.name}.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
