@@ -40,6 +40,7 @@ def main() -> None:
     ap.add_argument("--run-dirs", nargs="+", type=Path, required=True)
     ap.add_argument("--rounds", nargs="+", type=int, default=[20, 25, 30])
     ap.add_argument("--name", default="val_nll_by_field")
+    ap.add_argument("--results-dir", type=Path, default=REPO / "results")
     args = ap.parse_args()
     rows = []
     for run in args.run_dirs:
@@ -49,8 +50,8 @@ def main() -> None:
             continue
         rows.append({"run": str(run), **by_field(pd.read_csv(path), args.rounds)})
     t = pd.DataFrame(rows)
-    (REPO / "results").mkdir(exist_ok=True)
-    t.to_csv(REPO / "results" / f"{args.name}.csv", index=False)
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    t.to_csv(args.results_dir / f"{args.name}.csv", index=False)
     cmd = "python scripts/val_by_field.py " + " ".join(sys.argv[1:])
     text = (
         f"# Validation NLL by cascade field\n\nHost `{platform.node()}`, {datetime.datetime.now():%Y-%m-%d %H:%M}. "
@@ -60,7 +61,7 @@ def main() -> None:
         + t.to_markdown(index=False, floatfmt=".3f")
         + "\n"
     )
-    (REPO / "results" / f"{args.name}.md").write_text(text)
+    (args.results_dir / f"{args.name}.md").write_text(text)
     print(text)
 
 
