@@ -8,10 +8,16 @@
 2. sampling 10,000 free sequences at T = 1;
 3. building + relaxing ``--n-relax`` valid samples with ``--trials`` pyXtal trials each at the paper protocol
    (fmax 0.05 eV/A, up to 500 FIRE steps per phase, positions then cell, symmetry kept; lowest energy kept),
-   with ``--workers`` relaxation processes; the wall time per relaxation projects the `full` profile's relax stage
-   (1000 samples x 6 trials = 6000 relaxations).
-Prints a table and writes ``<out>/gpu_check.json``. Not a test (timings are machine facts): record results with
-machine, date and command in ``bench/RESULTS.md``.
+   with ``--workers`` relaxation processes (default "auto": `wylib.relax.worker_layout`, on a GPU one per CPU
+   core but one) and the device's default batch size; the wall time per relaxation (build + relax) projects the
+   `full` profile's relax stage (1000 samples x 6 trials = 6000 relaxations) linearly. This carries the start-up
+   and the last, longest relaxations of the subset into every share of the projection, so it errs high for small
+   subsets; the steady rate (FIRE structure-steps per second between the 10th and the 90th percentile of finished
+   relaxations) is reported beside it.
+Every run starts from scratch: ``<out>/model`` (when training) and ``<out>/generated`` are deleted first, so
+that a killed earlier run's finished work is never timed as free. Prints a table and writes
+``<out>/gpu_check.json``. Not a test (timings are machine facts): record results with machine, date and command
+in ``bench/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -36,7 +44,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--n-relax", type=int, default=64, help="samples built and relaxed")
     ap.add_argument("--trials", type=int, default=6)
     ap.add_argument("--steps", type=int, default=500)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", default="auto", help='relax processes, or "auto"')
+    ap.add_argument("--batch-size", type=int, default=None, help="structures per CHGNet call (default: the device's)")
     ap.add_argument("--constrained", action="store_true", help="grammar-constrained sampling (tiny undertrained runs)")
     ap.add_argument("--run-dir", default=None, help="time sampling/relaxation with this trained run (no training)")
     ap.add_argument("--out", default="output/gpu_check")
@@ -45,14 +54,17 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     from wylib.device import resolve_device
-    from wylib.generated import generate_structures
+    from wylib.generated import as_sample, build_samples, generate_structures
     from wylib.machine import machine_info
-    from wylib.relax import RelaxConfig
+    from wylib.relax import RelaxConfig, n_workers_for
     from wylib.sample import sample, spacegroup_counts
     from wylib.train import TrainConfig, load_run, train_dataset
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in ("model", "generated"):  # a timing never resumes: a killed earlier run's work would count as free
+        if stale != "model" or args.run_dir is None:
+            shutil.rmtree(out / stale, ignore_errors=True)
     dev = str(resolve_device(args.device))
     torch.set_num_threads(args.threads)
     report: dict = {
@@ -60,6 +72,7 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": machine_info(),
         "device": dev,
         "args": vars(args),
+        "chgnet_assembly": os.environ.get("WYLIB_CHGNET_ASSEMBLY", "default"),
     }
 
     run_dir = Path(args.run_dir) if args.run_dir else out / "model"
@@ -87,23 +100,36 @@ def main(argv: list[str] | None = None) -> dict:
 
     valid = [r for r in res.representations if r is not None][: args.n_relax]
     if args.n_relax > 0:
+        config = RelaxConfig(steps=args.steps, device=dev, batch_size=args.batch_size).resolved()
+        workers = n_workers_for(args.workers if args.workers == "auto" else int(args.workers), dev)
         t = time.perf_counter()
-        config = RelaxConfig(steps=args.steps, device=dev)
+        samples = [as_sample(r, i) for i, r in enumerate(valid)]
+        (out / "generated").mkdir(parents=True, exist_ok=True)
+        build_samples(samples, out / "generated" / "builds.jsonl", args.trials, 0, n_workers=workers, progress=False)
+        build_s = time.perf_counter() - t
+        finished: list[tuple[float, int]] = []  # (seconds since the relax start, FIRE steps) per relaxation
+        t_relax = time.perf_counter()
         table = generate_structures(
             valid,
             out / "generated",
             n_trials=args.trials,
             seed=0,
             config=config,
-            n_workers=args.workers,
+            n_workers=workers,
             progress=False,
+            on_result=lambda rec: finished.append((time.perf_counter() - t_relax, sum(rec["n_steps"]))),
         )
         relax_s = time.perf_counter() - t
         n_relaxations = int(table["n_built"].sum()) if len(table) else 0
         if n_relaxations == 0:
             raise SystemExit("no valid sample was built: nothing to time (use a trained --run-dir, or train longer)")
         per = relax_s / n_relaxations
+        report.update(steady_rate(finished))
         report.update(
+            workers=workers,
+            batch_size=config.batch_size,
+            build_s=round(build_s, 1),
+            relax_only_s=round(relax_s - build_s, 1),
             relax_s=round(relax_s, 1),
             n_samples_relaxed=len(table),
             n_relaxations=n_relaxations,
@@ -121,12 +147,35 @@ def main(argv: list[str] | None = None) -> dict:
     if "relax_s" in report:
         print(
             f"build + relax: {report['n_samples_relaxed']} samples x {args.trials} trials = {report['n_relaxations']} "
-            f"relaxations in {report['relax_s']} s ({report['s_per_relaxation']} s each, {args.workers} workers)"
+            f"relaxations in {report['relax_s']} s ({report['s_per_relaxation']} s each; build {report['build_s']} s; "
+            f"{workers} workers, batch {config.batch_size})"
         )
+        if "steps_per_s" in report:
+            print(
+                f"steady rate: {report['steps_per_s']} FIRE structure-steps/s, mean {report['mean_steps']} steps per "
+                f"relaxation, first relaxation finished after {report['first_result_s']} s"
+            )
         print(
             f"projected `full` relax stage ({FULL_RELAXATIONS} relaxations): {report['projected_full_relax_min']} min"
         )
     return report
+
+
+def steady_rate(finished: list[tuple[float, int]]) -> dict:
+    """Steady relax rate from (time, FIRE steps) of each finished relaxation in finishing order: steps of the
+    relaxations that finished between the 10th and the 90th percentile over the time between them."""
+    if len(finished) < 10:
+        return {}
+    finished = sorted(finished)
+    lo, hi = len(finished) // 10, (9 * len(finished)) // 10
+    span = finished[hi][0] - finished[lo][0]
+    steps = sum(n for _, n in finished[lo + 1 : hi + 1])
+    return dict(
+        steps_per_s=round(steps / span, 1) if span > 0 else None,
+        mean_steps=round(sum(n for _, n in finished) / len(finished), 1),
+        first_result_s=round(finished[0][0], 1),
+        last_result_s=round(finished[-1][0], 1),
+    )
 
 
 if __name__ == "__main__":

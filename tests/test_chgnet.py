@@ -66,3 +66,25 @@ def test_failures_are_per_structure(model, real, monkeypatch):
     assert [str(e) for e in chg.energies_per_atom(model, real[:2])] == ["forward: RuntimeError: boom"] * 2
     with pytest.raises(ValueError, match="task"):
         chg.predict(model, real[:1], task="ef")
+
+
+def test_batched_assembly_agrees_with_chgnets(model, real, monkeypatch):
+    """`predict_efs(batched=True)` (the default on a GPU): CHGNet's energies, forces and stresses up to float32
+    rounding, on real structures and on one without any angle (no two bonds shorter than 3 A share an atom)."""
+    sparse = Structure(Lattice.cubic(4.0), ["Cu"], [[0, 0, 0]])  # neighbours at 4 A: bonds, but no angles
+    graphs = [model.graph_converter(s) for s in [*real[:16], sparse]]
+    assert len(graphs[-1].bond_graph) == 0
+    for batch in (graphs, graphs[-1:], graphs[:1]):
+        own, fast = chg.predict_efs(model, batch, batched=False), chg.predict_efs(model, batch, batched=True)
+        for a, b in zip(own, fast, strict=True):
+            assert abs(float(a["e"]) - float(b["e"])) < 1e-5
+            assert a["f"].shape == b["f"].shape and np.allclose(a["f"], b["f"], rtol=1e-4, atol=1e-3)
+            assert a["s"].shape == b["s"].shape == (3, 3) and np.allclose(a["s"], b["s"], rtol=1e-4, atol=1e-3)
+    # the default follows the device (CHGNet's own assembly on CPU); the environment switch forces either
+    default = chg.predict_efs(model, graphs[:1])
+    assert np.array_equal(default[0]["f"], own[0]["f"]) and np.array_equal(default[0]["s"], own[0]["s"])
+    monkeypatch.setenv(chg.ASSEMBLY_ENV, "batched")
+    forced = chg.predict_efs(model, graphs[:1])
+    assert np.array_equal(forced[0]["f"], chg.predict_efs(model, graphs[:1], batched=True)[0]["f"])
+    monkeypatch.setenv(chg.ASSEMBLY_ENV, "chgnet")
+    assert np.array_equal(chg.predict_efs(model, graphs[:1])[0]["f"], own[0]["f"])

@@ -24,6 +24,20 @@ def test_gpu_check_tiny_cpu(tmp_path, monkeypatch):
     assert saved["device"] == "cpu" and saved["train_epochs"] == 1 and "relax_s" not in saved
     # sampling + the relax stage with the committed model
     args = f"--device cpu --run-dir {REPO / 'runs' / 'default'} --n-samples 60 --n-relax 2 --trials 1 --steps 3"
+    stale = tmp_path / "gc2" / "generated" / "relax.jsonl"  # a killed earlier run's records are not reused
+    stale.parent.mkdir(parents=True)
+    stale.write_text('{"id": "stale"}\n')
     report = gpu_check.main([*args.split(), "--workers", "1", "--out", str(tmp_path / "gc2")])
+    assert "stale" not in stale.read_text() and report["workers"] == 1 and report["batch_size"] == 32
     assert "train_s" not in report and report["n_relaxations"] >= 1 and report["n_samples_relaxed"] == 2
     assert report["projected_full_relax_min"] == pytest.approx(report["s_per_relaxation"] * 6000 / 60, rel=0.02)
+
+
+def test_steady_rate_counts_the_middle_of_the_run():
+    sys.path.insert(0, str(REPO / "bench"))
+    from gpu_check import steady_rate
+
+    assert steady_rate([(1.0, 10)] * 9) == {}
+    # 20 relaxations of 100 steps finishing 1 s apart after a 30 s start: 100 steps/s in the middle
+    rate = steady_rate([(30.0 + i, 100) for i in range(20)])
+    assert rate == dict(steps_per_s=100.0, mean_steps=100.0, first_result_s=30.0, last_result_s=49.0)

@@ -125,6 +125,24 @@ def test_config_validation():
         RelaxConfig(fmax=0)
     with pytest.raises(ValueError):
         RelaxConfig(phases=())
+    with pytest.raises(ValueError):
+        RelaxConfig(batch_size=0)
+
+
+def test_worker_layout_and_batch_size_by_device():
+    from wylib.relax import default_batch_size, n_workers_for, worker_layout
+
+    assert RelaxConfig().batch_size is None and RelaxConfig().resolved().batch_size == 32
+    assert RelaxConfig(batch_size=7).resolved().batch_size == 7
+    assert default_batch_size("cpu") == 32 and default_batch_size("cuda:0") == 128
+    assert worker_layout("cpu", cpus=2, memory_gb=24) == 2  # these machines
+    assert worker_layout("cuda", cpus=16, memory_gb=128) == 15  # one core left to the main process
+    assert worker_layout("cuda", cpus=16, memory_gb=12) == 4 and worker_layout("cpu", cpus=16, memory_gb=12) == 3
+    assert worker_layout("cuda", cpus=1, memory_gb=2) == 1
+    assert n_workers_for(3, "cpu") == 3 and n_workers_for("auto", "cpu") == worker_layout("cpu")
+    for bad in ("many", -1, True, 2.0):
+        with pytest.raises(ValueError, match="n_workers"):
+            n_workers_for(bad, "cpu")
 
 
 class Killed(Exception):

@@ -30,7 +30,7 @@ import pandas as pd
 from pymatgen.core import Structure
 
 from wylib.build import build_many, count_failures, trial_seed
-from wylib.relax import RelaxConfig, best_trials, read_jsonl, relax_to_jsonl, usable
+from wylib.relax import RelaxConfig, best_trials, n_workers_for, read_jsonl, relax_to_jsonl, usable
 
 COLUMNS = [
     "sample_id",
@@ -249,17 +249,19 @@ def generate_structures(
     seed: int = 0,
     config: RelaxConfig = RelaxConfig(),
     primitive: bool = True,
-    n_workers: int = 1,
+    n_workers: int | str = 1,
     scheduler: Any = None,
     progress: bool = True,
     **relax_kwargs,
 ) -> pd.DataFrame:
     """Build, relax, keep the lowest-energy trial; writes and returns the table.
-    Rerunning with the same arguments resumes (finished relaxations are not redone)."""
+    Rerunning with the same arguments resumes (finished relaxations are not redone). `n_workers`
+    (build and relax processes) may be "auto" (`wylib.relax.worker_layout` for `config.device`)."""
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     samples = [as_sample(s, i) for i, s in enumerate(samples)]
+    n_workers = n_workers_for(n_workers, config.device)
     if len({s["sample_id"] for s in samples}) != len(samples):
         raise ValueError("sample ids must be unique")
     builds = build_samples(samples, out_dir / "builds.jsonl", n_trials, seed, primitive, n_workers, progress)

@@ -91,7 +91,7 @@ class RelaxConfig:
     phases: tuple[str, ...] = ("positions", "cell")
     symmetry: bool = True  # ase FixSymmetry constraint
     symprec: float = 0.01
-    batch_size: int = 32  # structures per CHGNet call
+    batch_size: int | None = None  # structures per CHGNet call; None: `default_batch_size(device)`
     max_volume_ratio: float = 5.0  # flag exploded_cell beyond V/V0 > r or < 1/r
     device: str = "cpu"  # CHGNet device: "cpu", "cuda", or "auto" (CUDA when available)
     # Trial screen (None: off, every trial relaxed to the end). The trials of one sample (ids
@@ -105,7 +105,8 @@ class RelaxConfig:
     def __post_init__(self):
         if not self.phases or any(p not in ("positions", "cell") for p in self.phases):
             raise ValueError(f"phases must be a non-empty sequence of 'positions'/'cell': {self.phases}")
-        if self.fmax <= 0 or self.steps < 0 or self.batch_size < 1 or self.max_volume_ratio <= 1:
+        bad_batch = self.batch_size is not None and self.batch_size < 1
+        if self.fmax <= 0 or self.steps < 0 or bad_batch or self.max_volume_ratio <= 1:
             raise ValueError(f"invalid RelaxConfig: {self}")
         if self.screen_steps is not None and (
             self.screen_steps < 0 or self.screen_margin < 0 or (self.screen_keep is not None and self.screen_keep < 1)
@@ -115,6 +116,49 @@ class RelaxConfig:
     @property
     def screening(self) -> bool:
         return self.screen_steps is not None
+
+    def resolved(self) -> RelaxConfig:
+        """This config with the batch size filled in for its device (`default_batch_size`)."""
+        return self if self.batch_size is not None else replace(self, batch_size=default_batch_size(self.device))
+
+
+CPU_BATCH_SIZE = 32
+# On a GPU one CHGNet call is launch-bound: on an H200, 128 structures cost 1.6x the time of 32 and 512 cost
+# 3x (bench/gpu_parts.py, bench/RESULTS.md); 128 keeps each worker's CPU step short enough for many workers.
+GPU_BATCH_SIZE = 128
+WORKER_MEMORY_GB = {"cpu": 4.0, "cuda": 3.0}  # host memory one relax worker may take (peak RSS ~2.8 GB on CPU)
+
+
+def default_batch_size(device: str) -> int:
+    """Structures per CHGNet call: `GPU_BATCH_SIZE` when `device` resolves to CUDA, else `CPU_BATCH_SIZE`."""
+    from wylib.device import resolve_device
+
+    return GPU_BATCH_SIZE if resolve_device(device).type == "cuda" else CPU_BATCH_SIZE
+
+
+def worker_layout(device: str = "auto", cpus: int | None = None, memory_gb: float | None = None) -> int:
+    """Relax worker processes for this machine (`n_workers="auto"`). Every worker runs FIRE, the cell
+    filter, the symmetry constraint and CHGNet's graph construction on one CPU core, which on a GPU are
+    the bottleneck (the GPU call is a few ms per structure-step): one worker per core, one core left to
+    the main process; on CPU one per core. Capped by host memory (`WORKER_MEMORY_GB` each)."""
+    import psutil
+
+    from wylib.device import resolve_device
+
+    kind = "cuda" if resolve_device(device).type == "cuda" else "cpu"
+    cpus = cpus or os.cpu_count() or 1
+    memory_gb = memory_gb if memory_gb is not None else psutil.virtual_memory().total / 2**30
+    per_core = cpus - 1 if kind == "cuda" else cpus
+    return max(1, min(per_core, int(memory_gb // WORKER_MEMORY_GB[kind])))
+
+
+def n_workers_for(n_workers: int | str, device: str) -> int:
+    """`n_workers` as a count: an int as it is, "auto" through `worker_layout`."""
+    if n_workers == "auto":
+        return worker_layout(device)
+    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 0:
+        raise ValueError(f"n_workers must be an integer >= 0 or 'auto', got {n_workers!r}")
+    return n_workers
 
 
 @dataclass
@@ -293,7 +337,7 @@ class BatchRelaxer:
     """Relax many structures with one batched CHGNet call per FIRE step."""
 
     def __init__(self, config: RelaxConfig = RelaxConfig(), model=None, threads: int | None = None):
-        self.cfg = config
+        self.cfg = config.resolved()
         self.model = model if model is not None else load_model(threads, config.device)
 
     def relax(
@@ -468,6 +512,7 @@ def _relax_streaming(
     group, `_grouped`); `prior`: per group, the screen energies of its finished trials."""
     from tqdm.auto import tqdm
 
+    config = config.resolved()
     ctx = mp.get_context("spawn")
     tasks, results = ctx.Queue(), ctx.Queue()
     for group in _grouped(todo, config):
@@ -564,7 +609,7 @@ def relax_to_jsonl(
     path: str | Path,
     config: RelaxConfig = RelaxConfig(),
     *,
-    n_workers: int = 1,
+    n_workers: int | str = 1,
     scheduler: Any = None,
     chunk_size: int | None = None,
     threads: int | None = None,
@@ -578,7 +623,8 @@ def relax_to_jsonl(
     and key both match is reused, so a file left by other inputs (another model's samples,
     another fmax) is never mistaken for finished work: those ids are relaxed again.
     n_workers=0 runs in this process; n_workers>=1 spawns that many local worker processes
-    that pull structures from one shared queue (each result is written as it finishes);
+    that pull structures from one shared queue (each result is written as it finishes); "auto" takes
+    `worker_layout(config.device)` (on a GPU: one worker per CPU core but one, all sharing the GPU);
     `scheduler` (a Dask address or `distributed.Client`) sends chunks of `chunk_size` to Dask
     (written per finished chunk). Returns the records of `items`
     (the latest matching one per id), in the order they were written.
@@ -586,6 +632,7 @@ def relax_to_jsonl(
     from tqdm.auto import tqdm
 
     items = list(items)
+    n_workers = n_workers_for(n_workers, config.device)
     keys = {k: input_key(s, config) for k, s in items}
     if len(keys) != len(items):
         raise ValueError("duplicate ids")
@@ -625,7 +672,7 @@ def relax_to_jsonl(
             n_par = max(1, n_workers)
             threads = threads or max(1, (os.cpu_count() or 1) // n_par)
             if scheduler is not None:
-                size = chunk_size or max(1, min(config.batch_size, math.ceil(len(todo) / n_par)))
+                size = chunk_size or max(1, min(config.resolved().batch_size, math.ceil(len(todo) / n_par)))
                 chunks = [[]]
                 for group in _grouped(todo, config):  # a chunk never splits a group
                     if chunks[-1] and len(chunks[-1]) + len(group) > size:
