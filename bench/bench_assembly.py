@@ -1,0 +1,84 @@
+"""Benchmark: CHGNet's own batch assembly against the batched one (`wylib.chgnet._batched`) in whole relaxations.
+
+Same run, same trials (the first `--n` valid samples of the committed model x `--trials` pyXtal trials, as
+`bench/bench_relax.py` builds them), the paper protocol through today's `relax_to_jsonl` pool, once with
+`WYLIB_CHGNET_ASSEMBLY=chgnet` (the CPU default, bitwise StructOptimizer) and once with `=batched` (the GPU
+default). Reports the wall-time ratio, FIRE steps, and how many samples keep a lowest trial within 10 meV/atom.
+
+    WYLIB_DATA_DIR=../shared/data .venv/bin/python bench/bench_assembly.py --n 16
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # before numpy and torch load
+
+import argparse
+import datetime
+import json
+import platform
+import time
+from pathlib import Path
+
+from bench_relax import trial_items
+
+
+def main() -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=16)
+    ap.add_argument("--trials", type=int, default=6)
+    ap.add_argument("--steps", type=int, default=500)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--run-dir", default="runs/default")
+    ap.add_argument("--out", default="output/bench_assembly")
+    a = ap.parse_args()
+
+    import wylib.chgnet as chg
+    from wylib.relax import RelaxConfig, best_trials, relax_to_jsonl, usable
+
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    samples, items = trial_items(a, out)
+    cfg = RelaxConfig(steps=a.steps)
+    res: dict = dict(samples=len(samples), trials=len(items), host=platform.node(), nproc=os.cpu_count())
+    records = {}
+    for name in ("chgnet", "batched"):
+        path = out / f"{name}.jsonl"
+        path.unlink(missing_ok=True)
+        os.environ[chg.ASSEMBLY_ENV] = name  # inherited by the spawned workers
+        t0 = time.perf_counter()
+        records[name] = relax_to_jsonl(items, path, cfg, n_workers=a.workers, threads=1, progress=False)
+        res[f"{name}_wall_s"] = round(time.perf_counter() - t0, 1)
+        res[f"{name}_fire_steps"] = sum(sum(r["n_steps"]) for r in records[name])
+        print(f"{name}: {len(items)} trials, {res[f'{name}_wall_s']} s", flush=True)
+    os.environ.pop(chg.ASSEMBLY_ENV)
+    best = {name: best_trials(recs) for name, recs in records.items()}
+    agree = [
+        abs(b["energy_per_atom"] - best["chgnet"][s]["energy_per_atom"]) <= 0.010
+        for s, b in best["batched"].items()
+        if usable(b) and usable(best["chgnet"][s])
+    ]
+    by_id = {r["id"]: r for r in records["chgnet"]}
+    diffs = [
+        abs(r["energy_per_atom"] - by_id[r["id"]]["energy_per_atom"])
+        for r in records["batched"]
+        if usable(r) and usable(by_id[r["id"]])
+    ]
+    res.update(
+        ratio_wall=round(res["chgnet_wall_s"] / res["batched_wall_s"], 2),
+        samples_compared=len(agree),
+        kept_trial_within_10meV=sum(agree),
+        trials_within_10meV=sum(d <= 0.010 for d in diffs),
+        trials_compared=len(diffs),
+        largest_trial_difference_eV_per_atom=round(max(diffs), 6) if diffs else None,
+        date=datetime.datetime.now().isoformat(timespec="seconds"),
+    )
+    (out / "assembly.json").write_text(json.dumps(res, indent=1))
+    print(json.dumps(res, indent=1))
+    return res
+
+
+if __name__ == "__main__":
+    main()
