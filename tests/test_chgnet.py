@@ -88,3 +88,6 @@ def test_batched_assembly_agrees_with_chgnets(model, real, monkeypatch):
     assert np.array_equal(forced[0]["f"], chg.predict_efs(model, graphs[:1], batched=True)[0]["f"])
     monkeypatch.setenv(chg.ASSEMBLY_ENV, "chgnet")
     assert np.array_equal(chg.predict_efs(model, graphs[:1])[0]["f"], own[0]["f"])
+    monkeypatch.setenv(chg.ASSEMBLY_ENV, "Batched")
+    with pytest.raises(ValueError, match=chg.ASSEMBLY_ENV):
+        chg.predict_efs(model, graphs[:1])

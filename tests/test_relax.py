@@ -129,6 +129,11 @@ def test_config_validation():
         RelaxConfig(batch_size=0)
 
 
+def test_batch_size_follows_the_models_device(model):
+    assert BatchRelaxer(RelaxConfig(device="cuda"), model=model).cfg.batch_size == 32  # the model is on CPU
+    assert BatchRelaxer(RelaxConfig(batch_size=5), model=model).cfg.batch_size == 5
+
+
 def test_worker_layout_and_batch_size_by_device():
     from wylib.relax import default_batch_size, n_workers_for, worker_layout
 
@@ -137,9 +142,10 @@ def test_worker_layout_and_batch_size_by_device():
     assert default_batch_size("cpu") == 32 and default_batch_size("cuda:0") == 128
     assert worker_layout("cpu", cpus=2, memory_gb=24) == 2  # these machines
     assert worker_layout("cuda", cpus=16, memory_gb=128) == 15  # one core left to the main process
-    assert worker_layout("cuda", cpus=16, memory_gb=12) == 4 and worker_layout("cpu", cpus=16, memory_gb=12) == 3
+    assert worker_layout("cuda", cpus=16, memory_gb=12) == 3 == worker_layout("cpu", cpus=16, memory_gb=12)
     assert worker_layout("cuda", cpus=1, memory_gb=2) == 1
     assert n_workers_for(3, "cpu") == 3 and n_workers_for("auto", "cpu") == worker_layout("cpu")
+    assert n_workers_for(np.int64(4), "cpu") == 4
     for bad in ("many", -1, True, 2.0):
         with pytest.raises(ValueError, match="n_workers"):
             n_workers_for(bad, "cpu")
@@ -237,7 +243,11 @@ def test_process_pool_and_dask(model, tiny, tmp_path):
         dask = relax_to_jsonl(
             tiny, tmp_path / "dask.jsonl", ONE_PHASE, scheduler=client, chunk_size=1, threads=1, progress=False
         )
+        auto = relax_to_jsonl(  # "auto" on a cluster: one chunk stream per cluster worker
+            tiny, tmp_path / "dask_auto.jsonl", ONE_PHASE, scheduler=client, n_workers="auto", progress=False
+        )
     assert {r["id"]: r["energy_per_atom"] for r in dask} == pytest.approx(ref, abs=1e-5)
+    assert {r["id"]: r["energy_per_atom"] for r in auto} == pytest.approx(ref, abs=1e-5)
     assert all(json.loads(line)["flag"] for line in (tmp_path / "dask.jsonl").read_text().splitlines())
 
 

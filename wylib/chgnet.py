@@ -1,11 +1,12 @@
-"""CHGNet: the pretrained model and batched predictions, bit for bit CHGNet's own.
+"""CHGNet: the pretrained model and batched predictions, bit for bit CHGNet's own on CPU.
 
 `load_model` is the one loader (device via `wylib.device`, torch thread limit, isolated atoms an
 error). `predict` converts structures to graphs and evaluates them in batches: energy, forces and
 stress as `CHGNet.predict_graph(task="efs")` (`predict_efs`, one backward pass), or the energy alone
 as `task="e"` (CHGNet's own forward, no gradients). A structure that cannot be evaluated gets a
 `Failure`; a failing batch falls back to one call per structure. `evaluate` gives the values in
-ASE units exactly as `CHGNetCalculator` stores them (the relaxer's calculator).
+ASE units exactly as `CHGNetCalculator` stores them (the relaxer's calculator). On a GPU the
+forces-and-stress batch is assembled at once (`_batched`): the same values up to float32 rounding.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def _batched(model, graphs: Sequence, device) -> tuple:
     whole batch instead of ~40 per graph (which, on a GPU, are ~40 kernel launches per structure and
     dominate the call). Index arrays are offset and joined on the CPU and sent to `device` once.
     Same quantities as CHGNet's, computed batched: equal up to float32 rounding, not bit for bit.
+    `graphs` are on the CPU (as `predict` makes them).
     Returns (BatchedGraph, atom positions (N, 3), strains (B, 3, 3), composition energies (B,))."""
     import torch
     from chgnet.model.model import BatchedGraph
@@ -147,7 +149,10 @@ def predict_efs(model, graphs: Sequence, batched: bool | None = None) -> list[di
     model.eval()
     device = next(model.parameters()).device
     if batched is None:  # ASSEMBLY_ENV ("chgnet" or "batched") overrides the default, for benchmarks
-        batched = {"chgnet": False, "batched": True}.get(os.environ.get(ASSEMBLY_ENV, ""), device.type != "cpu")
+        forced = os.environ.get(ASSEMBLY_ENV, "")
+        if forced not in ("", "chgnet", "batched"):
+            raise ValueError(f"{ASSEMBLY_ENV} must be 'chgnet' or 'batched', got {forced!r}")
+        batched = forced == "batched" if forced else device.type != "cpu"
     if batched:
         return _predict_efs_batched(model, graphs, device)
     graphs = _on_device(model, graphs)

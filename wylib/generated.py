@@ -261,10 +261,10 @@ def generate_structures(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     samples = [as_sample(s, i) for i, s in enumerate(samples)]
-    n_workers = n_workers_for(n_workers, config.device)
+    build_workers = n_workers_for(n_workers, config.device)  # pyXtal builds always run on this machine
     if len({s["sample_id"] for s in samples}) != len(samples):
         raise ValueError("sample ids must be unique")
-    builds = build_samples(samples, out_dir / "builds.jsonl", n_trials, seed, primitive, n_workers, progress)
+    builds = build_samples(samples, out_dir / "builds.jsonl", n_trials, seed, primitive, build_workers, progress)
     stats = count_failures(builds)
     (out_dir / "build_stats.json").write_text(json.dumps(stats, indent=1))
     items = [

@@ -33,6 +33,7 @@ import itertools
 import json
 import math
 import multiprocessing as mp
+import numbers
 import os
 import queue as queue_mod
 import threading
@@ -126,7 +127,8 @@ CPU_BATCH_SIZE = 32
 # On a GPU one CHGNet call is launch-bound: on an H200, 128 structures cost 1.6x the time of 32 and 512 cost
 # 3x (bench/gpu_parts.py, bench/RESULTS.md); 128 keeps each worker's CPU step short enough for many workers.
 GPU_BATCH_SIZE = 128
-WORKER_MEMORY_GB = {"cpu": 4.0, "cuda": 3.0}  # host memory one relax worker may take (peak RSS ~2.8 GB on CPU)
+# host memory one relax worker may take (peak RSS ~2.8 GB measured on CPU; on a GPU host not measured)
+WORKER_MEMORY_GB = 4.0
 
 
 def default_batch_size(device: str) -> int:
@@ -141,24 +143,32 @@ def worker_layout(device: str = "auto", cpus: int | None = None, memory_gb: floa
     filter, the symmetry constraint and CHGNet's graph construction on one CPU core, which on a GPU are
     the bottleneck (the GPU call is a few ms per structure-step): one worker per core, one core left to
     the main process; on CPU one per core. Capped by host memory (`WORKER_MEMORY_GB` each)."""
-    import psutil
-
     from wylib.device import resolve_device
 
     kind = "cuda" if resolve_device(device).type == "cuda" else "cpu"
-    cpus = cpus or os.cpu_count() or 1
-    memory_gb = memory_gb if memory_gb is not None else psutil.virtual_memory().total / 2**30
+    cpus = cpus or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()) or 1
+    memory_gb = memory_gb if memory_gb is not None else _memory_gb()
     per_core = cpus - 1 if kind == "cuda" else cpus
-    return max(1, min(per_core, int(memory_gb // WORKER_MEMORY_GB[kind])))
+    return max(1, min(per_core, int(memory_gb // WORKER_MEMORY_GB)))
+
+
+def _memory_gb() -> float:
+    """Host memory in GiB, or the cgroup (container, batch job) limit when that is lower."""
+    import psutil
+
+    total = psutil.virtual_memory().total
+    with contextlib.suppress(OSError, ValueError):
+        total = min(total, int(Path("/sys/fs/cgroup/memory.max").read_text().strip()))  # "max": no limit
+    return total / 2**30
 
 
 def n_workers_for(n_workers: int | str, device: str) -> int:
     """`n_workers` as a count: an int as it is, "auto" through `worker_layout`."""
     if n_workers == "auto":
         return worker_layout(device)
-    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 0:
+    if isinstance(n_workers, bool) or not isinstance(n_workers, numbers.Integral) or n_workers < 0:
         raise ValueError(f"n_workers must be an integer >= 0 or 'auto', got {n_workers!r}")
-    return n_workers
+    return int(n_workers)
 
 
 @dataclass
@@ -337,8 +347,10 @@ class BatchRelaxer:
     """Relax many structures with one batched CHGNet call per FIRE step."""
 
     def __init__(self, config: RelaxConfig = RelaxConfig(), model=None, threads: int | None = None):
-        self.cfg = config.resolved()
         self.model = model if model is not None else load_model(threads, config.device)
+        # the batch size follows the device the model is on (a CUDA model may come with config.device "cpu")
+        device = next(self.model.parameters()).device
+        self.cfg = replace(config, batch_size=config.batch_size or default_batch_size(str(device)))
 
     def relax(
         self,
@@ -632,7 +644,8 @@ def relax_to_jsonl(
     from tqdm.auto import tqdm
 
     items = list(items)
-    n_workers = n_workers_for(n_workers, config.device)
+    dask_auto = scheduler is not None and n_workers == "auto"  # Dask: one chunk stream per cluster worker
+    n_workers = n_workers if dask_auto else n_workers_for(n_workers, config.device)
     keys = {k: input_key(s, config) for k, s in items}
     if len(keys) != len(items):
         raise ValueError("duplicate ids")
@@ -669,9 +682,13 @@ def relax_to_jsonl(
             relaxer = BatchRelaxer(config, model=model, threads=threads)
             relaxer.relax(todo, on_result=lambda r: write(r.to_dict()), progress=progress, prior=prior)
         elif todo:
-            n_par = max(1, n_workers)
-            threads = threads or max(1, (os.cpu_count() or 1) // n_par)
             if scheduler is not None:
+                from distributed import Client, as_completed as dask_completed
+
+                client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+                # "auto" on a cluster: its workers' count, each with torch's own thread default
+                n_par = max(1, len(client.scheduler_info()["workers"])) if dask_auto else max(1, n_workers)
+                threads = threads or (None if dask_auto else max(1, (os.cpu_count() or 1) // n_par))
                 size = chunk_size or max(1, min(config.resolved().batch_size, math.ceil(len(todo) / n_par)))
                 chunks = [[]]
                 for group in _grouped(todo, config):  # a chunk never splits a group
@@ -680,9 +697,6 @@ def relax_to_jsonl(
                     chunks[-1].extend((k, s.as_dict()) for k, s in group)
                 chunks = [c for c in chunks if c]
                 bar = tqdm(total=len(todo), disable=not progress, desc="relax", mininterval=5)
-                from distributed import Client, as_completed as dask_completed
-
-                client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
                 futures = client.map(_relax_chunk, chunks, config=config, threads=threads, prior=prior, pure=False)
                 for fut in dask_completed(futures):
                     for rec in fut.result():
@@ -692,6 +706,8 @@ def relax_to_jsonl(
                     client.close()
                 bar.close()
             else:
+                n_par = max(1, n_workers)
+                threads = threads or max(1, (os.cpu_count() or 1) // n_par)
                 _relax_streaming(todo, config, n_par, threads, write, progress, prior)
     return current(read_jsonl(path))
 
