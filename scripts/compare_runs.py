@@ -1,0 +1,95 @@
+"""Two Table 1 results side by side: does a rerun of the study reproduce the committed figures?
+
+    .venv/bin/python scripts/compare_runs.py results/table1.csv output/paper/results/table1.csv \
+        --name paper_rerun --note "fresh clone, AMD EPYC vm, 2026-12-04"
+
+For every row present in both tables with computed values (ours, the authors' genes through our protocol,
+the authors' released sets, the test split, the baseline) and every metric with an interval, the reference
+value [interval], the rerun's value [interval] and whether the rerun's value lies inside the reference's
+interval (widened to include its point value, as `wylib.report.compare` does). Writes
+results/<name>.{csv,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))  # this checkout's wylib, not an installed one
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def compare_tables(reference: pd.DataFrame, rerun: pd.DataFrame) -> pd.DataFrame:
+    """One line per (row, metric) with an interval in both tables; `inside`: the rerun's value within the
+    reference's interval widened to its point value."""
+    metrics = [c for c in reference.columns if f"{c}_low" in reference.columns and f"{c}_low" in rerun.columns]
+    out = []
+    for name in reference["row"]:
+        if name not in set(rerun["row"]):
+            continue
+        a = reference.set_index("row").loc[name]
+        b = rerun.set_index("row").loc[name]
+        for m in metrics:
+            if not (np.isfinite(a[m]) and np.isfinite(b[m]) and np.isfinite(a[f"{m}_low"])):
+                continue
+            lo, hi = min(a[f"{m}_low"], a[m]), max(a[f"{m}_high"], a[m])
+            out.append(
+                dict(
+                    row=name,
+                    metric=m,
+                    reference=a[m],
+                    reference_low=a[f"{m}_low"],
+                    reference_high=a[f"{m}_high"],
+                    rerun=b[m],
+                    rerun_low=b[f"{m}_low"],
+                    rerun_high=b[f"{m}_high"],
+                    inside=bool(lo <= b[m] <= hi),
+                )
+            )
+    return pd.DataFrame(out)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3g}" if abs(v) < 1 else f"{v:.1f}"
+
+
+def to_markdown(table: pd.DataFrame, note: str) -> str:
+    lines = [
+        note,
+        "",
+        f"{int(table.inside.sum())} of {len(table)} rerun values lie inside the reference's interval.",
+        "",
+        "| row | metric | reference [95 % CI] | rerun [95 % CI] | inside |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in table.itertuples():
+        ref = f"{_fmt(r.reference)} [{_fmt(r.reference_low)}, {_fmt(r.reference_high)}]"
+        new = f"{_fmt(r.rerun)} [{_fmt(r.rerun_low)}, {_fmt(r.rerun_high)}]"
+        lines.append(f"| {r.row} | {r.metric} | {ref} | {new} | {'yes' if r.inside else '**no**'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("reference")
+    ap.add_argument("rerun")
+    ap.add_argument("--name", default="run_comparison")
+    ap.add_argument("--note", default="")
+    ap.add_argument("--results-dir", default=str(REPO / "results"))
+    a = ap.parse_args(argv)
+    table = compare_tables(pd.read_csv(a.reference), pd.read_csv(a.rerun))
+    note = f"Reference `{a.reference}` vs rerun `{a.rerun}`. {a.note}".strip()
+    out = Path(a.results_dir)
+    table.to_csv(out / f"{a.name}.csv", index=False)
+    (out / f"{a.name}.md").write_text(to_markdown(table, note))
+    print(to_markdown(table, note))
+    return table
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""scripts/compare_runs.py: a rerun's Table 1 against the committed one, metric by metric."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+from compare_runs import compare_tables, main  # noqa: E402
+
+
+def test_committed_table_against_itself_and_a_shifted_rerun(tmp_path):
+    ref = pd.read_csv(REPO / "results" / "table1.csv")
+    same = compare_tables(ref, ref)
+    assert len(same) > 20 and same.inside.all()
+    assert {"WyckoffTransformer (this repo)", "WyFormer genes, 2-3 el., this repo's protocol"} <= set(same.row)
+    assert not same.row.str.contains("published").any()  # the paper's rows have no intervals
+    shifted = ref.copy()
+    ours = shifted.row == "WyckoffTransformer (this repo)"
+    shifted.loc[ours, "sun_paper"] = shifted.loc[ours, "sun_paper_high"] + 1.0  # outside the interval
+    shifted = shifted[shifted.row != "Marginal baseline (no learning)"]  # a row the rerun lacks is skipped
+    (tmp_path / "rerun.csv").write_text(shifted.to_csv(index=False))
+    table = main(
+        [
+            str(REPO / "results" / "table1.csv"),
+            str(tmp_path / "rerun.csv"),
+            "--name",
+            "cmp",
+            "--results-dir",
+            str(tmp_path),
+        ]
+    )
+    bad = table[~table.inside]
+    assert list(zip(bad.row, bad.metric, strict=True)) == [("WyckoffTransformer (this repo)", "sun_paper")]
+    assert "Marginal baseline (no learning)" not in set(table.row)
+    md = (tmp_path / "cmp.md").read_text()
+    assert f"{len(table) - 1} of {len(table)} rerun values lie inside" in md and "**no**" in md
