@@ -30,11 +30,11 @@ def compare_tables(reference: pd.DataFrame, rerun: pd.DataFrame) -> pd.DataFrame
     reference's interval widened to its point value."""
     metrics = [c for c in reference.columns if f"{c}_low" in reference.columns and f"{c}_low" in rerun.columns]
     out = []
-    for name in reference["row"]:
-        if name not in set(rerun["row"]):
+    ref_rows, new_rows = reference.set_index("row"), rerun.set_index("row")
+    for name in ref_rows.index:
+        if name not in new_rows.index:
             continue
-        a = reference.set_index("row").loc[name]
-        b = rerun.set_index("row").loc[name]
+        a, b = ref_rows.loc[name], new_rows.loc[name]
         for m in metrics:
             if not (np.isfinite(a[m]) and np.isfinite(b[m]) and np.isfinite(a[f"{m}_low"])):
                 continue

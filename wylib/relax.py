@@ -118,9 +118,11 @@ class RelaxConfig:
     def screening(self) -> bool:
         return self.screen_steps is not None
 
-    def resolved(self) -> RelaxConfig:
-        """This config with the batch size filled in for its device (`default_batch_size`)."""
-        return self if self.batch_size is not None else replace(self, batch_size=default_batch_size(self.device))
+    def resolved(self, device: str | None = None) -> RelaxConfig:
+        """This config with the batch size filled in (`default_batch_size`) for `device` (default: its own)."""
+        if self.batch_size is not None:
+            return self
+        return replace(self, batch_size=default_batch_size(device or self.device))
 
 
 CPU_BATCH_SIZE = 32
@@ -349,8 +351,7 @@ class BatchRelaxer:
     def __init__(self, config: RelaxConfig = RelaxConfig(), model=None, threads: int | None = None):
         self.model = model if model is not None else load_model(threads, config.device)
         # the batch size follows the device the model is on (a CUDA model may come with config.device "cpu")
-        device = next(self.model.parameters()).device
-        self.cfg = replace(config, batch_size=config.batch_size or default_batch_size(str(device)))
+        self.cfg = config.resolved(str(next(self.model.parameters()).device))
 
     def relax(
         self,
