@@ -91,3 +91,35 @@ def test_batched_assembly_agrees_with_chgnets(model, real, monkeypatch):
     monkeypatch.setenv(chg.ASSEMBLY_ENV, "Batched")
     with pytest.raises(ValueError, match=chg.ASSEMBLY_ENV):
         chg.predict_efs(model, graphs[:1])
+
+
+def test_chunks_cap_members_and_edges():
+    assert chg.chunks([5, 5, 5, 5, 5], batch_size=2) == [[0, 1], [2, 3], [4]]
+    assert chg.chunks([5, 5, 5, 5, 5], batch_size=32, max_edges=10) == [[0, 1], [2, 3], [4]]
+    assert chg.chunks([3, 30, 3, 3, 3], batch_size=32, max_edges=10) == [[0], [1], [2, 3, 4]]  # a big one alone
+    assert chg.chunks([3, 3, 3], batch_size=2, max_edges=0) == [[0, 1], [2]]  # 0: no edge cap
+    assert chg.chunks([], batch_size=4, max_edges=10) == []
+
+
+def test_edge_cap_splits_calls_and_keeps_the_values(model, real, monkeypatch):
+    """A cap on graph edges per call splits the batch (fewer edges in each call) and changes no value
+    beyond float32 rounding: per structure, CHGNet's result does not depend on its batch mates."""
+    sizes = [chg.graph_edges(model.graph_converter(s)) for s in real]
+    assert all(n > 0 for n in sizes)
+    calls = []
+    real_efs = chg.predict_efs
+
+    def spy(m, graphs, batched=None):
+        calls.append(sum(chg.graph_edges(g) for g in graphs))
+        return real_efs(m, graphs, batched)
+
+    monkeypatch.setattr(chg, "predict_efs", spy)
+    ref = chg.evaluate(model, real, batch_size=32)
+    assert calls == [sum(sizes)]
+    cap = max(sizes) + 1
+    calls.clear()
+    capped = chg.evaluate(model, real, batch_size=32, max_edges=cap)
+    assert len(calls) > 1 and max(calls) <= cap and sum(calls) == sum(sizes)
+    for a, b in zip(ref, capped, strict=True):
+        assert float(a["energy"]) == pytest.approx(float(b["energy"]), abs=1e-5)
+        assert np.allclose(a["forces"], b["forces"], atol=1e-5) and np.allclose(a["stress"], b["stress"], atol=1e-7)

@@ -127,6 +127,8 @@ def test_config_validation():
         RelaxConfig(phases=())
     with pytest.raises(ValueError):
         RelaxConfig(batch_size=0)
+    with pytest.raises(ValueError):
+        RelaxConfig(max_edges=-1)
 
 
 def test_batch_size_follows_the_models_device(model):
@@ -139,6 +141,9 @@ def test_worker_layout_and_batch_size_by_device():
 
     assert RelaxConfig().batch_size is None and RelaxConfig().resolved().batch_size == 32
     assert RelaxConfig(batch_size=7).resolved().batch_size == 7
+    assert RelaxConfig().max_edges is None and RelaxConfig().resolved().max_edges == 10_000
+    assert RelaxConfig(device="cuda").resolved("cuda").max_edges == 0  # no cap on a GPU
+    assert RelaxConfig(max_edges=0).resolved().max_edges == 0 and RelaxConfig(max_edges=5).resolved().max_edges == 5
     assert default_batch_size("cpu") == 32 and default_batch_size("cuda:0") == 128
     assert worker_layout("cpu", cpus=2, memory_gb=24) == 2  # these machines
     assert worker_layout("cuda", cpus=16, memory_gb=128) == 15  # one core left to the main process
@@ -208,6 +213,12 @@ def test_resume_never_reuses_records_of_other_inputs(model, tiny, tmp_path):
         tiny, path, looser, n_workers=0, model=model, progress=False, on_result=lambda r: redone.append(r["id"])
     )
     assert sorted(redone) == ["nacl", "sto"] and len(read_jsonl(path)) == 5
+    from dataclasses import replace
+
+    from wylib.relax import input_key
+
+    s = tiny[0][1]  # batch size, edge cap and device change how, not what, is computed: same key
+    assert input_key(s, looser) == input_key(s, replace(looser, batch_size=3, max_edges=100, device="cuda"))
     with pytest.raises(ValueError, match="duplicate"):
         relax_to_jsonl([tiny[0], tiny[0]], path, ONE_PHASE, n_workers=0, model=model, progress=False)
 

@@ -213,9 +213,33 @@ def predict_e(model, graphs: Sequence) -> list[dict]:
     return [dict(e=x.cpu().numpy()) for x in e]
 
 
-def predict(model, structures: Sequence[Structure], batch_size: int = 32, task: str = "efs") -> list[dict | Failure]:
+def graph_edges(graph) -> int:
+    """Size of a CHGNet graph as its memory in a call grows with it: bonds (atom-graph edges) plus
+    angles (bond-graph edges). On CPU an energy-forces-stress call needs about 50 kB per edge."""
+    bonds = graph.atom_graph.shape[0]
+    return bonds + (graph.bond_graph.shape[0] if graph.bond_graph is not None else 0)
+
+
+def chunks(sizes: Sequence[int], batch_size: int, max_edges: int | None = None) -> list[list[int]]:
+    """Consecutive index groups of `sizes` (graph edges each) with at most `batch_size` members and, when
+    `max_edges` is set, at most `max_edges` edges in all; a graph bigger than `max_edges` goes alone."""
+    out: list[list[int]] = []
+    total = 0
+    for i, n in enumerate(sizes):
+        if not out or len(out[-1]) >= batch_size or (max_edges and total + n > max_edges):
+            out.append([])
+            total = 0
+        out[-1].append(i)
+        total += n
+    return out
+
+
+def predict(
+    model, structures: Sequence[Structure], batch_size: int = 32, task: str = "efs", max_edges: int | None = None
+) -> list[dict | Failure]:
     """Per structure, CHGNet's prediction (`predict_efs` for task "efs", `predict_e` for "e") or a
-    `Failure`; structures are evaluated `batch_size` at a time, a failing batch one by one."""
+    `Failure`; structures are evaluated `batch_size` at a time (and, with `max_edges`, at most that many
+    graph edges per call: `chunks`), a failing batch one by one."""
     if task not in ("e", "efs"):
         raise ValueError(f"task must be 'e' or 'efs', got {task!r}")
     out: list[dict | Failure | None] = [None] * len(structures)
@@ -230,8 +254,8 @@ def predict(model, structures: Sequence[Structure], batch_size: int = 32, task: 
     def run(gs):
         return predict_efs(model, gs) if task == "efs" else predict_e(model, gs)
 
-    for lo in range(0, len(graphs), batch_size):
-        idx, gs = where[lo : lo + batch_size], graphs[lo : lo + batch_size]
+    for part in chunks([graph_edges(g) for g in graphs], batch_size, max_edges):
+        idx, gs = [where[j] for j in part], [graphs[j] for j in part]
         try:
             out_batch = run(gs)
         except Exception:
@@ -246,11 +270,13 @@ def predict(model, structures: Sequence[Structure], batch_size: int = 32, task: 
     return out
 
 
-def evaluate(model, structures: Sequence[Structure], batch_size: int = 32) -> list[dict | Failure]:
+def evaluate(
+    model, structures: Sequence[Structure], batch_size: int = 32, max_edges: int | None = None
+) -> list[dict | Failure]:
     """Energy (eV, total), forces (eV/A), stress (3x3, eV/A^3) per structure, or a `Failure`;
     float32 values exactly as `CHGNetCalculator` stores them."""
     out: list[dict | Failure] = []
-    for s, p in zip(structures, predict(model, structures, batch_size, "efs"), strict=True):
+    for s, p in zip(structures, predict(model, structures, batch_size, "efs", max_edges), strict=True):
         extensive = len(s) if model.is_intensive else 1
         out.append(
             p if isinstance(p, Failure) else dict(energy=p["e"] * extensive, forces=p["f"], stress=p["s"] * units.GPa)

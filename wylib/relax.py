@@ -93,6 +93,9 @@ class RelaxConfig:
     symmetry: bool = True  # ase FixSymmetry constraint
     symprec: float = 0.01
     batch_size: int | None = None  # structures per CHGNet call; None: `default_batch_size(device)`
+    # graph edges (bonds + angles) per CHGNet call at most, a bigger structure alone; bounds a worker's memory
+    # (about 50 kB per edge on CPU). None: `default_max_edges(device)`; 0: no cap
+    max_edges: int | None = None
     max_volume_ratio: float = 5.0  # flag exploded_cell beyond V/V0 > r or < 1/r
     device: str = "cpu"  # CHGNet device: "cpu", "cuda", or "auto" (CUDA when available)
     # Trial screen (None: off, every trial relaxed to the end). The trials of one sample (ids
@@ -106,7 +109,9 @@ class RelaxConfig:
     def __post_init__(self):
         if not self.phases or any(p not in ("positions", "cell") for p in self.phases):
             raise ValueError(f"phases must be a non-empty sequence of 'positions'/'cell': {self.phases}")
-        bad_batch = self.batch_size is not None and self.batch_size < 1
+        bad_batch = (self.batch_size is not None and self.batch_size < 1) or (
+            self.max_edges is not None and self.max_edges < 0
+        )
         if self.fmax <= 0 or self.steps < 0 or bad_batch or self.max_volume_ratio <= 1:
             raise ValueError(f"invalid RelaxConfig: {self}")
         if self.screen_steps is not None and (
@@ -119,16 +124,22 @@ class RelaxConfig:
         return self.screen_steps is not None
 
     def resolved(self, device: str | None = None) -> RelaxConfig:
-        """This config with the batch size filled in (`default_batch_size`) for `device` (default: its own)."""
-        if self.batch_size is not None:
-            return self
-        return replace(self, batch_size=default_batch_size(device or self.device))
+        """This config with the batch size and the edge cap filled in (`default_batch_size`,
+        `default_max_edges`) for `device` (default: its own)."""
+        device = device or self.device
+        batch = self.batch_size if self.batch_size is not None else default_batch_size(device)
+        edges = self.max_edges if self.max_edges is not None else default_max_edges(device)
+        return replace(self, batch_size=batch, max_edges=edges)
 
 
 CPU_BATCH_SIZE = 32
 # On a GPU one CHGNet call is launch-bound: on an H200, 128 structures cost 1.6x the time of 32 and 512 cost
 # 3x (bench/gpu_parts.py, bench/RESULTS.md); 128 keeps each worker's CPU step short enough for many workers.
 GPU_BATCH_SIZE = 128
+# On CPU a call's memory grows by about 50 kB per graph edge, and 32 large or compressed structures reach 25k
+# edges and more (a worker's peak RSS 3.8 GB in the paper profile); a cap of 10k edges bounds it near 1 GB without
+# costing time (bench/bench_relax_memory.py, bench/RESULTS.md)
+CPU_MAX_EDGES = 10_000
 # host memory one relax worker may take (peak RSS ~2.8 GB measured on CPU; on a GPU host not measured)
 WORKER_MEMORY_GB = 4.0
 
@@ -138,6 +149,13 @@ def default_batch_size(device: str) -> int:
     from wylib.device import resolve_device
 
     return GPU_BATCH_SIZE if resolve_device(device).type == "cuda" else CPU_BATCH_SIZE
+
+
+def default_max_edges(device: str) -> int:
+    """Graph edges per CHGNet call at most: `CPU_MAX_EDGES` on CPU, no cap (0) on a GPU."""
+    from wylib.device import resolve_device
+
+    return 0 if resolve_device(device).type == "cuda" else CPU_MAX_EDGES
 
 
 def worker_layout(device: str = "auto", cpus: int | None = None, memory_gb: float | None = None) -> int:
@@ -404,7 +422,8 @@ class BatchRelaxer:
             if not active:
                 break
             if running:
-                results = evaluate(self.model, [_structure(j.atoms) for j in running], self.cfg.batch_size)
+                structures = [_structure(j.atoms) for j in running]
+                results = evaluate(self.model, structures, self.cfg.batch_size, self.cfg.max_edges)
                 for job, res in zip(running, results, strict=True):
                     try:
                         job.advance(res)
@@ -609,8 +628,8 @@ def _thread_env(threads: int):
 
 def input_key(structure: Structure, config: RelaxConfig) -> str:
     """Hash of what a relaxation's result depends on: the initial structure and the protocol
-    (not batch size or device). A record is reused on resume only if its key matches."""
-    proto = {k: v for k, v in asdict(config).items() if k not in ("batch_size", "device")}
+    (not batch size, edge cap or device). A record is reused on resume only if its key matches."""
+    proto = {k: v for k, v in asdict(config).items() if k not in ("batch_size", "max_edges", "device")}
     if not config.screening:  # records of the exhaustive protocol keep the keys they had before the screen existed
         proto = {k: v for k, v in proto.items() if not k.startswith("screen_")}
     blob = json.dumps([structure.as_dict(), proto], sort_keys=True, default=str)

@@ -1,0 +1,114 @@
+"""Benchmark: a relax worker's memory with and without the cap on graph edges per CHGNet call.
+
+Same run, same trials (the first `--n` valid samples of the committed model x `--trials` pyXtal trials, as
+`bench/bench_relax.py` builds them), the paper protocol through `relax_to_jsonl`'s pool (`--workers`
+processes, 1 thread each), once per `--caps` value of `RelaxConfig.max_edges` (0: no cap, the CPU default
+before the cap existed), in turn. For each: wall time, peak RSS and PSS of the whole process tree (sampled
+every 0.2 s), FIRE steps, and how many samples keep a lowest trial within 10 meV/atom of the first cap's.
+
+    WYLIB_DATA_DIR=../shared/data .venv/bin/python bench/bench_relax_memory.py --n 32 --caps 0 10000 5000
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # before numpy and torch load
+
+import argparse
+import datetime
+import json
+import platform
+import threading
+import time
+from pathlib import Path
+
+import psutil
+from bench_relax import trial_items
+
+
+class PeakTree:
+    """Peak of the summed RSS and PSS of this process and its descendants, sampled in a thread."""
+
+    def __init__(self, interval: float = 0.2):
+        self.proc, self.interval = psutil.Process(), interval
+        self.rss = self.pss = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            rss = pss = 0
+            for p in [self.proc, *self.proc.children(recursive=True)]:
+                try:
+                    m = p.memory_full_info()
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    continue
+                rss, pss = rss + m.rss, pss + m.pss
+            self.rss, self.pss = max(self.rss, rss), max(self.pss, pss)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakTree:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def main() -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=32)
+    ap.add_argument("--trials", type=int, default=6)
+    ap.add_argument("--steps", type=int, default=500)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--caps", type=int, nargs="+", default=[0, 10_000])
+    ap.add_argument("--run-dir", default="runs/default")
+    ap.add_argument("--out", default="output/bench_relax_memory")
+    a = ap.parse_args()
+
+    from wylib.relax import RelaxConfig, best_trials, relax_to_jsonl, usable
+
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    samples, items = trial_items(a, out)
+    res: dict = dict(samples=len(samples), trials=len(items), host=platform.node(), nproc=os.cpu_count(), runs=[])
+    best = {}
+    for cap in a.caps:
+        path = out / f"cap_{cap}.jsonl"
+        path.unlink(missing_ok=True)
+        cfg = RelaxConfig(steps=a.steps, max_edges=cap)
+        with PeakTree() as mem:
+            t0 = time.perf_counter()
+            records = relax_to_jsonl(items, path, cfg, n_workers=a.workers, threads=1, progress=False)
+            wall = time.perf_counter() - t0
+        best[cap] = best_trials(records)
+        ref = best[a.caps[0]]
+        agree = [
+            abs(b["energy_per_atom"] - ref[s]["energy_per_atom"]) <= 0.010
+            for s, b in best[cap].items()
+            if usable(b) and s in ref and usable(ref[s])
+        ]
+        row = dict(
+            max_edges=cap,
+            wall_s=round(wall, 1),
+            peak_rss_MiB=round(mem.rss / 2**20),
+            peak_pss_MiB=round(mem.pss / 2**20),
+            fire_steps=sum(sum(r["n_steps"]) for r in records),
+            kept_trial_within_10meV_of_first=f"{sum(agree)}/{len(agree)}",
+        )
+        res["runs"].append(row)
+        print(json.dumps(row), flush=True)
+    base = res["runs"][0]["wall_s"]
+    for row in res["runs"]:
+        row["wall_ratio_first_over_this"] = round(base / row["wall_s"], 2)
+    res["date"] = datetime.datetime.now().isoformat(timespec="seconds")
+    (out / "memory.json").write_text(json.dumps(res, indent=1))
+    print(json.dumps(res, indent=1))
+    return res
+
+
+if __name__ == "__main__":
+    main()
