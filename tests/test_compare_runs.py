@@ -38,3 +38,22 @@ def test_committed_table_against_itself_and_a_shifted_rerun(tmp_path):
     assert "Marginal baseline (no learning)" not in set(table.row)
     md = (tmp_path / "cmp.md").read_text()
     assert f"{len(table) - 1} of {len(table)} rerun values lie inside" in md and "**no**" in md
+
+
+def test_sun_between_models_on_committed_counts(tmp_path):
+    from sun_between_models import main as sun_main
+
+    same = sun_main([str(REPO / "results" / "sun_known.csv")] * 2 + ["--results-dir", str(tmp_path)])
+    assert (same["a - b, pp"] == 0).all() and (same["Fisher p"] == 1).all()
+    counts = pd.read_csv(REPO / "results" / "sun_known.csv")
+    better = counts.copy()
+    ours = better.set == "WyckoffTransformer (this repo)"
+    better.loc[ours, "S.U.N. vs train+val"] = better.loc[ours, "with E_hull"]  # every structure S.U.N.
+    (tmp_path / "better.csv").write_text(better.to_csv(index=False))
+    table = sun_main(
+        [str(tmp_path / "better.csv"), str(REPO / "results" / "sun_known.csv"), "--results-dir", str(tmp_path)]
+    )
+    row = table.set_index("novelty against").loc["train+val (paper)"]
+    n, k = int(counts.loc[ours, "with E_hull"].iloc[0]), int(counts.loc[ours, "S.U.N. vs train+val"].iloc[0])
+    assert row["a - b, pp"] == round(100 * (n - k) / n, 1) and row["Fisher p"] < 0.001
+    assert (tmp_path / "sun_between_models.md").exists()

@@ -70,10 +70,15 @@ def test_committed_model_loads_with_the_heads_its_config_names() -> None:
 
     saved = json.loads((run / "config.json").read_text())["model"]
     m = load_run(run, device="cpu")[0]  # strict load_state_dict: the head widths must match
-    for flag in ("distinct_count", "arity", "site_count", "element_gate", "stop_count", "element_features"):
+    flags = ("distinct_count", "arity", "site_count", "element_gate", "stop_count", "element_features", "composition")
+    for flag in flags:
         assert getattr(m.cfg, flag) == saved.get(flag, False)
+    assert m.cfg.element_features_embed == saved.get("element_features_embed", True)
+    assert hasattr(m, "element_feature_embed") == (m.cfg.element_features and m.cfg.element_features_embed)
     count = (m.cfg.distinct_max + 1) * (int(m.cfg.distinct_count) + int(m.cfg.arity))
     count += (m.cfg.site_count_max + 1) * int(m.cfg.site_count) + m.cfg.n_element_features * int(m.cfg.element_features)
+    # the composition of the known sites (atom share per element, with element_features its mean descriptor)
+    count += (m.cfg.n_elements + m.cfg.n_element_features * int(m.cfg.element_features)) * int(m.cfg.composition)
     assert m.heads[0][0].in_features == m.cfg.d_model + m.cfg.n_elements + count
     assert hasattr(m, "arity_head") == m.cfg.arity
     assert m.heads[0][-1].out_features == m.cfg.n_elements + (2 if m.cfg.element_gate else 0)

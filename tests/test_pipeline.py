@@ -55,7 +55,7 @@ def test_smoke_profile_runs_every_notebook(smoke_run):
         assert (out / "results" / "table1.csv").exists() and (out / "results" / "table1.md").exists()
         assert "Table 1" in stdout
         if (out / "results" / "sun_known.csv").exists():  # the same-protocol comparison ran: so did the corrected one
-            unseen = (out / "results" / "sun_unseen.csv").read_text()
+            unseen = (out / "results" / "sun_unseen_same_protocol.csv").read_text()
             assert "own training data" in unseen and "all of MP-20 and MPTS-52" in unseen
     assert present == EXPECTED_NOTEBOOKS[: len(present)]
 

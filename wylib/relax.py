@@ -136,9 +136,10 @@ CPU_BATCH_SIZE = 32
 # On a GPU one CHGNet call is launch-bound: on an H200, 128 structures cost 1.6x the time of 32 and 512 cost
 # 3x (bench/gpu_parts.py, bench/RESULTS.md); 128 keeps each worker's CPU step short enough for many workers.
 GPU_BATCH_SIZE = 128
-# On CPU a call's memory grows by about 50 kB per graph edge, and 32 large or compressed structures reach 25k
-# edges and more (a worker's peak RSS 3.8 GB in the paper profile); a cap of 10k edges bounds it near 1 GB without
-# costing time (bench/bench_relax_memory.py, bench/RESULTS.md)
+# On CPU a call's memory grows by about 50 kB per graph edge (bonds + angles), and 32 structures of a large sample's
+# trials pass 25k edges (one worker's RSS reached 5.3 GB in the paper profile); a cap of 10k edges per call took the
+# pool's peak from 3.8 to 2.2 GB, same results bit for bit, 0.93x the wall time (bench/bench_relax_memory.py,
+# bench/RESULTS.md)
 CPU_MAX_EDGES = 10_000
 # host memory one relax worker may take (peak RSS ~2.8 GB measured on CPU; on a GPU host not measured)
 WORKER_MEMORY_GB = 4.0
