@@ -141,7 +141,7 @@ GPU_BATCH_SIZE = 128
 # pool's peak from 3.8 to 2.2 GB, same results bit for bit, 0.93x the wall time (bench/bench_relax_memory.py,
 # bench/RESULTS.md)
 CPU_MAX_EDGES = 10_000
-# host memory one relax worker may take (peak RSS ~2.8 GB measured on CPU; on a GPU host not measured)
+# host memory one relax worker may take (CPU: about 1 GB with the edge cap, 5.3 GB seen without; GPU: not measured)
 WORKER_MEMORY_GB = 4.0
 
 
