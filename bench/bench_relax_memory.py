@@ -21,42 +21,10 @@ import argparse
 import datetime
 import json
 import platform
-import threading
 import time
 from pathlib import Path
 
-import psutil
 from bench_relax import trial_items
-
-
-class PeakTree:
-    """Peak of the summed RSS and PSS of this process and its descendants, sampled in a thread."""
-
-    def __init__(self, interval: float = 0.2):
-        self.proc, self.interval = psutil.Process(), interval
-        self.rss = self.pss = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            rss = pss = 0
-            for p in [self.proc, *self.proc.children(recursive=True)]:
-                try:
-                    m = p.memory_full_info()
-                except (psutil.NoSuchProcess, psutil.AccessDenied):
-                    continue
-                rss, pss = rss + m.rss, pss + m.pss
-            self.rss, self.pss = max(self.rss, rss), max(self.pss, pss)
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> PeakTree:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def main() -> dict:
@@ -70,6 +38,7 @@ def main() -> dict:
     ap.add_argument("--out", default="output/bench_relax_memory")
     a = ap.parse_args()
 
+    from wylib.memory import PeakRSS
     from wylib.relax import RelaxConfig, best_trials, relax_to_jsonl, usable
 
     out = Path(a.out)
@@ -81,7 +50,7 @@ def main() -> dict:
         path = out / f"cap_{cap}.jsonl"
         path.unlink(missing_ok=True)
         cfg = RelaxConfig(steps=a.steps, max_edges=cap)
-        with PeakTree() as mem:
+        with PeakRSS(children=True, interval=0.2, pss=True) as mem:
             t0 = time.perf_counter()
             records = relax_to_jsonl(items, path, cfg, n_workers=a.workers, threads=1, progress=False)
             wall = time.perf_counter() - t0
@@ -89,8 +58,8 @@ def main() -> dict:
         row = dict(
             max_edges=cap,
             wall_s=round(wall, 1),
-            peak_rss_MiB=round(mem.rss / 2**20),
-            peak_pss_MiB=round(mem.pss / 2**20),
+            peak_rss_MiB=round(mem.peak / 2**20),
+            peak_pss_MiB=round(mem.peak_pss / 2**20),
             fire_steps=sum(sum(r["n_steps"]) for r in records),
         )
         res["runs"].append(row)

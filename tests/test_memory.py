@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from wylib.memory import PeakRSS, tree_rss
+from wylib.memory import PeakRSS, tree_memory, tree_rss
 
 HOLD_200MB = "import time; b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(1.5)"
 
@@ -19,3 +19,13 @@ def test_tree_rss_of_this_process_is_positive():
     import psutil
 
     assert tree_rss(psutil.Process(), children=False) > 0
+
+
+def test_pss_is_tracked_when_asked_and_never_above_rss():
+    import psutil
+
+    rss, pss = tree_memory(psutil.Process(), children=False, pss=True)
+    assert 0 < pss <= rss and tree_memory(psutil.Process(), children=False)[1] == 0
+    with PeakRSS(children=True, interval=0.05, pss=True) as mem:
+        subprocess.run([sys.executable, "-c", HOLD_200MB], check=True)
+    assert mem.peak_pss > 150 * 2**20 and mem.peak_pss <= mem.peak

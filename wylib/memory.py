@@ -9,27 +9,38 @@ import psutil
 
 def tree_rss(proc: psutil.Process, children: bool = True) -> int:
     """Resident set size in bytes of `proc` plus (if `children`) every live descendant."""
+    return tree_memory(proc, children)[0]
+
+
+def tree_memory(proc: psutil.Process, children: bool = True, pss: bool = False) -> tuple[int, int]:
+    """(RSS, PSS) in bytes of `proc` plus (if `children`) every live descendant. RSS counts pages shared
+    between the processes (libraries, copy-on-write) once per process; PSS splits them among the sharers, so a
+    tree's PSS is what it holds. PSS reads /proc/<pid>/smaps (slower): 0 unless `pss`."""
     procs = [proc] + (proc.children(recursive=True) if children else [])
-    total = 0
+    rss = proportional = 0
     for p in procs:
         try:
-            total += p.memory_info().rss
+            if pss:
+                m = p.memory_full_info()
+                rss, proportional = rss + m.rss, proportional + m.pss
+            else:
+                rss += p.memory_info().rss
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue  # a worker that ended between listing and reading
-    return total
+    return rss, proportional
 
 
 class PeakRSS:
     """Context manager sampling the RSS of this process (and its process tree) in a thread.
 
-    `peak` is the largest sum seen, in bytes; samples every `interval` seconds, so very short
-    spikes can be missed. ``with PeakRSS(children=True) as mem: ...; mem.peak_mib``.
+    `peak` is the largest sum seen, in bytes (with `pss`, `peak_pss` the largest PSS sum too); samples every
+    `interval` seconds, so very short spikes can be missed. ``with PeakRSS(children=True) as mem: ...; mem.peak_mib``.
     """
 
-    def __init__(self, pid: int | None = None, children: bool = True, interval: float = 0.1):
+    def __init__(self, pid: int | None = None, children: bool = True, interval: float = 0.1, pss: bool = False):
         self.proc = psutil.Process(pid)
-        self.children, self.interval = children, interval
-        self.peak = 0
+        self.children, self.interval, self.pss = children, interval, pss
+        self.peak = self.peak_pss = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -40,8 +51,8 @@ class PeakRSS:
 
     def sample(self) -> int:
         """Take one sample now; returns the current tree RSS."""
-        now = tree_rss(self.proc, self.children)
-        self.peak = max(self.peak, now)
+        now, proportional = tree_memory(self.proc, self.children, self.pss)
+        self.peak, self.peak_pss = max(self.peak, now), max(self.peak_pss, proportional)
         return now
 
     @property
