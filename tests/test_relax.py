@@ -147,7 +147,8 @@ def test_worker_layout_and_batch_size_by_device():
     assert default_batch_size("cpu") == 32 and default_batch_size("cuda:0") == 128
     assert worker_layout("cpu", cpus=2, memory_gb=24) == 2  # these machines
     assert worker_layout("cuda", cpus=16, memory_gb=128) == 15  # one core left to the main process
-    assert worker_layout("cuda", cpus=16, memory_gb=12) == 3 == worker_layout("cpu", cpus=16, memory_gb=12)
+    assert worker_layout("cuda", cpus=16, memory_gb=12) == 3  # 4 GB per GPU worker's host side
+    assert worker_layout("cpu", cpus=16, memory_gb=12) == 4  # 2.5 GB per CPU worker (edge cap on)
     assert worker_layout("cuda", cpus=1, memory_gb=2) == 1
     assert n_workers_for(3, "cpu") == 3 and n_workers_for("auto", "cpu") == worker_layout("cpu")
     assert n_workers_for(np.int64(4), "cpu") == 4

@@ -141,8 +141,9 @@ GPU_BATCH_SIZE = 128
 # pool's peak from 3.8 to 2.2 GB, same results bit for bit, 0.93x the wall time (bench/bench_relax_memory.py,
 # bench/RESULTS.md)
 CPU_MAX_EDGES = 10_000
-# host memory one relax worker may take (CPU: about 1 GB with the edge cap, 5.3 GB seen without; GPU: not measured)
-WORKER_MEMORY_GB = 4.0
+# host memory one relax worker may take, by device kind: on CPU, with the edge cap, a worker peaked at 1.6 GB RSS in
+# the paper profile (5.3 GB without the cap; bench/RESULTS.md); a GPU worker's host memory is not measured
+WORKER_MEMORY_GB = {"cpu": 2.5, "cuda": 4.0}
 
 
 def default_batch_size(device: str) -> int:
@@ -163,14 +164,14 @@ def worker_layout(device: str = "auto", cpus: int | None = None, memory_gb: floa
     """Relax worker processes for this machine (`n_workers="auto"`). Every worker runs FIRE, the cell
     filter, the symmetry constraint and CHGNet's graph construction on one CPU core, which on a GPU are
     the bottleneck (the GPU call is a few ms per structure-step): one worker per core, one core left to
-    the main process; on CPU one per core. Capped by host memory (`WORKER_MEMORY_GB` each)."""
+    the main process; on CPU one per core. Capped by host memory (`WORKER_MEMORY_GB` each, by device kind)."""
     from wylib.device import resolve_device
 
     kind = "cuda" if resolve_device(device).type == "cuda" else "cpu"
     cpus = cpus or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()) or 1
     memory_gb = memory_gb if memory_gb is not None else _memory_gb()
     per_core = cpus - 1 if kind == "cuda" else cpus
-    return max(1, min(per_core, int(memory_gb // WORKER_MEMORY_GB)))
+    return max(1, min(per_core, int(memory_gb // WORKER_MEMORY_GB[kind])))
 
 
 def _memory_gb() -> float:
