@@ -118,6 +118,27 @@ def test_batch_error_falls_back_to_single_calls(model, tiny, monkeypatch):
     assert res == pytest.approx(ref, abs=1e-5)
 
 
+def test_edge_cap_reaches_the_model_calls_and_keeps_the_relaxation(model, tiny, monkeypatch):
+    """`RelaxConfig.max_edges` splits each step's batch into one call per structure here (a cap of 1 edge: every
+    graph goes alone) and leaves energies, steps and flags as they were."""
+    from dataclasses import replace
+
+    ref = {r.id: r for r in BatchRelaxer(ONE_PHASE, model=model).relax(tiny)}
+    sizes = []
+    real = chg.predict_efs
+
+    def spy(m, graphs, batched=None):
+        sizes.append(len(graphs))
+        return real(m, graphs, batched)
+
+    monkeypatch.setattr(chg, "predict_efs", spy)
+    capped = {r.id: r for r in BatchRelaxer(replace(ONE_PHASE, max_edges=1), model=model).relax(tiny)}
+    assert sizes and set(sizes) == {1}
+    for k, r in ref.items():
+        assert (capped[k].flag, capped[k].n_steps) == (r.flag, r.n_steps)
+        assert capped[k].energy_per_atom == pytest.approx(r.energy_per_atom, abs=1e-6)
+
+
 def test_config_validation():
     with pytest.raises(ValueError):
         RelaxConfig(phases=("cell", "volume"))
