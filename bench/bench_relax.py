@@ -46,14 +46,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 import numpy as np  # noqa: E402
 
 
-def args() -> argparse.Namespace:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--part", choices=("timing", "reference", "report", "all"), default="all")
-    ap.add_argument("--n", type=int, default=64)
+def trial_arguments(ap: argparse.ArgumentParser, n: int) -> None:
+    """The options that choose the trials (`trial_items`) and the protocol, shared by the relax benchmarks."""
+    ap.add_argument("--n", type=int, default=n)
     ap.add_argument("--trials", type=int, default=6)
     ap.add_argument("--steps", type=int, default=500)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--run-dir", default="runs/default")
+
+
+def args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--part", choices=("timing", "reference", "report", "all"), default="all")
+    trial_arguments(ap, n=64)
     ap.add_argument("--screen-steps", type=int, default=None, help="default: wylib.relax.PAPER_SCREEN")
     ap.add_argument("--screen-margin", type=float, default=None)
     ap.add_argument("--screen-keep", type=int, default=None)

@@ -12,29 +12,22 @@ every 0.2 s), FIRE steps, and how many samples keep a lowest trial within 10 meV
 
 from __future__ import annotations
 
-import os
-
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")  # before numpy and torch load
-
 import argparse
 import datetime
 import json
+import os
 import platform
 import time
 from pathlib import Path
 
-from bench_relax import trial_items
+# first import beyond the standard library: bench_relax limits BLAS/OpenMP to 1 thread before numpy and torch load
+from bench_relax import trial_arguments, trial_items
 
 
 def main() -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=32)
-    ap.add_argument("--trials", type=int, default=6)
-    ap.add_argument("--steps", type=int, default=500)
-    ap.add_argument("--workers", type=int, default=2)
+    trial_arguments(ap, n=32)
     ap.add_argument("--caps", type=int, nargs="+", default=[0, 10_000])
-    ap.add_argument("--run-dir", default="runs/default")
     ap.add_argument("--out", default="output/bench_relax_memory")
     a = ap.parse_args()
 
