@@ -8,7 +8,9 @@ MP structure held here (`wylib.rediscovery`), with the rediscoveries counted by 
 through this repo's protocol are `generated_authors`), or `release` for the authors' released relaxed
 samples with 2-3 elements (their own protocol: not the same protocol, said so in the output).
 Writes results/<name>.{csv,md} (per set: counts) results/<name>_difference.csv (ours - theirs under both
-yardsticks) and results/<name>_by_elements.csv (stable and S.U.N. shares by number of distinct elements).
+yardsticks), results/<name>_by_elements.csv (stable and S.U.N. shares by number of distinct elements) and
+results/<name>_by_formula.csv (the same within "formula in train+val / known elsewhere / new"; the stable share
+ours minus theirs per class in results/<name>_by_formula_difference.csv).
 """
 
 from __future__ import annotations
@@ -61,6 +63,61 @@ def arity_breakdown(s, t: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def formula_frame(s, t: pd.DataFrame, known: pd.DataFrame) -> pd.DataFrame:
+    """The structures with an E_hull of one set's rediscovery table, with their number of distinct elements and
+    whether their reduced formula is known (train+val / elsewhere / new, `rediscovery.formula_familiarity`)."""
+    from wylib.rediscovery import formula_familiarity
+
+    t = t.assign(
+        formula=formula_familiarity(s.structures, known),
+        n_elements=[len(x.composition.elements) if x is not None else 0 for x in s.structures],
+        stable=t["e_hull"] <= STABILITY_THRESHOLD,
+    )
+    return t[t["e_hull"].notna()]
+
+
+def formula_breakdown(name: str, t: pd.DataFrame) -> pd.DataFrame:
+    """Per number of elements and formula class (`formula_frame`): share, stable and S.U.N. shares, median E_hull."""
+    return pd.DataFrame(
+        [
+            {
+                "set": name,
+                "elements": n_el,
+                "formula": cls,
+                "share of its arity %": 100 * len(g) / (t["n_elements"] == n_el).sum(),
+                "stable %": 100 * g["stable"].mean(),
+                "S.U.N. % vs train+val": 100 * g["sun_train_val"].mean(),
+                "median E_hull": g["e_hull"].median(),
+                "n": len(g),
+            }
+            for (n_el, cls), g in t.groupby(["n_elements", "formula"])
+        ]
+    )
+
+
+def formula_differences(a: pd.DataFrame, b: pd.DataFrame, n_bootstrap: int) -> pd.DataFrame:
+    """Stable share of a minus b within each (elements, formula class) both sets have (bootstrap, Fisher)."""
+    from wylib.metrics import proportion_difference
+
+    rows = []
+    for key, ga in a.groupby(["n_elements", "formula"]):
+        gb = b[(b["n_elements"] == key[0]) & (b["formula"] == key[1])]
+        if len(gb):
+            d = proportion_difference(ga["stable"], gb["stable"], n_bootstrap)
+            rows.append(
+                {
+                    "elements": key[0],
+                    "formula": key[1],
+                    "stable a - b, pp": d.difference.value,
+                    "95 % CI": f"[{d.difference.low:+.1f}, {d.difference.high:+.1f}]",
+                    "stable a": f"{d.k_a}/{d.n_a}",
+                    "stable b": f"{d.k_b}/{d.n_b}",
+                    "Fisher p": d.p_value,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--ours", default="output/paper/generated")
@@ -81,8 +138,14 @@ def main() -> None:
         else AUTHORS_OUR_PROTOCOL
     )
     theirs = load_set(args.theirs, theirs_name)
-    table, diff, tables = rediscovery.compare_sets(ours, theirs, n_jobs=args.n_jobs, n_bootstrap=args.n_bootstrap)
+    known = rediscovery.known_frame()
+    table, diff, tables = rediscovery.compare_sets(
+        ours, theirs, known=known, n_jobs=args.n_jobs, n_bootstrap=args.n_bootstrap
+    )
     by_arity = pd.concat([arity_breakdown(s, tables[s.name]) for s in (ours, theirs)], ignore_index=True)
+    frames = {s.name: formula_frame(s, tables[s.name], known) for s in (ours, theirs)}
+    by_formula = pd.concat([formula_breakdown(n, f) for n, f in frames.items()], ignore_index=True)
+    formula_diff = formula_differences(frames[ours.name], frames[theirs.name], args.n_bootstrap)
     out = REPO / "results"
     table.to_csv(out / f"{args.name}.csv", index=False)
     diff.to_csv(out / f"{args.name}_difference.csv", index=False)
@@ -99,9 +162,18 @@ def main() -> None:
         f"{(time.time() - t0) / 60:.1f} min.\n\n"
     )
     by_arity.to_csv(out / f"{args.name}_by_elements.csv", index=False)
+    by_formula.to_csv(out / f"{args.name}_by_formula.csv", index=False)
+    formula_diff.to_csv(out / f"{args.name}_by_formula_difference.csv", index=False)
     body = "\n\n".join(t.to_markdown(index=False, floatfmt=".3g") for t in (table, diff))
     body += "\n\nBy number of distinct elements (structures with an E_hull):\n\n"
     body += by_arity.to_markdown(index=False, floatfmt=".3g")
+    body += (
+        "\n\nBy whether the sample's reduced formula is known (a train+val structure has it; only a test-split or "
+        "MPTS-52 structure has it; none), within each number of distinct elements (structures with an E_hull):\n\n"
+    )
+    body += by_formula.to_markdown(index=False, floatfmt=".3g")
+    body += f"\n\nStable share within each class, a = {ours.name} minus b = {theirs.name}:\n\n"
+    body += formula_diff.to_markdown(index=False, floatfmt=".3g")
     (out / f"{args.name}.md").write_text(head + body + "\n")
     print(head + body)
 

@@ -35,6 +35,28 @@ def test_novelty_by_source_finds_the_matching_file(rocksalt, perovskite):
     assert novel["train+val"].tolist() == [True, True, False, True]
 
 
+def test_formula_familiarity_classes(rocksalt, perovskite):
+    """A new arrangement of a known formula counts as a known formula; train+val wins over other sources."""
+    from pymatgen.core import Lattice, Structure
+
+    known = pd.DataFrame(
+        {
+            "source": ["test", "train+val", "mpts_52"],
+            "reduced_formula": ["NaCl", "NaCl", "SrTiO3"],
+        }
+    )
+    cscl_type = Structure(Lattice.cubic(3.3), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    kcl = Structure(Lattice.cubic(3.6), ["K", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    got = rediscovery.formula_familiarity([rocksalt, cscl_type, perovskite, kcl, None], known)
+    assert got.tolist() == [
+        "formula in train+val",
+        "formula in train+val",
+        "formula known elsewhere",
+        "new formula",
+        "",
+    ]
+
+
 def test_a_test_split_structure_is_a_rediscovery_in_test(test_split_head):
     """A real MP-20 test structure, offered as a sample: novel against train+val, known from the test split."""
     from wylib.data import parse_cif

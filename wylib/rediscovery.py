@@ -75,6 +75,29 @@ def novelty_by_source(
     return out
 
 
+FORMULA_CLASSES = ("formula in train+val", "formula known elsewhere", "new formula")
+
+
+def formula_familiarity(structures: Sequence[Structure | None], known: pd.DataFrame) -> np.ndarray:
+    """Per structure, whether its reduced formula is that of a train+val structure, only of another known MP
+    structure (test split, MPTS-52), or of none (`FORMULA_CLASSES`; "" for a missing structure). A sample can
+    be a new arrangement of a known formula: this asks which compositions a model proposes, not which
+    structures."""
+    by_source = known.groupby("source")["reduced_formula"].apply(set)
+    train_val = by_source.get("train+val", set())
+    elsewhere = set().union(*(by_source.get(s, set()) for s in SOURCES if s != "train+val"))
+    out = []
+    for s in structures:
+        if s is None:
+            out.append("")
+            continue
+        f = s.composition.reduced_formula
+        out.append(
+            FORMULA_CLASSES[0] if f in train_val else FORMULA_CLASSES[1] if f in elsewhere else FORMULA_CLASSES[2]
+        )
+    return np.array(out, dtype=object)
+
+
 def rediscovery_table(
     unique: Sequence[bool],
     e_hull: Sequence[float],

@@ -1,0 +1,119 @@
+"""Benchmark: FIRE (the paper's optimizer) against other ASE optimizers in the paper protocol's relaxations.
+
+Could another optimizer reach the same minima in fewer CHGNet calls (issue 12's 3x)? Same run, same trials
+(the first `--n` valid samples of the committed model x `--trials` pyXtal trials, as `bench/bench_relax.py`
+builds them), the paper protocol (fmax 0.05 eV/A, `--steps` per phase, positions then cell, FixSymmetry) in
+one `BatchRelaxer` process (1 thread, batch of 32), once per optimizer; only the optimizer object of each
+phase changes (`wylib.relax._FIRE` swapped for the same gradient-reusing subclass of the candidate).
+Reports wall time, CHGNet steps, flags, and against FIRE: the samples whose kept (lowest) trial is within
+10 meV/atom, and the trials within 10 meV/atom.
+
+    WYLIB_DATA_DIR=../shared/data .venv/bin/python bench/bench_optimizers.py --n 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+# first import beyond the standard library: bench_relax limits BLAS/OpenMP to 1 thread before numpy and torch load
+from bench_relax import trial_arguments, trial_items
+
+
+def optimizer_class(name: str):
+    """The relaxer's phase optimizer for `name`: FIRE is `wylib.relax._FIRE` itself; the others get the same
+    gradient reuse (the convergence test's gradient is the step's)."""
+    import ase.optimize
+
+    import wylib.relax as relax
+
+    if name == "FIRE":
+        return relax._FIRE
+    base = getattr(ase.optimize, name)
+
+    class Reusing(base):
+        gradient = None
+
+        def _get_gradient(self, forces=None):
+            gradient, self.gradient = self.gradient, None
+            return gradient if gradient is not None and forces is None else super()._get_gradient(forces)
+
+    return type(f"_{name}", (Reusing,), {})
+
+
+def main() -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    trial_arguments(ap, n=12)
+    ap.add_argument("--optimizers", nargs="+", default=["FIRE", "FIRE2", "LBFGS"])
+    ap.add_argument("--out", default="output/bench_optimizers")
+    a = ap.parse_args()
+
+    import numpy as np
+
+    import wylib.relax as relax
+    from wylib.chgnet import load_model
+
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    samples, items = trial_items(a, out)
+    model = load_model(1)
+    cfg = relax.RelaxConfig(steps=a.steps)
+    fire = relax._FIRE
+    runs: dict[str, dict] = {}
+    records: dict[str, list[dict]] = {}
+    try:
+        for name in a.optimizers:
+            relax._FIRE = optimizer_class(name)
+            t0 = time.perf_counter()
+            recs = [r.to_dict() for r in relax.BatchRelaxer(cfg, model=model).relax(items)]
+            wall = time.perf_counter() - t0
+            records[name] = recs
+            runs[name] = dict(
+                wall_s=round(wall, 1),
+                chgnet_steps_per_trial=round(float(np.mean([sum(r["n_steps"]) for r in recs])), 1),
+                flags=dict(collections.Counter(r["flag"] for r in recs)),
+            )
+            print(name, runs[name], flush=True)
+    finally:
+        relax._FIRE = fire
+    ref, ref_best = {r["id"]: r for r in records["FIRE"]}, relax.best_trials(records["FIRE"])
+    for name, recs in records.items():
+        best = relax.best_trials(recs)
+        kept = [
+            1000 * (b["energy_per_atom"] - ref_best[s]["energy_per_atom"])
+            for s, b in best.items()
+            if relax.usable(b) and relax.usable(ref_best[s])
+        ]
+        trials = [
+            1000 * abs(r["energy_per_atom"] - ref[r["id"]]["energy_per_atom"])
+            for r in recs
+            if relax.usable(r) and relax.usable(ref[r["id"]])
+        ]
+        runs[name].update(
+            wall_ratio_fire_over_this=round(runs["FIRE"]["wall_s"] / runs[name]["wall_s"], 2),
+            samples_kept_within_10meV=f"{sum(abs(d) <= 10 for d in kept)}/{len(kept)}",
+            samples_kept_higher_by_over_10meV=sum(d > 10 for d in kept),
+            trials_within_10meV=f"{sum(d <= 10 for d in trials)}/{len(trials)}",
+        )
+    res = dict(
+        runs=runs,
+        samples=len(samples),
+        trials=len(items),
+        steps_cap=a.steps,
+        host=platform.node(),
+        nproc=os.cpu_count(),
+        date=datetime.datetime.now().isoformat(timespec="seconds"),
+    )
+    (out / "optimizers.json").write_text(json.dumps(res, indent=1))
+    print(json.dumps(res, indent=1))
+    return res
+
+
+if __name__ == "__main__":
+    main()
