@@ -1,0 +1,51 @@
+"""scripts/sun_known.py: stability by formula class and the estimate of hidden training formulas."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+from sun_known import formula_breakdown, formula_differences, unseen_formula_estimate  # noqa: E402
+
+
+def _frame(structures, formula, stable):
+    return pd.DataFrame(
+        {
+            "structure": structures,
+            "n_elements": [len(s.composition.elements) for s in structures],
+            "formula": formula,
+            "stable": stable,
+            "e_hull": [0.0 if x else 0.2 for x in stable],
+            "sun_train_val": stable,
+        }
+    )
+
+
+def test_unseen_formula_estimate_arithmetic(rocksalt):
+    from pymatgen.core import Lattice, Structure
+
+    kcl = Structure(Lattice.cubic(3.6), ["K", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    known = pd.DataFrame({"source": ["test", "train+val"], "reduced_formula": ["NaCl", "LiF"]})
+    # 1 sample of a test-only formula (stable), 4 new-formula samples (2 stable)
+    t = _frame([rocksalt] + [kcl] * 4, ["formula known elsewhere"] + ["new formula"] * 4, [1, 1, 1, 0, 0])
+    t["stable"] = t["stable"].astype(bool)
+    row = unseen_formula_estimate("x", t, known, ratio=2.0).iloc[0]
+    assert row["formula only in the test split"] == 1
+    assert row["expected unseen-training formulas"] == 2.0
+    assert row["stable share of known formulas %"] == 100.0
+    assert row["new-formula stable %"] == 50.0
+    assert row["new-formula stable % without them (estimate)"] == pytest.approx(0.0)  # (2 - 2 x 1) / (4 - 2)
+
+
+def test_formula_breakdown_and_differences(rocksalt):
+    a = _frame([rocksalt] * 4, ["new formula"] * 4, [True, True, False, False])
+    b = _frame([rocksalt] * 2, ["new formula"] * 2, [True, True])
+    table = formula_breakdown("a", a)
+    assert table.loc[0, "share of its arity %"] == 100.0 and table.loc[0, "stable %"] == 50.0
+    d = formula_differences(a, b, n_bootstrap=100)
+    assert d.loc[0, "stable a - b, pp"] == -50.0 and d.loc[0, "stable a"] == "2/4"
