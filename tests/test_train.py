@@ -179,6 +179,9 @@ def test_weight_ema_is_what_is_validated_and_saved(tmp_path: Path) -> None:
     assert all(torch.equal(saved[k], resumed[k]) for k in saved)
     with pytest.raises(ValueError, match="ema_decay"):
         _run(tmp_path / "bad", tcfg(ema_decay=1.0))
+    off = tcfg(max_epochs=8, ema_decay=None)  # notebook 02's documented "None: the raw weights"
+    assert off.ema_decay == 0.0
+    assert _run(tmp_path / "none", off)["best_val_nll"] == raw["best_val_nll"]
 
 
 KILL_SCRIPT = textwrap.dedent("""

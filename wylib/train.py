@@ -82,7 +82,13 @@ class TrainConfig:
     test_n_perm: int = 5  # permutations for the final NLL report
     eval_seed: int = 12345
     time_budget_s: float | None = None  # stop after this much training wall time
-    ema_decay: float = 0.0  # ours: weight EMA per step, validated and saved instead of the raw weights (0: off)
+    ema_decay: float | None = (
+        0.0  # ours: weight EMA per step, validated and saved instead of the raw weights (0/None: off)
+    )
+
+    def __post_init__(self) -> None:
+        if self.ema_decay is None:  # notebook 02 documents None for "off"
+            self.ema_decay = 0.0
 
     @classmethod
     def official(cls, **kw: Any) -> TrainConfig:
