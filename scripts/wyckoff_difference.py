@@ -14,13 +14,15 @@ interval over both sets and Fisher's exact test (`wylib.metrics.proportion_diffe
     WYLIB_DATA_DIR=../shared/data .venv/bin/python scripts/wyckoff_difference.py runs/default output/paper_heads \
         --name wyckoff_default_vs_paper_heads --note "paper heads = runs/default of 950f7f9"
 
-Writes results/<name>.{csv,md}.
+With more than two runs, every run but the last is compared with the last (one block of rows per run, with its
+best validation NLL). Writes results/<name>.{csv,md}.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import platform
 import sys
 import time
@@ -88,8 +90,7 @@ def run_flags(run_dir: str, refs, n: int, dataset: str) -> dict[str, np.ndarray]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run_a")
-    ap.add_argument("run_b")
+    ap.add_argument("runs", nargs="+", help="run directories: a [a2 ...] b")
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--dataset", default="mp_20_biternary_open")
     ap.add_argument("--n-bootstrap", type=int, default=1000)
@@ -102,19 +103,28 @@ def main() -> None:
     from wylib.evaluate import load_references
 
     torch.set_num_threads(1)
+    if len(args.runs) < 2:
+        ap.error("give at least two run directories")
     t0 = time.time()
     refs = load_references(args.dataset)
-    a = run_flags(args.run_a, refs, args.n, args.dataset)
-    b = run_flags(args.run_b, refs, args.n, args.dataset)
-    table = differences(a, b, args.n_bootstrap)
+    *runs_a, run_b = args.runs
+    b = run_flags(run_b, refs, args.n, args.dataset)
+    blocks = []
+    for run_a in runs_a:
+        block = differences(run_flags(run_a, refs, args.n, args.dataset), b, args.n_bootstrap)
+        metrics = Path(run_a, "metrics.json")
+        nll = json.loads(metrics.read_text()).get("best_val_nll") if metrics.exists() else None
+        blocks.append(block.assign(a=run_a, a_best_val_nll=nll))
+    table = pd.concat(blocks, ignore_index=True)
     out = REPO / "results"
     table.to_csv(out / f"{args.name}.csv", index=False)
     head = (
-        f"a = `{args.run_a}`, b = `{args.run_b}`{' (' + args.note + ')' if args.note else ''}: {args.n} free "
+        f"a = {', '.join(f'`{r}`' for r in runs_a)}, b = `{run_b}`{' (' + args.note + ')' if args.note else ''}: "
+        f"{args.n} free "
         f"samples each at T = 1, seed 0, space groups from train+val (the `paper` profile's draw), Table 1's "
         f"Wyckoff-level flags; a - b with a 95 % bootstrap interval over both sets and Fisher's exact p.\n\n"
-        f"{platform.node()}, {datetime.date.today()}, `python scripts/wyckoff_difference.py {args.run_a} "
-        f"{args.run_b} --n {args.n} --name {args.name}`, {(time.time() - t0) / 60:.1f} min.\n\n"
+        f"{platform.node()}, {datetime.date.today()}, `python scripts/wyckoff_difference.py {' '.join(args.runs)} "
+        f"--n {args.n} --name {args.name}`, {(time.time() - t0) / 60:.1f} min.\n\n"
     )
     (out / f"{args.name}.md").write_text(head + table.to_markdown(index=False, floatfmt=".4g") + "\n")
     print(head + table.to_markdown(index=False, floatfmt=".4g"))
