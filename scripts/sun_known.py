@@ -10,7 +10,8 @@ samples with 2-3 elements (their own protocol: not the same protocol, said so in
 Writes results/<name>.{csv,md} (per set: counts) results/<name>_difference.csv (ours - theirs under both
 yardsticks), results/<name>_by_elements.csv (stable and S.U.N. shares by number of distinct elements) and
 results/<name>_by_formula.csv (the same within "formula in train+val / known elsewhere / new"; the stable share
-ours minus theirs per class in results/<name>_by_formula_difference.csv).
+ours minus theirs per class in results/<name>_by_formula_difference.csv; the new-formula samples by whether their
+chemical system is known in results/<name>_new_formulas_by_system*.csv).
 """
 
 from __future__ import annotations
@@ -65,11 +66,13 @@ def arity_breakdown(s, t: pd.DataFrame) -> pd.DataFrame:
 
 def formula_frame(s, t: pd.DataFrame, known: pd.DataFrame) -> pd.DataFrame:
     """The structures with an E_hull of one set's rediscovery table, with their number of distinct elements and
-    whether their reduced formula is known (train+val / elsewhere / new, `rediscovery.formula_familiarity`)."""
-    from wylib.rediscovery import formula_familiarity
+    whether their reduced formula and their chemical system are known (train+val / elsewhere / new,
+    `rediscovery.formula_familiarity`, `rediscovery.system_familiarity`)."""
+    from wylib.rediscovery import formula_familiarity, system_familiarity
 
     t = t.assign(
         formula=formula_familiarity(s.structures, known),
+        system=system_familiarity(s.structures, known),
         n_elements=[len(x.composition.elements) if x is not None else 0 for x in s.structures],
         stable=t["e_hull"] <= STABILITY_THRESHOLD,
     )
@@ -77,38 +80,39 @@ def formula_frame(s, t: pd.DataFrame, known: pd.DataFrame) -> pd.DataFrame:
     return t[t["e_hull"].notna()]
 
 
-def formula_breakdown(name: str, t: pd.DataFrame) -> pd.DataFrame:
-    """Per number of elements and formula class (`formula_frame`): share, stable and S.U.N. shares, median E_hull."""
+def formula_breakdown(name: str, t: pd.DataFrame, by: str = "formula") -> pd.DataFrame:
+    """Per number of elements and class (column `by` of `formula_frame`): share, stable and S.U.N. shares, median
+    E_hull."""
     return pd.DataFrame(
         [
             {
                 "set": name,
                 "elements": n_el,
-                "formula": cls,
+                by: cls,
                 "share of its arity %": 100 * len(g) / (t["n_elements"] == n_el).sum(),
                 "stable %": 100 * g["stable"].mean(),
                 "S.U.N. % vs train+val": 100 * g["sun_train_val"].mean(),
                 "median E_hull": g["e_hull"].median(),
                 "n": len(g),
             }
-            for (n_el, cls), g in t.groupby(["n_elements", "formula"])
+            for (n_el, cls), g in t.groupby(["n_elements", by])
         ]
     )
 
 
-def formula_differences(a: pd.DataFrame, b: pd.DataFrame, n_bootstrap: int) -> pd.DataFrame:
-    """Stable share of a minus b within each (elements, formula class) both sets have (bootstrap, Fisher)."""
+def formula_differences(a: pd.DataFrame, b: pd.DataFrame, n_bootstrap: int, by: str = "formula") -> pd.DataFrame:
+    """Stable share of a minus b within each (elements, class of column `by`) both sets have (bootstrap, Fisher)."""
     from wylib.metrics import proportion_difference
 
     rows = []
-    for key, ga in a.groupby(["n_elements", "formula"]):
-        gb = b[(b["n_elements"] == key[0]) & (b["formula"] == key[1])]
+    for key, ga in a.groupby(["n_elements", by]):
+        gb = b[(b["n_elements"] == key[0]) & (b[by] == key[1])]
         if len(gb):
             d = proportion_difference(ga["stable"], gb["stable"], n_bootstrap)
             rows.append(
                 {
                     "elements": key[0],
-                    "formula": key[1],
+                    by: key[1],
                     "stable a - b, pp": d.difference.value,
                     "95 % CI": f"[{d.difference.low:+.1f}, {d.difference.high:+.1f}]",
                     "stable a": f"{d.k_a}/{d.n_a}",
@@ -166,6 +170,7 @@ def main() -> None:
 
     from wylib import rediscovery
     from wylib.evaluate import AUTHORS_OUR_PROTOCOL
+    from wylib.rediscovery import FORMULA_CLASSES
 
     t0 = time.time()
     ours = load_set(args.ours, "WyckoffTransformer (this repo)")
@@ -183,6 +188,9 @@ def main() -> None:
     frames = {s.name: formula_frame(s, tables[s.name], known) for s in (ours, theirs)}
     by_formula = pd.concat([formula_breakdown(n, f) for n, f in frames.items()], ignore_index=True)
     formula_diff = formula_differences(frames[ours.name], frames[theirs.name], args.n_bootstrap)
+    new = {n: f[f["formula"] == FORMULA_CLASSES[2]] for n, f in frames.items()}
+    by_system = pd.concat([formula_breakdown(n, f, by="system") for n, f in new.items()], ignore_index=True)
+    system_diff = formula_differences(new[ours.name], new[theirs.name], args.n_bootstrap, by="system")
     ratio = rediscovery.unseen_split().ratio_beyond_known
     unseen = pd.concat([unseen_formula_estimate(n, f, known, ratio) for n, f in frames.items()], ignore_index=True)
     out = REPO / "results"
@@ -203,6 +211,8 @@ def main() -> None:
     by_arity.to_csv(out / f"{args.name}_by_elements.csv", index=False)
     by_formula.to_csv(out / f"{args.name}_by_formula.csv", index=False)
     formula_diff.to_csv(out / f"{args.name}_by_formula_difference.csv", index=False)
+    by_system.to_csv(out / f"{args.name}_new_formulas_by_system.csv", index=False)
+    system_diff.to_csv(out / f"{args.name}_new_formulas_by_system_difference.csv", index=False)
     unseen.to_csv(out / f"{args.name}_unseen_formulas.csv", index=False)
     body = "\n\n".join(t.to_markdown(index=False, floatfmt=".3g") for t in (table, diff))
     body += "\n\nBy number of distinct elements (structures with an E_hull):\n\n"
@@ -214,6 +224,13 @@ def main() -> None:
     body += by_formula.to_markdown(index=False, floatfmt=".3g")
     body += f"\n\nStable share within each class, a = {ours.name} minus b = {theirs.name}:\n\n"
     body += formula_diff.to_markdown(index=False, floatfmt=".3g")
+    body += (
+        "\n\nThe new-formula samples by chemical system: does a known compound have exactly their set of elements "
+        "(in train+val; only in another known file; in none)? Shares within each number of elements, and the "
+        "stable share a minus b:\n\n"
+    )
+    body += by_system.to_markdown(index=False, floatfmt=".3g") + "\n\n"
+    body += system_diff.to_markdown(index=False, floatfmt=".3g")
     body += (
         "\n\nAn estimate, not a measurement (`unseen_formula_estimate`): formulas of MP-20's training split that no "
         'file here holds hide among the "new" formulas. A model draws them at '

@@ -57,6 +57,16 @@ def test_formula_familiarity_classes(rocksalt, perovskite):
     ]
 
 
+def test_system_familiarity_classes(rocksalt, perovskite):
+    """The chemical system counts, not the formula: Sr2TiO4 is a new formula in the known Sr-Ti-O system."""
+    from pymatgen.core import Lattice, Structure
+
+    known = pd.DataFrame({"source": ["train+val", "mpts_52"], "reduced_formula": ["NaCl", "Sr2TiO4"]})
+    kcl = Structure(Lattice.cubic(3.6), ["K", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    got = rediscovery.system_familiarity([rocksalt, perovskite, kcl, None], known)
+    assert got.tolist() == ["system in train+val", "system known elsewhere", "new system", ""]
+
+
 def test_a_test_split_structure_is_a_rediscovery_in_test(test_split_head):
     """A real MP-20 test structure, offered as a sample: novel against train+val, known from the test split."""
     from wylib.data import parse_cif

@@ -49,3 +49,6 @@ def test_formula_breakdown_and_differences(rocksalt):
     assert table.loc[0, "share of its arity %"] == 100.0 and table.loc[0, "stable %"] == 50.0
     d = formula_differences(a, b, n_bootstrap=100)
     assert d.loc[0, "stable a - b, pp"] == -50.0 and d.loc[0, "stable a"] == "2/4"
+    a["system"] = ["new system", "new system", "system in train+val", "system in train+val"]
+    by_system = formula_breakdown("a", a, by="system").set_index("system")
+    assert by_system.loc["new system", "stable %"] == 100.0 and by_system.loc["system in train+val", "stable %"] == 0.0

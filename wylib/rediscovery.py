@@ -98,6 +98,32 @@ def formula_familiarity(structures: Sequence[Structure | None], known: pd.DataFr
     return np.array(out, dtype=object)
 
 
+SYSTEM_CLASSES = ("system in train+val", "system known elsewhere", "new system")
+
+
+def system_familiarity(structures: Sequence[Structure | None], known: pd.DataFrame) -> np.ndarray:
+    """Per structure, whether a known compound has exactly its set of elements (a ternary's chemical system holds a
+    known ternary): in train+val, only in another known MP file, or in none (`SYSTEM_CLASSES`; "" for a missing
+    structure). Coarser than `formula_familiarity`: a new formula in a known system is a known system."""
+
+    def system(formula: str) -> frozenset[str]:
+        return frozenset(el.symbol for el in Composition(formula).elements)
+
+    by_source = known.dropna(subset=["reduced_formula"]).groupby("source")["reduced_formula"].apply(set)
+    train_val = {system(f) for f in by_source.get("train+val", set())}
+    elsewhere = {system(f) for src in SOURCES if src != "train+val" for f in by_source.get(src, set())}
+    out = []
+    for s in structures:
+        if s is None:
+            out.append("")
+            continue
+        els = frozenset(el.symbol for el in s.composition.elements)
+        out.append(
+            SYSTEM_CLASSES[0] if els in train_val else SYSTEM_CLASSES[1] if els in elsewhere else SYSTEM_CLASSES[2]
+        )
+    return np.array(out, dtype=object)
+
+
 def rediscovery_table(
     unique: Sequence[bool],
     e_hull: Sequence[float],
