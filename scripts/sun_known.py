@@ -64,101 +64,6 @@ def arity_breakdown(s, t: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def formula_frame(s, t: pd.DataFrame, known: pd.DataFrame) -> pd.DataFrame:
-    """The structures with an E_hull of one set's rediscovery table, with their number of distinct elements and
-    whether their reduced formula and their chemical system are known (train+val / elsewhere / new,
-    `rediscovery.formula_familiarity`, `rediscovery.system_familiarity`)."""
-    from wylib.rediscovery import formula_familiarity, system_familiarity
-
-    t = t.assign(
-        formula=formula_familiarity(s.structures, known),
-        system=system_familiarity(s.structures, known),
-        n_elements=[len(x.composition.elements) if x is not None else 0 for x in s.structures],
-        stable=t["e_hull"] <= STABILITY_THRESHOLD,
-    )
-    t = t.assign(structure=list(s.structures))
-    return t[t["e_hull"].notna()]
-
-
-def formula_breakdown(name: str, t: pd.DataFrame, by: str = "formula") -> pd.DataFrame:
-    """Per number of elements and class (column `by` of `formula_frame`): share, stable and S.U.N. shares, median
-    E_hull."""
-    return pd.DataFrame(
-        [
-            {
-                "set": name,
-                "elements": n_el,
-                by: cls,
-                "share of its arity %": 100 * len(g) / (t["n_elements"] == n_el).sum(),
-                "stable %": 100 * g["stable"].mean(),
-                "S.U.N. % vs train+val": 100 * g["sun_train_val"].mean(),
-                "median E_hull": g["e_hull"].median(),
-                "n": len(g),
-            }
-            for (n_el, cls), g in t.groupby(["n_elements", by])
-        ]
-    )
-
-
-def formula_differences(a: pd.DataFrame, b: pd.DataFrame, n_bootstrap: int, by: str = "formula") -> pd.DataFrame:
-    """Stable share of a minus b within each (elements, class of column `by`) both sets have (bootstrap, Fisher)."""
-    from wylib.metrics import proportion_difference
-
-    rows = []
-    for key, ga in a.groupby(["n_elements", by]):
-        gb = b[(b["n_elements"] == key[0]) & (b[by] == key[1])]
-        if len(gb):
-            d = proportion_difference(ga["stable"], gb["stable"], n_bootstrap)
-            rows.append(
-                {
-                    "elements": key[0],
-                    by: key[1],
-                    "stable a - b, pp": d.difference.value,
-                    "95 % CI": f"[{d.difference.low:+.1f}, {d.difference.high:+.1f}]",
-                    "stable a": f"{d.k_a}/{d.n_a}",
-                    "stable b": f"{d.k_b}/{d.n_b}",
-                    "Fisher p": d.p_value,
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def unseen_formula_estimate(name: str, t: pd.DataFrame, known: pd.DataFrame, ratio: float) -> pd.DataFrame:
-    """An estimate, not a measurement: how many of a set's "new formula" samples have the formula of an MP-20
-    training structure that no file here holds, and the new-formula stable share without them.
-
-    MP-20's splits are random, so a model draws formulas of the unseen training split at `ratio`
-    (`rediscovery.unseen_split().ratio_beyond_known`) times its rate of formulas that only the test split holds
-    (both held out for our model: the expected count; the authors' model was trained on that split: a lower
-    bound). Those samples are taken to be stable at the set's own rate over its known-formula samples."""
-    from wylib.rediscovery import FORMULA_CLASSES
-
-    formulas = known.groupby("source")["reduced_formula"].apply(set)
-    test_only = formulas.get("test", set()) - formulas.get("train+val", set())
-    rows = []
-    for n_el, g in t.groupby("n_elements"):
-        f = [x.composition.reduced_formula for x in g["structure"]]
-        k_test = sum(x in test_only for x in f)
-        new = g[g["formula"] == FORMULA_CLASSES[2]]
-        known_rate = g.loc[g["formula"] != FORMULA_CLASSES[2], "stable"].mean() if len(new) < len(g) else 1.0
-        m = ratio * k_test
-        rows.append(
-            {
-                "set": name,
-                "elements": n_el,
-                "n": len(g),
-                "formula only in the test split": k_test,
-                "expected unseen-training formulas": m,
-                "stable share of known formulas %": 100 * known_rate,
-                "new-formula stable %": 100 * new["stable"].mean(),
-                "new-formula stable % without them (estimate)": 100
-                * (new["stable"].sum() - m * known_rate)
-                / (len(new) - m),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--ours", default="output/paper/generated")
@@ -170,7 +75,6 @@ def main() -> None:
 
     from wylib import rediscovery
     from wylib.evaluate import AUTHORS_OUR_PROTOCOL
-    from wylib.rediscovery import FORMULA_CLASSES
 
     t0 = time.time()
     ours = load_set(args.ours, "WyckoffTransformer (this repo)")
@@ -185,14 +89,8 @@ def main() -> None:
         ours, theirs, known=known, n_jobs=args.n_jobs, n_bootstrap=args.n_bootstrap
     )
     by_arity = pd.concat([arity_breakdown(s, tables[s.name]) for s in (ours, theirs)], ignore_index=True)
-    frames = {s.name: formula_frame(s, tables[s.name], known) for s in (ours, theirs)}
-    by_formula = pd.concat([formula_breakdown(n, f) for n, f in frames.items()], ignore_index=True)
-    formula_diff = formula_differences(frames[ours.name], frames[theirs.name], args.n_bootstrap)
-    new = {n: f[f["formula"] == FORMULA_CLASSES[2]] for n, f in frames.items()}
-    by_system = pd.concat([formula_breakdown(n, f, by="system") for n, f in new.items()], ignore_index=True)
-    system_diff = formula_differences(new[ours.name], new[theirs.name], args.n_bootstrap, by="system")
+    by_class = rediscovery.stability_by_composition(ours, theirs, tables, known, n_bootstrap=args.n_bootstrap)
     ratio = rediscovery.unseen_split().ratio_beyond_known
-    unseen = pd.concat([unseen_formula_estimate(n, f, known, ratio) for n, f in frames.items()], ignore_index=True)
     out = REPO / "results"
     table.to_csv(out / f"{args.name}.csv", index=False)
     diff.to_csv(out / f"{args.name}_difference.csv", index=False)
@@ -209,36 +107,11 @@ def main() -> None:
         f"{(time.time() - t0) / 60:.1f} min.\n\n"
     )
     by_arity.to_csv(out / f"{args.name}_by_elements.csv", index=False)
-    by_formula.to_csv(out / f"{args.name}_by_formula.csv", index=False)
-    formula_diff.to_csv(out / f"{args.name}_by_formula_difference.csv", index=False)
-    by_system.to_csv(out / f"{args.name}_new_formulas_by_system.csv", index=False)
-    system_diff.to_csv(out / f"{args.name}_new_formulas_by_system_difference.csv", index=False)
-    unseen.to_csv(out / f"{args.name}_unseen_formulas.csv", index=False)
+    rediscovery.write_composition_tables(by_class, out, args.name)
     body = "\n\n".join(t.to_markdown(index=False, floatfmt=".3g") for t in (table, diff))
     body += "\n\nBy number of distinct elements (structures with an E_hull):\n\n"
     body += by_arity.to_markdown(index=False, floatfmt=".3g")
-    body += (
-        "\n\nBy whether the sample's reduced formula is known (a train+val structure has it; only a test-split or "
-        "MPTS-52 structure has it; none), within each number of distinct elements (structures with an E_hull):\n\n"
-    )
-    body += by_formula.to_markdown(index=False, floatfmt=".3g")
-    body += f"\n\nStable share within each class, a = {ours.name} minus b = {theirs.name}:\n\n"
-    body += formula_diff.to_markdown(index=False, floatfmt=".3g")
-    body += (
-        "\n\nThe new-formula samples by chemical system: does a known compound have exactly their set of elements "
-        "(in train+val; only in another known file; in none)? Shares within each number of elements, and the "
-        "stable share a minus b:\n\n"
-    )
-    body += by_system.to_markdown(index=False, floatfmt=".3g") + "\n\n"
-    body += system_diff.to_markdown(index=False, floatfmt=".3g")
-    body += (
-        "\n\nAn estimate, not a measurement (`unseen_formula_estimate`): formulas of MP-20's training split that no "
-        'file here holds hide among the "new" formulas. A model draws them at '
-        f"{ratio:.2f} times its rate of formulas that only the test "
-        "split holds (expected for a model that never saw them; a lower bound for the authors' model, trained on "
-        "them); they are taken to be stable at the set's own rate over its known-formula samples:\n\n"
-    )
-    body += unseen.to_markdown(index=False, floatfmt=".3g")
+    body += "\n\n" + rediscovery.composition_report(by_class, ratio, ours.name, theirs.name)
     (out / f"{args.name}.md").write_text(head + body + "\n")
     print(head + body)
 

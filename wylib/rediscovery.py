@@ -410,3 +410,152 @@ def recall_rates(
             }
         )
     return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- stability by composition class
+def familiarity_frame(structures: Sequence[Structure | None], table: pd.DataFrame, known: pd.DataFrame) -> pd.DataFrame:
+    """The rows of one set's `rediscovery_table` that have an E_hull, with the structure, its number of distinct
+    elements, whether it is stable, and whether its formula and its chemical system are known
+    (`formula_familiarity`, `system_familiarity`)."""
+    t = table.assign(
+        structure=list(structures),
+        formula=formula_familiarity(structures, known),
+        system=system_familiarity(structures, known),
+        n_elements=[len(s.composition.elements) if s is not None else 0 for s in structures],
+        stable=table["e_hull"] <= STABILITY_THRESHOLD,
+    )
+    return t[t["e_hull"].notna()]
+
+
+def stability_by_class(name: str, frame: pd.DataFrame, by: str = "formula") -> pd.DataFrame:
+    """Per number of elements and class (column `by` of a `familiarity_frame`): share within the number of
+    elements, stable and S.U.N. (vs train+val) shares, median E_hull."""
+    return pd.DataFrame(
+        [
+            {
+                "set": name,
+                "elements": n_el,
+                by: cls,
+                "share of its arity %": 100 * len(g) / (frame["n_elements"] == n_el).sum(),
+                "stable %": 100 * g["stable"].mean(),
+                "S.U.N. % vs train+val": 100 * g["sun_train_val"].mean(),
+                "median E_hull": g["e_hull"].median(),
+                "n": len(g),
+            }
+            for (n_el, cls), g in frame.groupby(["n_elements", by])
+        ]
+    )
+
+
+def stable_share_differences(
+    a: pd.DataFrame, b: pd.DataFrame, by: str = "formula", n_bootstrap: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """Stable share of a minus b within each (number of elements, class of column `by`) that both
+    `familiarity_frame`s have: percentage points, bootstrap interval, Fisher's exact p."""
+    rows = []
+    for (n_el, cls), ga in a.groupby(["n_elements", by]):
+        gb = b[(b["n_elements"] == n_el) & (b[by] == cls)]
+        if len(gb):
+            d = metrics.proportion_difference(ga["stable"], gb["stable"], n_bootstrap, seed)
+            rows.append(
+                {
+                    "elements": n_el,
+                    by: cls,
+                    "stable a - b, pp": d.difference.value,
+                    "95 % CI": f"[{d.difference.low:+.1f}, {d.difference.high:+.1f}]",
+                    "stable a": f"{d.k_a}/{d.n_a}",
+                    "stable b": f"{d.k_b}/{d.n_b}",
+                    "Fisher p": d.p_value,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def unseen_formula_estimate(name: str, frame: pd.DataFrame, known: pd.DataFrame, ratio: float) -> pd.DataFrame:
+    """An estimate, not a measurement: how many of a set's "new formula" samples have the formula of an MP-20
+    training structure that no file here holds, and the new-formula stable share without them.
+
+    MP-20's splits are random, so a model draws formulas of the unseen training split at `ratio`
+    (`unseen_split().ratio_beyond_known`) times its rate of formulas that only the test split holds (for a model
+    that saw neither: the expected count; for the authors' model, trained on that split: a lower bound). Those
+    samples are taken to be stable at the set's own rate over its known-formula samples."""
+    formulas = known.dropna(subset=["reduced_formula"]).groupby("source")["reduced_formula"].apply(set)
+    test_only = formulas.get("test", set()) - formulas.get("train+val", set())
+    rows = []
+    for n_el, g in frame.groupby("n_elements"):
+        k_test = sum(s.composition.reduced_formula in test_only for s in g["structure"])
+        new = g[g["formula"] == FORMULA_CLASSES[2]]
+        known_rate = g.loc[g["formula"] != FORMULA_CLASSES[2], "stable"].mean() if len(new) < len(g) else 1.0
+        m = ratio * k_test
+        rest = len(new) - m
+        rows.append(
+            {
+                "set": name,
+                "elements": n_el,
+                "n": len(g),
+                "formula only in the test split": k_test,
+                "expected unseen-training formulas": m,
+                "stable share of known formulas %": 100 * known_rate,
+                "new-formula stable %": 100 * new["stable"].mean() if len(new) else float("nan"),
+                "new-formula stable % without them (estimate)": (
+                    100 * (new["stable"].sum() - m * known_rate) / rest if rest > 0 else float("nan")
+                ),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def stability_by_composition(
+    a, b, tables: dict[str, pd.DataFrame], known: pd.DataFrame, n_bootstrap: int = 1000, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Where two sets' stability differs (a, b with structures and E_hull; `tables`: `compare_sets`' per-structure
+    tables): (stability by formula class, a - b by formula class, the new-formula samples by system class,
+    a - b by system class, `unseen_formula_estimate` of both)."""
+    frames = {s.name: familiarity_frame(s.structures, tables[s.name], known) for s in (a, b)}
+    new = {n: f[f["formula"] == FORMULA_CLASSES[2]] for n, f in frames.items()}
+    ratio = unseen_split().ratio_beyond_known
+    return (
+        pd.concat([stability_by_class(n, f) for n, f in frames.items()], ignore_index=True),
+        stable_share_differences(frames[a.name], frames[b.name], "formula", n_bootstrap, seed),
+        pd.concat([stability_by_class(n, f, by="system") for n, f in new.items()], ignore_index=True),
+        stable_share_differences(new[a.name], new[b.name], "system", n_bootstrap, seed),
+        pd.concat([unseen_formula_estimate(n, f, known, ratio) for n, f in frames.items()], ignore_index=True),
+    )
+
+
+def composition_report(by_class: tuple[pd.DataFrame, ...], ratio: float, a: str = "a", b: str = "b") -> str:
+    """Markdown of `stability_by_composition`'s five tables, each with the sentence that says what it is;
+    `ratio`: the `unseen_formula_estimate` ratio used; `a`, `b`: the two sets' names."""
+    by_formula, formula_diff, by_system, system_diff, unseen = (
+        t.to_markdown(index=False, floatfmt=".3g") for t in by_class
+    )
+    return (
+        "By whether the sample's reduced formula is known (a train+val structure has it; only a test-split or "
+        "MPTS-52 structure has it; none), within each number of distinct elements (structures with an E_hull):\n\n"
+        f"{by_formula}\n\nStable share within each class, a = {a} minus b = {b}:\n\n{formula_diff}\n\n"
+        "The new-formula samples by chemical system: does a known compound have exactly their set of elements "
+        "(in train+val; only in another known file; in none)? Shares within each number of elements, and the "
+        f"stable share a = {a} minus b = {b}:\n\n{by_system}\n\n{system_diff}\n\n"
+        "An estimate, not a measurement (`wylib.rediscovery.unseen_formula_estimate`): formulas of MP-20's training "
+        f'split that no file here holds hide among the "new" formulas. A model draws them at {ratio:.2f} times its '
+        "rate of formulas that only the test split holds (expected for a model that never saw them; a lower bound "
+        "for the authors' model, trained on them); they are taken to be stable at the set's own rate over its "
+        f"known-formula samples:\n\n{unseen}\n"
+    )
+
+
+COMPOSITION_TABLES = (
+    "by_formula",
+    "by_formula_difference",
+    "new_formulas_by_system",
+    "new_formulas_by_system_difference",
+    "unseen_formulas",
+)
+
+
+def write_composition_tables(by_class: tuple[pd.DataFrame, ...], directory, prefix: str) -> None:
+    """`stability_by_composition`'s five tables as `<directory>/<prefix>_<COMPOSITION_TABLES[i]>.csv`."""
+    from pathlib import Path
+
+    for name, table in zip(COMPOSITION_TABLES, by_class, strict=True):
+        table.to_csv(Path(directory) / f"{prefix}_{name}.csv", index=False)

@@ -1,16 +1,11 @@
-"""scripts/sun_known.py: stability by formula class and the estimate of hidden training formulas."""
+"""wylib.rediscovery: stability by formula / system class, differences, and the estimate of hidden training formulas."""
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "scripts"))
-from sun_known import formula_breakdown, formula_differences, unseen_formula_estimate  # noqa: E402
+from wylib.rediscovery import stability_by_class, stable_share_differences, unseen_formula_estimate
 
 
 def _frame(structures, formula, stable):
@@ -45,10 +40,10 @@ def test_unseen_formula_estimate_arithmetic(rocksalt):
 def test_formula_breakdown_and_differences(rocksalt):
     a = _frame([rocksalt] * 4, ["new formula"] * 4, [True, True, False, False])
     b = _frame([rocksalt] * 2, ["new formula"] * 2, [True, True])
-    table = formula_breakdown("a", a)
+    table = stability_by_class("a", a)
     assert table.loc[0, "share of its arity %"] == 100.0 and table.loc[0, "stable %"] == 50.0
-    d = formula_differences(a, b, n_bootstrap=100)
+    d = stable_share_differences(a, b, n_bootstrap=100)
     assert d.loc[0, "stable a - b, pp"] == -50.0 and d.loc[0, "stable a"] == "2/4"
     a["system"] = ["new system", "new system", "system in train+val", "system in train+val"]
-    by_system = formula_breakdown("a", a, by="system").set_index("system")
+    by_system = stability_by_class("a", a, by="system").set_index("system")
     assert by_system.loc["new system", "stable %"] == 100.0 and by_system.loc["system in train+val", "stable %"] == 0.0
