@@ -57,6 +57,8 @@ def test_smoke_profile_runs_every_notebook(smoke_run):
         if (out / "results" / "sun_known.csv").exists():  # the same-protocol comparison ran: so did the corrected one
             unseen = (out / "results" / "sun_unseen_same_protocol.csv").read_text()
             assert "own training data" in unseen and "all of MP-20 and MPTS-52" in unseen
+            assert "new formula" in (out / "results" / "sun_by_composition_by_formula.csv").read_text()
+            assert "An estimate, not a measurement" in (out / "results" / "sun_by_composition.md").read_text()
     assert present == EXPECTED_NOTEBOOKS[: len(present)]
 
 

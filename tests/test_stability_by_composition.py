@@ -47,3 +47,30 @@ def test_formula_breakdown_and_differences(rocksalt):
     a["system"] = ["new system", "new system", "system in train+val", "system in train+val"]
     by_system = stability_by_class("a", a, by="system").set_index("system")
     assert by_system.loc["new system", "stable %"] == 100.0 and by_system.loc["system in train+val", "stable %"] == 0.0
+
+
+def test_stability_by_composition_end_to_end(rocksalt, perovskite, tmp_path):
+    """Two small sets through the whole chain notebook 05 runs: five tables, the report, the CSV files."""
+    from types import SimpleNamespace
+
+    from wylib import rediscovery
+
+    known = pd.DataFrame({"source": ["train+val", "test"], "reduced_formula": ["NaCl", "SrTiO3"]})
+    novel = {s: [True, True] for s in rediscovery.SOURCES}
+    a = SimpleNamespace(name="ours", structures=[rocksalt, perovskite])
+    b = SimpleNamespace(name="theirs", structures=[rocksalt, perovskite])
+    tables = {
+        "ours": rediscovery.rediscovery_table([True, True], [0.0, 0.3], novel),
+        "theirs": rediscovery.rediscovery_table([True, True], [0.0, 0.0], novel),
+    }
+    by_class = rediscovery.stability_by_composition(a, b, tables, known, n_bootstrap=50)
+    by_formula, formula_diff, by_system, system_diff, unseen = by_class
+    assert set(by_formula["formula"]) == {"formula in train+val", "formula known elsewhere"}
+    diff = formula_diff.set_index("formula")
+    assert diff.loc["formula known elsewhere", "stable a - b, pp"] == -100.0  # perovskite: 0.3 vs 0.0 eV/atom
+    assert by_system.empty and system_diff.empty  # no new formula in either set
+    assert set(unseen["formula only in the test split"]) == {0, 1}  # SrTiO3 is only in the test split
+    report = rediscovery.composition_report(by_class, 2.71, "ours", "theirs")
+    assert "a = ours minus b = theirs" in report and "2.71 times" in report
+    rediscovery.write_composition_tables(by_class, tmp_path, "x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"x_{n}.csv" for n in rediscovery.COMPOSITION_TABLES)
