@@ -18,7 +18,8 @@ often when it was trained on it. This script
    through this repo's protocol; `results/sun_known_release.csv`: the authors' relaxed set, their protocol),
    which reproduce the per-structure statistics and their bootstrap exactly (`table_from_counts`).
 
-Writes results/sun_unseen.{csv,md} and results/recall_rates.csv.
+Writes results/sun_unseen.{csv,md} and results/recall_rates.csv (`--name X`: results/X.{csv,md} and
+results/X_recall_rates.csv).
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ def main() -> None:
     ap.add_argument("--release-counts", default="results/sun_known_release.csv", help="theirs, their protocol")
     ap.add_argument("--n-samples", type=int, default=10000)
     ap.add_argument("--n-bootstrap", type=int, default=1000)
+    ap.add_argument("--name", default="sun_unseen", help="results/<name>.{csv,md} (and <name>_recall_rates.csv)")
     args = ap.parse_args()
+    recall_name = "recall_rates" if args.name == "sun_unseen" else f"{args.name}_recall_rates"
 
     from wylib import rediscovery
 
@@ -104,8 +107,8 @@ def main() -> None:
     paper_style = pd.DataFrame(paper_style)
     recall = recall_table(args.n_samples, args.n_bootstrap)
     (REPO / "results").mkdir(exist_ok=True)
-    sun.to_csv(REPO / "results" / "sun_unseen.csv", index=False)
-    recall.to_csv(REPO / "results" / "recall_rates.csv", index=False)
+    sun.to_csv(REPO / "results" / f"{args.name}.csv", index=False)
+    recall.to_csv(REPO / "results" / f"{recall_name}.csv", index=False)
     cmd = "WYLIB_DATA_DIR=../shared/data .venv/bin/python scripts/sun_unseen.py " + " ".join(sys.argv[1:])
     text = (
         "# S.U.N. against each model's own training data\n\n"
@@ -137,7 +140,7 @@ def main() -> None:
         + paper_style.to_markdown(index=False, floatfmt=".3g")
         + "\n"
     )
-    (REPO / "results" / "sun_unseen.md").write_text(text)
+    (REPO / "results" / f"{args.name}.md").write_text(text)
     print(text)
 
 
