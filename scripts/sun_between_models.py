@@ -45,7 +45,7 @@ def compare(a: pd.Series, b: pd.Series, n_boot: int = 1000) -> pd.DataFrame:
                 "S.U.N. a": f"{d.k_a}/{d.n_a}",
                 "S.U.N. b": f"{d.k_b}/{d.n_b}",
                 "a - b, pp": round(d.difference.value, 1),
-                "95 % CI": f"[{d.difference.low:+.1f}, {d.difference.high:+.1f}]",
+                "95 % CI": d.interval(),
                 "Fisher p": round(d.p_value, 3),
             }
         )

@@ -100,7 +100,7 @@ def main() -> None:
                     "theirs": label,
                     "novelty against": name,
                     "ours - theirs, pp": d.difference.value,
-                    "difference 95 % CI": f"[{d.difference.low:+.1f}, {d.difference.high:+.1f}]",
+                    "difference 95 % CI": d.interval(),
                     "Fisher p": d.p_value,
                 }
             )

@@ -135,7 +135,7 @@ def main() -> None:
             f"\n\nAgainst `{a.versus}` (the authors' genes through the same build + relax protocol and hull, "
             f"{th['theirs_sun']}/{th['theirs_n']} S.U.N. with E_hull): ours with {max(TRIAL_COUNTS)} trials "
             f"{x.k_a}/{x.n_a} ({100 * x.k_a / max(x.n_a, 1):.1f} %), difference {x.difference.value:+.1f} pp "
-            f"[{x.difference.low:+.1f}, {x.difference.high:+.1f}] (bootstrap over both sets, the other set "
+            f"{x.interval()} (bootstrap over both sets, the other set "
             f"rebuilt from its counts), Fisher p {x.p_value:.3g}."
         )
     (REPO / "results").mkdir(exist_ok=True)

@@ -67,7 +67,7 @@ def differences(a: dict[str, np.ndarray], b: dict[str, np.ndarray], n_bootstrap:
                 "a %": 100 * d.k_a / d.n_a,
                 "b %": 100 * d.k_b / d.n_b,
                 "a - b, pp": d.difference.value,
-                "95 % CI": f"[{d.difference.low:+.2f}, {d.difference.high:+.2f}]",
+                "95 % CI": d.interval(2),
                 "a worse beyond the interval": bool(d.difference.high < 0) if m != "p1" else None,
                 "Fisher p": d.p_value,
                 "n a": d.n_a,

@@ -18,7 +18,7 @@ are in none of these files stay undetected), but the same one for both models.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,24 +78,32 @@ def novelty_by_source(
 FORMULA_CLASSES = ("formula in train+val", "formula known elsewhere", "new formula")
 
 
+def _familiarity(
+    structures: Sequence[Structure | None], known: pd.DataFrame, key: Callable[[str], Hashable], classes: Sequence[str]
+) -> np.ndarray:
+    """Per structure, `classes[0]` if `key` of its reduced formula is that of a train+val formula, `classes[1]` if
+    only of another known source's, else `classes[2]` ("" for a missing structure)."""
+    by_source = formulas_by_source(known)
+    train_val = {key(f) for f in by_source.get("train+val", set())}
+    elsewhere = {key(f) for src in SOURCES if src != "train+val" for f in by_source.get(src, set())}
+    out = []
+    for s in structures:
+        k = key(s.composition.reduced_formula) if s is not None else None
+        out.append("" if s is None else classes[0] if k in train_val else classes[1] if k in elsewhere else classes[2])
+    return np.array(out, dtype=object)
+
+
+def formulas_by_source(known: pd.DataFrame) -> pd.Series:
+    """The set of reduced formulas of each source of a `known_frame` (structures without a formula left out)."""
+    return known.dropna(subset=["reduced_formula"]).groupby("source")["reduced_formula"].apply(set)
+
+
 def formula_familiarity(structures: Sequence[Structure | None], known: pd.DataFrame) -> np.ndarray:
     """Per structure, whether its reduced formula is that of a train+val structure, only of another known MP
     structure (test split, MPTS-52), or of none (`FORMULA_CLASSES`; "" for a missing structure). A sample can
     be a new arrangement of a known formula: this asks which compositions a model proposes, not which
     structures."""
-    by_source = known.groupby("source")["reduced_formula"].apply(set)
-    train_val = by_source.get("train+val", set())
-    elsewhere = set().union(*(by_source.get(s, set()) for s in SOURCES if s != "train+val"))
-    out = []
-    for s in structures:
-        if s is None:
-            out.append("")
-            continue
-        f = s.composition.reduced_formula
-        out.append(
-            FORMULA_CLASSES[0] if f in train_val else FORMULA_CLASSES[1] if f in elsewhere else FORMULA_CLASSES[2]
-        )
-    return np.array(out, dtype=object)
+    return _familiarity(structures, known, lambda f: f, FORMULA_CLASSES)
 
 
 SYSTEM_CLASSES = ("system in train+val", "system known elsewhere", "new system")
@@ -105,23 +113,9 @@ def system_familiarity(structures: Sequence[Structure | None], known: pd.DataFra
     """Per structure, whether a known compound has exactly its set of elements (a ternary's chemical system holds a
     known ternary): in train+val, only in another known MP file, or in none (`SYSTEM_CLASSES`; "" for a missing
     structure). Coarser than `formula_familiarity`: a new formula in a known system is a known system."""
-
-    def system(formula: str) -> frozenset[str]:
-        return frozenset(el.symbol for el in Composition(formula).elements)
-
-    by_source = known.dropna(subset=["reduced_formula"]).groupby("source")["reduced_formula"].apply(set)
-    train_val = {system(f) for f in by_source.get("train+val", set())}
-    elsewhere = {system(f) for src in SOURCES if src != "train+val" for f in by_source.get(src, set())}
-    out = []
-    for s in structures:
-        if s is None:
-            out.append("")
-            continue
-        els = frozenset(el.symbol for el in s.composition.elements)
-        out.append(
-            SYSTEM_CLASSES[0] if els in train_val else SYSTEM_CLASSES[1] if els in elsewhere else SYSTEM_CLASSES[2]
-        )
-    return np.array(out, dtype=object)
+    return _familiarity(
+        structures, known, lambda f: frozenset(el.symbol for el in Composition(f).elements), SYSTEM_CLASSES
+    )
 
 
 def rediscovery_table(
@@ -195,7 +189,7 @@ def compare_sets(
             {
                 "novelty against": label,
                 "a - b, pp": d.difference.value,
-                "95 % CI": f"[{d.difference.low:+.1f}, {d.difference.high:+.1f}]",
+                "95 % CI": d.interval(),
                 "S.U.N. a": f"{d.k_a}/{d.n_a}",
                 "S.U.N. b": f"{d.k_b}/{d.n_b}",
                 "Fisher p": d.p_value,
@@ -462,7 +456,7 @@ def stable_share_differences(
                     "elements": n_el,
                     by: cls,
                     "stable a - b, pp": d.difference.value,
-                    "95 % CI": f"[{d.difference.low:+.1f}, {d.difference.high:+.1f}]",
+                    "95 % CI": d.interval(),
                     "stable a": f"{d.k_a}/{d.n_a}",
                     "stable b": f"{d.k_b}/{d.n_b}",
                     "Fisher p": d.p_value,
@@ -479,7 +473,7 @@ def unseen_formula_estimate(name: str, frame: pd.DataFrame, known: pd.DataFrame,
     (`unseen_split().ratio_beyond_known`) times its rate of formulas that only the test split holds (for a model
     that saw neither: the expected count; for the authors' model, trained on that split: a lower bound). Those
     samples are taken to be stable at the set's own rate over its known-formula samples."""
-    formulas = known.dropna(subset=["reduced_formula"]).groupby("source")["reduced_formula"].apply(set)
+    formulas = formulas_by_source(known)
     test_only = formulas.get("test", set()) - formulas.get("train+val", set())
     rows = []
     for n_el, g in frame.groupby("n_elements"):

@@ -143,7 +143,7 @@ def write_difference(difference: dict, results_dir: str | Path, ours: str, their
         lines.append(
             f"| {label} | {x.k_a}/{x.n_a} ({100 * x.k_a / max(x.n_a, 1):.1f} %) | {x.k_b}/{x.n_b} "
             f"({100 * x.k_b / max(x.n_b, 1):.1f} %) | {x.difference.value:+.1f} | "
-            f"[{x.difference.low:+.1f}, {x.difference.high:+.1f}] | {x.p_value:.3g} |"
+            f"{x.interval()} | {x.p_value:.3g} |"
         )
     md.write_text("\n".join(lines) + "\n")
     return js, md

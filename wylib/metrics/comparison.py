@@ -28,9 +28,13 @@ class ProportionDifference:
     n_b: int
     k_b: int
 
+    def interval(self, digits: int = 1) -> str:
+        """The interval of the difference as text, e.g. "[-26.4, -13.4]"."""
+        return f"[{self.difference.low:+.{digits}f}, {self.difference.high:+.{digits}f}]"
+
     def __str__(self) -> str:
         return (
-            f"{self.difference.value:+.1f} pp [{self.difference.low:+.1f}, {self.difference.high:+.1f}] "
+            f"{self.difference.value:+.1f} pp {self.interval()} "
             f"({self.k_a}/{self.n_a} vs {self.k_b}/{self.n_b}; Fisher exact p = {self.p_value:.3g})"
         )
 
