@@ -5,6 +5,10 @@ are) over the first pyXtal trials of a `builds.jsonl` (`wylib.generated.build_sa
 a step cap; prints the shares of the CHGNet call, the cell filter, FIRE and FixSymmetry.
 (2) `wylib.chgnet.predict_efs` on 32 of those structures with CHGNet's `create_graph=True` (bitwise CHGNet)
 against `create_graph=False`, same process, alternated; prints the ratio and the largest force difference.
+(3) `torch.profiler` of one such call: the share of its operator time in matrix products, in
+scatter/index operations and in the rest, i.e. whether the call is bound by arithmetic or by overhead.
+(4) the same call under bfloat16 autocast (matrix products in bfloat16, where the CPU has it) against
+float32: the ratio and the largest energy and force differences, i.e. what lower precision would buy.
 
     .venv/bin/python bench/profile_relax.py output/trial_effect/all/builds.jsonl --trials 24 --steps 60
 """
@@ -118,7 +122,55 @@ def main() -> None:
               f"ratio {t_on / t_off:.2f}")  # fmt: skip
     df = max(float(np.abs(x["f"] - y["f"]).max()) for x, y in zip(on, off, strict=True))
     print(f"largest force difference create_graph True vs False: {df:.2e} eV/A")
+    for group, share in op_shares(model, graphs).items():
+        print(f"  of one predict_efs call's operator time: {group} {100 * share:.0f} %")
+    t32 = min(_seconds(lambda: chg.predict_efs(model, graphs), a.repeats) for _ in range(2))
+    model._compute = _bfloat16(model._compute)
+    t16 = min(_seconds(lambda: chg.predict_efs(model, graphs), a.repeats) for _ in range(2))
+    low = chg.predict_efs(model, graphs)
+    del model._compute  # the class's own method again
+    de = max(abs(float(x["e"]) - float(y["e"])) for x, y in zip(on, low, strict=True))
+    df = max(float(np.abs(x["f"] - y["f"]).max()) for x, y in zip(on, low, strict=True))
+    print(f"predict_efs float32 {t32:.3f} s, bfloat16 autocast {t16:.3f} s, ratio {t32 / t16:.2f}; "
+          f"largest differences {1000 * de:.1f} meV/atom, {df:.3f} eV/A")  # fmt: skip
     print(json.dumps({"host": platform.node(), "nproc": os.cpu_count()}))
+
+
+def _bfloat16(compute):
+    """CHGNet's `_compute` under bfloat16 autocast, its floating outputs cast back to float32."""
+
+    def low(*args, **kwargs):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = compute(*args, **kwargs)
+        return {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in out.items()}
+
+    return low
+
+
+def _seconds(fn, repeats: int) -> float:
+    fn()  # warm-up
+    t = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - t) / repeats
+
+
+MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::matmul", "aten::linear")
+SCATTER_OPS = ("aten::scatter_add_", "aten::index_add_", "aten::index_select", "aten::index", "aten::_index_put_impl_")
+
+
+def op_shares(model, graphs) -> dict[str, float]:
+    """Shares of one `predict_efs` call's self CPU time: matrix products, scatter/index operations, the rest."""
+    from torch.profiler import ProfilerActivity, profile
+
+    chg.predict_efs(model, graphs)  # warm-up
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        chg.predict_efs(model, graphs)
+    times = {e.key: e.self_cpu_time_total for e in prof.key_averages()}
+    total = sum(times.values())
+    matmul = sum(v for k, v in times.items() if k in MATMUL_OPS)
+    scatter = sum(v for k, v in times.items() if k in SCATTER_OPS)
+    return {"matrix products": matmul / total, "scatter/index": scatter / total, "rest": 1 - (matmul + scatter) / total}
 
 
 if __name__ == "__main__":
