@@ -91,12 +91,13 @@ def test_bad_rows_are_reported_not_dropped(tmp_path, monkeypatch):
 
     rows = pd.DataFrame(
         dict(
-            material_id=[0, 1, 2],
-            group=[225] * 3,
-            species=[json.dumps(["Na", "Cl"])] * 3,
-            numIons=[json.dumps([4, 4]), json.dumps([4, 8]), json.dumps([8, 4])],
-            sites=[json.dumps([["4a"], ["4b"]]), json.dumps([["4a"], ["4b"]]), json.dumps([["4a", "4a"], ["4b"]])],
-            smact_validity=[True, True, True],
+            material_id=[0, 1, 2, 3],
+            group=[225] * 4,
+            species=[json.dumps(["Na", "Cl"])] * 4,
+            numIons=[json.dumps([4, 4]), json.dumps([4, 8]), json.dumps([8, 4]), json.dumps(["four", 4])],
+            sites=[json.dumps([["4a"], ["4b"]])] * 2
+            + [json.dumps([["4a", "4a"], ["4b"]]), json.dumps([["4a"], ["4b"]])],
+            smact_validity=[True] * 4,
         )
     )
     d = tmp_path / "wyformer_release"
@@ -105,9 +106,11 @@ def test_bad_rows_are_reported_not_dropped(tmp_path, monkeypatch):
     monkeypatch.setenv("WYLIB_DATA_DIR", str(tmp_path))
     monkeypatch.setitem(data.REGISTRY, "wyformer_release", {"genes": data.DataFile("toy", "genes", "genes.csv")})
     g = release.load_genes()
-    assert len(g) == 3 and g["representation"].iloc[0] is not None
+    assert len(g) == 4 and g["representation"].iloc[0] is not None
+    assert g["pyxtal_args"].iloc[0] == dict(group=225, species=["Na", "Cl"], numIons=[4, 4], sites=[["4a"], ["4b"]])
     assert g["representation"].iloc[1] is None and "numIons" in g["reason"].iloc[1]
     assert g["representation"].iloc[2] is None and "no degrees of freedom" in g["reason"].iloc[2]
+    assert g["representation"].iloc[3] is None and g["reason"].iloc[3]  # non-integer count: a reason, no crash
 
 
 def test_benchmark_chemistry_of_the_authors_rows():

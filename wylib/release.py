@@ -33,19 +33,35 @@ def _json_column(values: pd.Series) -> list:
     return [json.loads(v) if isinstance(v, str) else v for v in values]
 
 
-def _representations(frame: pd.DataFrame) -> tuple[list[WyckoffRepresentation | None], list[str | None]]:
+def _pyxtal_args(frame: pd.DataFrame) -> list[dict]:
+    """Each gene row as pyXtal's `from_random` arguments (group, species, numIons, sites); counts that are not
+    integers stay as they are, for `_representations` to reject with a reason."""
+    return [
+        dict(group=int(g), species=sp, numIons=_integers(n), sites=st)
+        for g, sp, n, st in zip(
+            frame["group"],
+            _json_column(frame["species"]),
+            _json_column(frame["numIons"]),
+            _json_column(frame["sites"]),
+            strict=True,
+        )
+    ]
+
+
+def _integers(values):
+    try:
+        return [int(k) for k in values]
+    except (TypeError, ValueError):
+        return values
+
+
+def _representations(args: Sequence[dict]) -> tuple[list[WyckoffRepresentation | None], list[str | None]]:
     reps: list[WyckoffRepresentation | None] = []
     reasons: list[str | None] = []
-    for g, sp, n, st in zip(
-        frame["group"],
-        _json_column(frame["species"]),
-        _json_column(frame["numIons"]),
-        _json_column(frame["sites"]),
-        strict=True,
-    ):
+    for a in args:
         try:
-            rep = WyckoffRepresentation.from_pyxtal_args(dict(group=int(g), species=sp, numIons=n, sites=st))
-            if rep.composition != _composition(sp, n):
+            rep = WyckoffRepresentation.from_pyxtal_args(a)
+            if rep.composition != _composition(a["species"], a["numIons"]):
                 raise ValueError("numIons do not match the multiplicities of the sites")
             if (why := formal_validity_error(rep.spacegroup, rep.tokens)) is not None:
                 raise ValueError(f"not formally valid: {why}")
@@ -82,17 +98,8 @@ def load_genes(n_elements: Sequence[int] | None = BITERNARY) -> pd.DataFrame:
     from wylib.data import locate
 
     frame = _select(pd.read_csv(locate("wyformer_release", "genes")), n_elements)
-    reps, reasons = _representations(frame)
-    args = [
-        dict(group=int(g), species=sp, numIons=[int(k) for k in n], sites=st)
-        for g, sp, n, st in zip(
-            frame["group"],
-            _json_column(frame["species"]),
-            _json_column(frame["numIons"]),
-            _json_column(frame["sites"]),
-            strict=True,
-        )
-    ]
+    args = _pyxtal_args(frame)
+    reps, reasons = _representations(args)
     return pd.DataFrame(
         dict(
             material_id=frame["material_id"].astype(str),
@@ -125,7 +132,7 @@ def load_relaxed(n_elements: Sequence[int] | None = BITERNARY) -> pd.DataFrame:
         except (ValueError, KeyError, TypeError) as err:
             structures.append(None)
             reasons.append(f"unreadable structure: {type(err).__name__}: {err}")
-    reps, rep_reasons = _representations(frame)
+    reps, rep_reasons = _representations(_pyxtal_args(frame))
     return pd.DataFrame(
         dict(
             material_id=frame["material_id"].astype(str),
