@@ -26,16 +26,18 @@ from pathlib import Path
 # first import beyond the standard library: bench_relax limits BLAS/OpenMP to 1 thread before numpy and torch load
 from bench_relax import trial_arguments, trial_items
 
+import wylib.relax  # noqa: E402
+
+RELAXER_FIRE = wylib.relax._FIRE  # the relaxer's own FIRE, which `main` swaps out while a candidate runs
+
 
 def optimizer_class(name: str):
-    """The relaxer's phase optimizer for `name`: FIRE is `wylib.relax._FIRE` itself; the others get the same
-    gradient reuse (the convergence test's gradient is the step's)."""
+    """The relaxer's phase optimizer for `name`: FIRE is the relaxer's own (`RELAXER_FIRE`, also while `main` has
+    swapped it out); the others get the same gradient reuse (the convergence test's gradient is the step's)."""
     import ase.optimize
 
-    import wylib.relax as relax
-
     if name == "FIRE":
-        return relax._FIRE
+        return RELAXER_FIRE
     base = getattr(ase.optimize, name)
 
     class Reusing(base):
@@ -86,12 +88,10 @@ def main() -> dict:
     samples, items = trial_items(a, out)
     model = load_model(1)
     cfg = relax.RelaxConfig(steps=a.steps)
-    fire = relax._FIRE
     runs: dict[str, dict] = {}
     records: dict[str, list[dict]] = {}
     try:
         for name in a.optimizers:
-            relax._FIRE = fire  # "FIRE" inside a combination means the relaxer's own
             relax._FIRE = phase_optimizers(name)
             t0 = time.perf_counter()
             recs = [r.to_dict() for r in relax.BatchRelaxer(cfg, model=model).relax(items)]
@@ -108,7 +108,7 @@ def main() -> dict:
             )
             print(name, runs[name], flush=True)
     finally:
-        relax._FIRE = fire
+        relax._FIRE = RELAXER_FIRE
     ref, ref_best = {r["id"]: r for r in records["FIRE"]}, relax.best_trials(records["FIRE"])
     for name, recs in records.items():
         best = relax.best_trials(recs)
