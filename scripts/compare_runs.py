@@ -7,7 +7,8 @@ For every row present in both tables with computed values (ours, the authors' ge
 the authors' released sets, the test split, the baseline) and every metric with an interval, the reference
 value [interval], the rerun's value [interval] and whether the rerun's value lies inside the reference's
 interval (widened to include its point value, as `wylib.report.compare` does, and by 1e-9 relative for
-float summation order). Writes
+float summation order), and whether value and interval are identical (1e-12 relative: a rerun on the same kind
+of machine reproduces them to the last digit). Writes
 results/<name>.{csv,md}.
 """
 
@@ -51,9 +52,15 @@ def compare_tables(reference: pd.DataFrame, rerun: pd.DataFrame) -> pd.DataFrame
                     rerun_low=b[f"{m}_low"],
                     rerun_high=b[f"{m}_high"],
                     inside=bool(lo <= b[m] <= hi),
+                    identical=all(_same(a[k], b[k]) for k in (m, f"{m}_low", f"{m}_high")),
                 )
             )
     return pd.DataFrame(out)
+
+
+def _same(x: float, y: float) -> bool:
+    """Equal to the last digits a CSV round trip keeps (1e-12 relative), or both NaN."""
+    return bool((np.isnan(x) and np.isnan(y)) or abs(x - y) <= 1e-12 * max(abs(x), abs(y), 1e-300))
 
 
 def _fmt(v: float) -> str:
@@ -64,15 +71,17 @@ def to_markdown(table: pd.DataFrame, note: str) -> str:
     lines = [
         note,
         "",
-        f"{int(table.inside.sum())} of {len(table)} rerun values lie inside the reference's interval.",
+        f"{int(table.inside.sum())} of {len(table)} rerun values lie inside the reference's interval; "
+        f"{int(table.identical.sum())} of {len(table)} are identical to it (value and interval, to 1e-12 relative).",
         "",
-        "| row | metric | reference [95 % CI] | rerun [95 % CI] | inside |",
-        "| --- | --- | --- | --- | --- |",
+        "| row | metric | reference [95 % CI] | rerun [95 % CI] | inside | identical |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for r in table.itertuples():
         ref = f"{_fmt(r.reference)} [{_fmt(r.reference_low)}, {_fmt(r.reference_high)}]"
         new = f"{_fmt(r.rerun)} [{_fmt(r.rerun_low)}, {_fmt(r.rerun_high)}]"
-        lines.append(f"| {r.row} | {r.metric} | {ref} | {new} | {'yes' if r.inside else '**no**'} |")
+        inside, same = "yes" if r.inside else "**no**", "yes" if r.identical else "no"
+        lines.append(f"| {r.row} | {r.metric} | {ref} | {new} | {inside} | {same} |")
     return "\n".join(lines) + "\n"
 
 

@@ -15,7 +15,7 @@ from compare_runs import compare_tables, main  # noqa: E402
 def test_committed_table_against_itself_and_a_shifted_rerun(tmp_path):
     ref = pd.read_csv(REPO / "results" / "table1.csv")
     same = compare_tables(ref, ref)
-    assert len(same) > 20 and same.inside.all()
+    assert len(same) > 20 and same.inside.all() and same.identical.all()
     assert {"WyckoffTransformer (this repo)", "WyFormer genes, 2-3 el., this repo's protocol"} <= set(same.row)
     assert not same.row.str.contains("published").any()  # the paper's rows have no intervals
     shifted = ref.copy()
@@ -35,9 +35,12 @@ def test_committed_table_against_itself_and_a_shifted_rerun(tmp_path):
     )
     bad = table[~table.inside]
     assert list(zip(bad.row, bad.metric, strict=True)) == [("WyckoffTransformer (this repo)", "sun_paper")]
+    changed = table[~table.identical]
+    assert list(zip(changed.row, changed.metric, strict=True)) == [("WyckoffTransformer (this repo)", "sun_paper")]
     assert "Marginal baseline (no learning)" not in set(table.row)
     md = (tmp_path / "cmp.md").read_text()
     assert f"{len(table) - 1} of {len(table)} rerun values lie inside" in md and "**no**" in md
+    assert f"{len(table) - 1} of {len(table)} are identical" in md
 
 
 def test_sun_between_models_on_committed_counts(tmp_path):
