@@ -13,7 +13,11 @@ the decision on the recorded energies and reports
 The energy at the pause is the last trace point at or before S steps (a trial that ended before S uses its
 final energy), so S is best a multiple of TRACE_EVERY.
 
+`--adaptive` replays instead an adaptive number of trials: relax trials 0..start-1 of a sample, then one more
+at a time, until two usable trials end within `tol` eV/atom of the lowest energy so far (or all are used).
+
     .venv/bin/python bench/screen_sim.py output/trial_effect/all/relax.jsonl
+    .venv/bin/python bench/screen_sim.py output/te_default/all/relax.jsonl --adaptive
 """
 
 from __future__ import annotations
@@ -41,7 +45,14 @@ def trials_by_sample(records: list[dict]) -> dict[str, list[dict]]:
         trace = [(int(offsets[int(p)] + s), e) for p, s, e in rec.get("trace", [])]
         n_atoms = len(rec["structure"]["sites"]) if rec.get("structure") else 0
         out.setdefault(sample, []).append(
-            dict(ok=ok, e=rec["energy_per_atom"] if ok else np.inf, atoms=n_atoms, steps=int(offsets[-1]), trace=trace)
+            dict(
+                ok=ok,
+                e=rec["energy_per_atom"] if ok else np.inf,
+                atoms=n_atoms,
+                steps=int(offsets[-1]),
+                trace=trace,
+                trial=int(rec["id"].rsplit("/", 1)[1]),
+            )
         )
     return out
 
@@ -92,6 +103,35 @@ def replay(samples: dict[str, list[dict]], steps, margin, keep: int | None) -> d
     )
 
 
+def adaptive(samples: dict[str, list[dict]], tol: float, start: int) -> dict:
+    """Outcome of the adaptive trial count (module docstring) over all samples: cost and agreement as `replay`."""
+    cost = full = changed = within = n = 0
+    for trials in samples.values():
+        if not any(t["ok"] for t in trials):
+            continue
+        n += 1
+        ordered = sorted(trials, key=lambda t: t["trial"])
+        used = ordered[:start]
+        while len(used) < len(ordered):
+            e = sorted(t["e"] for t in used if t["ok"])
+            if len(e) >= 2 and e[1] - e[0] <= tol:
+                break
+            used = ordered[: len(used) + 1]
+        full += sum(t["steps"] * t["atoms"] for t in trials)
+        cost += sum(t["steps"] * t["atoms"] for t in used)
+        best_full, kept = min(t["e"] for t in trials), min(t["e"] for t in used)
+        changed += kept != best_full
+        within += abs(kept - best_full) <= 0.010
+    return dict(
+        tol=tol,
+        start=start,
+        samples=n,
+        cost_pct=round(100 * cost / full, 1),
+        changed_pct=round(100 * changed / n, 1),
+        within_10meV_pct=round(100 * within / n, 1),
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("relax_jsonl")
@@ -99,8 +139,14 @@ def main() -> None:
     ap.add_argument("--margins", default="0.02,0.05,0.1,0.2")
     ap.add_argument("--keeps", default="1,2,3,none")
     ap.add_argument("--out", default=None, help="CSV of every screen")
+    ap.add_argument("--adaptive", action="store_true", help="replay the adaptive trial count instead")
     a = ap.parse_args()
     samples = trials_by_sample(read_jsonl(a.relax_jsonl))
+    if a.adaptive:
+        rows = [adaptive(samples, tol, start) for tol in (0.001, 0.005, 0.01) for start in (2, 3)]
+        print(f"{len(samples)} samples; adaptive trial count, cheapest first:")
+        print(pd.DataFrame(rows).sort_values("cost_pct").to_markdown(index=False))
+        return
     grid = itertools.product(
         [int(s) for s in a.steps.split(",")],
         [float(m) for m in a.margins.split(",")],
