@@ -123,3 +123,23 @@ def test_edge_cap_splits_calls_and_keeps_the_values(model, real, monkeypatch):
     for a, b in zip(ref, capped, strict=True):
         assert float(a["energy"]) == pytest.approx(float(b["energy"]), abs=1e-5)
         assert np.allclose(a["forces"], b["forces"], atol=1e-5) and np.allclose(a["stress"], b["stress"], atol=1e-7)
+
+
+def test_companion_makes_a_structures_values_independent_of_its_place_in_the_call(model, test_split_head):
+    """Alone or last in a call, some structures' values lie a float32 rounding step from their values with
+    other structures after them; with `companion` every call ends with the companion graph, and a structure's
+    values are the same bit for bit alone, in pairs, first or last."""
+    structures = [parse_cif(c) for c in test_split_head.cif[:40]]
+    batched = chg.predict(model, structures, batch_size=40, companion=True)
+    reversed_ = chg.predict(model, structures[::-1], batch_size=7, companion=True)[::-1]
+    alone = [chg.predict(model, [s], companion=True)[0] for s in structures]
+    pairs = [p for i in range(0, 40, 2) for p in chg.predict(model, structures[i : i + 2], companion=True)]
+    plain_alone = [chg.predict(model, [s])[0] for s in structures]
+
+    def same(a, b):
+        return all(np.array_equal(a[k], b[k]) for k in "efs")
+
+    for other in (reversed_, alone, pairs):
+        assert all(same(o, b) for o, b in zip(other, batched, strict=True))
+    assert not all(same(a, b) for a, b in zip(plain_alone, batched, strict=True))  # why the companion exists
+    assert chg.companion_graph(model) is chg.companion_graph(model)  # built once per model

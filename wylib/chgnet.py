@@ -234,12 +234,37 @@ def chunks(sizes: Sequence[int], batch_size: int, max_edges: int | None = None) 
     return out
 
 
+def companion_graph(model):
+    """A fixed graph (rock salt NaCl, conventional cell, 8 atoms) that `predict(..., companion=True)` adds at the
+    end of every call; built once per model."""
+    graph = getattr(model, "_wylib_companion", None)
+    if graph is None:
+        from pymatgen.core import Lattice
+
+        nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5] * 3])
+        graph = model.graph_converter(nacl)
+        model._wylib_companion = graph
+    return graph
+
+
 def predict(
-    model, structures: Sequence[Structure], batch_size: int = 32, task: str = "efs", max_edges: int | None = None
+    model,
+    structures: Sequence[Structure],
+    batch_size: int = 32,
+    task: str = "efs",
+    max_edges: int | None = None,
+    companion: bool = False,
 ) -> list[dict | Failure]:
     """Per structure, CHGNet's prediction (`predict_efs` for task "efs", `predict_e` for "e") or a
     `Failure`; structures are evaluated `batch_size` at a time (and, with `max_edges`, at most that many
-    graph edges per call: `chunks`), a failing batch one by one."""
+    graph edges per call: `chunks`), a failing batch one by one.
+
+    On CPU, a structure's float32 values can depend on where it stands in a call: alone, or last in a call,
+    about one structure in fourteen gets forces, stress or energy a rounding step apart from its values with
+    other structures after it (measured on 300 test-split structures: `bench/bench_companion.py`). With
+    `companion`, every call ends with the `companion_graph` (its result dropped), so no structure is ever last
+    and its values do not depend on how the calls were formed: the batched relaxer's results then do not
+    depend on a process pool's timing. It costs the companion's 8 atoms per call."""
     if task not in ("e", "efs"):
         raise ValueError(f"task must be 'e' or 'efs', got {task!r}")
     out: list[dict | Failure | None] = [None] * len(structures)
@@ -252,7 +277,8 @@ def predict(
             out[i] = Failure("graph", err)
 
     def run(gs):
-        return predict_efs(model, gs) if task == "efs" else predict_e(model, gs)
+        call = [*gs, companion_graph(model)] if companion else gs
+        return (predict_efs(model, call) if task == "efs" else predict_e(model, call))[: len(gs)]
 
     for part in chunks([graph_edges(g) for g in graphs], batch_size, max_edges):
         idx, gs = [where[j] for j in part], [graphs[j] for j in part]
@@ -271,12 +297,16 @@ def predict(
 
 
 def evaluate(
-    model, structures: Sequence[Structure], batch_size: int = 32, max_edges: int | None = None
+    model,
+    structures: Sequence[Structure],
+    batch_size: int = 32,
+    max_edges: int | None = None,
+    companion: bool = False,
 ) -> list[dict | Failure]:
     """Energy (eV, total), forces (eV/A), stress (3x3, eV/A^3) per structure, or a `Failure`;
-    float32 values exactly as `CHGNetCalculator` stores them."""
+    float32 values exactly as `CHGNetCalculator` stores them (`companion`: see `predict`)."""
     out: list[dict | Failure] = []
-    for s, p in zip(structures, predict(model, structures, batch_size, "efs", max_edges), strict=True):
+    for s, p in zip(structures, predict(model, structures, batch_size, "efs", max_edges, companion), strict=True):
         extensive = len(s) if model.is_intensive else 1
         out.append(
             p if isinstance(p, Failure) else dict(energy=p["e"] * extensive, forces=p["f"], stress=p["s"] * units.GPa)

@@ -425,7 +425,10 @@ class BatchRelaxer:
                 break
             if running:
                 structures = [_structure(j.atoms) for j in running]
-                results = evaluate(self.model, structures, self.cfg.batch_size, self.cfg.max_edges)
+                # every call ends with the companion unless one-at-a-time was asked for (batch 1: StructOptimizer's
+                # values): a structure's values then never depend on how the batches were formed
+                pad = self.cfg.batch_size > 1
+                results = evaluate(self.model, structures, self.cfg.batch_size, self.cfg.max_edges, pad)
                 for job, res in zip(running, results, strict=True):
                     try:
                         job.advance(res)
@@ -556,7 +559,9 @@ def _relax_streaming(
     for _ in range(n_par):
         tasks.put(None)
     # few structures: cap each worker's batch so that all workers get a share from the start
-    cfg = replace(config, batch_size=max(1, min(config.batch_size, math.ceil(len(todo) / n_par))))
+    # (at least 2 unless one-at-a-time was asked for, so that the calls keep their companion: `BatchRelaxer`)
+    small = max(2, math.ceil(len(todo) / n_par)) if config.batch_size > 1 else 1
+    cfg = replace(config, batch_size=min(config.batch_size, small))
     with _thread_env(threads):
         procs = [
             ctx.Process(target=_stream_worker, args=(tasks, results, cfg, threads), daemon=True) for _ in range(n_par)

@@ -1,0 +1,74 @@
+"""Benchmark: what the companion graph of `wylib.chgnet.predict(..., companion=True)` fixes and costs on CPU.
+
+The first `--n` structures of the bi/ternary test split: how many get values (energy, forces, stress) that are
+not bit for bit their values in a full batch when evaluated alone, and when last in a pair, without and with
+the companion; then the time of one energy-forces-stress call of `--batch` structures without and with it
+(alternated, median of `--repeats`), i.e. the companion's cost per call.
+
+    WYLIB_DATA_DIR=../shared/data .venv/bin/python bench/bench_companion.py --n 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # before numpy and torch load, as in the relax workers
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's wylib
+
+import numpy as np  # noqa: E402
+
+
+def main() -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--repeats", type=int, default=7)
+    a = ap.parse_args()
+
+    import wylib.chgnet as chg
+    from wylib.data import load_split, parse_cif
+    from wylib.machine import machine_info
+
+    model = chg.load_model(1)
+    structures = [parse_cif(c) for c in load_split("mp_20_biternary_open", "test").cif[: a.n]]
+    full = chg.predict(model, structures, batch_size=30)
+
+    def same(x, y):
+        return all(np.array_equal(x[k], y[k]) for k in "efs")
+
+    res: dict = dict(machine=machine_info(), date=datetime.datetime.now().isoformat(timespec="seconds"), n=a.n)
+    for companion in (False, True):
+        alone = [chg.predict(model, [s], companion=companion)[0] for s in structures]
+        last = [chg.predict(model, [structures[i - 1], s], companion=companion)[1] for i, s in enumerate(structures)]
+        res[f"companion={companion}"] = dict(
+            alone_differ=sum(not same(x, y) for x, y in zip(alone, full, strict=True)),
+            last_of_pair_differ=sum(not same(x, y) for x, y in zip(last, full, strict=True)),
+        )
+    graphs = [model.graph_converter(s) for s in structures[: a.batch]]
+    pad = [*graphs, chg.companion_graph(model)]
+    times: dict[bool, list[float]] = {False: [], True: []}
+    chg.predict_efs(model, pad)  # warm-up
+    for _ in range(a.repeats):
+        for companion, call in ((False, graphs), (True, pad)):
+            t = time.perf_counter()
+            chg.predict_efs(model, call)
+            times[companion].append(time.perf_counter() - t)
+    plain, padded = statistics.median(times[False]), statistics.median(times[True])
+    res.update(
+        batch=a.batch, call_s=round(plain, 4), call_with_companion_s=round(padded, 4), cost=round(padded / plain, 3)
+    )
+    print(json.dumps(res, indent=1))
+    return res
+
+
+if __name__ == "__main__":
+    main()
