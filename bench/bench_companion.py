@@ -3,9 +3,13 @@
 The first `--n` structures of the bi/ternary test split: how many get values (energy, forces, stress) that are
 not bit for bit their values in a full batch when evaluated alone, and when last in a pair, without and with
 the companion; then the time of one energy-forces-stress call of `--batch` structures without and with it
-(alternated, median of `--repeats`), i.e. the companion's cost per call.
+(alternated, median of `--repeats`), i.e. the companion's cost per call. With `--builds FILE --trials K`
+it also relaxes the first K pyXtal trials of a `builds.jsonl` (paper protocol, `relax_to_jsonl`) once in one
+process and once with a pool of 2 workers (different batches, formed by timing) and counts the records that
+are not bit for bit the same.
 
-    WYLIB_DATA_DIR=../shared/data .venv/bin/python bench/bench_companion.py --n 300
+    WYLIB_DATA_DIR=../shared/data .venv/bin/python bench/bench_companion.py --n 300 \
+        --builds output/bench_relax/builds.jsonl --trials 48
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ def main() -> dict:
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--builds", default=None)
+    ap.add_argument("--trials", type=int, default=48)
+    ap.add_argument("--out", default="output/bench_companion")
     a = ap.parse_args()
 
     import wylib.chgnet as chg
@@ -66,8 +73,36 @@ def main() -> dict:
     res.update(
         batch=a.batch, call_s=round(plain, 4), call_with_companion_s=round(padded, 4), cost=round(padded / plain, 3)
     )
+    if a.builds:
+        res["pool"] = pool_check(a.builds, a.trials, Path(a.out))
     print(json.dumps(res, indent=1))
     return res
+
+
+def pool_check(builds: str, n: int, out: Path) -> dict:
+    """The first `n` trials of `builds` relaxed in one process and with 2 pool workers: records that differ."""
+    from pymatgen.core import Structure
+
+    from wylib.relax import RelaxConfig, read_jsonl, relax_to_jsonl
+
+    items = []
+    for rec in read_jsonl(builds):
+        items += [(f"{rec['sample_id']}/{t}", Structure.from_dict(st)) for t, (st, _) in enumerate(rec["trials"]) if st]
+    items = items[:n]
+    out.mkdir(parents=True, exist_ok=True)
+    runs = {}
+    for workers in (1, 2):
+        path = out / f"workers{workers}.jsonl"
+        path.unlink(missing_ok=True)
+        t = time.perf_counter()
+        relax_to_jsonl(items, path, RelaxConfig(), n_workers=workers, threads=1, progress=False)
+        runs[workers] = ({r["id"]: r for r in read_jsonl(path)}, time.perf_counter() - t)
+    one, two = runs[1][0], runs[2][0]
+    return dict(
+        trials=len(items),
+        wall_s={w: round(t, 1) for w, (_, t) in runs.items()},
+        records_differ=sum(one[k] != two.get(k) for k in one),
+    )
 
 
 if __name__ == "__main__":
