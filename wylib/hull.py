@@ -159,7 +159,9 @@ def chgnet_relaxed_energies(structures: Sequence[Structure | None], fmax: float 
     config = RelaxConfig(fmax=fmax, steps=steps, phases=("cell",), symmetry=False, max_volume_ratio=math.inf)
     out = np.full(len(structures), np.nan)
     items = [(str(i), s) for i, s in enumerate(structures) if s is not None]
-    for r in BatchRelaxer(config, model=_model()).relax(items):
+    # one process, fixed order: no pool timing to guard against, so no companion (the references' energies stay
+    # those computed before it existed, and a lone structure gets StructOptimizer's values bit for bit)
+    for r in BatchRelaxer(config, model=_model(), companion=False).relax(items):
         if r.flag in USABLE_FLAGS:
             out[int(r.id)] = r.energy_per_atom
     return out

@@ -368,10 +368,16 @@ class _Job:
 class BatchRelaxer:
     """Relax many structures with one batched CHGNet call per FIRE step."""
 
-    def __init__(self, config: RelaxConfig = RelaxConfig(), model=None, threads: int | None = None):
+    def __init__(
+        self, config: RelaxConfig = RelaxConfig(), model=None, threads: int | None = None, companion: bool | None = None
+    ):
+        """`companion` (default: on unless the batch size is 1): end every CHGNet call with
+        `wylib.chgnet.companion_graph`, so that no result depends on how the batches were formed (a pool's
+        timing); off, a lone structure gets StructOptimizer's one-at-a-time values."""
         self.model = model if model is not None else load_model(threads, config.device)
         # the batch size follows the device the model is on (a CUDA model may come with config.device "cpu")
         self.cfg = config.resolved(str(next(self.model.parameters()).device))
+        self.companion = self.cfg.batch_size > 1 if companion is None else companion
 
     def relax(
         self,
@@ -425,10 +431,8 @@ class BatchRelaxer:
                 break
             if running:
                 structures = [_structure(j.atoms) for j in running]
-                # every call ends with the companion unless one-at-a-time was asked for (batch 1: StructOptimizer's
-                # values): a structure's values then never depend on how the batches were formed
-                pad = self.cfg.batch_size > 1
-                results = evaluate(self.model, structures, self.cfg.batch_size, self.cfg.max_edges, pad)
+                cfg = self.cfg
+                results = evaluate(self.model, structures, cfg.batch_size, cfg.max_edges, self.companion)
                 for job, res in zip(running, results, strict=True):
                     try:
                         job.advance(res)
