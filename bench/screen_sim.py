@@ -92,10 +92,12 @@ def replay(samples: dict[str, list[dict]], steps, margin, keep: int | None) -> d
         kept = min([t["e"] for t in alive if t["ok"]] + [np.inf])
         changed += kept != best_full
         within += abs(kept - best_full) <= 0.010
+    return dict(screen_steps=steps, margin=margin, keep=keep, **_outcome(n, cost, full, changed, within))
+
+
+def _outcome(n: int, cost: float, full: float, changed: int, within: int) -> dict:
+    """The reported shares: cost against the exhaustive run, samples whose kept trial changed, and within 10 meV."""
     return dict(
-        screen_steps=steps,
-        margin=margin,
-        keep=keep,
         samples=n,
         cost_pct=round(100 * cost / full, 1),
         changed_pct=round(100 * changed / n, 1),
@@ -122,14 +124,7 @@ def adaptive(samples: dict[str, list[dict]], tol: float, start: int) -> dict:
         best_full, kept = min(t["e"] for t in trials), min(t["e"] for t in used)
         changed += kept != best_full
         within += abs(kept - best_full) <= 0.010
-    return dict(
-        tol=tol,
-        start=start,
-        samples=n,
-        cost_pct=round(100 * cost / full, 1),
-        changed_pct=round(100 * changed / n, 1),
-        within_10meV_pct=round(100 * within / n, 1),
-    )
+    return dict(tol=tol, start=start, **_outcome(n, cost, full, changed, within))
 
 
 def main() -> None:
