@@ -9,6 +9,9 @@ The FIRE loop mirrors `ase.optimize.Dynamics.irun` and the CHGNet evaluation
 unconstrained run follows CHGNet's own `StructOptimizer.relax` step for step: exactly with
 one structure per call, and up to rare last-bit differences of float32 reductions over a
 different batch (with 1 torch thread; with more threads the reduction order also varies).
+With batches, every call ends with a fixed companion structure (`wylib.chgnet.companion_graph`),
+so a structure's values never depend on whether it was alone or last in a call, i.e. a pool's
+results do not depend on how its timing formed the batches.
 
 Protocol (paper): phase "positions" (atoms only), then phase "cell" (cell and
 positions); FIRE; fmax 0.05 eV/A; at most `steps` steps per phase; symmetry constraint.
