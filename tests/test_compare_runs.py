@@ -60,3 +60,18 @@ def test_sun_between_models_on_committed_counts(tmp_path):
     n, k = int(counts.loc[ours, "with E_hull"].iloc[0]), int(counts.loc[ours, "S.U.N. vs train+val"].iloc[0])
     assert row["a - b, pp"] == round(100 * (n - k) / n, 1) and row["Fisher p"] < 0.001
     assert (tmp_path / "sun_between_models.md").exists()
+
+
+def test_compare_relax_records_counts_identical_and_different_records():
+    from compare_relax_records import compare_records
+
+    a = [
+        dict(id="1/0", flag="converged", energy_per_atom=-3.0, n_steps=[2, 5]),
+        dict(id="1/1", flag="converged", energy_per_atom=-3.1, n_steps=[1, 4]),
+        dict(id="2/0", flag="not_converged", energy_per_atom=None, n_steps=[500, 500]),
+    ]
+    b = [dict(r) for r in a[:2]] + [dict(id="3/0", flag="converged", energy_per_atom=-1.0, n_steps=[0, 1])]
+    b[1]["energy_per_atom"] = -3.1000005
+    out = compare_records(a, b)
+    assert (out["common"], out["identical"], out["differ"], out["flags_differ"], out["steps_differ"]) == (2, 1, 1, 0, 0)
+    assert abs(out["max_abs_dE_eV_per_atom"] - 5e-7) < 1e-12
