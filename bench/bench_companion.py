@@ -6,7 +6,8 @@ the companion; then the time of one energy-forces-stress call of `--batch` struc
 (alternated, median of `--repeats`), i.e. the companion's cost per call. With `--builds FILE --trials K`
 it also relaxes the first K pyXtal trials of a `builds.jsonl` (paper protocol, `relax_to_jsonl`) once in one
 process and once with a pool of 2 workers (different batches, formed by timing) and counts the records that
-are not bit for bit the same.
+are not bit for bit the same; before that it times the same trials relaxed in one process without and with the
+companion (alternated twice), i.e. its cost on whole relaxations.
 
     WYLIB_DATA_DIR=../shared/data .venv/bin/python bench/bench_companion.py --n 300 \
         --builds output/bench_relax/builds.jsonl --trials 48
@@ -83,6 +84,7 @@ def pool_check(builds: str, n: int, out: Path) -> dict:
     """The first `n` trials of `builds` relaxed in one process and with 2 pool workers: records that differ."""
     from pymatgen.core import Structure
 
+    from wylib.chgnet import load_model
     from wylib.relax import RelaxConfig, read_jsonl, relax_to_jsonl
 
     items = []
@@ -90,7 +92,15 @@ def pool_check(builds: str, n: int, out: Path) -> dict:
         items += [(f"{rec['sample_id']}/{t}", Structure.from_dict(st)) for t, (st, _) in enumerate(rec["trials"]) if st]
     items = items[:n]
     out.mkdir(parents=True, exist_ok=True)
-    runs = {}
+    runs: dict = {}
+    times: dict[bool, list[float]] = {}
+    from wylib.relax import BatchRelaxer
+
+    model = load_model(1)
+    for companion in (False, True, False, True):  # alternated: the cost of whole relaxations, one process
+        t = time.perf_counter()
+        BatchRelaxer(RelaxConfig(), model=model, companion=companion).relax(items)
+        times.setdefault(companion, []).append(time.perf_counter() - t)
     for workers in (1, 2):
         path = out / f"workers{workers}.jsonl"
         path.unlink(missing_ok=True)
@@ -100,6 +110,8 @@ def pool_check(builds: str, n: int, out: Path) -> dict:
     one, two = runs[1][0], runs[2][0]
     return dict(
         trials=len(items),
+        relax_s={str(k): [round(x, 1) for x in v] for k, v in times.items()},
+        relax_cost=round(sum(times[True]) / sum(times[False]), 3),
         wall_s={w: round(t, 1) for w, (_, t) in runs.items()},
         records_differ=sum(one[k] != two.get(k) for k in one),
     )
