@@ -75,16 +75,15 @@ def main() -> dict:
         batch=a.batch, call_s=round(plain, 4), call_with_companion_s=round(padded, 4), cost=round(padded / plain, 3)
     )
     if a.builds:
-        res["pool"] = pool_check(a.builds, a.trials, Path(a.out))
+        res["pool"] = pool_check(model, a.builds, a.trials, Path(a.out))
     print(json.dumps(res, indent=1))
     return res
 
 
-def pool_check(builds: str, n: int, out: Path) -> dict:
+def pool_check(model, builds: str, n: int, out: Path) -> dict:
     """The first `n` trials of `builds` relaxed in one process and with 2 pool workers: records that differ."""
     from pymatgen.core import Structure
 
-    from wylib.chgnet import load_model
     from wylib.relax import RelaxConfig, read_jsonl, relax_to_jsonl
 
     items = []
@@ -96,7 +95,6 @@ def pool_check(builds: str, n: int, out: Path) -> dict:
     times: dict[bool, list[float]] = {}
     from wylib.relax import BatchRelaxer
 
-    model = load_model(1)
     for companion in (False, True, False, True):  # alternated: the cost of whole relaxations, one process
         t = time.perf_counter()
         BatchRelaxer(RelaxConfig(), model=model, companion=companion).relax(items)
