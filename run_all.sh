@@ -13,18 +13,19 @@ Runs notebooks/01..06 in order through papermill with the parameters of a profil
   full   the paper's counts (1000 relaxed structures, several trials): for a GPU or a Dask cluster
   mp_20  the paper profile on the full MP-20 benchmark (downloaded on first use: needs internet)
 Executed notebooks go to <out>/notebooks (default out: output/<profile>), results to
-<out>/results and <out>/figures (paper and full also copy them to results/ and figures/).
+<out>/results and <out>/figures (paper and full also publish them to results/paper/ and figures/paper/,
+and the executed notebooks to notebooks/paper/).
 A notebook already complete for the same parameters (and the same upstream runs) is skipped,
 so rerunning after a crash or a kill continues where it stopped. The first failing notebook
 stops the run, naming the notebook and the cell. Table 1 is printed at the end.
-The first call creates .venv (scripts/setup_env.sh). The data directory is $WYLIB_DATA_DIR
+The first call creates .venv (tools/setup_env.sh). The data directory is $WYLIB_DATA_DIR
 (default ../shared/data).
 TXT
 }
 for arg in "$@"; do
   case "$arg" in -h|--help) usage; exit 0 ;; esac
 done
-bash scripts/setup_env.sh
+bash tools/setup_env.sh
 export WYLIB_DATA_DIR=${WYLIB_DATA_DIR:-$(cd .. && pwd)/shared/data}
 export MPLBACKEND=Agg
 exec .venv/bin/python -m wylib.pipeline "$@"

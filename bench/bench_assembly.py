@@ -5,7 +5,7 @@ Same run, same trials (the first `--n` valid samples of the committed model x `-
 `WYLIB_CHGNET_ASSEMBLY=chgnet` (the CPU default, bitwise StructOptimizer) and once with `=batched` (the GPU
 default). Reports the wall-time ratio, FIRE steps, and how many samples keep a lowest trial within 10 meV/atom.
 
-    WYLIB_DATA_DIR=../shared/data .venv/bin/python bench/bench_assembly.py --n 16
+    WYLIB_DATA_DIR=../shared/data .venv/bin/python -m bench.bench_assembly --n 16
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import platform
 import time
 from pathlib import Path
 
-# first import beyond the standard library: bench_relax limits BLAS/OpenMP to 1 thread before numpy and torch load
-from bench_relax import trial_arguments, trial_items
+# first import beyond the standard library: limits BLAS/OpenMP to 1 thread before numpy and torch load
+from bench.trials import trial_arguments, trial_items
 
 
 def main() -> dict:

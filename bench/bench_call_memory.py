@@ -1,12 +1,12 @@
 """Benchmark: memory of one CHGNet energy-forces-stress call against the size of its graphs (bonds + angles).
 
-Takes the first `--n` pyXtal trials of a `builds.jsonl` (notebook 04 or `scripts/trial_effect.py`), sorts their
+Takes the first `--n` pyXtal trials of a `builds.jsonl` (notebook 04 or `studies/protocol/trial_effect.py`), sorts their
 graphs largest first (by angles) and, in a fresh process per batch size, evaluates them `--batch-sizes` at a time
 (`wylib.chgnet.predict_efs`, one torch thread), reading the process's peak RSS after each call. Reports the base
 RSS (model loaded, graphs built), the peak, the edges of the largest call and the memory per edge. With `--relax`,
 also the distribution of graph edges over the final structures of a `relax.jsonl`.
 
-    .venv/bin/python bench/bench_call_memory.py --builds output/paper/generated/builds.jsonl \
+    .venv/bin/python -m bench.bench_call_memory --builds output/paper/generated/builds.jsonl \
         --relax output/paper/generated/relax.jsonl
 """
 
@@ -20,10 +20,6 @@ import platform
 import resource
 import subprocess
 import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # this checkout's wylib
 
 
 def _peak_mib() -> float:

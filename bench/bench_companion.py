@@ -9,7 +9,7 @@ process and once with a pool of 2 workers (different batches, formed by timing) 
 are not bit for bit the same; before that it times the same trials relaxed in one process without and with the
 companion (alternated twice), i.e. its cost on whole relaxations.
 
-    WYLIB_DATA_DIR=../shared/data .venv/bin/python bench/bench_companion.py --n 300 \
+    WYLIB_DATA_DIR=../shared/data .venv/bin/python -m bench.bench_companion --n 300 \
         --builds output/bench_relax/builds.jsonl --trials 48
 """
 
@@ -20,16 +20,14 @@ import datetime
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # before numpy and torch load, as in the relax workers
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's wylib
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 def main() -> dict:

@@ -4,7 +4,7 @@ Candidates: 150 random test-split structures (mostly novel) + 50 random training
 structures rattled by 0.03 Angstrom (must come out not novel), seeded.
 Baseline = `novelty_mask(n_jobs=1)`, candidate = `novelty_mask(n_jobs=2)`, same process.
 
-    WYLIB_DATA_DIR=../shared/data python bench/bench_novelty.py [--n-test 150 --n-train 50]
+    WYLIB_DATA_DIR=../shared/data python -m bench.bench_novelty [--n-test 150 --n-train 50]
 """
 
 from __future__ import annotations

@@ -15,11 +15,11 @@ cell, FixSymmetry).
 Reports wall time per sample and the ratio baseline / candidate, peak RSS, FIRE steps, and for each sample
 whether the kept trial's final energy is within 10 meV/atom of the reference's lowest trial.
 
-    WYLIB_DATA_DIR=../shared/data nohup .venv/bin/python bench/bench_relax.py --part reference --shard 0/1 \
+    WYLIB_DATA_DIR=../shared/data nohup .venv/bin/python -m bench.bench_relax --part reference --shard 0/1 \
         > output/bench_relax_ref.log 2>&1 &
-    WYLIB_DATA_DIR=../shared/data nohup .venv/bin/python bench/bench_relax.py --part timing \
+    WYLIB_DATA_DIR=../shared/data nohup .venv/bin/python -m bench.bench_relax --part timing \
         > output/bench_relax.log 2>&1 &
-    .venv/bin/python bench/bench_relax.py --part report       # after both: summary.json + the table
+    .venv/bin/python -m bench.bench_relax --part report       # after both: summary.json + the table
 
 The former one-phase bench (BatchRelaxer vs StructOptimizer on test-split structures) is
 `bench/bench_relax_onephase.py`.
@@ -27,32 +27,20 @@ The former one-phase bench (BatchRelaxer vs StructOptimizer on test-split struct
 
 from __future__ import annotations
 
-import os
-import sys
-
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")  # before numpy and torch load
-
 import argparse
 import datetime
 import json
+import os
 import platform
 import time
 from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's wylib
+# first import beyond the standard library: limits BLAS/OpenMP to 1 thread before numpy and torch load
+from bench.trials import trial_arguments, trial_items
 
-import numpy as np  # noqa: E402
-
-
-def trial_arguments(ap: argparse.ArgumentParser, n: int) -> None:
-    """The options that choose the trials (`trial_items`) and the protocol, shared by the relax benchmarks."""
-    ap.add_argument("--n", type=int, default=n)
-    ap.add_argument("--trials", type=int, default=6)
-    ap.add_argument("--steps", type=int, default=500)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--run-dir", default="runs/default")
+# isort: split
+import numpy as np
 
 
 def args() -> argparse.Namespace:
@@ -81,20 +69,6 @@ def configs(a):
         )
     }
     return base, replace(base, **screen)
-
-
-def trial_items(a, out: Path) -> tuple[list[dict], list[tuple[str, object]]]:
-    from wylib.generated import build_samples, model_samples
-
-    samples = model_samples(a.run_dir, a.n)
-    builds = build_samples(samples, out / "builds.jsonl", a.trials, 0, True, a.workers, progress=True)
-    items = [
-        (f"{s['sample_id']}/{t}", st)
-        for s, trials in zip(samples, builds, strict=True)
-        for t, (st, _) in enumerate(trials)
-        if st is not None
-    ]
-    return samples, items
 
 
 def timing(a, out: Path) -> None:

@@ -7,7 +7,7 @@ before the cap existed), in turn. For each: wall time, peak RSS and PSS of the w
 every 0.2 s), FIRE steps, and how many samples keep a lowest trial within 10 meV/atom of the uncapped run's
 (of the first cap's when 0 is not among the caps). Ratios are uncapped (or first) wall time over this one.
 
-    WYLIB_DATA_DIR=../shared/data .venv/bin/python bench/bench_relax_memory.py --n 32 --caps 10000 0
+    WYLIB_DATA_DIR=../shared/data .venv/bin/python -m bench.bench_relax_memory --n 32 --caps 10000 0
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import platform
 import time
 from pathlib import Path
 
-# first import beyond the standard library: bench_relax limits BLAS/OpenMP to 1 thread before numpy and torch load
-from bench_relax import trial_arguments, trial_items
+# first import beyond the standard library: limits BLAS/OpenMP to 1 thread before numpy and torch load
+from bench.trials import trial_arguments, trial_items
 
 
 def main() -> dict:

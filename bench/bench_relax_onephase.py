@@ -11,7 +11,7 @@ Reports throughput (wall and CPU time), final-energy agreement and peak RSS per 
 BLAS/OpenMP pools are limited to `--threads` before numpy loads: otherwise idle BLAS
 threads spin and double the CPU time without doing work.
 
-    WYLIB_DATA_DIR=../shared/data nohup .venv/bin/python bench/bench_relax.py --n 32 --threads 1 --workers 2 \
+    WYLIB_DATA_DIR=../shared/data nohup .venv/bin/python -m bench.bench_relax --n 32 --threads 1 --workers 2 \
         --out output/bench_relax > output/bench_relax.log 2>&1 &
 """
 

@@ -7,7 +7,7 @@ length (``--stop-bias``). Space groups are drawn from the train+val distribution
 ``cascade_logits`` passes per position) per repetition so that machine noise hits
 both alike; reports wall and CPU seconds, samples/s, validity and mean length.
 
-    python bench/bench_sampling.py --n 10000 --threads 2 [--run-dir output/.../run] [--reps 2]
+    python -m bench.bench_sampling --n 10000 --threads 2 [--run-dir output/.../run] [--reps 2]
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ All three run in this one process on the same pymatgen Structures (single core e
 interleaved chunk by chunk so that machine noise hits them alike. Reports structures/s,
 ratios and peak RSS.
 
-    python bench/bench_tokenize.py --n 300 [--dataset mp_20_biternary_open --split test]
+    python -m bench.bench_tokenize --n 300 [--dataset mp_20_biternary_open --split test]
 """
 
 from __future__ import annotations

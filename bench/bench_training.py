@@ -7,7 +7,7 @@ way). Reports: best validation NLL of the official recipe within its budget, the
 training time each objective needs to first reach it, their ratio, both final
 validation/test NLLs (Table 2 convention), and the process peak RSS.
 
-    nohup nice -n 10 .venv/bin/python bench/bench_training.py > output/bench_training.log 2>&1 &
+    nohup nice -n 10 .venv/bin/python -m bench.bench_training > output/bench_training.log 2>&1 &
 
 Resumable: rerun the same command after a kill (both runs resume from checkpoints).
 """

@@ -1,6 +1,6 @@
 """Log RSS, PSS and USS (MiB) of a process and all its descendants every few seconds: where a stage's memory goes.
 
-    nohup .venv/bin/python bench/memlog.py <pid of `python -m wylib.pipeline`> 10 output/mem.log &
+    nohup .venv/bin/python -m bench.memlog <pid of `python -m wylib.pipeline`> 10 output/mem.log &
 
 One line per sample: time, the summed RSS / PSS / USS, then pid:rss/pss/uss:command tail for every process.
 Stops when the root process ends.

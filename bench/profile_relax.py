@@ -10,7 +10,7 @@ scatter/index operations and in the rest, i.e. whether the call is bound by arit
 (4) the same call under bfloat16 autocast (matrix products in bfloat16, where the CPU has it) against
 float32: the ratio and the largest energy and force differences, i.e. what lower precision would buy.
 
-    .venv/bin/python bench/profile_relax.py output/trial_effect/all/builds.jsonl --trials 24 --steps 60
+    .venv/bin/python -m bench.profile_relax output/trial_effect/all/builds.jsonl --trials 24 --steps 60
 """
 
 from __future__ import annotations
@@ -26,18 +26,14 @@ import datetime
 import json
 import platform
 import pstats
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's wylib
+import numpy as np
+import torch
+from pymatgen.core import Structure
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from pymatgen.core import Structure  # noqa: E402
-
-import wylib.chgnet as chg  # noqa: E402
-from wylib.relax import BatchRelaxer, RelaxConfig, read_jsonl  # noqa: E402
+import wylib.chgnet as chg
+from wylib.relax import BatchRelaxer, RelaxConfig, read_jsonl
 
 PARTS = {  # label: function names whose cumulative time is that part
     "CHGNet call (wylib.chgnet.evaluate)": ("evaluate",),

@@ -4,10 +4,10 @@
 # smoke profile). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup_env.sh
-.venv/bin/ruff check wylib tests scripts bench
+bash tools/setup_env.sh
+.venv/bin/ruff check wylib tests studies tools bench
 # Formatting check (the tree is formatted with `ruff format`; run it on your files before committing).
-.venv/bin/ruff format --check wylib tests scripts bench
+.venv/bin/ruff format --check wylib tests studies tools bench
 export WYLIB_DATA_DIR=${WYLIB_DATA_DIR:-$(cd .. && pwd)/shared/data}
 export WYLIB_AUTO_DOWNLOAD=${WYLIB_AUTO_DOWNLOAD:-0}
 export MPLBACKEND=Agg

@@ -1,21 +1,15 @@
-"""bench/bench_optimizers.py: the optimizer per relax phase, and FIRE always the relaxer's own."""
+"""studies/protocol/bench_optimizers.py: the optimizer per relax phase, and FIRE always the relaxer's own."""
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 from ase.build import bulk
 from ase.filters import FrechetCellFilter
 from ase.optimize import BFGS
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-
 
 def test_phase_optimizers_split_positions_and_cell(monkeypatch):
-    import bench_optimizers
-
     import wylib.relax as relax
+    from studies.protocol import bench_optimizers
 
     fire = relax._FIRE
     monkeypatch.setattr(relax, "_FIRE", bench_optimizers.phase_optimizers("BFGS"))  # as while a candidate runs

@@ -1,19 +1,18 @@
-"""scripts/compare_runs.py: a rerun's Table 1 against the committed one, metric by metric."""
+"""tools/compare_runs.py: a rerun's Table 1 against the committed one, metric by metric."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas as pd
 
+from tools.compare_runs import compare_tables, main
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "scripts"))
-from compare_runs import compare_tables, main  # noqa: E402
 
 
 def test_committed_table_against_itself_and_a_shifted_rerun(tmp_path):
-    ref = pd.read_csv(REPO / "results" / "table1.csv")
+    ref = pd.read_csv(REPO / "results" / "paper" / "table1.csv")
     same = compare_tables(ref, ref)
     assert len(same) > 20 and same.inside.all() and same.identical.all()
     assert {"WyckoffTransformer (this repo)", "WyFormer genes, 2-3 el., this repo's protocol"} <= set(same.row)
@@ -25,7 +24,7 @@ def test_committed_table_against_itself_and_a_shifted_rerun(tmp_path):
     (tmp_path / "rerun.csv").write_text(shifted.to_csv(index=False))
     table = main(
         [
-            str(REPO / "results" / "table1.csv"),
+            str(REPO / "results" / "paper" / "table1.csv"),
             str(tmp_path / "rerun.csv"),
             "--name",
             "cmp",
@@ -44,17 +43,22 @@ def test_committed_table_against_itself_and_a_shifted_rerun(tmp_path):
 
 
 def test_sun_between_models_on_committed_counts(tmp_path):
-    from sun_between_models import main as sun_main
+    from studies.chemistry.sun_between_models import main as sun_main
 
-    same = sun_main([str(REPO / "results" / "sun_known.csv")] * 2 + ["--results-dir", str(tmp_path)])
+    same = sun_main([str(REPO / "results" / "paper" / "sun_known.csv")] * 2 + ["--results-dir", str(tmp_path)])
     assert (same["a - b, pp"] == 0).all() and (same["Fisher p"] == 1).all()
-    counts = pd.read_csv(REPO / "results" / "sun_known.csv")
+    counts = pd.read_csv(REPO / "results" / "paper" / "sun_known.csv")
     better = counts.copy()
     ours = better.set == "WyckoffTransformer (this repo)"
     better.loc[ours, "S.U.N. vs train+val"] = better.loc[ours, "with E_hull"]  # every structure S.U.N.
     (tmp_path / "better.csv").write_text(better.to_csv(index=False))
     table = sun_main(
-        [str(tmp_path / "better.csv"), str(REPO / "results" / "sun_known.csv"), "--results-dir", str(tmp_path)]
+        [
+            str(tmp_path / "better.csv"),
+            str(REPO / "results" / "paper" / "sun_known.csv"),
+            "--results-dir",
+            str(tmp_path),
+        ]
     )
     row = table.set_index("novelty against").loc["train+val (paper)"]
     n, k = int(counts.loc[ours, "with E_hull"].iloc[0]), int(counts.loc[ours, "S.U.N. vs train+val"].iloc[0])
@@ -63,7 +67,7 @@ def test_sun_between_models_on_committed_counts(tmp_path):
 
 
 def test_compare_relax_records_counts_identical_and_different_records():
-    from compare_relax_records import compare_records
+    from tools.compare_relax_records import compare_records
 
     a = [
         dict(id="1/0", flag="converged", energy_per_atom=-3.0, n_steps=[2, 5]),

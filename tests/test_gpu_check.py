@@ -1,12 +1,13 @@
-"""bench/gpu_check.py on CPU with tiny sizes: it trains, samples, relaxes and projects the full relax time."""
+"""tools/gpu_check.py on CPU with tiny sizes: it trains, samples, relaxes and projects the full relax time."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
+
+from tools import gpu_check
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -14,9 +15,6 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.mark.slow
 def test_gpu_check_tiny_cpu(tmp_path, monkeypatch):
     monkeypatch.setenv("WYLIB_CACHE_DIR", str(tmp_path / "cache"))
-    sys.path.insert(0, str(REPO / "bench"))
-    import gpu_check
-
     out = tmp_path / "gc"
     # tiny training + sampling (an undertrained model builds nothing, so no relaxation here)
     gpu_check.main("--device cpu --max-structures 120 --epochs 1 --n-samples 60 --n-relax 0 --out".split() + [str(out)])
@@ -34,9 +32,7 @@ def test_gpu_check_tiny_cpu(tmp_path, monkeypatch):
 
 
 def test_steady_rate_counts_the_middle_of_the_run():
-    sys.path.insert(0, str(REPO / "bench"))
-    from gpu_check import steady_rate
-
+    steady_rate = gpu_check.steady_rate
     assert steady_rate([(1.0, 10)] * 9) == {}
     # 20 relaxations of 100 steps finishing 1 s apart after a 30 s start: 100 steps/s in the middle
     rate = steady_rate([(30.0 + i, 100) for i in range(20)])

@@ -186,7 +186,6 @@ def test_weight_ema_is_what_is_validated_and_saved(tmp_path: Path) -> None:
 
 KILL_SCRIPT = textwrap.dedent("""
     import sys
-    sys.path.insert(0, {tests!r})
     from test_train import _run, tcfg
     _run(__import__("pathlib").Path(sys.argv[1]), tcfg(max_epochs=12))
 """)
@@ -196,9 +195,9 @@ KILL_SCRIPT = textwrap.dedent("""
 def test_killed_run_resumes_from_checkpoint(tmp_path: Path) -> None:
     ref = _run(tmp_path / "ref", tcfg(max_epochs=12))
     run = tmp_path / "killed"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), str(Path(__file__).parent)])}
     proc = subprocess.Popen(
-        [sys.executable, "-c", KILL_SCRIPT.format(tests=str(Path(__file__).parent)), str(run)],
+        [sys.executable, "-c", KILL_SCRIPT, str(run)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -1,4 +1,4 @@
-"""scripts/val_by_field.py: per-field validation NLL at the kept round and at fixed rounds of a history."""
+"""studies/chemistry/val_by_field.py: per-field validation NLL at the kept round and at fixed rounds of a history."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from studies.chemistry.val_by_field import by_field
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "scripts"))
-from val_by_field import by_field  # noqa: E402
 
 
 def history() -> pd.DataFrame:
@@ -42,11 +42,12 @@ def test_a_run_without_history_is_reported_and_skipped(tmp_path) -> None:
     good.mkdir(), empty.mkdir()
     history().to_csv(good / "history.csv", index=False)
     out = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "val_by_field.py"), "--run-dirs", str(good), str(empty)]
+        [sys.executable, "-m", "studies.chemistry.val_by_field", "--run-dirs", str(good), str(empty)]
         + ["--name", "t", "--results-dir", str(tmp_path / "results")],
         capture_output=True,
         text=True,
         check=True,
+        cwd=REPO,
     )
     assert "skipped" in out.stderr and str(empty) in out.stderr
     assert len(pd.read_csv(tmp_path / "results" / "t.csv")) == 1

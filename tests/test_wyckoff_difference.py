@@ -1,15 +1,10 @@
-"""scripts/wyckoff_difference.py: each Table 1 share over its own subset, and a - b with an interval."""
+"""studies/chemistry/wyckoff_difference.py: each Table 1 share over its own subset, and a - b with an interval."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "scripts"))
-from wyckoff_difference import differences, share_flags  # noqa: E402
+from studies.chemistry.wyckoff_difference import differences, share_flags
 
 
 def _table(rocksalt, perovskite):

@@ -1,7 +1,7 @@
 """Two relaxation record files (`relax.jsonl`) of the same trials, record by record: how many are bit for bit
 the same, and how far the others are apart (energy per atom, flags, FIRE steps).
 
-    .venv/bin/python scripts/compare_relax_records.py output/paper/generated/relax.jsonl \
+    .venv/bin/python -m tools.compare_relax_records output/paper/generated/relax.jsonl \
         ../rerun/output/paper/generated/relax.jsonl
 """
 
@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's wylib
-
-from wylib.relax import read_jsonl  # noqa: E402
+from wylib.relax import read_jsonl
 
 
 def compare_records(reference: list[dict], rerun: list[dict]) -> dict:

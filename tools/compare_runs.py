@@ -1,6 +1,6 @@
 """Two Table 1 results side by side: does a rerun of the study reproduce the committed figures?
 
-    .venv/bin/python scripts/compare_runs.py results/table1.csv output/paper/results/table1.csv \
+    .venv/bin/python -m tools.compare_runs results/paper/table1.csv output/paper/results/table1.csv \
         --name paper_rerun --note "fresh clone, AMD EPYC vm, 2026-12-04"
 
 For every row present in both tables with computed values (ours, the authors' genes through our protocol,
@@ -8,22 +8,19 @@ the authors' released sets, the test split, the baseline) and every metric with 
 value [interval], the rerun's value [interval] and whether the rerun's value lies inside the reference's
 interval (widened to include its point value, as `wylib.report.compare` does, and by 1e-9 relative for
 float summation order), and whether value and interval are identical (1e-12 relative: a rerun on the same kind
-of machine reproduces them to the last digit). Writes
-results/<name>.{csv,md}.
+of machine reproduces them to the last digit). Writes <name>.{csv,md} into ``--results-dir`` (default
+studies/reproducibility/results, where the reruns of the study are recorded).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(0, str(REPO))  # this checkout's wylib, not an installed one
+import numpy as np
+import pandas as pd
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+RESULTS = Path(__file__).resolve().parent.parent / "studies" / "reproducibility" / "results"
 
 
 def compare_tables(reference: pd.DataFrame, rerun: pd.DataFrame) -> pd.DataFrame:
@@ -91,11 +88,12 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     ap.add_argument("rerun")
     ap.add_argument("--name", default="run_comparison")
     ap.add_argument("--note", default="")
-    ap.add_argument("--results-dir", default=str(REPO / "results"))
+    ap.add_argument("--results-dir", default=str(RESULTS))
     a = ap.parse_args(argv)
     table = compare_tables(pd.read_csv(a.reference), pd.read_csv(a.rerun))
     note = f"Reference `{a.reference}` vs rerun `{a.rerun}`. {a.note}".strip()
     out = Path(a.results_dir)
+    out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / f"{a.name}.csv", index=False)
     (out / f"{a.name}.md").write_text(to_markdown(table, note))
     print(to_markdown(table, note))

@@ -1,7 +1,7 @@
 """One-command timing of the study's three costly stages on this machine, with the projected `full` relax time.
 
-    bash bench/gpu_check.sh                       # on a GPU machine: device auto -> CUDA
-    bash bench/gpu_check.sh --max-structures 200 --epochs 1 --n-samples 50 --n-relax 2 --trials 1 --steps 5
+    bash tools/gpu_check.sh                       # on a GPU machine: device auto -> CUDA
+    bash tools/gpu_check.sh --max-structures 200 --epochs 1 --n-samples 50 --n-relax 2 --trials 1 --steps 5
                                                   # tiny CPU smoke run (what the tests do)
 
 1. training to early stopping with the `paper` profile's settings (max 80 epochs, patience 4);

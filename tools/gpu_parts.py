@@ -1,6 +1,6 @@
 """Where one CHGNet step of the batched relaxer spends its time, by batch size, on this machine's device.
 
-    .venv/bin/python bench/gpu_parts.py --device auto --sizes 32,128,512
+    .venv/bin/python -m tools.gpu_parts --device auto --sizes 32,128,512
 
 Per structure of the MP-20 bi/ternary test split (repeated to fill the batch): graph construction on the
 CPU (`model.graph_converter`, what every relax worker does per structure and FIRE step), then the

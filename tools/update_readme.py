@@ -1,6 +1,6 @@
 """Write the README's results section from a finished `paper` run (tables, KL, stage timings).
 
-.venv/bin/python scripts/update_readme_results.py [--run output/paper]
+.venv/bin/python -m tools.update_readme [--run output/paper]
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import platform
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+PAPER = REPO / "results" / "paper"  # what the `paper` profile publishes
+YARDSTICK = REPO / "studies" / "yardstick" / "results"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
@@ -22,7 +24,7 @@ def renumbering_notes(run: Path) -> str:
 
     ref = authors_trainer_reference().set_index(["dataset", "renumbered"])
     ours_test = json.loads((run / "model" / "metrics.json").read_text())["test"]
-    renum = pd.read_csv(REPO / "results" / "table2_renumbering.csv")
+    renum = pd.read_csv(PAPER / "table2_renumbering.csv")
     mean = renum.groupby("renumbered")[["neg_mean_logp", "std_logp"]].mean()
     n_seeds = int((renum.renumbered == "site symmetry").sum())
 
@@ -42,7 +44,7 @@ never five times its own samples; under this repository's convention it scores t
 structure). What reproduces the paper's pattern is renumbering the token ids of the test tensors: the
 authors'-trainer model then scores {ext("site symmetry")} nats (site-symmetry ids renumbered) and
 {ext("element + site symmetry")} (element and site-symmetry ids), ours {own("site symmetry")} and
-{own("element + site symmetry")} (`results/table2_renumbering.md`, mean over {n_seeds} random renumberings; the
+{own("element + site symmetry")} (`results/paper/table2_renumbering.md`, mean over {n_seeds} random renumberings; the
 paper: 93.0 ± 49.2). In the authors' code at the time, token ids were assigned in frozenset iteration order,
 which for strings depends on `PYTHONHASHSEED`, and their notebook loaded a current data cache next to older
 weights. Likely, but unconfirmed without the files of their run: the paper's test/train rows are a
@@ -71,7 +73,7 @@ def main() -> None:
     timing += "".join(f"\n| `{name}` | not run in this invocation | | |" for name in missing)
     peak = max((d["peak_rss_mib"] for _, d in stages if "peak_rss_mib" in d), default=None)
     total = sum(d["seconds"] for _, d in stages) / 60
-    kl = json.loads((REPO / "results" / "permutation_kl.json").read_text())
+    kl = json.loads((PAPER / "permutation_kl.json").read_text())
     free = kl["kl"]["free, valid (paper's way)"]
     params = {name: d["parameters"] for name, d in stages}
     host = next((d["host"] for _, d in stages if "host" in d), platform.node())
@@ -82,7 +84,7 @@ def main() -> None:
     from wylib.likelihood import paper_table2
 
     paper2 = paper_table2().to_markdown(index=False, floatfmt=".1f")
-    t2 = pd.read_csv(REPO / "results" / "table2.csv").set_index("dataset")
+    t2 = pd.read_csv(PAPER / "table2.csv").set_index("dataset")
     ours2 = t2["neg_mean_logp"]
     paper_nll = paper_table2().set_index("dataset")["neg_mean_logp"]
     trio = " / ".join(f"{ours2[k]:.1f}" for k in ("Test", "Train", "Generated, T=1"))
@@ -98,7 +100,7 @@ def main() -> None:
             f"{per['Generated, T=0.01']:.2f} nats against {per['Generated, T=1']:.2f} and {per['Test']:.2f} "
             "(columns `mean_sites`, `neg_mean_logp_per_site`).\n"
         )
-    yardstick = same_yardstick(REPO / "results", gen)
+    yardstick = same_yardstick(PAPER, gen)
     tokenize_note = (
         "Notebook 01 read the tokenized splits from its cache here; tokenizing all 14,258 structures takes\n"
         "about 5 minutes on 2 cores (100 % of them tokenize, no failures).\n"
@@ -128,14 +130,14 @@ profile (1000 relaxed samples, 6 trials each) is for a GPU or a Dask cluster.
 
 {yardstick}
 
-{own_training_data(REPO / "results")}
-### Table 1 in full (`results/table1.md`; intervals are bootstrap 95 %)
+{own_training_data(YARDSTICK)}
+### Table 1 in full (`results/paper/table1.md`; intervals are bootstrap 95 %)
 
-{(REPO / "results" / "table1.md").read_text().strip()}
+{(PAPER / "table1.md").read_text().strip()}
 
-### Table 2 and permutation invariance (`results/table2.md`, `results/permutation_kl.json`)
+### Table 2 and permutation invariance (`results/paper/table2.md`, `results/paper/permutation_kl.json`)
 
-{(REPO / "results" / "table2.md").read_text().strip()}
+{(PAPER / "table2.md").read_text().strip()}
 
 The paper's Table 2 (its MP-20 model; nats per structure, same convention: sum over positions and
 cascade fields, element scored as the emitted token):
@@ -157,9 +159,9 @@ eq. 3; {free["n_sequences"]} valid free samples, {free["n_permutations"]} permut
 
 | | |
 | --- | --- |
-| ![Figure 4](figures/fig4_spacegroups.png) | ![Figure 9](figures/fig9_sites_per_structure.png) |
-| ![Figure 8](figures/fig8_elements_per_structure.png) | ![Figure 10](figures/fig10_ehull_novel.png) |
-| ![Figure 7 (MP-20, the authors' samples)](figures/fig7_ehull_novel_mp20.png) | |
+| ![Figure 4](figures/paper/fig4_spacegroups.png) | ![Figure 9](figures/paper/fig9_sites_per_structure.png) |
+| ![Figure 8](figures/paper/fig8_elements_per_structure.png) | ![Figure 10](figures/paper/fig10_ehull_novel.png) |
+| ![Figure 7 (MP-20, the authors' samples)](figures/paper/fig7_ehull_novel_mp20.png) | |
 {END}"""
     readme = (REPO / "README.md").read_text()
     if START in readme:
@@ -172,7 +174,7 @@ eq. 3; {free["n_sequences"]} valid free samples, {free["n_permutations"]} permut
 
 def own_training_data(results: Path) -> str:
     """The subsection on novelty against each model's own training data: the method in words, then the two
-    tables of ``sun_unseen.md`` (written by ``scripts/sun_unseen.py``); empty when that file is missing."""
+    tables of ``sun_unseen.md`` (written by ``studies/yardstick/sun_unseen.py``); empty when that file is missing."""
     path = results / "sun_unseen.md"
     if not path.exists():
         return ""
@@ -191,15 +193,16 @@ The paper's novelty means "matches no structure the model was trained on". Ours 
 train+val. The authors' model was trained on MP-20's training split, whose binary/ternary structures are in no file
 here, so every sample of theirs that recalls one of its training structures passes our check as novel (and, MP-20
 structures lying within 0.08 eV/atom of the MP hull, mostly as stable too). The rediscovery table above removes
-only the recalls we can see (test split, MPTS-52). `scripts/sun_unseen.py` (`results/sun_unseen.md`; {provenance})
+only the recalls we can see (test split, MPTS-52). `studies.yardstick.sun_unseen`
+(`studies/yardstick/results/sun_unseen.md`; {provenance})
 estimates the rest. First it checks the assumption at the Wyckoff level (`wylib.rediscovery.recall_rates`): a
 model should recall two splits it never saw equally often per structure, and its own training split more often.
 Then (`wylib.rediscovery.unseen_comparison`) it removes from the authors' S.U.N. the unseen split's expected
 recalls, its size over the test split's per test-split rediscovery. That is the recall rate of a held-out split, a
 lower bound for their own training split, so their figure is an **upper bound**; ours needs no correction (all our
 training data are known). The second yardstick judges both sets against all of MP-20 and MPTS-52, removing from
-both the unseen split's expected matches beyond MPTS-52. Counts: the per-category counts of `scripts/sun_known.py`
-(`rediscovery.table_from_counts` reproduces the per-structure bootstrap exactly). {sizes}
+both the unseen split's expected matches beyond MPTS-52. Counts: the per-category counts of
+`studies.yardstick.sun_known` (`rediscovery.table_from_counts` reproduces the per-structure bootstrap exactly). {sizes}
 
 {body}
 """

@@ -3,7 +3,7 @@
 Writes ``<out>.md`` (tables + diagnosis), ``<out>.csv`` (every table in long format: section, set, key, column,
 value) and ``<figure>.pdf/.png``. No training; sampling and teacher-forced scoring only (wylib.diagnose).
 
-    WYLIB_CACHE_DIR=/work/main/data/cache python scripts/diagnose_elements.py \\
+    WYLIB_CACHE_DIR=/work/main/data/cache python -m studies.chemistry.diagnose_elements \\
         [--run-dir runs/default] [--dataset mp_20_biternary_open] [--n-samples 2000] [--n-t1 10000]
 
 1. teacher-forced P(next element is new / a repeat / STOP) per step k and per number of distinct elements so far,
@@ -28,14 +28,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
 
-from wylib import plots  # noqa: E402
-from wylib.data import load_encoded, tokenize_split  # noqa: E402
-from wylib.diagnose import (  # noqa: E402
+from wylib import plots
+from wylib.data import load_encoded, tokenize_split
+from wylib.diagnose import (
     cdf_gaps,
     count_elements,
     element_rows,
@@ -45,10 +45,10 @@ from wylib.diagnose import (  # noqa: E402
     shares,
     step_table,
 )
-from wylib.metrics import element_frequencies, elements_chi2, ks_statistic  # noqa: E402
-from wylib.sample import REASON_CATEGORIES, sample, spacegroup_counts  # noqa: E402
-from wylib.train import load_run  # noqa: E402
-from wylib.vocab import draw_seed  # noqa: E402
+from wylib.metrics import element_frequencies, elements_chi2, ks_statistic
+from wylib.sample import REASON_CATEGORIES, sample, spacegroup_counts
+from wylib.train import load_run
+from wylib.vocab import draw_seed
 
 K_CAP = 10  # steps k >= K_CAP are pooled in the per-step table
 
@@ -97,8 +97,8 @@ def main() -> None:
     ap.add_argument("--n-perm", type=int, default=3, help="random site orders per train/test structure")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default="results/element_diagnosis")
-    ap.add_argument("--figure", default="figures/element_diagnosis")
+    ap.add_argument("--out", default="studies/chemistry/results/element_diagnosis")
+    ap.add_argument("--figure", default="studies/chemistry/figures/element_diagnosis")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
@@ -687,7 +687,7 @@ def report(
         "for f in 0.25 0.5 1.0; do",
         "  .venv/bin/python -m wylib.sweep --grid temperature=1.0 --set run_dir=output/lc/f$f/model n_samples=10000 \\",
         "      n_relax=0 --out output/lc/f$f/sweep",
-        "  .venv/bin/python scripts/diagnose_elements.py --run-dir output/lc/f$f/model \\",
+        "  .venv/bin/python -m studies.chemistry.diagnose_elements --run-dir output/lc/f$f/model \\",
         "      --out output/lc/f$f/element_diagnosis \\",
         "      --figure output/lc/f$f/element_diagnosis",
         "done",

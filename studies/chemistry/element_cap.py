@@ -1,21 +1,22 @@
 """The sampler's optional cap on distinct elements (`wylib.sample.sample(max_elements=3)`) on the default model.
 
-    WYLIB_DATA_DIR=../shared/data .venv/bin/python scripts/element_cap.py
+    WYLIB_DATA_DIR=../shared/data .venv/bin/python -m studies.chemistry.element_cap
 
 10,000 free samples at T = 1 (seed 0) of ``runs/default``, without and with the cap, scored at the Wyckoff
-level like ``scripts/learning_curve.py``; writes ``results/element_cap.csv`` / ``.md``.
+level like ``studies/chemistry/learning_curve.py``; writes ``studies/chemistry/results/element_cap.csv`` / ``.md``.
 """
 
 from __future__ import annotations
 
 import datetime
 import platform
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from learning_curve import KEYS, REPO, ci_cells, score  # noqa: E402
+from studies.chemistry.common import KEYS, ci_cells, score
+from studies.common import REPO
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main() -> None:
@@ -28,19 +29,18 @@ def main() -> None:
     run = REPO / "runs" / "default"
     rows = [{"max_elements": str(cap), **score(run, refs, 10000, 200, max_elements=cap)} for cap in (None, 3)]
     t = pd.DataFrame(rows)
-    t.to_csv(REPO / "results" / "element_cap.csv", index=False)
+    t.to_csv(RESULTS / "element_cap.csv", index=False)
     shown = t[["max_elements", "share_4plus_elements"]].copy()
     shown = shown.join(ci_cells(t, KEYS))
     text = (
         f"# Distinct-element cap in the sampler\n\nHost `{platform.node()}`, {datetime.datetime.now():%Y-%m-%d %H:%M}, "
-        f"{(time.time() - t0) / 60:.1f} min. Command:\n\n    WYLIB_DATA_DIR=../shared/data .venv/bin/python "
-        "scripts/element_cap.py\n\n`runs/default`, 10000 free samples at T = 1 (seed 0) each; `max_elements=3`: once a "
-        "sample holds 3 distinct elements (the most of any training structure) the element step may only repeat "
-        "one of them or stop. Wyckoff-level metrics against the test split as in `results/learning_curve.md`.\n\n"
-        + shown.to_markdown(index=False)
-        + "\n"
+        f"{(time.time() - t0) / 60:.1f} min. Command:\n\n    WYLIB_DATA_DIR=../shared/data .venv/bin/python -m "
+        "studies.chemistry.element_cap\n\n`runs/default`, 10000 free samples at T = 1 (seed 0) each; `max_elements=3`: "
+        "once a sample holds 3 distinct elements (the most of any training structure) the element step may only "
+        "repeat one of them or stop. Wyckoff-level metrics against the test split as in "
+        "`studies/chemistry/results/learning_curve.md`.\n\n" + shown.to_markdown(index=False) + "\n"
     )
-    (REPO / "results" / "element_cap.md").write_text(text)
+    (RESULTS / "element_cap.md").write_text(text)
     print(text)
 
 

@@ -1,11 +1,11 @@
-"""Score trained models side by side as scripts/learning_curve.py does; writes results/<name>.md / .csv.
+"""Score trained models side by side as the learning curve does; writes studies/chemistry/results/<name>.{md,csv}.
 
-    WYLIB_DATA_DIR=../shared/data .venv/bin/python scripts/score_model.py --run-dirs runs/default output/d13/model \
-        --name element_fix_candidates
+    WYLIB_DATA_DIR=../shared/data .venv/bin/python -m studies.chemistry.score_model \
+        --run-dirs runs/default output/d13/model --name element_fix_candidates
 
 Per run: 10,000 free samples at T = 1 (seed 0, space groups from train+val) scored at the Wyckoff level with
-`wylib.evaluate` against the test split (learning_curve.score), plus ``--cold-samples`` free samples at T = 0.01
-(seed 0): their mean number of sites (STOP position) and share of 4+-element valid samples.
+`wylib.evaluate` against the test split (`studies.chemistry.common.score`), plus ``--cold-samples`` free samples at
+T = 0.01 (seed 0): their mean number of sites (STOP position) and share of 4+-element valid samples.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parent), str(HERE)]  # this checkout's wylib, not an installed one
-from learning_curve import KEYS, REPO, ci_cells, free_samples, score  # noqa: E402
+from studies.chemistry.common import KEYS, ci_cells, score
+from studies.common import free_samples
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def cold(run: Path, n: int) -> dict:
@@ -47,7 +48,7 @@ def cold(run: Path, n: int) -> dict:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run-dirs", nargs="+", required=True, type=Path)
-    ap.add_argument("--name", default="element_fix_candidates", help="results/<name>.md / .csv")
+    ap.add_argument("--name", default="element_fix_candidates", help="studies/chemistry/results/<name>.md / .csv")
     ap.add_argument("--n-samples", type=int, default=10000)
     ap.add_argument("--n-bootstrap", type=int, default=200)
     ap.add_argument("--cold-samples", type=int, default=2000, help="samples at T = 0.01 (0: skip)")
@@ -93,17 +94,17 @@ def main(argv: list[str] | None = None) -> None:
         print(f"[score_model] {run}: {row}", flush=True)
         rows.append(row)
     t = pd.DataFrame(rows)
-    (REPO / "results").mkdir(exist_ok=True)
-    t.to_csv(REPO / "results" / f"{args.name}.csv", index=False)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    t.to_csv(RESULTS / f"{args.name}.csv", index=False)
     cols = ["run", "heads", "seed", "epochs", "best_val_nll", "test_nll", "share_4plus_elements"]
     shown = t[cols + [c for c in t.columns if c.startswith(("inv_", "cold_"))]].copy()
     shown = shown.join(ci_cells(t, KEYS))
-    cmd = "python scripts/score_model.py " + " ".join(sys.argv[1:])
+    cmd = "python -m studies.chemistry.score_model " + " ".join(sys.argv[1:])
     text = (
         f"# Scores of candidate models\n\nHost `{platform.node()}`, {datetime.datetime.now():%Y-%m-%d %H:%M}, "
         f"{(time.time() - t0) / 60:.1f} min, 1 torch thread. Command (repository root):\n\n    {cmd}\n\n"
         f"{args.n_samples} free samples at T = 1 per model (seed 0, space groups from train+val), Wyckoff-level "
-        f"metrics against the test split as in `scripts/learning_curve.py` (valid, Wyckoff-unique and "
+        f"metrics against the test split as in `studies/chemistry/learning_curve.py` (valid, Wyckoff-unique and "
         f"Wyckoff-novel samples; bootstrap 95 % over {args.n_bootstrap} resamples); `share_4plus_elements`: % of "
         f"valid samples with more than 3 distinct elements (no training structure has more); `cold_*`: "
         f"{args.cold_samples} free samples at T = 0.01 (mean sites = STOP position and mean distinct element tokens "
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
         f"T = 1 samples invalid for each reason (site symmetry absent, enumeration invalid, DoF-0 position reused, "
         f"service token, no STOP, empty, other).\n\n" + shown.to_markdown(index=False) + "\n"
     )
-    (REPO / "results" / f"{args.name}.md").write_text(text)
+    (RESULTS / f"{args.name}.md").write_text(text)
     print(text)
 
 

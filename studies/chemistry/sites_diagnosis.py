@@ -1,11 +1,12 @@
 """Where sites KS, elements KS and charge neutrality come from: per-set CDFs and shares, raw and filtered.
 
-    WYLIB_DATA_DIR=../shared/data .venv/bin/python scripts/sites_diagnosis.py --run-dirs runs/default output/x/model
+    WYLIB_DATA_DIR=../shared/data .venv/bin/python -m studies.chemistry.sites_diagnosis \
+        --run-dirs runs/default output/x/model
 
-Per run: 10,000 free samples at T = 1 (seed 0, space groups from train+val, as scripts/score_model.py); the share of
-samples with at most 1..8 sites among the valid ones, the valid ones with at most 3 elements, and the valid,
+Per run: 10,000 free samples at T = 1 (seed 0, space groups from train+val, as `studies.chemistry.score_model`); the
+share of samples with at most 1..8 sites among the valid ones, the valid ones with at most 3 elements, and the valid,
 Wyckoff-unique and Wyckoff-novel ones (the set that Table 1's sites KS compares with the test split), next to the
-train+val and test splits. Writes results/<name>.md.
+train+val and test splits. Writes studies/chemistry/results/<name>.md.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import platform
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "scripts")]  # this checkout's wylib, not an installed one
-from learning_curve import free_samples  # noqa: E402
+from studies.common import free_samples
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
 
 KS = range(1, 9)
 SITE_BINS = ((1, 3), (4, 6), (7, 10**6))  # sites ranges of the neutral-% columns; the last is open
@@ -81,7 +83,7 @@ def table_rows(name: str, t, mix: dict[int, float]) -> list[dict]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run-dirs", nargs="+", required=True, type=Path)
-    ap.add_argument("--name", default="sites_diagnosis", help="results/<name>.md")
+    ap.add_argument("--name", default="sites_diagnosis", help="studies/chemistry/results/<name>.md")
     ap.add_argument("--n-samples", type=int, default=10000)
     ap.add_argument("--authors", action="store_true", help="add the authors' released 2-3-element genes")
     args = ap.parse_args(argv)
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         rows += table_rows(str(run), ev.wyckoff_table(res.representations, canonical), mix)
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows).round(3)
-    cmd = "python scripts/sites_diagnosis.py " + " ".join(sys.argv[1:])
+    cmd = "python -m studies.chemistry.sites_diagnosis " + " ".join(sys.argv[1:])
     text = (
         f"# Number of sites: samples against the data\n\nHost `{platform.node()}`, "
         f"{datetime.datetime.now():%Y-%m-%d %H:%M}. "
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
         + table.to_markdown(index=False)
         + "\n"
     )
-    (REPO / "results" / f"{args.name}.md").write_text(text)
+    (RESULTS / f"{args.name}.md").write_text(text)
     print(text)
 
 

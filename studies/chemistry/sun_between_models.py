@@ -1,26 +1,25 @@
 """S.U.N. of two of our models through the same protocol and hull: difference, bootstrap interval, Fisher's test.
 
-    .venv/bin/python scripts/sun_between_models.py results/sun_known.csv results/sun_known_former_default.csv \
+    .venv/bin/python -m studies.chemistry.sun_between_models results/paper/sun_known.csv \
+        studies/chemistry/results/sun_known_former_default.csv \
         --labels "default since 2026-12-04" "former default (2026-12-03)" --name sun_default_vs_former
 
-Each input is a `sun_known.csv` (notebook 05 or `scripts/sun_known.py`); its row "WyckoffTransformer (this
+Each input is a `sun_known.csv` (notebook 05 or `studies.yardstick.sun_known`); its row "WyckoffTransformer (this
 repo)" gives the structures with an E_hull and the S.U.N. counts with novelty against train+val and against every
 known MP structure. The per-structure 0/1 flags are rebuilt from those counts (the bootstrap of
-`wylib.metrics.comparison.proportion_difference` depends on nothing else). Writes results/<name>.md.
+`wylib.metrics.comparison.proportion_difference` depends on nothing else). Writes studies/chemistry/results/<name>.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(0, str(REPO))  # this checkout's wylib, not an installed one
+import numpy as np
+import pandas as pd
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+RESULTS = Path(__file__).resolve().parent / "results"
+
 
 OURS = "WyckoffTransformer (this repo)"
 REFERENCES = {"train+val (paper)": "S.U.N. vs train+val", "every known MP structure": "S.U.N. vs known"}
@@ -59,7 +58,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     ap.add_argument("--labels", nargs=2, default=["a", "b"])
     ap.add_argument("--n-bootstrap", type=int, default=1000)
     ap.add_argument("--name", default="sun_between_models")
-    ap.add_argument("--results-dir", default=str(REPO / "results"))
+    ap.add_argument("--results-dir", default=str(RESULTS))
     a = ap.parse_args(argv)
     rows = [pd.read_csv(p).set_index("set").loc[OURS] for p in (a.a, a.b)]
     table = compare(*rows, n_boot=a.n_bootstrap)

@@ -1,10 +1,10 @@
 """S.U.N. over the training data: is our S.U.N. gap to the authors' genes a data-limited one?
 
-    WYLIB_DATA_DIR=../shared/data nohup .venv/bin/python scripts/sun_learning_curve.py \
+    WYLIB_DATA_DIR=../shared/data nohup .venv/bin/python -m studies.chemistry.sun_learning_curve \
         --fractions 0.25 0.5 1.0 --temperatures 1.0 0.8 --n 300 --trials 1 \
         > output/sun_learning_curve.log 2>&1 &
 
-For each training fraction, the model of `scripts/learning_curve.py` (notebook 02 with the `paper` profile's
+For each training fraction, the model of `studies.chemistry.learning_curve` (notebook 02 with the `paper` profile's
 training settings on a seeded subset of the training split; 1.0 = `runs/default`, trained if missing, reused
 when finished) draws the `paper` profile's samples (10,000 free samples at T = 1, seed 0, space groups from
 train+val) and its first `--n` formally valid ones are built `--trials` times with pyXtal and relaxed with the
@@ -16,7 +16,7 @@ them). S.U.N. on this project's CHGNet hull (uniqueness within each set, novelty
 denominator: samples with an E_hull. The slope of our S.U.N. against log2(training structures) comes with a
 bootstrap interval (`wylib.metrics.proportion_trend`).
 Resumable: every set's relaxations are kept in ``<out>/<set>/relax.jsonl``; rerun the same command after a
-kill. Writes results/<name>.{csv,md} and figures/<name>.{pdf,png}.
+kill. Writes studies/chemistry/results/<name>.{csv,md} and studies/chemistry/figures/<name>.{pdf,png}.
 """
 
 from __future__ import annotations
@@ -29,13 +29,14 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(0, str(REPO))  # this checkout's wylib, not an installed one
-sys.path.insert(0, str(HERE))
+import numpy as np
+import pandas as pd
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from studies.chemistry.common import train
+
+HERE = Path(__file__).resolve().parent
+RESULTS, FIGURES = HERE / "results", HERE / "figures"
+
 
 MP20_TRAIN = 27136  # structures in MP-20's training split (CDVAE's split, the one the authors trained on)
 
@@ -94,11 +95,13 @@ def main() -> None:
     ap.add_argument("--no-authors", action="store_true", help="skip the authors' genes")
     ap.add_argument("--dataset", default="mp_20_biternary_open")
     ap.add_argument("--out", default="output/sun_learning_curve")
-    ap.add_argument("--name", default="sun_learning_curve", help="results/<name>.{csv,md}, figures/<name>.{pdf,png}")
+    ap.add_argument(
+        "--name",
+        default="sun_learning_curve",
+        help="studies/chemistry/results/<name>.{csv,md}, studies/chemistry/figures/<name>.{pdf,png}",
+    )
     a = ap.parse_args()
     import json
-
-    import learning_curve
 
     from wylib import plots
     from wylib.evaluate import authors_elements, load_references
@@ -113,12 +116,12 @@ def main() -> None:
     refs = load_references(a.dataset)
     sets: list[tuple[str, float | None, float, object]] = []
     for f in a.fractions:
-        run = learning_curve.train(f)
+        run = train(f)
         sets.append((f"ours, {100 * f:g} % of train", f, 1.0, run))
     top = max(a.fractions)
     for t in a.temperatures:
         if t != 1.0:
-            sets.append((f"ours, {100 * top:g} % of train, T = {t:g}", top, t, learning_curve.train(top)))
+            sets.append((f"ours, {100 * top:g} % of train, T = {t:g}", top, t, train(top)))
     if not a.no_authors:
         sets.append(("authors' genes (2-3 el.)", None, 1.0, None))
     rows, flags = [], {}
@@ -167,7 +170,7 @@ def main() -> None:
                 f"doublings more, not all of them binaries or ternaries)."
             )
         print(trend_text, flush=True)
-    cmd = "python scripts/sun_learning_curve.py " + " ".join(sys.argv[1:])
+    cmd = "python -m studies.chemistry.sun_learning_curve " + " ".join(sys.argv[1:])
     note = (
         f"# S.U.N. over the training data\n\n{stamp}, `{cmd}`, {(time.time() - t0) / 60:.0f} min in this call "
         f"(resumed calls count only their own time). Per set: the first {a.n} formally valid samples (ours: "
@@ -189,10 +192,10 @@ def main() -> None:
         "S.U.N. 95 % CI",
         [f"[{lo}, {hi}]" for lo, hi in zip(df["S.U.N. low"], df["S.U.N. high"], strict=True)],
     )
-    (REPO / "results").mkdir(exist_ok=True)
-    df.to_csv(REPO / "results" / f"{a.name}.csv", index=False)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    df.to_csv(RESULTS / f"{a.name}.csv", index=False)
     table_md = shown.to_markdown(index=False) + "\n"
-    (REPO / "results" / f"{a.name}.md").write_text(note + table_md + (f"\n{trend_text}\n" if trend_text else ""))
+    (RESULTS / f"{a.name}.md").write_text(note + table_md + (f"\n{trend_text}\n" if trend_text else ""))
     print(shown.to_string(index=False), flush=True)
     import matplotlib.pyplot as plt
 
@@ -211,7 +214,7 @@ def main() -> None:
     ax.set_ylabel(f"S.U.N. %, {a.trials} trial(s), with E_hull")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    plots.save_figure(fig, a.name, REPO / "figures")
+    plots.save_figure(fig, a.name, FIGURES)
 
 
 if __name__ == "__main__":

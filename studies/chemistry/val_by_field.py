@@ -1,6 +1,8 @@
-"""Validation NLL by cascade field from the training histories of run directories; writes results/<name>.md / .csv.
+"""Validation NLL by cascade field from the training histories of run directories; writes <name>.{md,csv} into
+``--results-dir`` (default studies/chemistry/results).
 
-    .venv/bin/python scripts/val_by_field.py --run-dirs runs/default output/e13/comphd_s0/model --name val_nll_by_field
+    .venv/bin/python -m studies.chemistry.val_by_field --run-dirs runs/default output/e13/comphd_s0/model \
+        --name val_nll_by_field
 
 Per run (its `history.csv`, one row per validation round): the best round (lowest total validation NLL, the
 checkpoint that is kept), the per-field NLL there (element, site symmetry, enumeration), the round where the element
@@ -18,7 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
-REPO = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
 FIELDS = ("element", "site_symmetry", "enumeration")
 
 
@@ -40,7 +44,7 @@ def main() -> None:
     ap.add_argument("--run-dirs", nargs="+", type=Path, required=True)
     ap.add_argument("--rounds", nargs="+", type=int, default=[20, 25, 30])
     ap.add_argument("--name", default="val_nll_by_field")
-    ap.add_argument("--results-dir", type=Path, default=REPO / "results")
+    ap.add_argument("--results-dir", type=Path, default=RESULTS)
     args = ap.parse_args()
     rows = []
     for run in args.run_dirs:
@@ -52,7 +56,7 @@ def main() -> None:
     t = pd.DataFrame(rows)
     args.results_dir.mkdir(parents=True, exist_ok=True)
     t.to_csv(args.results_dir / f"{args.name}.csv", index=False)
-    cmd = "python scripts/val_by_field.py " + " ".join(sys.argv[1:])
+    cmd = "python -m studies.chemistry.val_by_field " + " ".join(sys.argv[1:])
     text = (
         f"# Validation NLL by cascade field\n\nHost `{platform.node()}`, {datetime.datetime.now():%Y-%m-%d %H:%M}. "
         f"Command (repository root):\n\n    {cmd}\n\nFrom each run's `history.csv`: `best_*` at the kept checkpoint "

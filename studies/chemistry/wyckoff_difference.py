@@ -1,7 +1,7 @@
 """Two trained runs, Table 1's Wyckoff-level shares as differences: is run a worse than run b beyond the interval
 of the difference?
 
-`scripts/compare_runs.py` asks whether a rerun's value lies inside the reference's interval; that ignores the
+`tools/compare_runs.py` asks whether a rerun's value lies inside the reference's interval; that ignores the
 rerun's own sampling noise. Here both runs draw their free samples as the `paper` profile does (notebook 04:
 `--n` samples at T = 1, seed 0, space groups from train+val), every sample gets the flags of Table 1's
 Wyckoff-level table (`wylib.evaluate.wyckoff_table`), and each share is compared as a - b with a bootstrap
@@ -11,11 +11,12 @@ interval over both sets and Fisher's exact test (`wylib.metrics.proportion_diffe
 * charge neutrality (paper style, SMACT 2014) and P1 share on the statistics set (valid, Wyckoff-unique and
   Wyckoff-novel: Table 1's).
 
-    WYLIB_DATA_DIR=../shared/data .venv/bin/python scripts/wyckoff_difference.py runs/default output/paper_heads \
-        --name wyckoff_default_vs_paper_heads --note "paper heads = runs/default of 950f7f9"
+    WYLIB_DATA_DIR=../shared/data .venv/bin/python -m studies.chemistry.wyckoff_difference \
+        runs/default output/paper_heads --name wyckoff_default_vs_paper_heads \
+        --note "paper heads = runs/default of 950f7f9"
 
 With more than two runs, every run but the last is compared with the last (one block of rows per run, with its
-best validation NLL). Writes results/<name>.{csv,md}.
+best validation NLL). Writes studies/chemistry/results/<name>.{csv,md}.
 """
 
 from __future__ import annotations
@@ -24,15 +25,11 @@ import argparse
 import datetime
 import json
 import platform
-import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # this checkout's wylib, not an installed one
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
 # (metric, label, the subset of `wylib.evaluate.wyckoff_table` rows it is a share of)
 SHARES = (
@@ -42,6 +39,8 @@ SHARES = (
     ("charge_neutral", "charge neutrality %", "statistics"),
     ("p1", "P1 %", "statistics"),
 )
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def share_flags(w: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -116,14 +115,15 @@ def main() -> None:
         nll = json.loads(metrics.read_text()).get("best_val_nll") if metrics.exists() else None
         blocks.append(block.assign(a=run_a, a_best_val_nll=nll))
     table = pd.concat(blocks, ignore_index=True)
-    out = REPO / "results"
+    out = RESULTS
     table.to_csv(out / f"{args.name}.csv", index=False)
     head = (
         f"a = {', '.join(f'`{r}`' for r in runs_a)}, b = `{run_b}`{' (' + args.note + ')' if args.note else ''}: "
         f"{args.n} free "
         f"samples each at T = 1, seed 0, space groups from train+val (the `paper` profile's draw), Table 1's "
         f"Wyckoff-level flags; a - b with a 95 % bootstrap interval over both sets and Fisher's exact p.\n\n"
-        f"{platform.node()}, {datetime.date.today()}, `python scripts/wyckoff_difference.py {' '.join(args.runs)} "
+        f"{platform.node()}, {datetime.date.today()}, "
+        f"`python -m studies.chemistry.wyckoff_difference {' '.join(args.runs)} "
         f"--n {args.n} --name {args.name}`, {(time.time() - t0) / 60:.1f} min.\n\n"
     )
     (out / f"{args.name}.md").write_text(head + table.to_markdown(index=False, floatfmt=".4g") + "\n")

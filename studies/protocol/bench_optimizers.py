@@ -9,7 +9,7 @@ A in the positions phase and B in the cell phase).
 Reports wall time, CHGNet steps, flags, and against FIRE: the samples whose kept (lowest) trial is within
 10 meV/atom, and the trials within 10 meV/atom.
 
-    WYLIB_DATA_DIR=../shared/data .venv/bin/python bench/bench_optimizers.py --n 12
+    WYLIB_DATA_DIR=../shared/data .venv/bin/python -m studies.protocol.bench_optimizers --n 12
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ import platform
 import time
 from pathlib import Path
 
-# first import beyond the standard library: bench_relax limits BLAS/OpenMP to 1 thread before numpy and torch load
-from bench_relax import trial_arguments, trial_items
+# first import beyond the standard library: limits BLAS/OpenMP to 1 thread before numpy and torch load
+from bench.trials import trial_arguments, trial_items
 
-import wylib.relax  # noqa: E402
+# isort: split
+import wylib.relax
 
 RELAXER_FIRE = wylib.relax._FIRE  # the relaxer's own FIRE, which `main` swaps out while a candidate runs
 

@@ -1,7 +1,7 @@
 """Choose the trial screen from an exhaustive multi-trial run, without relaxing anything again.
 
 Reads a `relax.jsonl` in which every trial of every sample was relaxed to the end (for example
-`scripts/trial_effect.py`'s `output/trial_effect/all/relax.jsonl`); every record keeps its energy every
+`studies/protocol/trial_effect.py`'s `output/trial_effect/all/relax.jsonl`); every record keeps its energy every
 `wylib.relax.TRACE_EVERY` FIRE steps (`trace`). For each screen (pause after S FIRE steps, go on with the
 trials within margin M eV/atom of the sample's lowest energy at that point, at most K of them) it replays
 the decision on the recorded energies and reports
@@ -16,23 +16,19 @@ final energy), so S is best a multiple of TRACE_EVERY.
 `--adaptive` replays instead an adaptive number of trials: relax trials 0..start-1 of a sample, then one more
 at a time, until two usable trials end within `tol` eV/atom of the lowest energy so far (or all are used).
 
-    .venv/bin/python bench/screen_sim.py output/trial_effect/all/relax.jsonl
-    .venv/bin/python bench/screen_sim.py output/te_default/all/relax.jsonl --adaptive
+    .venv/bin/python -m studies.protocol.screen_sim output/trial_effect/all/relax.jsonl
+    .venv/bin/python -m studies.protocol.screen_sim output/te_default/all/relax.jsonl --adaptive
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's wylib
+import numpy as np
+import pandas as pd
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from wylib.relax import USABLE_FLAGS, checked, read_jsonl  # noqa: E402
+from wylib.relax import USABLE_FLAGS, checked, read_jsonl
 
 
 def trials_by_sample(records: list[dict]) -> dict[str, list[dict]]:

@@ -1,6 +1,6 @@
 """The trial effect: E_hull and S.U.N. of the kept trial for 1, 2, 3 and 6 pyXtal trials per sample.
 
-    WYLIB_DATA_DIR=../shared/data nohup .venv/bin/python scripts/trial_effect.py --n 200 \
+    WYLIB_DATA_DIR=../shared/data nohup .venv/bin/python -m studies.protocol.trial_effect --n 200 \
         --out output/trial_effect > output/trial_effect.log 2>&1 &
 
 The samples are those of notebook 04 in the `paper` profile: 10,000 free samples of `runs/default` at T = 1
@@ -9,9 +9,9 @@ there, so trial 0 of each sample is the structure that the 1-trial protocol rela
 6 times and every trial relaxed with the full paper protocol (`wylib.generated.generate_structures`,
 resumable: rerun the same command after a kill). The k-trial protocol is then the lowest-energy trial
 among trials 0..k-1 (sub-selection of the same run), scored with `wylib.evaluate` on this project's hull
-(uniqueness within each k-set, novelty against train+val). Writes results/trial_effect.{csv,md} and
-figures/trial_effect.{pdf,png}; each relaxation record keeps its energy trace (`wylib.relax.TRACE_EVERY`),
-which `bench/screen_sim.py` reads to choose the trial screen.
+(uniqueness within each k-set, novelty against train+val). Writes studies/protocol/results/trial_effect.{csv,md}
+and studies/protocol/figures/trial_effect.{pdf,png}; each relaxation record keeps its energy trace
+(`wylib.relax.TRACE_EVERY`), which `studies.protocol.screen_sim` reads to choose the trial screen.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(0, str(REPO))  # this checkout's wylib, not an installed one
+import numpy as np
+import pandas as pd
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+HERE = Path(__file__).resolve().parent
+RESULTS, FIGURES = HERE / "results", HERE / "figures"
+
 
 TRIAL_COUNTS = (1, 2, 3, 6)
 
@@ -52,7 +52,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=500)
     ap.add_argument("--n-bootstrap", type=int, default=1000)
     ap.add_argument("--out", default="output/trial_effect")
-    ap.add_argument("--name", default="trial_effect", help="results/<name>.{csv,md}, figures/<name>.{pdf,png}")
+    ap.add_argument(
+        "--name",
+        default="trial_effect",
+        help="studies/protocol/results/<name>.{csv,md}, studies/protocol/figures/<name>.{pdf,png}",
+    )
     ap.add_argument(
         "--versus",
         default=None,
@@ -120,7 +124,8 @@ def main() -> None:
         f"each built {max(TRIAL_COUNTS)} times and every trial relaxed with the paper protocol (FIRE, fmax 0.05, "
         f"{a.steps} steps per phase, positions then cell, symmetry kept); k trials = lowest energy among trials "
         f"0..k-1 of the same run; S.U.N. on this project's CHGNet hull, denominator: samples with E_hull; paired "
-        f"bootstrap interval for the difference. {stamp}, `python scripts/trial_effect.py {' '.join(sys.argv[1:])}`, "
+        f"bootstrap interval for the difference. {stamp}, "
+        f"`python -m studies.protocol.trial_effect {' '.join(sys.argv[1:])}`, "
         f"{relax_s / 60:.0f} min build + relax."
     )
     versus = ""
@@ -138,9 +143,9 @@ def main() -> None:
             f"{x.interval()} (bootstrap over both sets, the other set "
             f"rebuilt from its counts), Fisher p {x.p_value:.3g}."
         )
-    (REPO / "results").mkdir(exist_ok=True)
-    df.to_csv(REPO / "results" / f"{a.name}.csv", index=False)
-    (REPO / "results" / f"{a.name}.md").write_text(f"{note}{versus}\n\n" + df.to_markdown(index=False) + "\n")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    df.to_csv(RESULTS / f"{a.name}.csv", index=False)
+    (RESULTS / f"{a.name}.md").write_text(f"{note}{versus}\n\n" + df.to_markdown(index=False) + "\n")
     print(df.to_string(index=False), flush=True)
     import matplotlib.pyplot as plt
 
@@ -160,7 +165,7 @@ def main() -> None:
     axes[1].set_ylabel("S.U.N. %, with E_hull")
     axes[1].set_xticks(TRIAL_COUNTS)
     fig.tight_layout()
-    plots.save_figure(fig, a.name, REPO / "figures")
+    plots.save_figure(fig, a.name, FIGURES)
     (out / "summary.json").write_text(json.dumps({"note": note, "rows": rows}, indent=1, default=str))
 
 

@@ -1,17 +1,18 @@
 """S.U.N. of our samples and the authors' under two novelty yardsticks: train+val (the paper's) and every known
 MP structure held here (`wylib.rediscovery`), with the rediscoveries counted by source.
 
-    WYLIB_DATA_DIR=../shared/data .venv/bin/python scripts/sun_known.py \
+    WYLIB_DATA_DIR=../shared/data .venv/bin/python -m studies.yardstick.sun_known \
         --ours output/paper/generated --theirs output/paper/generated_authors --name sun_known
 
 `--ours` / `--theirs`: generated directories written by notebook 04 (`generated.jsonl`; the authors' genes
 through this repo's protocol are `generated_authors`), or `release` for the authors' released relaxed
 samples with 2-3 elements (their own protocol: not the same protocol, said so in the output).
-Writes results/<name>.{csv,md} (per set: counts) results/<name>_difference.csv (ours - theirs under both
-yardsticks), results/<name>_by_elements.csv (stable and S.U.N. shares by number of distinct elements) and
-results/<name>_by_formula.csv (the same within "formula in train+val / known elsewhere / new"; the stable share
-ours minus theirs per class in results/<name>_by_formula_difference.csv; the new-formula samples by whether their
-chemical system is known in results/<name>_new_formulas_by_system*.csv).
+Writes into ``--results-dir`` (default studies/yardstick/results): <name>.{csv,md} (per set: counts),
+<name>_difference.csv (ours - theirs under both yardsticks), <name>_by_elements.csv (stable and S.U.N. shares by
+number of distinct elements) and <name>_by_formula.csv (the same within "formula in train+val / known elsewhere /
+new"; the stable share ours minus theirs per class in <name>_by_formula_difference.csv; the new-formula samples by
+whether their chemical system is known in <name>_new_formulas_by_system*.csv). Notebook 05 writes the same
+tables for the run it evaluates (`results/paper/sun_known*`, `results/paper/sun_by_composition*`).
 """
 
 from __future__ import annotations
@@ -19,16 +20,14 @@ from __future__ import annotations
 import argparse
 import datetime
 import platform
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # this checkout's wylib, not an installed one
+from wylib.constants import STABILITY_THRESHOLD
 
-from wylib.constants import STABILITY_THRESHOLD  # noqa: E402
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def load_set(where: str, name: str):
@@ -70,7 +69,8 @@ def main() -> None:
     ap.add_argument("--theirs", default="output/paper/generated_authors")
     ap.add_argument("--n-bootstrap", type=int, default=1000)
     ap.add_argument("--n-jobs", type=int, default=2)
-    ap.add_argument("--name", default="sun_known", help="results/<name>.{csv,md}")
+    ap.add_argument("--name", default="sun_known", help="<name>.{csv,md} and <name>_*.csv in --results-dir")
+    ap.add_argument("--results-dir", type=Path, default=RESULTS)
     args = ap.parse_args()
 
     from wylib import rediscovery
@@ -91,7 +91,9 @@ def main() -> None:
     by_arity = pd.concat([arity_breakdown(s, tables[s.name]) for s in (ours, theirs)], ignore_index=True)
     by_class = rediscovery.stability_by_composition(ours, theirs, tables, known, n_bootstrap=args.n_bootstrap)
     ratio = rediscovery.unseen_split().ratio_beyond_known
-    out = REPO / "results"
+    out = args.results_dir
+    flag = "" if out == RESULTS else f" --results-dir {out}"
+    out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / f"{args.name}.csv", index=False)
     diff.to_csv(out / f"{args.name}_difference.csv", index=False)
     head = (
@@ -103,7 +105,8 @@ def main() -> None:
         f"structure. Denominator: structures with an E_hull. Difference: bootstrap over both sets, Fisher's exact "
         f"test. ours = `{args.ours}`, theirs = `{args.theirs}`.\n\n"
         f"{platform.node()} ({platform.machine()}), {datetime.date.today()}, "
-        f"`python scripts/sun_known.py --ours {args.ours} --theirs {args.theirs} --name {args.name}`, "
+        f"`python -m studies.yardstick.sun_known --ours {args.ours} --theirs {args.theirs} --name {args.name}"
+        f"{flag}`, "
         f"{(time.time() - t0) / 60:.1f} min.\n\n"
     )
     by_arity.to_csv(out / f"{args.name}_by_elements.csv", index=False)

@@ -1,6 +1,6 @@
 """S.U.N. with novelty against each model's own training data: the authors' unseen training split estimated.
 
-    WYLIB_DATA_DIR=../shared/data .venv/bin/python scripts/sun_unseen.py
+    WYLIB_DATA_DIR=../shared/data .venv/bin/python -m studies.yardstick.sun_unseen
 
 The paper's novelty is "matches no training structure". The authors' model was trained on MP-20's 60 %
 training split, which no file here holds (21,317 binary/ternary structures); our novelty check cannot
@@ -14,12 +14,12 @@ often when it was trained on it. This script
    per canonical class against our train, val and test splits (held-out splits should recall alike per
    class; a training split shows the model's recall factor);
 2. removes the expected matches of the unseen split from S.U.N. (`wylib.rediscovery.unseen_comparison`),
-   from the committed per-category counts of `scripts/sun_known.py` (`results/sun_known.csv`: both sets
-   through this repo's protocol; `results/sun_known_release.csv`: the authors' relaxed set, their protocol),
-   which reproduce the per-structure statistics and their bootstrap exactly (`table_from_counts`).
+   from the committed per-category counts of `studies.yardstick.sun_known` (`results/paper/sun_known.csv`: both
+   sets through this repo's protocol; `studies/yardstick/results/sun_known_release.csv`: the authors' relaxed set,
+   their protocol), which reproduce the per-structure statistics and their bootstrap exactly (`table_from_counts`).
 
-Writes results/sun_unseen.{csv,md} and results/recall_rates.csv (`--name X`: results/X.{csv,md} and
-results/X_recall_rates.csv).
+Writes sun_unseen.{csv,md} and recall_rates.csv into ``--results-dir`` (default studies/yardstick/results;
+``--name X``: X.{csv,md} and X_recall_rates.csv).
 """
 
 from __future__ import annotations
@@ -33,15 +33,14 @@ from pathlib import Path
 
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # this checkout's wylib, not an installed one
-sys.path.insert(0, str(REPO / "scripts"))
+from studies.common import REPO, free_samples
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def recall_table(n_samples: int, n_bootstrap: int) -> pd.DataFrame:
     """Wyckoff-level recall rates of our default model and of the authors' released genes."""
     import torch
-    from learning_curve import free_samples
 
     from wylib import rediscovery, release
     from wylib.data import tokenize_split
@@ -64,11 +63,14 @@ def recall_table(n_samples: int, n_bootstrap: int) -> pd.DataFrame:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--counts", default="results/sun_known.csv", help="ours and theirs, same protocol")
-    ap.add_argument("--release-counts", default="results/sun_known_release.csv", help="theirs, their protocol")
+    ap.add_argument("--counts", default="results/paper/sun_known.csv", help="ours and theirs, same protocol")
+    ap.add_argument(
+        "--release-counts", default="studies/yardstick/results/sun_known_release.csv", help="theirs, their protocol"
+    )
     ap.add_argument("--n-samples", type=int, default=10000)
     ap.add_argument("--n-bootstrap", type=int, default=1000)
-    ap.add_argument("--name", default="sun_unseen", help="results/<name>.{csv,md} (and <name>_recall_rates.csv)")
+    ap.add_argument("--name", default="sun_unseen", help="<name>.{csv,md} (and <name>_recall_rates.csv)")
+    ap.add_argument("--results-dir", type=Path, default=RESULTS)
     args = ap.parse_args()
     recall_name = "recall_rates" if args.name == "sun_unseen" else f"{args.name}_recall_rates"
 
@@ -106,10 +108,11 @@ def main() -> None:
             )
     paper_style = pd.DataFrame(paper_style)
     recall = recall_table(args.n_samples, args.n_bootstrap)
-    (REPO / "results").mkdir(exist_ok=True)
-    sun.to_csv(REPO / "results" / f"{args.name}.csv", index=False)
-    recall.to_csv(REPO / "results" / f"{recall_name}.csv", index=False)
-    cmd = "WYLIB_DATA_DIR=../shared/data .venv/bin/python scripts/sun_unseen.py " + " ".join(sys.argv[1:])
+    out = args.results_dir
+    out.mkdir(parents=True, exist_ok=True)
+    sun.to_csv(out / f"{args.name}.csv", index=False)
+    recall.to_csv(out / f"{recall_name}.csv", index=False)
+    cmd = "WYLIB_DATA_DIR=../shared/data .venv/bin/python -m studies.yardstick.sun_unseen " + " ".join(sys.argv[1:])
     text = (
         "# S.U.N. against each model's own training data\n\n"
         f"Host `{platform.node()}` ({platform.machine()}), {datetime.datetime.now():%Y-%m-%d %H:%M}, "
@@ -136,11 +139,11 @@ def main() -> None:
         f"`{args.counts}` (ours and (c): same protocol, 6 trials, same hull) and `{args.release_counts}` ((b): "
         "their protocol, not the same).\n\n"
         + sun.to_markdown(index=False, floatfmt=".1f")
-        + "\n\nThe uncorrected yardsticks on the same counts (`scripts/sun_known.py`):\n\n"
+        + "\n\nThe uncorrected yardsticks on the same counts (`studies/yardstick/sun_known.py`):\n\n"
         + paper_style.to_markdown(index=False, floatfmt=".3g")
         + "\n"
     )
-    (REPO / "results" / f"{args.name}.md").write_text(text)
+    (out / f"{args.name}.md").write_text(text)
     print(text)
 
 
