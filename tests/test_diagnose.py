@@ -1,4 +1,4 @@
-"""Tests of wylib.diagnose: token bookkeeping, training-target masses, teacher-forced rows, sample tables."""
+"""Tests of studies.chemistry.diagnose: token bookkeeping, training-target masses, teacher-forced rows, samples."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from wylib.diagnose import (
+from studies.chemistry.diagnose import (
     CATEGORIES,
     argmax_category,
     category_masses,

@@ -9,12 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from wylib import paper
 from wylib.evaluate import (
-    PUBLISHED,
+    ROW_LABELS,
     EvaluatedSet,
     References,
+    Row,
     _element_matrix,
     evaluate_set,
+    label,
     published_rows,
     read_generated,
     structure_novelty,
@@ -185,13 +188,14 @@ def test_evaluated_set_errors(reps, rocksalt):
 def test_table_markdown_and_files(reps, refs, tmp_path):
     row, _ = evaluate_set(EvaluatedSet("gen", [reps["nacl"], reps["srtio3"]]), refs, n_bootstrap=10)
     t = table1([row] + published_rows())
-    assert t["row"].tolist()[1:] == list(PUBLISHED) and set(t["source"]) == {"computed", "published"}
+    assert t["row"].tolist()[1:] == [ROW_LABELS[i] for i in paper.TABLE1] and set(t["source"]) == {
+        "computed",
+        "published",
+    }
     assert t.loc[1, "validity"] == 97 and math.isnan(t.loc[1, "validity_low"])
     md = to_markdown(t)
     assert "| Formal validity % ↑ | 100.0 [100.0, 100.0] | 97.0 | 72.0 | – |" in md
     assert "| Metric | gen | WyckoffTransformer (paper, published) | WyCryst (paper, published) |" in md
-    from wylib.evaluate import Row
-
     missing = to_markdown(table1([Row("mine", "missing", {}, notes=["no generated set"])]))
     assert "| Num sites KS ↓ | – |" in missing and "| n_samples | – |" in missing
     assert "**mine**: no generated set" in missing
@@ -202,7 +206,6 @@ def test_table_markdown_and_files(reps, refs, tmp_path):
 
 
 def test_compare_sentences():
-    from wylib.evaluate import Row
     from wylib.metrics import CI
 
     ours = Row(
@@ -236,6 +239,17 @@ def test_compare_sentences():
     assert "equally close" in same[0]
 
 
+def test_rows_and_sets_are_addressed_by_id():
+    """A known id gets its display label; another id is its own label; an explicit name wins."""
+    assert label("authors_genes") == "WyFormer genes, 2-3 el. (authors' model)" and label("x") == "x"
+    assert EvaluatedSet("test", []).name == "Test split (this repo)"
+    assert EvaluatedSet("ours", [], name="k = 1").name == "k = 1"
+    assert Row("ours", "missing", {}).name == "WyckoffTransformer (this repo)"
+    published = {r.id: r for r in published_rows()}
+    assert set(published) == set(paper.TABLE1) and published["paper_test"].name == "Test dataset (paper, published)"
+    assert published["paper_wyformer"].value("sun_paper") == 38.7
+
+
 def test_read_generated(tmp_path, reps, rocksalt):
     from wylib.generated import COLUMNS, save_table
 
@@ -245,6 +259,8 @@ def test_read_generated(tmp_path, reps, rocksalt):
             fh.write(json.dumps({"representation": r.as_dict() if r else None, "valid": r is not None}) + "\n")
     s, found = read_generated(tmp_path)
     assert s.representations == [reps["nacl"], None] and s.structures is None and "no relaxed" in found[1]
+    assert (s.id, s.name) == ("ours", "WyckoffTransformer (this repo)")
+    assert read_generated(tmp_path, "authors_our_protocol")[0].name == label("authors_our_protocol")
     row = dict.fromkeys(COLUMNS)
     row.update(
         sample_id="0",

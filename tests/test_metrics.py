@@ -19,10 +19,9 @@ from wylib.metrics import (
     p1_fraction,
     smact_valid,
     spacegroup_chi2,
-    sun_rates,
+    sun_mask,
     uniqueness_mask,
 )
-from wylib.metrics.stability import sun_mask
 
 
 @pytest.fixture(scope="module")
@@ -231,28 +230,13 @@ def test_novelty_parallel_equals_serial(structures):
 
 
 # ------------------------------------------------------------------ S.U.N.
-def test_sun_rates_hand_computed():
+def test_sun_mask_hand_computed():
     unique = [True, True, True, False, True]
     novel = [True, True, False, True, True]
     e_hull = [0.0, 0.05, -0.1, 0.0, np.nan]
-    sg = [1, 225, 225, 225, 12]
     assert sun_mask(unique, novel, e_hull).tolist() == [True, True, False, False, False]
-    r = sun_rates(unique, novel, e_hull, sg, n_attempted=10)
-    assert (r.n_sun, r.n_ssun, r.n_with_e_hull, r.n_attempted) == (2, 1, 4, 10)
-    assert r.sun_paper == 0.5 and r.sun_all == 0.2 and r.ssun_paper == 0.25 and r.ssun_all == 0.1
-    assert sun_rates([True], [True], [0.08], [2]).sun_all == 1.0  # threshold inclusive
-    complete = [True, False, True, True, False]  # e.g. every binary subsystem has a reference compound
-    r = sun_rates(unique, novel, e_hull, sg, subset=complete)
-    assert (r.n_sun, r.n_ssun, r.n_with_e_hull, r.n_attempted) == (1, 0, 3, 3)
-    with pytest.raises(ValueError):
-        sun_rates(unique, novel, e_hull, sg, n_attempted=10, subset=complete)
-
-
-def test_sun_rates_edge_cases():
-    r = sun_rates([], [], [], [])
-    assert r.n_sun == 0 and math.isnan(r.sun_paper) and math.isnan(r.sun_all)
-    with pytest.raises(ValueError):
-        sun_rates([True], [True], [0.0], [1], n_attempted=0)
+    assert sun_mask([True], [True], [0.08]).tolist() == [True]  # threshold inclusive
+    assert sun_mask([], [], []).tolist() == []
     with pytest.raises(ValueError):
         sun_mask([True, True], [True], [0.0])
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from studies.yardstick.recall import table_from_counts
 from wylib import rediscovery
 
 
@@ -155,7 +156,8 @@ def test_unseen_split_of_the_real_data_matches_the_paper_sizes():
     assert 0.05 < s.share_in_known < 0.15
 
 
-def _counts(n, known, test, mpts):
+def _counts(n: int, known: int, test: int, mpts: int) -> dict[str, int]:
+    """The counts of a `rediscovery.summary_row` (for `table_from_counts`)."""
     return {
         "with E_hull": n,
         "S.U.N. vs train+val": known + test + mpts,
@@ -165,19 +167,8 @@ def _counts(n, known, test, mpts):
     }
 
 
-def test_table_from_counts_reproduces_the_summary():
-    row = _counts(200, 92, 3, 0)
-    t = rediscovery.table_from_counts(row)
-    back = rediscovery.summary_row("x", t)
-    assert {k: back[k] for k in row} == row
-    with pytest.raises(ValueError, match="inconsistent"):
-        rediscovery.table_from_counts({**row, "S.U.N. vs train+val": 99})
-    with pytest.raises(ValueError, match="inconsistent"):
-        rediscovery.table_from_counts(_counts(5, 4, 2, 0))
-
-
 def test_unseen_corrected_values_remove_the_expected_matches():
-    t = rediscovery.table_from_counts(_counts(10, 4, 1, 1))
+    t = table_from_counts(_counts(10, 4, 1, 1))
     own = rediscovery.unseen_corrected_values(t, 3.0, "own training data")
     assert own.mean() == pytest.approx((6 - 3.0) / 10)  # 6 S.U.N. vs train+val, 1 test rediscovery stands for 3
     allk = rediscovery.unseen_corrected_values(t, 2.0, "all of MP-20 and MPTS-52")
@@ -191,8 +182,8 @@ def test_unseen_corrected_values_remove_the_expected_matches():
 
 def test_unseen_comparison_weights_ours_and_theirs_differently():
     split = rediscovery.UnseenSplit(n_unseen=30, n_reference=10, share_in_known=0.1)
-    ours = rediscovery.table_from_counts(_counts(100, 40, 2, 0))
-    theirs = rediscovery.table_from_counts(_counts(100, 50, 5, 1))
+    ours = table_from_counts(_counts(100, 40, 2, 0))
+    theirs = table_from_counts(_counts(100, 50, 5, 1))
     t = rediscovery.unseen_comparison(ours, theirs, split, n_bootstrap=200).set_index("novelty against")
     own, known = t.loc["own training data"], t.loc["all of MP-20 and MPTS-52"]
     assert own["S.U.N. % ours"] == pytest.approx(42.0)  # our training data are all known: no correction
@@ -203,29 +194,8 @@ def test_unseen_comparison_weights_ours_and_theirs_differently():
     lo, hi = (float(x) for x in own["difference 95 % CI"].strip("[]").split(","))
     assert lo < own["ours - theirs, pp"] < hi
     # the test-split rate taken from a larger set of the same model: 10 of 500 (2 %) instead of 5 %
-    bigger = rediscovery.table_from_counts(_counts(500, 250, 10, 0))
+    bigger = table_from_counts(_counts(500, 250, 10, 0))
     r = rediscovery.unseen_comparison(ours, theirs, split, theirs_rate_from=bigger, n_bootstrap=200)
     assert r.set_index("novelty against").loc["own training data", "S.U.N. % theirs"] == pytest.approx(56.0 - 3 * 2)
     off = rediscovery.unseen_comparison(ours, theirs, split, theirs_trained_on_unseen=False, n_bootstrap=50)
     assert off.loc[0, "S.U.N. % theirs"] == pytest.approx(56.0)
-
-
-def test_recall_rates_of_real_representations(rocksalt, perovskite):
-    """Recall per reference class: rock salt recalled from a one-class split, perovskite from a two-class one."""
-    from pymatgen.core import Lattice, Structure
-
-    from wylib.tokens import WyckoffRepresentation
-
-    rs = WyckoffRepresentation.from_structure(rocksalt)
-    pv = WyckoffRepresentation.from_structure(perovskite)
-    cscl = WyckoffRepresentation.from_structure(Structure(Lattice.cubic(3.3), ["Cs", "Cl"], [[0, 0, 0], [0.5] * 3]))
-    refs = {"a": [rs], "b": [pv, cscl], "c": [cscl]}
-    t = rediscovery.recall_rates([rs, rs, pv, None, cscl], refs, baseline="b", n_bootstrap=50).set_index("split")
-    assert t["samples"].tolist() == [3, 3, 3]  # the repeated rock salt counts once, None is skipped
-    assert t["classes"].tolist() == [1, 2, 1]
-    assert t["matches"].tolist() == [1, 2, 1]
-    assert t.loc["a", "ratio to b"] == pytest.approx((1 / 3 / 1) / (2 / 3 / 2))
-    with pytest.raises(ValueError, match="baseline"):
-        rediscovery.recall_rates([rs], refs, baseline="z")
-    with pytest.raises(ValueError, match="no valid samples"):
-        rediscovery.recall_rates([None], refs, baseline="a")

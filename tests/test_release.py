@@ -118,5 +118,5 @@ def test_benchmark_chemistry_of_the_authors_rows():
 
     assert ev.authors_elements("mp_20_biternary_open") == (2, 3) and ev.authors_elements("mp_20") is None
     s = ev.release_gene_set(None)
-    assert s.name == ev.AUTHORS_GENES_ALL and len(s.representations) == 10000
+    assert s.id == "authors_genes_all" and s.name == ev.label(s.id) and len(s.representations) == 10000
     assert len(ev.release_gene_set().representations) == 7484

@@ -20,9 +20,9 @@ def renumbering_notes(run: Path) -> str:
     """README text on the paper's test/train rows: the token-renumbering simulation and the external reference."""
     import pandas as pd
 
-    from wylib.likelihood import authors_trainer_reference
+    from studies.yardstick.table2_forensics import authors_trainer
 
-    ref = authors_trainer_reference().set_index(["dataset", "renumbered"])
+    ref = authors_trainer().table.set_index(["dataset", "renumbered"])
     ours_test = json.loads((run / "model" / "metrics.json").read_text())["test"]
     renum = pd.read_csv(PAPER / "table2_renumbering.csv")
     mean = renum.groupby("renumbered")[["neg_mean_logp", "std_logp"]].mean()
@@ -81,12 +81,12 @@ def main() -> None:
     gen = params.get("04_generation", {})
     import pandas as pd
 
-    from wylib.likelihood import paper_table2
+    from wylib import paper
 
-    paper2 = paper_table2().to_markdown(index=False, floatfmt=".1f")
+    paper2 = paper.table2().to_markdown(index=False, floatfmt=".1f")
     t2 = pd.read_csv(PAPER / "table2.csv").set_index("dataset")
     ours2 = t2["neg_mean_logp"]
-    paper_nll = paper_table2().set_index("dataset")["neg_mean_logp"]
+    paper_nll = paper.table2().set_index("dataset")["neg_mean_logp"]
     trio = " / ".join(f"{ours2[k]:.1f}" for k in ("Test", "Train", "Generated, T=1"))
     trio_paper = " / ".join(f"{paper_nll[k]:.1f}" for k in ("Test", "Train", "Generated, T=1"))
     cold = "worse" if ours2["Generated, T=0.01"] > ours2["Generated, T=1"] else "better"
@@ -195,14 +195,14 @@ here, so every sample of theirs that recalls one of its training structures pass
 structures lying within 0.08 eV/atom of the MP hull, mostly as stable too). The rediscovery table above removes
 only the recalls we can see (test split, MPTS-52). `studies.yardstick.sun_unseen`
 (`studies/yardstick/results/sun_unseen.md`; {provenance})
-estimates the rest. First it checks the assumption at the Wyckoff level (`wylib.rediscovery.recall_rates`): a
+estimates the rest. First it checks the assumption at the Wyckoff level (`studies.yardstick.recall.recall_rates`): a
 model should recall two splits it never saw equally often per structure, and its own training split more often.
 Then (`wylib.rediscovery.unseen_comparison`) it removes from the authors' S.U.N. the unseen split's expected
 recalls, its size over the test split's per test-split rediscovery. That is the recall rate of a held-out split, a
 lower bound for their own training split, so their figure is an **upper bound**; ours needs no correction (all our
 training data are known). The second yardstick judges both sets against all of MP-20 and MPTS-52, removing from
 both the unseen split's expected matches beyond MPTS-52. Counts: the per-category counts of
-`studies.yardstick.sun_known` (`rediscovery.table_from_counts` reproduces the per-structure bootstrap exactly). {sizes}
+`studies.yardstick.sun_known` (`recall.table_from_counts` reproduces the per-structure bootstrap exactly). {sizes}
 
 {body}
 """
@@ -231,30 +231,20 @@ def same_yardstick(results: Path, gen: dict) -> str:
     from ``table1.csv``, ``sun_difference.md`` and ``sun_known.md``."""
     import pandas as pd
 
-    from wylib.evaluate import AUTHORS_GENES, AUTHORS_OUR_PROTOCOL, AUTHORS_RELAXED, AUTHORS_RELAXED_ALL, METRIC_NAMES
+    from wylib.evaluate import METRIC_NAMES, label
     from wylib.report import _fmt
 
     t = pd.read_csv(results / "table1.csv").set_index("row")
-    cols = [
-        c
-        for c in [
-            "WyckoffTransformer (this repo)",
-            AUTHORS_OUR_PROTOCOL,
-            AUTHORS_GENES,
-            AUTHORS_RELAXED,
-            AUTHORS_RELAXED_ALL,
-            "WyckoffTransformer (paper, published)",
-        ]
-        if c in t.index
-    ]
-    short = {
-        "WyckoffTransformer (this repo)": "ours (this repo's protocol)",
-        AUTHORS_OUR_PROTOCOL: "(c) authors' genes, this repo's protocol",
-        AUTHORS_GENES: "(a) authors' genes",
-        AUTHORS_RELAXED: "(b) authors' relaxed, their protocol",
-        AUTHORS_RELAXED_ALL: "(b) all 999, all chemistries",
-        "WyckoffTransformer (paper, published)": "paper, published (other hull and protocol)",
+    short = {  # Table 1 row id -> column title here
+        "ours": "ours (this repo's protocol)",
+        "authors_our_protocol": "(c) authors' genes, this repo's protocol",
+        "authors_genes": "(a) authors' genes",
+        "authors_relaxed": "(b) authors' relaxed, their protocol",
+        "authors_relaxed_all": "(b) all 999, all chemistries",
+        "paper_wyformer": "paper, published (other hull and protocol)",
     }
+    short = {label(i): title for i, title in short.items()}  # table1.csv names its rows by label
+    cols = [c for c in short if c in t.index]
     lines = ["| metric | " + " | ".join(short[c] for c in cols) + " |", "|" + " --- |" * (len(cols) + 1)]
     for k in YARDSTICK_METRICS:
         cells = [_fmt(t.at[c, k], t.at[c, f"{k}_low"], t.at[c, f"{k}_high"], k) for c in cols]

@@ -26,8 +26,11 @@ category list (corrected); charge neutrality with SMACT's 2014 oxidation states 
 with SMACT 4's list (extra); S.U.N. over structures with an E_hull (paper) vs over every
 attempted sample (S.U.N. count / samples sent to 3D x formal validity), and over chemical
 systems whose binary subsystems all have reference compounds.
-Percentages are on a 0-100 scale. Published numbers are constants marked
-``source="published"``. Formatting (CSV, Markdown, sentences) lives in `wylib.report`.
+Percentages are on a 0-100 scale.
+
+Every Table 1 row has an id (``"ours"``, ``"authors_genes"``, ``"test"``, ``"paper_wyformer"``, ...) by which
+code addresses it, and a display label (`ROW_LABELS`, the row name of the table files). The published rows
+(``source="published"``) come from `wylib.paper`. Formatting (CSV, Markdown, sentences) lives in `wylib.report`.
 """
 
 from __future__ import annotations
@@ -39,12 +42,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pymatgen.core import Composition
 
-from wylib import metrics
+from wylib import metrics, paper
 from wylib.constants import STABILITY_THRESHOLD
+from wylib.data import load_split, parse_structures, tokenize_split
+from wylib.generated import find_samples, load_table, read_samples, structures as table_structures
+from wylib.hull import default_hull, e_above_hull_table
 from wylib.metrics import CI, bootstrap_ci
 from wylib.metrics.chemistry import MAX_OXIDATION_COMBINATIONS
 from wylib.metrics.stability import sun_mask
+from wylib.release import load_genes, load_relaxed
 from wylib.tokens import WyckoffRepresentation
 
 # key, display name, better ("up", "down", or "test": closer to the test split)
@@ -72,22 +80,7 @@ METRICS: list[tuple[str, str, str]] = [
     ("complete_systems", "E_hull in systems with complete binary subsystems % (extra)", "up"),
 ]
 METRIC_NAMES = {k: name for k, name, _ in METRICS}
-PERCENT = {
-    "validity",
-    "uniqueness",
-    "novelty",
-    "wyckoff_uniqueness",
-    "wyckoff_novelty",
-    "charge_neutrality",
-    "charge_neutrality_smact4",
-    "p1",
-    "sun_paper",
-    "sun_all",
-    "sun_complete",
-    "ssun_paper",
-    "ssun_all",
-    "complete_systems",
-}
+PERCENT = {k for k, name, _ in METRICS if "%" in name}  # metrics on a 0-100 scale
 COUNTS = [
     "n_samples",
     "n_valid",
@@ -102,62 +95,57 @@ STATISTICS_ON = ("wyckoff_novel", "structure_novel", "all")
 
 _NAN = CI(float("nan"), float("nan"), float("nan"))
 
-# Paper Table 1, MP-20 binary & ternary benchmark, as published (no intervals given).
-PUBLISHED: dict[str, dict[str, float]] = {
-    "WyckoffTransformer (paper, published)": dict(
-        validity=97,
-        novelty=89,
-        charge_neutrality=79,
-        sites_ks=0.052,
-        elements_ks=0.030,
-        dof_ks=0.056,
-        p1=1,
-        sg_chi2=0.063,
-        el_chi2=0.019,
-        sun_paper=38.7,
-    ),
-    "WyCryst (paper, published)": dict(
-        validity=72,
-        novelty=53,
-        charge_neutrality=76,
-        sites_ks=0.287,
-        elements_ks=0.002,
-        dof_ks=0.282,
-        p1=5,
-        sg_chi2=0.82,
-        el_chi2=0.140,
-        sun_paper=36.7,
-    ),
-    "Test dataset (paper, published)": dict(
-        novelty=100, charge_neutrality=90, sites_ks=0, elements_ks=0, dof_ks=0, p1=1, sg_chi2=0, el_chi2=0
-    ),
+# The Table 1 rows the study knows: id -> display label (the row name in table1.csv / .md). Code addresses
+# rows and sets by id; a set or row with another id is labelled by its id.
+ROW_LABELS: dict[str, str] = {
+    "ours": "WyckoffTransformer (this repo)",
+    "authors_our_protocol": "WyFormer genes, 2-3 el., this repo's protocol",
+    "authors_our_protocol_all": "WyFormer genes, all chemistries, this repo's protocol",
+    "authors_genes": "WyFormer genes, 2-3 el. (authors' model)",
+    "authors_genes_all": "WyFormer genes, all chemistries (authors' model)",
+    "authors_relaxed": "WyFormer relaxed, 2-3 el. (authors' model and protocol)",
+    "authors_relaxed_all": "WyFormer relaxed, all 999 (authors' model and protocol)",
+    "test": "Test split (this repo)",
+    "baseline": "Marginal baseline (no learning)",
+    "paper_wyformer": "WyckoffTransformer (paper, published)",
+    "paper_wycryst": "WyCryst (paper, published)",
+    "paper_test": "Test dataset (paper, published)",
 }
+
+
+def label(row_id: str) -> str:
+    """Display label of a row id (`ROW_LABELS`; the id itself for ids outside it)."""
+    return ROW_LABELS.get(row_id, row_id)
 
 
 @dataclass
 class Row:
     """One Table 1 row: metrics with intervals, counts and notes on the subsets used."""
 
-    name: str
-    source: str  # "computed" or "published"
+    id: str
+    source: str  # "computed", "published" or "missing"
     metrics: dict[str, CI]
     counts: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    name: str = ""  # display label; default `label(id)`
+
+    def __post_init__(self) -> None:
+        self.name = self.name or label(self.id)
 
     def value(self, key: str) -> float:
         return self.metrics.get(key, _NAN).value
 
 
 def published_rows() -> list[Row]:
-    """The paper's binary+ternary rows as published, no intervals."""
+    """The paper's binary+ternary rows as published (`wylib.paper.TABLE1`), no intervals."""
     return [
         Row(
-            name,
+            row_id,
             "published",
             {k: CI(float(v), float("nan"), float("nan")) for k, v in vals.items()},
             notes=["as published in the paper's Table 1 (MP-20 binary & ternary); not recomputed"],
         )
-        for name, vals in PUBLISHED.items()
+        for row_id, vals in paper.TABLE1.items()
     ]
 
 
@@ -165,7 +153,7 @@ def published_rows() -> list[Row]:
 class EvaluatedSet:
     """What is known about one set; see the module docstring for the two levels."""
 
-    name: str
+    id: str
     representations: Sequence[WyckoffRepresentation | None]
     structures: Sequence | None = None  # pymatgen Structures (None = failed), one per sample sent to 3D
     structure_reps: Sequence[WyckoffRepresentation | None] | None = None  # sampled representation of each
@@ -176,8 +164,10 @@ class EvaluatedSet:
     validity_applicable: bool = True
     statistics_on: str = "wyckoff_novel"
     notes: list[str] = field(default_factory=list)
+    name: str = ""  # display label; default `label(id)`
 
     def __post_init__(self) -> None:
+        self.name = self.name or label(self.id)
         if self.statistics_on not in STATISTICS_ON:
             raise ValueError(f"statistics_on must be one of {STATISTICS_ON}, not {self.statistics_on!r}")
         n = None if self.structures is None else len(self.structures)
@@ -211,8 +201,6 @@ class References:
 
 
 def _frame(frame: pd.DataFrame) -> pd.DataFrame:
-    from pymatgen.core import Composition
-
     formulas = (
         [Composition(f).reduced_formula for f in frame["pretty_formula"]]
         if "pretty_formula" in frame
@@ -229,8 +217,6 @@ def _frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 def load_references(dataset: str, max_structures: int | None = None, n_jobs: int = 2) -> References:
     """Tokenized test and train+val splits of a data set (cached by `wylib.data`), plus their CIFs."""
-    from wylib.data import load_split, tokenize_split
-
     parts = {
         s: tokenize_split(dataset, s, n_jobs=n_jobs, max_structures=max_structures) for s in ("train", "val", "test")
     }
@@ -248,8 +234,6 @@ def load_references(dataset: str, max_structures: int | None = None, n_jobs: int
 
 def reference_structures(refs: References, formulas: set[str], n_jobs: int = 2) -> list:
     """Parsed train+val structures whose reduced formula is in `formulas` (all of them if formulas are unknown)."""
-    from wylib.data import parse_structures
-
     f = refs.train_val_frame
     sub = f if f["reduced_formula"].isna().any() else f[f["reduced_formula"].isin(formulas)]
     return parse_structures(list(sub["cif"]), n_jobs=n_jobs)[0] if len(sub) else []
@@ -271,8 +255,6 @@ def hull_columns(
     All NaN / 0 / False plus a reason when no hull exists."""
     n = len(structures)
     try:
-        from wylib.hull import default_hull, e_above_hull_table
-
         hull = default_hull()
     except Exception as err:  # noqa: BLE001 - a missing reference table must not stop the evaluation
         return np.full(n, np.nan), np.zeros(n, int), np.zeros(n, bool), f"no convex hull: {type(err).__name__}: {err}"
@@ -301,10 +283,9 @@ def attach_hull(s: EvaluatedSet) -> str | None:
 
 
 # ----------------------------------------------------------------------------- sets from files
-def read_generated(
-    gen_dir: str | Path, name: str = "WyckoffTransformer (this repo)"
-) -> tuple[EvaluatedSet | None, list[str]]:
-    """The generated set written by notebook 04, and what was found (one line per finding).
+def read_generated(gen_dir: str | Path, set_id: str = "ours", name: str = "") -> tuple[EvaluatedSet | None, list[str]]:
+    """The generated set written by notebook 04 (id ``set_id``, label ``name`` or `label(set_id)`), and what
+    was found (one line per finding).
 
     Reads the sampled sequences (`wylib.generated.read_samples`: one record per sampled
     sequence, None where invalid) and ``generated.jsonl`` (`wylib.generated` table: sampled
@@ -312,8 +293,6 @@ def read_generated(
     ``energy_per_atom``). Either may be missing; with neither, returns (None, reasons).
     E_hull is not computed here (see `attach_hull`).
     """
-    from wylib.generated import find_samples, read_samples
-
     gen_dir = Path(gen_dir)
     found: list[str] = []
     reps, validity_known = None, True
@@ -332,13 +311,14 @@ def read_generated(
         found.append("Wyckoff-level metrics from the representations of generated.jsonl (validity unknown)")
     if reps is None:
         return None, found
-    return EvaluatedSet(name, reps, structures, structure_reps, energies, validity_applicable=validity_known), found
+    return (
+        EvaluatedSet(set_id, reps, structures, structure_reps, energies, validity_applicable=validity_known, name=name),
+        found,
+    )
 
 
 def _relaxed_table(path: Path, found: list[str]):
     """(structure_reps, structures, energies) of a `wylib.generated` table, or None (reason in `found`)."""
-    from wylib.generated import load_table, structures as table_structures
-
     if not path.exists():
         found.append(f"no relaxed structures ({path.name}) in {path.parent}")
         return None
@@ -363,26 +343,17 @@ def _rep(d: dict | None) -> WyckoffRepresentation | None:
     return WyckoffRepresentation.from_dict(d) if isinstance(d, dict) and "sites" in d else None
 
 
-AUTHORS_GENES = "WyFormer genes, 2-3 el. (authors' model)"
-AUTHORS_RELAXED = "WyFormer relaxed, 2-3 el. (authors' model and protocol)"
-AUTHORS_RELAXED_ALL = "WyFormer relaxed, all 999 (authors' model and protocol)"
-AUTHORS_OUR_PROTOCOL = "WyFormer genes, 2-3 el., this repo's protocol"
-AUTHORS_GENES_ALL = "WyFormer genes, all chemistries (authors' model)"
-AUTHORS_OUR_PROTOCOL_ALL = "WyFormer genes, all chemistries, this repo's protocol"
-
-
 def authors_elements(dataset: str) -> tuple[int, ...] | None:
     """Which of the authors' samples compare with a benchmark: 2-3 elements, or all for the full MP-20."""
     return None if dataset == "mp_20" else (2, 3)
 
 
-def release_gene_set(n_elements: Sequence[int] | None = (2, 3), name: str | None = None) -> EvaluatedSet:
-    """The authors' released genes with 2-3 elements (``n_elements=None``: all, for MP-20), Wyckoff level only.
+def release_gene_set(n_elements: Sequence[int] | None = (2, 3), name: str = "") -> EvaluatedSet:
+    """The authors' released genes with 2-3 elements (``n_elements=None``: all, for MP-20), Wyckoff level only;
+    id ``authors_genes`` (``authors_genes_all``), label ``name`` or the id's.
 
     They were released formally valid, so validity is not applicable; the statistics use the same
     filter as our model's row (valid, Wyckoff-unique and Wyckoff-novel against our train+val)."""
-    from wylib.release import load_genes
-
     genes = load_genes(n_elements)
     n_bad = int(genes["representation"].isna().sum())
     which = "with 2-3 distinct elements" if n_elements is not None else "(all chemistries)"
@@ -390,18 +361,16 @@ def release_gene_set(n_elements: Sequence[int] | None = (2, 3), name: str | None
     if n_bad:
         notes.append(f"{n_bad} genes without a representation under this repo's Wyckoff tables, left out")
     reps = [r for r in genes["representation"] if r is not None]
-    name = name or (AUTHORS_GENES if n_elements is not None else AUTHORS_GENES_ALL)
-    return EvaluatedSet(name, reps, validity_applicable=False, notes=notes)
+    set_id = "authors_genes" if n_elements is not None else "authors_genes_all"
+    return EvaluatedSet(set_id, reps, validity_applicable=False, notes=notes, name=name)
 
 
-def release_relaxed_set(n_elements: Sequence[int] | None = (2, 3), name: str | None = None) -> EvaluatedSet:
-    """The authors' released CHGNet-relaxed samples (their protocol), with their CHGNet energies.
+def release_relaxed_set(n_elements: Sequence[int] | None = (2, 3), name: str = "") -> EvaluatedSet:
+    """The authors' released CHGNet-relaxed samples (their protocol), with their CHGNet energies; id
+    ``authors_relaxed`` (``authors_relaxed_all`` for ``n_elements=None``), label ``name`` or the id's.
 
     E_hull is attached by `attach_hull` on this repo's hull (the authors' own E_hull column is not used)."""
-    from wylib.release import load_relaxed
-
     t = load_relaxed(n_elements)
-    name = name or (AUTHORS_RELAXED if n_elements is not None else AUTHORS_RELAXED_ALL)
     which = "with 2-3 distinct elements" if n_elements is not None else "(all chemistries)"
     notes = [
         f"{len(t)} of the authors' 999 released relaxed samples {which}: several pyXtal trials per gene, CHGNet "
@@ -414,7 +383,7 @@ def release_relaxed_set(n_elements: Sequence[int] | None = (2, 3), name: str | N
         notes.append(f"{bad} rows unreadable: {t['reason'].dropna().iloc[0]}")
     reps = list(t["representation"])
     return EvaluatedSet(
-        name,
+        "authors_relaxed" if n_elements is not None else "authors_relaxed_all",
         reps,
         list(t["structure"]),
         reps,
@@ -422,62 +391,53 @@ def release_relaxed_set(n_elements: Sequence[int] | None = (2, 3), name: str | N
         validity_applicable=False,
         statistics_on="structure_novel",
         notes=notes,
+        name=name,
     )
 
 
 # ----------------------------------------------------------------------------- Wyckoff-level table
+WYCKOFF_COLUMNS = [
+    "valid",
+    "spacegroup",
+    "n_sites",
+    "n_elements",
+    "dof",
+    "composition",
+    "charge_neutral",
+    "charge_neutral_smact4",
+    "wyckoff_unique",
+    "wyckoff_novel",
+]
+_INVALID = (False, 0, 0, 0, 0, None, False, False, False, False)  # the row of an invalid sample
+
+
 def wyckoff_table(reps: Sequence[WyckoffRepresentation | None], canonical_reference: set | None = None) -> pd.DataFrame:
-    """One row per sample: valid, spacegroup, n_sites, n_elements, dof, composition (reduced formula),
-    charge_neutral (paper style: SMACT 2014 list; None = not checked), charge_neutral_smact4,
+    """One row per sample (`WYCKOFF_COLUMNS`): valid, spacegroup, n_sites, n_elements, dof, composition (reduced
+    formula), charge_neutral (paper style: SMACT 2014 list; None = not checked), charge_neutral_smact4,
     wyckoff_unique (first of its canonical class), wyckoff_novel (class absent from the reference)."""
     rows, seen = [], set()
     for r in reps:
         if r is None:
-            rows.append(
-                dict(
-                    valid=False,
-                    spacegroup=0,
-                    n_sites=0,
-                    n_elements=0,
-                    dof=0,
-                    composition=None,
-                    charge_neutral=False,
-                    charge_neutral_smact4=False,
-                    wyckoff_unique=False,
-                    wyckoff_novel=False,
-                )
-            )
+            rows.append(_INVALID)
             continue
         key = r.canonical()
         comp = r.composition
         rows.append(
-            dict(
-                valid=True,
-                spacegroup=r.spacegroup,
-                n_sites=r.n_sites,
-                n_elements=r.n_elements,
-                dof=r.dof,
-                composition=comp.reduced_formula,
-                charge_neutral=metrics.charge_neutral(comp, "smact14"),
-                charge_neutral_smact4=metrics.charge_neutral(comp, "smact4"),
-                wyckoff_unique=key not in seen,
-                wyckoff_novel=canonical_reference is None or key not in canonical_reference,
+            (
+                True,
+                r.spacegroup,
+                r.n_sites,
+                r.n_elements,
+                r.dof,
+                comp.reduced_formula,
+                metrics.charge_neutral(comp, "smact14"),
+                metrics.charge_neutral(comp, "smact4"),
+                key not in seen,
+                canonical_reference is None or key not in canonical_reference,
             )
         )
         seen.add(key)
-    cols = [
-        "valid",
-        "spacegroup",
-        "n_sites",
-        "n_elements",
-        "dof",
-        "composition",
-        "charge_neutral",
-        "charge_neutral_smact4",
-        "wyckoff_unique",
-        "wyckoff_novel",
-    ]
-    t = pd.DataFrame(rows, columns=cols)
+    t = pd.DataFrame(rows, columns=WYCKOFF_COLUMNS)
     for c in ("valid", "wyckoff_unique", "wyckoff_novel"):
         t[c] = t[c].astype(bool)
     return t
@@ -485,8 +445,6 @@ def wyckoff_table(reps: Sequence[WyckoffRepresentation | None], canonical_refere
 
 def _element_matrix(formulas: Sequence[str]) -> tuple[list[str], np.ndarray]:
     """(elements, matrix of atomic fractions: one row per formula)."""
-    from pymatgen.core import Composition
-
     comps = [Composition(f) for f in formulas]
     elements = sorted({el.symbol for c in comps for el in c})
     col = {e: i for i, e in enumerate(elements)}
@@ -680,7 +638,7 @@ def evaluate_set(
         [w.reset_index(names="index")] + ([] if st is None else [st.reset_index(names="index")]), ignore_index=True
     )
     details.insert(0, "set", s.name)
-    return Row(s.name, "computed", m, counts, notes), details
+    return Row(s.id, "computed", m, counts, notes, name=s.name), details
 
 
 # ----------------------------------------------------------------------------- two sets compared

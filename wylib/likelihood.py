@@ -19,11 +19,8 @@ H = -E_x log p(x). Intervals are 95 % normal-approximation intervals over
 sequences (the per-sequence terms are i.i.d.); `wylib.metrics.bootstrap` gives
 percentile-bootstrap ones where asked.
 
-Token renumbering (`token_renumbering`, `renumber`, `renumbering_table`): the sequences scored with the
-real token ids of chosen fields permuted at random (service ids fixed), which is what a model sees when
-its data cache numbers the tokens differently from the vocabulary it was trained with. On the authors'
-own model this turns their test-split score (about 25 nats) into 64-74 nats, the pattern of the paper's
-test/train rows of Table 2 (see notebook 03); `authors_trainer_reference` holds those external figures.
+The paper's own Table 2 and KL are in `wylib.paper`; the token-renumbering forensics of its test/train rows
+in `studies.yardstick.table2_forensics`.
 
 Sequences come as tensors in the EncodedDataset layout: element, site symmetry,
 enumeration (N, L) with STOP at position n_sites (N,), PAD after. `sequences_of`
@@ -33,7 +30,7 @@ extracts them from a `wylib.sample.SampleResult` or an `EncodedDataset`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -44,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from wylib.model import PAD, STOP, WyckoffTransformer
-from wylib.vocab import FIELDS, N_SERVICE, EncodedDataset, draw_seed
+from wylib.vocab import N_SERVICE, EncodedDataset, draw_seed
 
 Z95 = 1.959963984540054
 
@@ -340,6 +337,7 @@ def loglik_row(
 
 
 def table2(rows: list[dict]) -> pd.DataFrame:
+    """Table 2 from `loglik_row` rows (columns `TABLE2_COLUMNS`)."""
     return pd.DataFrame(rows, columns=TABLE2_COLUMNS)
 
 
@@ -351,23 +349,6 @@ def write_table(df: pd.DataFrame, path_stem: str | Path, floatfmt: str = ".2f") 
     df.to_csv(csv, index=False)
     md.write_text(df.to_markdown(index=False, floatfmt=floatfmt) + "\n")
     return [csv, md]
-
-
-def paper_table2() -> pd.DataFrame:
-    """The paper's Table 2 (MP-20 model, Appendix D), for comparison."""
-    return pd.DataFrame(
-        [
-            ("Generated, T=100", 499.0, 373.6, 16.8),
-            ("Test", 93.0, 49.2, 5.4),
-            ("Train", 92.8, 48.3, 5.5),
-            ("Generated, T=1", 17.0, 6.2, 1.5),
-            ("Generated, T=0.01", 12.9, 6.9, 1.5),
-        ],
-        columns=["dataset", "neg_mean_logp", "std_logp", "mean_std_over_permutations"],
-    )
-
-
-PAPER_KL = {"kl": 2.0, "entropy": 19.0, "n_sequences": 9046, "n_permutations": 20}
 
 
 def summarize_sets(
@@ -386,165 +367,3 @@ def summarize_sets(
         rows.append(loglik_row(name, lp, pp, seq.n_sites))
         raw[name] = {"logp": lp, "logp_perm": pp}
     return table2(rows), raw
-
-
-# ----------------------------------------------------------------------------- token renumbering
-
-
-def token_renumbering(vocab_sizes: Sequence[int], fields: Sequence[str], seed: int = 0) -> dict[str, torch.Tensor]:
-    """Seeded random renumbering of the real token ids of ``fields`` -> {field: (V,) map, old id -> new id}.
-
-    ``vocab_sizes``: (V_element, V_site_symmetry, V_enumeration), service tokens included (e.g. the model's
-    ``cfg.vocab_sizes``). PAD, MASK and STOP map to themselves; the real ids 3..V-1 are permuted uniformly at
-    random. Each field has its own generator seeded by (seed, field), so a field is renumbered the same way
-    whatever other fields are renumbered with it."""
-    unknown = [f for f in fields if f not in FIELDS]
-    if unknown:
-        raise ValueError(f"unknown fields {unknown}; choose from {list(FIELDS)}")
-    if len(vocab_sizes) != len(FIELDS) or min(vocab_sizes) <= N_SERVICE:
-        raise ValueError(f"vocab_sizes must be 3 sizes above {N_SERVICE} (service tokens included), got {vocab_sizes}")
-    maps = {}
-    for i, (name, size) in enumerate(zip(FIELDS, vocab_sizes, strict=True)):
-        if name in fields:
-            gen = torch.Generator().manual_seed(int(seed) * len(FIELDS) + i)
-            real = N_SERVICE + torch.randperm(int(size) - N_SERVICE, generator=gen)
-            maps[name] = torch.cat([torch.arange(N_SERVICE), real])
-    return maps
-
-
-def renumber(seq: Sequences, maps: Mapping[str, torch.Tensor]) -> Sequences:
-    """The sequences with the ids of every field in ``maps`` replaced by ``map[id]`` (other fields unchanged)."""
-    out = dict(zip(FIELDS, seq[1:4], strict=True))
-    for name, m in maps.items():
-        if name not in out:
-            raise ValueError(f"unknown field {name!r}; choose from {list(FIELDS)}")
-        m = torch.as_tensor(m, dtype=torch.int64)
-        ident = torch.arange(len(m))
-        if not torch.equal(m.sort().values, ident) or not torch.equal(m[:N_SERVICE], ident[:N_SERVICE]):
-            raise ValueError(f"the map of {name} must be a permutation of 0..{len(m) - 1} that fixes the service ids")
-        ids = out[name]
-        if len(ids) and int(ids.max()) >= len(m):
-            raise ValueError(f"{name} id {int(ids.max())} is outside the map (size {len(m)})")
-        out[name] = m[ids]
-    return Sequences(seq.spacegroup, out["element"], out["site_symmetry"], out["enumeration"], seq.n_sites)
-
-
-def renumbered_log_likelihood(
-    model: WyckoffTransformer,
-    seq: Sequences,
-    maps: Mapping[str, torch.Tensor],
-    element_target: str = "token",
-    batch_size: int = 4096,
-) -> torch.Tensor:
-    """log p per structure (N,), nats, summed over fields, of the sequences with their token ids renumbered."""
-    return log_likelihood(model, renumber(seq, maps), element_target, batch_size).sum(-1)
-
-
-RENUMBERINGS = {"site symmetry": ("site_symmetry",), "element + site symmetry": ("element", "site_symmetry")}
-
-
-def renumbering_table(
-    model: WyckoffTransformer,
-    seq: Sequences,
-    name: str = "Test",
-    renumberings: Mapping[str, Sequence[str]] = RENUMBERINGS,
-    n_renumberings: int = 3,
-    n_permutations: int = 20,
-    seed: int = 0,
-    batch_size: int = 4096,
-) -> pd.DataFrame:
-    """Table 2 rows of ``seq`` scored as stored ("none") and with each renumbering of ``renumberings``
-    ({label: fields}) drawn with seeds seed..seed + n_renumberings - 1; columns "renumbered", "renumbering_seed"
-    added. The site-order permutations are the same for every row (seed ``seed``)."""
-    if n_renumberings < 1:
-        raise ValueError("n_renumberings must be at least 1")
-    settings = [("none", {}, -1)] + [
-        (label, token_renumbering(model.cfg.vocab_sizes, fields, seed + r), seed + r)
-        for label, fields in renumberings.items()
-        for r in range(n_renumberings)
-    ]
-    rows = []
-    for label, maps, r in settings:
-        s = renumber(seq, maps)
-        lp = log_likelihood(model, s, batch_size=batch_size).sum(-1)
-        pp = permuted_log_likelihood(model, s, n_permutations, seed, batch_size=batch_size)
-        rows.append(
-            {
-                "renumbered": label,
-                "renumbering_seed": r,
-                **loglik_row(name if label == "none" else f"{name}, {label} renumbered", lp, pp, seq.n_sites),
-            }
-        )
-    return pd.DataFrame(rows, columns=["renumbered", "renumbering_seed"] + TABLE2_COLUMNS)
-
-
-AUTHORS_TRAINER_SOURCE = (
-    "external measurement, not reproducible from this repository: a model trained with the authors' own trainer "
-    "and paper configuration (about 30 CPU minutes on mp_20_biternary_open, validation NLL 25.0), scored with the "
-    "authors' package wyckoff-transformer 2.3.0 on a 2-core machine, 2026-11-26. Rows without renumbering: this "
-    "repository's convention (sum over positions and cascade fields of -log p of the emitted token, STOP included, "
-    "10 site permutations x 10 equivalent representations). Renumbered rows: the test tensors with those token ids "
-    "renumbered, mean +- standard deviation as in the paper's Table 2"
-)
-
-
-def authors_trainer_reference() -> pd.DataFrame:
-    """-E log p of the authors'-trainer model (external, see ``AUTHORS_TRAINER_SOURCE``); NaN: not recorded."""
-    return pd.DataFrame(
-        [
-            ("Test", "none", 24.99, float("nan")),
-            ("Val", "none", 25.32, float("nan")),
-            ("Test", "site symmetry", 64.0, 41.0),
-            ("Test", "element + site symmetry", 74.0, 49.0),
-        ],
-        columns=["dataset", "renumbered", "neg_mean_logp", "std_logp"],
-    )
-
-
-_OWN_IDS = "the model's own token ids scored by the same model: no data cache between weights and tokens"
-PAPER_TABLE2_COMPARABLE = {
-    "Generated, T=100": ("yes", _OWN_IDS),
-    "Generated, T=1": ("yes", _OWN_IDS),
-    "Generated, T=0.01": ("yes", _OWN_IDS),
-    "Test": (
-        "likely not",
-        "the authors' code then numbered tokens in frozenset iteration order (string hashing: "
-        "PYTHONHASHSEED) and their notebook loaded a current data cache next to older weights; renumbering "
-        "the test tensors lifts the authors'-trainer model from 25 to 64-74 nats, far above its own samples "
-        "as in the paper, which that model never is otherwise (unconfirmed without the paper run's files)",
-    ),
-    "Train": ("likely not", "as Test: read from the same data cache"),
-}
-
-
-def paper_table2_comparability() -> pd.DataFrame:
-    """The paper's Table 2 with, per row, whether it is comparable with our scores and why."""
-    df = paper_table2()
-    df["comparable"] = [PAPER_TABLE2_COMPARABLE[d][0] for d in df.dataset]
-    df["why"] = [PAPER_TABLE2_COMPARABLE[d][1] for d in df.dataset]
-    return df
-
-
-def renumbering_comparison(renum: pd.DataFrame, table: pd.DataFrame | None = None) -> pd.DataFrame:
-    """-E log p with and without token renumbering, side by side: the paper's Table 2 (test, train, generated
-    T=1), ours (``renum`` from `renumbering_table`, mean over renumbering seeds; generated T=1 from ``table``,
-    the Table 2 of `summarize_sets`, if given) and the authors'-trainer model (external,
-    `authors_trainer_reference`)."""
-    cols = ["neg_mean_logp", "std_logp", "neg_mean_logp_permuted"]
-    nan = float("nan")
-    paper = paper_table2().set_index("dataset")
-    rows = [
-        ("paper's Table 2 (published)", d, "not stated", paper.loc[d, "neg_mean_logp"], paper.loc[d, "std_logp"], nan)
-        for d in ("Test", "Train", "Generated, T=1")
-    ]
-    name = str(renum.dataset.iloc[0])
-    for label, r in renum.groupby("renumbered", sort=False)[cols].mean().iterrows():
-        rows.append(("ours (this run)", name, label, *r[cols]))
-    if table is not None and "Generated, T=1" in set(table.dataset):
-        g = table.set_index("dataset").loc["Generated, T=1"]
-        rows.append(("ours (this run)", "Generated, T=1", "none", *g[cols]))
-    for r in authors_trainer_reference().itertuples():
-        rows.append(
-            ("authors' trainer (external, 2026-11-26)", r.dataset, r.renumbered, r.neg_mean_logp, r.std_logp, nan)
-        )
-    return pd.DataFrame(rows, columns=["model", "dataset", "renumbered", *cols])

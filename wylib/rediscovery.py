@@ -20,13 +20,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from pymatgen.core import Composition, Structure
 
-from wylib import metrics
+from wylib import metrics, paper
 from wylib.constants import STABILITY_THRESHOLD
+from wylib.data import parse_structures
+from wylib.hull import reference_frame
 
 SOURCES = ("train+val", "test", "mpts_52")
 _FORMULA_SUM = re.compile(r"_chemical_formula_sum\s+'?([^'\n]+)'?")
@@ -47,8 +50,6 @@ def known_frame() -> pd.DataFrame:
     """Every MP structure of the hull's reference set: material_id, source (one of SOURCES), reduced_formula, cif.
 
     A material in several files keeps the first source in SOURCES order."""
-    from wylib.hull import reference_frame
-
     df = reference_frame()
     first = df["source"].str.split("+").str[0]
     df["source"] = first.map(
@@ -63,8 +64,6 @@ def novelty_by_source(
 ) -> dict[str, np.ndarray]:
     """Per source, True where a structure matches none of that source's structures (StructureMatcher,
     grouped by reduced formula; only references of the samples' formulas are parsed)."""
-    from wylib.data import parse_structures
-
     formulas = {s.composition.reduced_formula for s in structures if s is not None}
     unknown_formula = known["reduced_formula"].isna()
     out = {}
@@ -206,10 +205,9 @@ def compare_sets(
 
 
 # ----------------------------------------------------------------------------- the unseen training split
-# MP-20 holds 35,575 structures with 2 or 3 distinct elements over its train/val/test splits (paper, Sec. 4).
-# Here: the test split (the paper's, exactly) and our train+val (the paper's validation split); the authors'
-# 60 % training split is in no file here.
-MP20_BITERNARY_TOTAL = 35575
+# MP-20 holds `paper.MP20_BITERNARY_TOTAL` structures with 2 or 3 distinct elements over its train/val/test
+# splits. Here: the test split (the paper's, exactly) and our train+val (the paper's validation split); the
+# authors' 60 % training split is in no file here.
 
 
 @dataclass(frozen=True)
@@ -236,11 +234,9 @@ class UnseenSplit:
         return self.ratio * (1.0 - self.share_in_known)
 
 
-def unseen_split(reference: pd.DataFrame | None = None, total: int = MP20_BITERNARY_TOTAL) -> UnseenSplit:
+def unseen_split(reference: pd.DataFrame | None = None, total: int = paper.MP20_BITERNARY_TOTAL) -> UnseenSplit:
     """`UnseenSplit` from the hull's reference frame (`wylib.hull.reference_frame`: material_id, '+'-joined sources)."""
     if reference is None:
-        from wylib.hull import reference_frame
-
         reference = reference_frame()
     src = reference["source"]
     mp20 = src.str.contains("mp_20_biternary_open/")
@@ -269,26 +265,6 @@ def unseen_corrected_values(t: pd.DataFrame, weight: float, yardstick: str) -> n
     h = t[t["e_hull"].notna()]
     base = h["sun_train_val" if yardstick == YARDSTICKS[0] else "sun_known"].to_numpy(float)
     return base - weight * (h["rediscovered_in"] == "test").to_numpy(float)
-
-
-def table_from_counts(row: dict | pd.Series) -> pd.DataFrame:
-    """A rediscovery table (structures with an E_hull) with the counts of a `summary_row`: the statistics here
-    depend only on each structure's category (S.U.N. vs known, rediscovered in test or MPTS-52, neither), so
-    this reproduces them, and their bootstrap, exactly from committed counts."""
-    n, k_known = int(row["with E_hull"]), int(row["S.U.N. vs known"])
-    k_test, k_mpts = int(row["rediscovered in test"]), int(row["rediscovered in MPTS-52"])
-    if k_known + k_test + k_mpts != int(row["S.U.N. vs train+val"]) or k_known + k_test + k_mpts > n:
-        raise ValueError(f"inconsistent counts: {dict(row)}")
-    cats = ["known"] * k_known + ["test"] * k_test + ["mpts_52"] * k_mpts + [""] * (n - k_known - k_test - k_mpts)
-    c = np.array(cats)
-    return pd.DataFrame(
-        {
-            "e_hull": np.zeros(n),
-            "sun_train_val": c != "",
-            "sun_known": c == "known",
-            "rediscovered_in": np.where(np.isin(c, ["test", "mpts_52"]), c, ""),
-        }
-    )
 
 
 def unseen_comparison(
@@ -351,56 +327,6 @@ def unseen_comparison(
                 "difference 95 % CI": f"[{ci['diff'].low:+.1f}, {ci['diff'].high:+.1f}]",
                 "n ours": len(va),
                 "n theirs": len(b_samples[0]),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def recall_rates(
-    samples: Sequence, references: dict[str, Sequence], baseline: str, n_bootstrap: int = 1000, seed: int = 0
-) -> pd.DataFrame:
-    """How often a set of Wyckoff representations recalls each reference split, per reference class.
-
-    `samples`: representations (None = invalid, skipped; only the first of each canonical class counts);
-    `references`: split name -> representations. Per split: its distinct canonical classes, the share of
-    samples in one of them, that share per 1000 classes, and its ratio to the `baseline` split's (bootstrap
-    over the samples). Splits drawn at random from one set and unseen by the model have a ratio of 1 (the
-    assumption behind `UnseenSplit`); a training split's ratio is the model's recall factor."""
-    if baseline not in references:
-        raise ValueError(f"baseline {baseline!r} is not one of {sorted(references)}")
-    keys, seen = [], set()
-    for r in samples:
-        if r is None:
-            continue
-        k = r.canonical()
-        if k not in seen:
-            seen.add(k)
-            keys.append(k)
-    if not keys:
-        raise ValueError("no valid samples")
-    classes = {name: {r.canonical() for r in refs if r is not None} for name, refs in references.items()}
-    hits = {name: np.array([k in c for k in keys], float) for name, c in classes.items()}
-    rows = []
-    for name, h in hits.items():
-        n_cls = len(classes[name])
-        ratio = metrics.bootstrap_ci(
-            lambda x, n=n_cls: (
-                (x[:, 0].mean() / n) / (x[:, 1].mean() / len(classes[baseline])) if x[:, 1].any() else float("nan")
-            ),
-            np.column_stack([h, hits[baseline]]),
-            n_boot=n_bootstrap,
-            seed=seed,
-        )
-        rows.append(
-            {
-                "split": name,
-                "classes": n_cls,
-                "samples": len(keys),
-                "matches": int(h.sum()),
-                "share %": 100 * h.mean(),
-                "share % per 1000 classes": 100 * h.mean() / n_cls * 1000,
-                f"ratio to {baseline}": ratio.value,
-                "ratio 95 % CI": f"[{ratio.low:.2f}, {ratio.high:.2f}]",
             }
         )
     return pd.DataFrame(rows)
@@ -549,7 +475,5 @@ COMPOSITION_TABLES = (
 
 def write_composition_tables(by_class: tuple[pd.DataFrame, ...], directory, prefix: str) -> None:
     """`stability_by_composition`'s five tables as `<directory>/<prefix>_<COMPOSITION_TABLES[i]>.csv`."""
-    from pathlib import Path
-
     for name, table in zip(COMPOSITION_TABLES, by_class, strict=True):
         table.to_csv(Path(directory) / f"{prefix}_{name}.csv", index=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -113,8 +114,6 @@ def write_difference(difference: dict, results_dir: str | Path, ours: str, their
     """``sun_difference.json`` and ``.md``: S.U.N. of `ours` minus `theirs` per denominator.
 
     `difference` is what `evaluate.sun_difference` returns."""
-    import json
-
     d = Path(results_dir)
     d.mkdir(parents=True, exist_ok=True)
     records = {

@@ -1,7 +1,7 @@
 """Why do generated samples get the number and kind of elements wrong? Measurements for one trained run.
 
 Writes ``<out>.md`` (tables + diagnosis), ``<out>.csv`` (every table in long format: section, set, key, column,
-value) and ``<figure>.pdf/.png``. No training; sampling and teacher-forced scoring only (wylib.diagnose).
+value) and ``<figure>.pdf/.png``. No training; sampling and teacher-forced scoring only (studies.chemistry.diagnose).
 
     WYLIB_CACHE_DIR=/work/main/data/cache python -m studies.chemistry.diagnose_elements \\
         [--run-dir runs/default] [--dataset mp_20_biternary_open] [--n-samples 2000] [--n-t1 10000]
@@ -33,9 +33,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from wylib import plots
-from wylib.data import load_encoded, tokenize_split
-from wylib.diagnose import (
+from studies.chemistry.diagnose import (
     cdf_gaps,
     count_elements,
     element_rows,
@@ -45,6 +43,8 @@ from wylib.diagnose import (
     shares,
     step_table,
 )
+from wylib import plots
+from wylib.data import load_encoded, tokenize_split
 from wylib.metrics import element_frequencies, elements_chi2, ks_statistic
 from wylib.sample import REASON_CATEGORIES, sample, spacegroup_counts
 from wylib.train import load_run

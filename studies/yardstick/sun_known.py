@@ -30,13 +30,15 @@ from wylib.constants import STABILITY_THRESHOLD
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def load_set(where: str, name: str):
+def load_set(where: str, set_id: str, name: str = ""):
+    """The set at `where` ("release": the authors' relaxed set) with E_hull; id `set_id` (`wylib.evaluate.ROW_LABELS`)
+    unless it is the release, label `name` or the id's."""
     from wylib import evaluate as ev
 
     if where == "release":
         s = ev.release_relaxed_set((2, 3), name=name)
     else:
-        s, found = ev.read_generated(where, name=name)
+        s, found = ev.read_generated(where, set_id, name=name)
         if s is None or s.structures is None:
             raise SystemExit(f"{where}: no relaxed structures ({'; '.join(found)})")
     reason = ev.attach_hull(s)
@@ -74,16 +76,15 @@ def main() -> None:
     args = ap.parse_args()
 
     from wylib import rediscovery
-    from wylib.evaluate import AUTHORS_OUR_PROTOCOL
 
     t0 = time.time()
-    ours = load_set(args.ours, "WyckoffTransformer (this repo)")
+    ours = load_set(args.ours, "ours")
     theirs_name = (
         "WyFormer relaxed, 2-3 el. (authors' model AND protocol: not the same protocol)"
         if args.theirs == "release"
-        else AUTHORS_OUR_PROTOCOL
+        else ""
     )
-    theirs = load_set(args.theirs, theirs_name)
+    theirs = load_set(args.theirs, "authors_our_protocol", theirs_name)
     known = rediscovery.known_frame()
     table, diff, tables = rediscovery.compare_sets(
         ours, theirs, known=known, n_jobs=args.n_jobs, n_bootstrap=args.n_bootstrap

@@ -9,7 +9,7 @@ training data as novel. The MP-20 splits are random parts of one set, so a model
 `UnseenSplit.ratio` (about 3) times as often as the test split when it never saw either, and at least that
 often when it was trained on it. This script
 
-1. checks that scaling at the Wyckoff level, where samples are many (`wylib.rediscovery.recall_rates`): our
+1. checks that scaling at the Wyckoff level, where samples are many (`studies.yardstick.recall.recall_rates`): our
    default model's 10k free samples (T = 1, seed 0) and the authors' 2-3-element released genes, matched
    per canonical class against our train, val and test splits (held-out splits should recall alike per
    class; a training split shows the model's recall factor);
@@ -34,6 +34,8 @@ from pathlib import Path
 import pandas as pd
 
 from studies.common import REPO, free_samples
+from studies.yardstick.recall import recall_rates, table_from_counts
+from wylib import paper
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -42,7 +44,7 @@ def recall_table(n_samples: int, n_bootstrap: int) -> pd.DataFrame:
     """Wyckoff-level recall rates of our default model and of the authors' released genes."""
     import torch
 
-    from wylib import rediscovery, release
+    from wylib import release
     from wylib.data import tokenize_split
 
     torch.set_num_threads(1)
@@ -54,7 +56,7 @@ def recall_table(n_samples: int, n_bootstrap: int) -> pd.DataFrame:
         ("WyckoffTransformer (this repo, runs/default)", ours, "trained on train; val for early stopping"),
         ("WyFormer genes, 2-3 el. (authors' model)", theirs, "train, val and test all held out (their validation)"),
     ):
-        t = rediscovery.recall_rates(reps, refs, baseline="test", n_bootstrap=n_bootstrap)
+        t = recall_rates(reps, refs, baseline="test", n_bootstrap=n_bootstrap)
         t.insert(0, "set", name)
         t["splits seen by the model"] = note
         frames.append(t)
@@ -80,8 +82,8 @@ def main() -> None:
     split = rediscovery.unseen_split()
     same = pd.read_csv(REPO / args.counts)
     rel = pd.read_csv(REPO / args.release_counts)
-    ours, theirs = (rediscovery.table_from_counts(r) for _, r in same.iterrows())
-    theirs_release = rediscovery.table_from_counts(rel.iloc[1])
+    ours, theirs = (table_from_counts(r) for _, r in same.iterrows())
+    theirs_release = table_from_counts(rel.iloc[1])
     variants = (
         ("(c) authors' genes, this repo's protocol", theirs, None),
         ("(c), test-split rate from their relaxed set (b)", theirs, theirs_release),
@@ -117,8 +119,8 @@ def main() -> None:
         "# S.U.N. against each model's own training data\n\n"
         f"Host `{platform.node()}` ({platform.machine()}), {datetime.datetime.now():%Y-%m-%d %H:%M}, "
         f"{(time.time() - t0) / 60:.1f} min. Command:\n\n    {cmd.strip()}\n\n"
-        f"Unseen split: MP-20 has {rediscovery.MP20_BITERNARY_TOTAL} binary/ternary structures (paper, Sec. 4); "
-        f"{rediscovery.MP20_BITERNARY_TOTAL - split.n_unseen} are held here (test {split.n_reference}, our "
+        f"Unseen split: MP-20 has {paper.MP20_BITERNARY_TOTAL} binary/ternary structures (paper, Sec. 4); "
+        f"{paper.MP20_BITERNARY_TOTAL - split.n_unseen} are held here (test {split.n_reference}, our "
         f"train+val the rest), so {split.n_unseen} (the authors' training split) are not: "
         f"{split.ratio:.3f} times the test split; {100 * split.share_in_known:.1f} % of MP-20 structures held here "
         f"are also in MPTS-52 (so {split.ratio_beyond_known:.3f} test-split sizes of the unseen split lie beyond "

@@ -1,7 +1,7 @@
 """Table 1 metrics as pure functions of plain data (arrays, Compositions, Structures).
 
 Modules: `distribution` (KS, chi^2, P1), `novelty` (uniqueness, novelty),
-`chemistry` (SMACT charge neutrality), `stability` (S.U.N., S.S.U.N.),
+`chemistry` (SMACT charge neutrality), `stability` (S.U.N. flags),
 `bootstrap` (percentile confidence intervals), `comparison` (two sets on one 0/1 outcome; its trend over set
 sizes).
 """
@@ -19,7 +19,7 @@ from wylib.metrics.distribution import (
     spacegroup_chi2,
 )
 from wylib.metrics.novelty import novelty_mask, uniqueness_mask
-from wylib.metrics.stability import SunResult, sun_rates
+from wylib.metrics.stability import sun_mask
 
 __all__ = [
     "CI",
@@ -39,6 +39,5 @@ __all__ = [
     "spacegroup_chi2",
     "novelty_mask",
     "uniqueness_mask",
-    "SunResult",
-    "sun_rates",
+    "sun_mask",
 ]

@@ -1,4 +1,5 @@
-"""Diagnosis of the element statistics of generated sequences: where new elements, STOP and invalidity come from.
+"""Diagnosis of the element statistics of generated sequences: where new elements, STOP and invalidity come from
+(the measurements of `studies.chemistry.diagnose_elements`).
 
 Every position k of an ordered sequence (k sites already emitted) is one *row*. Its next element falls in one
 of four categories (`CATEGORIES`): ``new`` (a real element not among the first k sites), ``repeat`` (a real
@@ -30,6 +31,7 @@ import pandas as pd
 import torch
 
 from wylib.model import STOP, WyckoffTransformer
+from wylib.sample import reason_category
 from wylib.vocab import N_SERVICE
 
 CATEGORIES = ("new", "repeat", "stop", "service")
@@ -270,8 +272,6 @@ def reason_step(reason: str | None, length: int) -> int | None:
 def sample_table(element: torch.Tensor, n_sites: torch.Tensor, reasons: Sequence[str | None]) -> pd.DataFrame:
     """One row per sampled sequence: n_sites (STOP position, L if none), n_distinct (real elements before STOP),
     valid, reason category (wylib.sample.reason_category) and the step it names (`reason_step`)."""
-    from wylib.sample import reason_category
-
     N, L = element.shape
     if len(reasons) != N or n_sites.shape != (N,):
         raise ValueError(f"{N} sequences but {len(reasons)} reasons and n_sites of shape {tuple(n_sites.shape)}")
