@@ -13,8 +13,8 @@ Runs notebooks/01..06 in order through papermill with the parameters of a profil
   full   the paper's counts (1000 relaxed structures, several trials): for a GPU or a Dask cluster
   mp_20  the paper profile on the full MP-20 benchmark (downloaded on first use: needs internet)
 Executed notebooks go to <out>/notebooks (default out: output/<profile>), results to
-<out>/results and <out>/figures (paper and full also publish them to results/paper/ and figures/paper/,
-and the executed notebooks to notebooks/paper/).
+<out>/results and <out>/figures; paper and full also publish them to results/<profile>/ and
+figures/<profile>/, and the executed notebooks (each under 2 MB) to notebooks/<profile>/.
 A notebook already complete for the same parameters (and the same upstream runs) is skipped,
 so rerunning after a crash or a kill continues where it stopped. The first failing notebook
 stops the run, naming the notebook and the cell. Table 1 is printed at the end.

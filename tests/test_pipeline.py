@@ -179,3 +179,87 @@ def test_only_runs_the_selected_notebooks(tmp_path, monkeypatch, capsys):
     assert ran == ["01_tokenization", "03_permutation_invariance"]
     with pytest.raises(SystemExit):  # `--only` without numbers is an argparse error, not "everything"
         pipeline.main(["--profile", "smoke", "--out", str(tmp_path / "out"), "--only"])
+
+
+def _fake_run(out: Path, notebooks: dict[str, int]) -> None:
+    """An out dir as a finished run leaves it: tables, figures, executed notebooks of the given sizes (bytes) with
+    their markers, and one executed notebook without a marker (cut off)."""
+    (out / "results").mkdir(parents=True)
+    (out / "figures").mkdir()
+    (out / "notebooks").mkdir()
+    (out / "results" / "table1.csv").write_text("row,validity\nours,99\n")
+    (out / "results" / "table1.md").write_text("| row |\n")
+    (out / "figures" / "fig4_spacegroups.png").write_bytes(b"png")
+    for i, (name, size) in enumerate(notebooks.items()):
+        (out / "notebooks" / f"{name}.ipynb").write_bytes(b"x" * size)
+        marker = dict(fingerprint="f", seconds=60.0 * (i + 1), peak_rss_mib=500 + i, finished=f"2026-12-07 10:0{i}:00")
+        marker.update(host="vm", machine={"cpu": "AMD EPYC", "cores": 2}, parameters={"seed": 0})
+        (out / "notebooks" / f"{name}.done.json").write_text(json.dumps(marker))
+    (out / "notebooks" / "03_cut.ipynb").write_text("{}")  # no marker: not finished, not published
+
+
+def test_publish_copies_tables_figures_notebooks_and_summarises_the_markers(tmp_path, capsys):
+    from wylib import pipeline
+
+    out, dest = tmp_path / "out", tmp_path / "repo"
+    _fake_run(out, {"01_tokenization": 1000, "02_training": 2000})
+    (dest / "results" / "paper").mkdir(parents=True)
+    (dest / "results" / "paper" / "old_table.csv").write_text("kept\n")  # not written by this run: named, kept
+    pipeline.publish(out, "paper", dest=dest)
+    assert sorted(p.name for p in (dest / "results" / "paper").iterdir()) == [
+        "old_table.csv",
+        "table1.csv",
+        "table1.md",
+    ]
+    assert (dest / "figures" / "paper" / "fig4_spacegroups.png").read_bytes() == b"png"
+    published = sorted(p.name for p in (dest / "notebooks" / "paper").iterdir())
+    assert published == ["01_tokenization.ipynb", "02_training.ipynb", "run.json"]  # no markers, no cut notebook
+    summary = json.loads((dest / "notebooks" / "paper" / "run.json").read_text())
+    assert summary["profile"] == "paper" and list(summary["stages"]) == ["01_tokenization", "02_training"]
+    stage = summary["stages"]["02_training"]
+    assert stage["seconds"] == 120.0 and stage["peak_rss_mib"] == 501 and stage["finished"] == "2026-12-07 10:01:00"
+    assert stage["machine"]["cpu"] == "AMD EPYC" and stage["host"] == "vm"
+    assert "old_table.csv" in capsys.readouterr().out
+
+
+def test_publish_refuses_a_notebook_over_2_mb(tmp_path):
+    from wylib import pipeline
+
+    out, dest = tmp_path / "out", tmp_path / "repo"
+    _fake_run(out, {"01_tokenization": 1000, "04_generation": pipeline.MAX_NOTEBOOK_BYTES + 1})
+    with pytest.raises(SystemExit, match=r"over 2 MB: 04_generation.ipynb \(2.0 MB\)"):
+        pipeline.publish(out, "paper", dest=dest)
+    assert not dest.exists()  # nothing copied
+
+
+def _one_notebook_profile(tmp_path: Path, publish: bool) -> Path:
+    import nbformat
+
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("out_dir = 'x'\nseed = 0", metadata={"tags": ["parameters"]})]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, nbdir / "01_only.ipynb")
+    (nbdir / "profiles.yml").write_text(f"t:\n  publish: {str(publish).lower()}\n  shared: {{seed: 3}}\n")
+    return nbdir
+
+
+@pytest.mark.parametrize("publish", [True, False])
+def test_run_publishes_only_profiles_that_say_so(tmp_path, monkeypatch, publish):
+    """`publish: true` profiles publish under their own name; the markers come from `execute` (papermill stubbed)."""
+    import papermill
+
+    from wylib import pipeline
+
+    monkeypatch.setattr(pipeline, "NOTEBOOKS", _one_notebook_profile(tmp_path, publish))
+    calls, published = [], []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda src, dst, **kw: calls.append(kw["parameters"]))
+    monkeypatch.setattr(pipeline, "publish", lambda out, name: published.append((out, name)))
+    out = tmp_path / "out"
+    assert pipeline.run("t", out) == 0
+    assert calls == [{"out_dir": str(out), "seed": 3}]
+    marker = json.loads((out / "notebooks" / "01_only.done.json").read_text())
+    assert marker["parameters"] == calls[0] and {"seconds", "peak_rss_mib", "machine", "finished"} <= set(marker)
+    assert published == ([(out, "t")] if publish else [])
+    assert pipeline.run("t", out) == 0 and len(calls) == 1  # complete: skipped, not executed again

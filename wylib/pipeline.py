@@ -8,6 +8,11 @@ the hash of its parameters and of the notebook itself, its wall time and peak re
 (pipeline + kernel + worker processes, sampled every 0.5 s); a rerun skips every notebook whose
 marker matches, so a run cut off in the middle continues with the notebook that was cut off.
 The first failure stops the run and names the notebook and cell.
+
+A profile with ``publish: true`` then copies its tables to ``results/<profile>/``, its figures to
+``figures/<profile>/`` and its executed notebooks (each under 2 MB, or the run fails) with a
+``run.json`` summary of the markers to ``notebooks/<profile>/`` (``paper``: results/paper, ...).
+`execute` is the one papermill call with its marker, shared with `wylib.sweep`.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ import argparse
 import hashlib
 import json
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
 
+import papermill
 import yaml
 
 from wylib.machine import machine_info
@@ -27,6 +34,7 @@ from wylib.memory import PeakRSS
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
+MAX_NOTEBOOK_BYTES = 2 * 1024 * 1024  # a published notebook stays readable on GitHub
 
 
 def load_profile(name: str) -> dict:
@@ -40,19 +48,23 @@ def notebook_paths() -> list[Path]:
     return sorted(p for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 
-def parameters_for(notebook: Path, profile: dict, out_dir: Path) -> dict:
+def profile_parameters(notebook: Path, profile: dict) -> dict:
     """Shared + per-notebook parameters of the profile, restricted to those the notebook declares."""
-    import papermill
-
     declared = set(papermill.inspect_notebook(str(notebook)))
     specific = profile.get(notebook.stem[:2], {}) or {}
     unknown = sorted(set(specific) - declared)
     if unknown:
         raise SystemExit(f"profile parameters {unknown} are not declared by {notebook.name}")
-    params = dict(profile.get("shared", {}))
-    params.update(specific)
-    params.update(out_dir=str(out_dir), run_dir=str(out_dir / "model"))
+    params = {**profile.get("shared", {}), **specific}
     return {k: v for k, v in params.items() if k in declared}
+
+
+def parameters_for(notebook: Path, profile: dict, out_dir: Path) -> dict:
+    """`profile_parameters` plus ``out_dir`` and ``run_dir`` (``<out_dir>/model``) where the notebook declares them."""
+    declared = set(papermill.inspect_notebook(str(notebook)))
+    params = profile_parameters(notebook, profile)
+    params.update({k: v for k, v in (("out_dir", str(out_dir)), ("run_dir", str(out_dir / "model"))) if k in declared})
+    return params
 
 
 def fingerprint(notebook: Path, params: dict, upstream: str) -> str:
@@ -63,22 +75,94 @@ def fingerprint(notebook: Path, params: dict, upstream: str) -> str:
     return digest.hexdigest()
 
 
-def publish(out_dir: Path) -> None:
-    """Copy figures and result tables of a run to the repository's ``figures/`` and ``results/``."""
-    import shutil
+def is_complete(marker: Path, key: str) -> bool:
+    return marker.exists() and json.loads(marker.read_text()).get("fingerprint") == key
 
-    for sub in ("figures", "results"):
-        src = out_dir / sub
-        if src.is_dir():
-            for path in sorted(src.iterdir()):
-                if path.is_file():
-                    (REPO / sub).mkdir(exist_ok=True)
-                    shutil.copy2(path, REPO / sub / path.name)
+
+def execute(notebook: Path, params: dict, out_path: Path, marker: Path, key: str | None = None) -> dict:
+    """Run `notebook` with `params` through papermill into `out_path` (working directory: the repository root) and
+    write `marker`: the fingerprint `key` (default: of the notebook and `params` alone), the parameters, wall time,
+    peak resident memory of this process and its children (kernel + workers), host, machine and finish time.
+    Returns the marker's content. A failure raises `papermill.PapermillExecutionError` and leaves no marker."""
+    key = key or fingerprint(notebook, params, "")
+    marker.unlink(missing_ok=True)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    with PeakRSS(children=True, interval=0.5) as mem:
+        papermill.execute_notebook(
+            str(notebook),
+            str(out_path),
+            parameters=params,
+            cwd=str(REPO),
+            kernel_name="python3",
+            progress_bar=False,
+        )
+    record = {
+        "fingerprint": key,
+        "parameters": params,
+        "seconds": round(time.time() - start, 1),
+        "peak_rss_mib": round(mem.peak_mib),
+        "host": platform.node(),
+        "machine": machine_info(),
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    marker.write_text(json.dumps(record, indent=1))
+    return record
+
+
+def publish(out_dir: Path, profile_name: str, dest: Path = REPO) -> None:
+    """Copy a run's tables, figures and executed notebooks into `dest` (default: this repository).
+
+    ``<out_dir>/results/*`` -> ``dest/results/<profile>/``, ``<out_dir>/figures/*`` -> ``dest/figures/<profile>/``,
+    each executed notebook with a marker -> ``dest/notebooks/<profile>/`` plus ``run.json`` (per stage: wall time,
+    peak RSS, finish time, host and machine, from the markers). A notebook over `MAX_NOTEBOOK_BYTES` stops the
+    publication before anything is copied. Files already in a destination that this run did not write are named,
+    not deleted."""
+    executed = [
+        p
+        for p in sorted((out_dir / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+        if (out_dir / "notebooks" / f"{p.stem}.done.json").exists()
+    ]
+    too_big = [
+        f"{p.name} ({p.stat().st_size / 2**20:.1f} MB)" for p in executed if p.stat().st_size > MAX_NOTEBOOK_BYTES
+    ]
+    if too_big:
+        raise SystemExit(
+            f"[run_all] not published: executed notebooks over {MAX_NOTEBOOK_BYTES / 2**20:.0f} MB: "
+            f"{', '.join(too_big)} (in {out_dir / 'notebooks'}); shrink their outputs (fewer or smaller figures, "
+            "shorter tables) and publish again"
+        )
+    sources = {"results": out_dir / "results", "figures": out_dir / "figures"}
+    for sub, src in sources.items():
+        files = sorted(p for p in src.iterdir() if p.is_file()) if src.is_dir() else []
+        copy_files(files, dest / sub / profile_name)
+    copy_files(executed, dest / "notebooks" / profile_name)
+    stages = {
+        p.stem: {k: marker.get(k) for k in ("seconds", "peak_rss_mib", "finished", "host", "machine", "parameters")}
+        for p in executed
+        for marker in [json.loads((out_dir / "notebooks" / f"{p.stem}.done.json").read_text())]
+    }
+    summary = {"profile": profile_name, "out_dir": str(out_dir), "stages": stages}
+    (dest / "notebooks" / profile_name / "run.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(
+        f"[run_all] published to {dest / 'results' / profile_name}, {dest / 'figures' / profile_name} and "
+        f"{dest / 'notebooks' / profile_name} ({len(executed)} notebooks)",
+        flush=True,
+    )
+
+
+def copy_files(files: list[Path], target: Path) -> None:
+    """Copy `files` into `target`, naming the files already there that are not among them."""
+    target.mkdir(parents=True, exist_ok=True)
+    names = {p.name for p in files}
+    stale = sorted(p.name for p in target.iterdir() if p.is_file() and p.name not in names | {"run.json"})
+    for path in files:
+        shutil.copy2(path, target / path.name)
+    if stale:
+        print(f"[run_all] {target}: not written by this run, left as they are: {', '.join(stale)}", flush=True)
 
 
 def run(profile_name: str, out_dir: Path, only: list[str] | None = None, force: bool = False) -> int:
-    import papermill
-
     profile = load_profile(profile_name)
     known = [p.stem[:2] for p in notebook_paths()]
     unknown = sorted(set(only or []) - set(known))
@@ -94,22 +178,12 @@ def run(profile_name: str, out_dir: Path, only: list[str] | None = None, force: 
         upstream = key
         if only and notebook.stem[:2] not in only:
             continue
-        if not force and marker.exists() and json.loads(marker.read_text()).get("fingerprint") == key:
+        if not force and is_complete(marker, key):
             print(f"[run_all] {notebook.name}: complete for these parameters, skipped", flush=True)
             continue
-        marker.unlink(missing_ok=True)
         print(f"[run_all] {notebook.name}: running with {params}", flush=True)
-        start = time.time()
         try:
-            with PeakRSS(children=True, interval=0.5) as mem:  # kernel + its workers
-                papermill.execute_notebook(
-                    str(notebook),
-                    str(out_dir / "notebooks" / notebook.name),
-                    parameters=params,
-                    cwd=str(REPO),
-                    kernel_name="python3",
-                    progress_bar=False,
-                )
+            record = execute(notebook, params, out_dir / "notebooks" / notebook.name, marker, key)
         except papermill.PapermillExecutionError as err:
             print(
                 f"[run_all] FAILED in {notebook.name}, cell {err.cell_index} (execution count {err.exec_count}): "
@@ -117,29 +191,13 @@ def run(profile_name: str, out_dir: Path, only: list[str] | None = None, force: 
                 flush=True,
             )
             return 1
-        seconds = time.time() - start
-        marker.write_text(
-            json.dumps(
-                {
-                    "fingerprint": key,
-                    "parameters": params,
-                    "seconds": round(seconds, 1),
-                    "peak_rss_mib": round(mem.peak_mib),
-                    "host": platform.node(),
-                    "machine": machine_info(),
-                    "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-                },
-                indent=1,
-            )
-        )
         print(
-            f"[run_all] {notebook.name}: done in {seconds / 60:.1f} min, peak RSS {mem.peak_mib:.0f} MiB "
-            "(pipeline + kernel + workers)",
+            f"[run_all] {notebook.name}: done in {record['seconds'] / 60:.1f} min, peak RSS "
+            f"{record['peak_rss_mib']:.0f} MiB (pipeline + kernel + workers)",
             flush=True,
         )
     if profile.get("publish"):
-        publish(out_dir)
-        print(f"[run_all] figures and tables copied to {REPO / 'figures'} and {REPO / 'results'}")
+        publish(out_dir, profile_name)
     table1 = out_dir / "results" / "table1.md"
     if table1.exists():
         print("\n[run_all] Table 1\n" + table1.read_text())
