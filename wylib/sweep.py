@@ -1,14 +1,18 @@
-"""Papermill parameter sweeps: one run of notebook 04 per grid point, one Table 1 row per run.
+"""Papermill parameter sweeps: one run of a notebook per grid point, one table row per run.
 
     python -m wylib.sweep --grid temperature=0.5,1.0,2.0 seed=0,1 --set n_samples=2000 n_relax=0 \\
         --out output/sweep
+    python -m wylib.sweep --notebook 02 --profile paper --grid train_fraction=0.25,0.5 --out output/lc
 
-Every combination of the ``--grid`` values runs ``notebooks/04_generation.ipynb`` through
-papermill (with the ``--set`` parameters, e.g. ``run_dir``; default model `runs/default`) into
-``<out>/<tag>/``; runs already complete for the same parameters are skipped (rerun after a
-crash continues). Each generated set is then scored with `wylib.evaluate` against the test split
-(Wyckoff-level metrics; structure-level ones too where ``n_relax`` > 0), giving one row per run.
-The combined table goes to ``<out>/sweep.csv`` and ``<out>/sweep.md``.
+Every combination of the ``--grid`` values runs the notebook (``--notebook``: a number such as ``02``, a name
+such as ``04_generation``, or a path; default 04) through papermill into ``<out>/<tag>/``, with the parameters
+of ``--profile`` for that notebook (optional), then the ``--set`` ones, then the point's; ``out_dir`` is the
+point's directory (notebook 02 trains into ``<out>/<tag>/model``). The papermill call and its marker are
+`wylib.pipeline.execute`, so a point already complete for the same parameters is skipped (rerun after a crash
+continues). One row per point goes to ``<out>/sweep.csv`` and ``<out>/sweep.md``: for notebook 04 each
+generated set is scored with `wylib.evaluate` against the test split (Wyckoff-level metrics; structure-level
+ones too where ``n_relax`` > 0); for other notebooks the row holds the point's wall time and peak memory, and
+the trained model's NLLs where the point wrote one (``<tag>/model/metrics.json``).
 """
 
 from __future__ import annotations
@@ -20,14 +24,15 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import papermill
+import yaml
 
-from wylib.pipeline import NOTEBOOKS, REPO, fingerprint
+from wylib.evaluate import METRICS, attach_hull, evaluate_set, load_references, read_generated
+from wylib.pipeline import NOTEBOOKS, REPO, execute, fingerprint, is_complete, load_profile, profile_parameters
 
 
 def parse_assignments(items: list[str]) -> dict[str, list]:
     """``["temperature=0.5,1", "seed=0"]`` -> ``{"temperature": [0.5, 1], "seed": [0]}`` (YAML scalars)."""
-    import yaml
-
     out = {}
     for item in items:
         if "=" not in item:
@@ -46,26 +51,46 @@ def tag(point: dict) -> str:
     return "_".join(f"{k}-{v}" for k, v in point.items()) or "default"
 
 
-def run_point(notebook: Path, params: dict, out_dir: Path) -> None:
-    """Execute the notebook for one grid point unless it already completed with these parameters."""
-    import papermill
+def resolve_notebook(name: str) -> Path:
+    """``02``, ``02_training`` or a path -> the notebook file."""
+    path = Path(name)
+    if path.suffix == ".ipynb" and path.exists():
+        return path.resolve()
+    found = sorted(NOTEBOOKS.glob(f"{name}*.ipynb")) if name[:2].isdigit() else []
+    if len(found) != 1:
+        known = ", ".join(p.stem for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")))
+        raise SystemExit(f"no single notebook {name!r}: give a number, a name ({known}) or a path")
+    return found[0]
 
-    marker = out_dir / f"{notebook.stem}.done.json"
-    key = fingerprint(notebook, params, "sweep")
-    if marker.exists() and json.loads(marker.read_text()).get("fingerprint") == key:
-        print(f"[sweep] {out_dir.name}: complete, skipped", flush=True)
-        return
-    out_dir.mkdir(parents=True, exist_ok=True)
-    print(f"[sweep] {out_dir.name}: running {notebook.name} with {params}", flush=True)
-    papermill.execute_notebook(
-        str(notebook),
-        str(out_dir / notebook.name),
-        parameters=params,
-        cwd=str(REPO),
-        kernel_name="python3",
-        progress_bar=False,
-    )
-    marker.write_text(json.dumps({"fingerprint": key, "parameters": params}, indent=1))
+
+def point_parameters(notebook: Path, base: dict, point: dict, out_dir: Path, max_structures: int | None = None) -> dict:
+    """The parameters of one point: `base`, then the point, then ``out_dir`` (and ``max_structures`` when given
+    and not set otherwise), restricted to those the notebook declares. Unknown names are an error."""
+    declared = set(papermill.inspect_notebook(str(notebook)))
+    unknown = sorted((set(base) | set(point)) - declared)
+    if unknown:
+        raise SystemExit(f"{notebook.name} declares no parameters {unknown}; it declares {sorted(declared)}")
+    params = {**base, **point, "out_dir": str(out_dir)}
+    if max_structures is not None:
+        params.setdefault("max_structures", max_structures)
+    return {k: v for k, v in params.items() if k in declared}
+
+
+def run_points(
+    notebook: Path, points: list[dict], base: dict, out: Path, max_structures: int | None = None
+) -> list[Path]:
+    """Execute `notebook` once per point into ``out/<tag(point)>/`` unless complete; returns the point directories."""
+    dirs = [out / tag(p) for p in points]
+    for point, d in zip(points, dirs, strict=True):
+        params = point_parameters(notebook, base, point, d, max_structures)
+        marker = d / f"{notebook.stem}.done.json"
+        key = fingerprint(notebook, params, "sweep")
+        if is_complete(marker, key):
+            print(f"[sweep] {d.name}: complete for these parameters, skipped", flush=True)
+            continue
+        print(f"[sweep] {d.name}: running {notebook.name} with {params}", flush=True)
+        execute(notebook, params, d / notebook.name, marker, key)
+    return dirs
 
 
 def score(
@@ -77,9 +102,7 @@ def score(
     max_structures: int | None,
     n_jobs: int,
 ) -> pd.DataFrame:
-    """One Table 1 row per run (point value and interval columns), grid parameters first."""
-    from wylib.evaluate import METRICS, attach_hull, evaluate_set, load_references, read_generated
-
+    """One Table 1 row per run of notebook 04 (point value and interval columns), grid parameters first."""
     refs = load_references(dataset, max_structures=max_structures, n_jobs=n_jobs)
     rows = []
     for point, d in zip(points, dirs, strict=True):
@@ -100,10 +123,32 @@ def score(
     return pd.DataFrame(rows)
 
 
-def to_markdown(table: pd.DataFrame, grid_names: list[str]) -> str:
-    """Compact table: grid parameters, then ``value [low, high]`` per metric, then counts."""
-    from wylib.evaluate import METRICS
+def summarize(notebook: Path, points: list[dict], dirs: list[Path]) -> pd.DataFrame:
+    """One row per run of any notebook: the point, wall time and peak RSS from its marker, and the trained model's
+    NLLs when the run wrote one (``model/metrics.json``, notebook 02)."""
+    rows = []
+    for point, d in zip(points, dirs, strict=True):
+        marker = json.loads((d / f"{notebook.stem}.done.json").read_text())
+        record = {**point, "minutes": round(marker.get("seconds", float("nan")) / 60, 1)}
+        record["peak_rss_mib"] = marker.get("peak_rss_mib")
+        metrics = d / "model" / "metrics.json"
+        if metrics.exists():
+            m = json.loads(metrics.read_text())
+            record.update(
+                n_train=m.get("n_train"),
+                rounds=m.get("rounds"),
+                best_val_nll=m.get("best_val_nll"),
+                test_nll=(m.get("test") or {}).get("nll"),
+            )
+        rows.append(record)
+    return pd.DataFrame(rows)
 
+
+def to_markdown(table: pd.DataFrame, grid_names: list[str]) -> str:
+    """Compact table: grid parameters, then ``value [low, high]`` per metric, then counts (scored runs); the
+    table as it is otherwise."""
+    if not any(key in table for key, _, _ in METRICS):
+        return table.to_markdown(index=False) + "\n"
     shown = table[grid_names].copy()
     for key, _, _ in METRICS:
         if key in table:
@@ -119,34 +164,30 @@ def to_markdown(table: pd.DataFrame, grid_names: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--grid", nargs="+", required=True, help="NAME=V1,V2,... (parameters of notebook 04)")
-    ap.add_argument("--set", nargs="*", default=[], help="fixed NAME=VALUE parameters of notebook 04")
+    ap.add_argument("--grid", nargs="+", required=True, help="NAME=V1,V2,... (parameters of the notebook)")
+    ap.add_argument("--set", nargs="*", default=[], help="fixed NAME=VALUE parameters of the notebook")
     ap.add_argument("--out", default="output/sweep")
-    ap.add_argument("--notebook", default="04_generation")
-    ap.add_argument("--dataset", default="mp_20_biternary_open")
+    ap.add_argument("--notebook", default="04", help="number (02), name (04_generation) or path; default 04")
+    ap.add_argument("--profile", default=None, help="start from this profile's parameters for the notebook")
+    ap.add_argument("--dataset", default="mp_20_biternary_open", help="reference splits for scoring notebook 04")
     ap.add_argument("--n-bootstrap", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     ap.add_argument("--max-structures", type=int, default=None, help="limit the reference splits (smoke runs)")
     ap.add_argument("--n-jobs", type=int, default=2)
     args = ap.parse_args(argv)
-    import papermill
-
-    notebook = NOTEBOOKS / f"{args.notebook}.ipynb"
-    declared = set(papermill.inspect_notebook(str(notebook)))
+    notebook = resolve_notebook(args.notebook)
+    base = profile_parameters(notebook, load_profile(args.profile)) if args.profile else {}
+    base.update({k: v[0] for k, v in parse_assignments(args.set).items()})
     grid = parse_assignments(args.grid)
-    fixed = {k: v[0] for k, v in parse_assignments(args.set).items()}
-    unknown = sorted((set(grid) | set(fixed)) - declared)
-    if unknown:
-        raise SystemExit(f"{notebook.name} declares no parameters {unknown}; it declares {sorted(declared)}")
-    out = Path(args.out) if Path(args.out).is_absolute() else REPO / args.out
     points = grid_points(grid)
-    dirs = [out / tag(p) for p in points]
-    for point, d in zip(points, dirs, strict=True):
-        params = {**fixed, **point, "out_dir": str(d)}
-        if "max_structures" in declared and args.max_structures is not None:
-            params.setdefault("max_structures", args.max_structures)
-        run_point(notebook, {k: v for k, v in params.items() if k in declared}, d)
-    table = score(points, dirs, args.dataset, args.n_bootstrap, args.seed, args.max_structures, args.n_jobs)
+    out = Path(args.out) if Path(args.out).is_absolute() else REPO / args.out
+    for point in points:  # every point's parameters checked before the first one runs
+        point_parameters(notebook, base, point, out / tag(point), args.max_structures)
+    dirs = run_points(notebook, points, base, out, args.max_structures)
+    if notebook.stem.startswith("04"):
+        table = score(points, dirs, args.dataset, args.n_bootstrap, args.seed, args.max_structures, args.n_jobs)
+    else:
+        table = summarize(notebook, points, dirs)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "sweep.csv", index=False)
     (out / "sweep.md").write_text(to_markdown(table, list(grid)))

@@ -10,12 +10,13 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import papermill
 import torch
 
 from studies.common import REPO, free_samples
 from wylib import evaluate as ev
+from wylib.pipeline import NOTEBOOKS, load_profile, profile_parameters
 from wylib.sample import REASON_CATEGORIES
+from wylib.sweep import run_points
 
 OUT = REPO / "output" / "learning_curve"
 KEYS = ["validity", "elements_ks", "el_chi2", "sites_ks", "dof_ks", "p1", "sg_chi2", "charge_neutrality"]
@@ -31,31 +32,17 @@ def ci_cells(t, keys: list[str]):
 
 
 def train(fraction: float) -> Path:
-    """Run directory of the model trained on `fraction` of the training split (trained if missing)."""
+    """Run directory of the model trained on `fraction` of the training split (trained if missing).
+
+    1.0 is the committed default ``runs/default`` (the `paper` profile's run). Other fractions run notebook 02 with
+    the `paper` profile's parameters and ``train_fraction`` through `wylib.sweep` into
+    ``output/learning_curve/train_fraction-<f>/`` (model in its ``model/``); a finished run is skipped."""
     if fraction == 1.0:
         return REPO / "runs" / "default"
-    out = OUT / f"f{fraction:g}"
-    run = out / "model"
-    if (run / "metrics.json").exists():
-        return run
-    out.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(
-        str(REPO / "notebooks" / "02_training.ipynb"),
-        str(out / "02_training.ipynb"),
-        parameters=dict(
-            train_fraction=fraction,
-            max_epochs=80,
-            patience=4,
-            num_threads=1,
-            seed=0,
-            out_dir=str(out),
-            run_dir=str(run),
-        ),
-        cwd=str(REPO),
-        kernel_name="python3",
-        progress_bar=False,
-    )
-    return run
+    notebook = NOTEBOOKS / "02_training.ipynb"
+    base = profile_parameters(notebook, load_profile("paper"))
+    (out,) = run_points(notebook, [{"train_fraction": fraction}], base, OUT)
+    return out / "model"
 
 
 def head_switches(run: Path) -> str:

@@ -2,10 +2,10 @@
 
     WYLIB_DATA_DIR=../shared/data .venv/bin/python -m studies.chemistry.learning_curve [--fractions 0.25 0.5 1.0]
 
-Each fraction < 1 trains notebook 02 through papermill with the `paper` profile's training settings
-(max 80 epochs, patience 4, one thread, seed 0) and ``train_fraction`` (a seeded subset of the training
-split; vocabulary, validation and test unchanged) into ``output/learning_curve/f<fraction>/``; a finished
-run is reused (resumable). Fraction 1.0 is the committed default model ``runs/default`` (the `paper`
+Each fraction < 1 trains notebook 02 with the `paper` profile's parameters (max 80 epochs, patience 4, one
+thread, seed 0) and ``train_fraction`` (a seeded subset of the training split; vocabulary, validation and test
+unchanged), as one point of a `wylib.sweep` over notebook 02, into ``output/learning_curve/train_fraction-<f>/``;
+a finished run is skipped (resumable). Fraction 1.0 is the committed default model ``runs/default`` (the `paper`
 profile's run with the same settings). Each model draws 10,000 free samples at T = 1 (seed 0, space
 groups from train+val) scored at the Wyckoff level with `wylib.evaluate` against the test split.
 Writes ``studies/chemistry/results/<name>.csv`` / ``.md`` and ``studies/chemistry/figures/<name>.pdf`` / ``.png``
