@@ -1,36 +1,18 @@
-"""Convex hull and E_hull on a hand-made reference table; CHGNet energies on real structures."""
+"""Convex hull and E_hull on a hand-made reference table (`hull_table`, conftest) and on the shipped table."""
 
 from __future__ import annotations
 
 import gzip
-import math
 
 import numpy as np
-import pandas as pd
 import pytest
 from pymatgen.core import Lattice, Structure
 
 from wylib import hull
 
 
-@pytest.fixture()
-def table() -> pd.DataFrame:
-    rows = [  # material_id, reduced_formula, energy per atom, flag, dft_e_hull
-        ("element:Li", "Li", -2.0, "elemental_ref", np.nan),
-        ("element:O", "O", -5.0, "elemental_ref", np.nan),
-        ("element:Fe", "Fe", -8.0, "elemental_ref", np.nan),
-        ("mp-1", "Li2O", -6.0, "ok", 0.0),
-        ("mp-2", "Li2O", -5.9, "ok", 0.05),
-        ("mp-3", "LiO", np.nan, "chgnet_failed:ValueError", 0.0),
-        ("mp-4", "O2", -9.9, "ok_element_polymorph", 0.0),  # never used in a hull
-    ]
-    df = pd.DataFrame(rows, columns=["material_id", "reduced_formula", "chgnet_energy_per_atom", "flag", "dft_e_hull"])
-    df["source"], df["n_atoms"] = "hand", 1
-    return df
-
-
-def test_binary_hull_hand_computed(table):
-    h = hull.ReferenceHull(table)
+def test_binary_hull_hand_computed(hull_table):
+    h = hull.ReferenceHull(hull_table)
     # hull between Li2O (x_O = 1/3, -6) and O (x_O = 1, -5): at x_O = 1/2 it is -5.75
     r = h.e_above_hull("LiO", -5.0)
     assert r.e_hull == pytest.approx(0.75)
@@ -41,8 +23,8 @@ def test_binary_hull_hand_computed(table):
     assert h.e_above_hull(li2o, -6.0).e_hull == pytest.approx(0.0, abs=1e-9)
 
 
-def test_unary_and_ternary_coverage(table):
-    h = hull.ReferenceHull(table)
+def test_unary_and_ternary_coverage(hull_table):
+    h = hull.ReferenceHull(hull_table)
     r = h.e_above_hull("Fe", -8.0)
     assert r.e_hull == pytest.approx(0.0) and r.n_reference_compounds == 0 and r.complete_binary_subsystems
     r = h.e_above_hull("FeO", -7.0)  # no Fe-O compound: the hull is the element tie line, -6.5
@@ -53,57 +35,13 @@ def test_unary_and_ternary_coverage(table):
     assert r.n_reference_compounds == 2 and not r.complete_binary_subsystems
 
 
-def test_bad_input_is_flagged_not_raised(table):
-    h = hull.ReferenceHull(table)
+def test_bad_input_is_flagged_not_raised(hull_table):
+    h = hull.ReferenceHull(hull_table)
     with pytest.raises(KeyError):
         h.e_above_hull("NaCl", -3.0)  # no elemental reference for Na, Cl
     res = hull.e_above_hull_table(["LiO", "NaCl", "LiO", "LiO"], [-5.0, -3.0, np.nan, None], h)
     assert res["flag"].tolist() == ["ok", "failed:KeyError", "failed:ValueError", "failed:ValueError"]
     assert res["e_hull"].iloc[0] == pytest.approx(0.75) and res["e_hull"].iloc[1:].isna().all()
-
-
-def test_check_references_on_table_file(table, tmp_path):
-    path = tmp_path / "refs.csv.gz"
-    with gzip.open(path, "wt") as f:
-        f.write("# a header line\n")
-        table.to_csv(f, index=False)
-    out = hull.check_references(path)
-    # mp-1 on the hull, mp-2 0.1 above it; the failed mp-3 is not a reference
-    assert out["n"] == 2 and out["within"] == 0.5 and out["n_failed"] == 0
-    assert out["n_dft_near_hull"] == 2
-
-
-def test_elemental_table_fills_missing_by_dft_offset(tmp_path, monkeypatch):
-    (tmp_path / "elements").mkdir()
-    dft = {"Li": -1.9, "O": -4.9, "Fe": -8.4, "H": -3.4}
-    monkeypatch.setattr(hull, "dft_elemental_energies", lambda: dft)
-    for el, src, e in [
-        ("Li", "ase_bulk", -1.8),
-        ("Fe", "relaxed:mp-13", -8.3),
-        ("O", "relaxed:mp-12957", -4.7),
-        ("H", "none", None),
-    ]:
-        (tmp_path / "elements" / f"{el}.json").write_text(
-            f'{{"element": "{el}", "source": "{src}", "energy": {"null" if e is None else e}, "n_candidates": 1}}'
-        )
-    df = hull.elemental_table(tmp_path, ["H", "Li", "O", "Fe"]).set_index("element")
-    assert df.attrs["offset"] == pytest.approx(0.1)  # median of 0.1, 0.1, 0.2
-    assert df.loc["H", "energy"] == pytest.approx(-3.3) and df.loc["H", "source"].startswith("dft+offset")
-    assert df.loc["Fe", "energy"] == -8.3 and df.loc["Fe", "source"] == "relaxed:mp-13; chgnet-dft +0.100"
-
-
-def test_cif_formula_reads_the_formula_line():
-    cif = "data_x\n_chemical_formula_structural   CsMnCr(CN)6\n_chemical_formula_sum   'Cs1 Mn1 Cr1 C6 N6'\n"
-    assert hull._cif_formula(cif).reduced_formula == "CsMnCr(CN)6"
-    assert hull._cif_formula("garbage") is None
-
-
-@pytest.mark.slow
-def test_chgnet_static_energies_with_isolated_atom_fallback(rocksalt):
-    isolated = Structure(Lattice.cubic(15.0), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-    e, flags = hull.chgnet_static_energies([rocksalt, isolated, None, rocksalt], batch_size=4)
-    assert flags == ["ok", "chgnet_failed:ValueError", "parse_failed", "ok"]
-    assert -4.0 < e[0] < -3.0 and e[0] == pytest.approx(e[3]) and math.isnan(e[1]) and math.isnan(e[2])
 
 
 @pytest.mark.skipif(not hull.RESOURCE.exists(), reason="reference table not built yet")
@@ -114,59 +52,3 @@ def test_shipped_reference_table():
     assert {"O", "Fe", "Li", "H", "N"} <= set(h.elements)
     e, n, complete = hull.e_above_hull("Fe2O3", h.elements["Fe"] * 0.4 + h.elements["O"] * 0.6)
     assert e > 0 and n >= 1 and complete  # the element tie line is far above iron oxides
-
-
-@pytest.mark.slow
-def test_chgnet_relaxed_energies_are_struct_optimizer(rocksalt):
-    """The references' relaxation is CHGNet's StructOptimizer (FIRE, cell + positions, no volume limit): the same
-    energy, also for ase's U, whose cell shrinks to 0.23 of its start (the relaxer's exploded_cell would flag it)."""
-    from ase.build import bulk
-    from chgnet.model import StructOptimizer
-    from pymatgen.io.ase import AseAtomsAdaptor
-
-    from wylib.chgnet import load_model
-
-    squeezed = rocksalt.get_primitive_structure()
-    squeezed.scale_lattice(squeezed.volume * 0.9)
-    lonely = Structure(Lattice.cubic(20.0), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])  # isolated atoms
-    uranium = AseAtomsAdaptor.get_structure(bulk("U"))
-    opt = StructOptimizer(model=load_model(1), optimizer_class="FIRE")
-    for s, steps in [(squeezed, 10), (uranium, 150)]:
-        ref = opt.relax(s, fmax=0.05, steps=steps, relax_cell=True, verbose=False)
-        e = hull.chgnet_relaxed_energies([s, None, lonely], steps=steps)
-        assert e[0] == float(ref["trajectory"].energies[-1]) / len(s) and math.isnan(e[1]) and math.isnan(e[2])
-    assert ref["final_structure"].volume / uranium.volume < 0.25
-
-
-def test_measure_bias_resumes_by_batch(tmp_path, monkeypatch):
-    """A run killed after its first batch keeps that batch; the rerun relaxes only the rest. A CIF that does
-    not parse gets NaN energies, not a crash."""
-    from pathlib import Path
-
-    fixtures = sorted((Path(__file__).parent / "fixtures").glob("mp-*.cif"))[:3]
-    refs = pd.DataFrame(
-        {
-            "material_id": [p.stem for p in fixtures] + ["mp-bad"],
-            "cif": [p.read_text() for p in fixtures] + ["data_x\n_chemical_formula_sum 'Na1 Cl1'\n"],
-        }
-    )
-    monkeypatch.setattr(hull, "reference_frame", lambda: refs)
-    calls: list[list] = []
-
-    def relaxed(structs, fmax):
-        calls.append(structs)
-        if len(calls) == 2 and kill:
-            raise KeyboardInterrupt
-        return np.array([-1.0 if s is not None else np.nan for s in structs])
-
-    monkeypatch.setattr(hull, "chgnet_static_energies", lambda s: (np.array([-0.9] * len(s)), ["ok"] * len(s)))
-    monkeypatch.setattr(hull, "chgnet_relaxed_energies", relaxed)
-    kill = True
-    with pytest.raises(KeyboardInterrupt):
-        hull.measure_bias(4, tmp_path, batch=2)
-    assert len(pd.read_csv(tmp_path / "bias_seed0.csv")) == 2
-    kill = False
-    out = hull.measure_bias(4, tmp_path, batch=2)
-    assert len(calls) == 3 and len(calls[2]) == 2 and sorted(out["material_id"]) == sorted(refs["material_id"])
-    bad = out.set_index("material_id").loc["mp-bad"]
-    assert np.isnan(bad["relaxed"]) and out["relaxed"].notna().sum() == 3
