@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from tools import gpu_check
 
@@ -29,6 +30,35 @@ def test_gpu_check_tiny_cpu(tmp_path, monkeypatch):
     assert "stale" not in stale.read_text() and report["workers"] == 1 and report["batch_size"] == 32
     assert "train_s" not in report and report["n_relaxations"] >= 1 and report["n_samples_relaxed"] == 2
     assert report["projected_full_relax_min"] == pytest.approx(report["s_per_relaxation"] * 6000 / 60, rel=0.02)
+
+
+def test_gpu_check_checks_before_it_deletes(tmp_path):
+    run = tmp_path / "run"
+    for d in ("model", "generated"):
+        (run / d).mkdir(parents=True)
+        (run / d / "keep.txt").write_text("work")
+    with pytest.raises(SystemExit, match="did not write"):
+        gpu_check.main(["--device", "cpu", "--out", str(run)])
+    if not torch.cuda.is_available():
+        (run / "gpu_check.json").write_text("{}")  # even an own dir is kept when the device is missing
+        with pytest.raises(SystemExit, match="--device: device='cuda': CUDA is not available"):
+            gpu_check.main(["--device", "cuda", "--out", str(run)])
+    assert (run / "model" / "keep.txt").exists() and (run / "generated" / "keep.txt").exists()
+    for bad, says in [("--n-relax -1", "--n-relax"), ("--workers two", "--workers"), ("--epochs 0", "--epochs")]:
+        with pytest.raises(SystemExit, match=says):
+            gpu_check.main([*bad.split(), "--device", "cpu", "--out", str(tmp_path / "new")])
+    with pytest.raises(SystemExit, match="not a trained run"):
+        gpu_check.main(["--device", "cpu", "--run-dir", str(tmp_path), "--out", str(tmp_path / "new")])
+
+
+@pytest.mark.slow
+def test_help_example_runs_as_written(tmp_path, monkeypatch):
+    """The tiny CPU example of the module's help, verbatim but for --out."""
+    line = next(x for x in gpu_check.__doc__.splitlines() if "--device cpu" in x)
+    args = line.split("gpu_check.sh", 1)[1].split()
+    monkeypatch.chdir(REPO)
+    report = gpu_check.main([*args, "--out", str(tmp_path / "example")])
+    assert report["n_relaxations"] >= 2 and report["device"] == "cpu"
 
 
 def test_steady_rate_counts_the_middle_of_the_run():

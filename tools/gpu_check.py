@@ -1,8 +1,8 @@
 """One-command timing of the study's three costly stages on this machine, with the projected `full` relax time.
 
     bash tools/gpu_check.sh                       # on a GPU machine: device auto -> CUDA
-    bash tools/gpu_check.sh --max-structures 200 --epochs 1 --n-samples 50 --n-relax 2 --trials 1 --steps 5
-                                                  # tiny CPU smoke run (what the tests do)
+    bash tools/gpu_check.sh --device cpu --run-dir runs/default --n-samples 60 --n-relax 2 --trials 1 --steps 5
+                                                  # tiny CPU smoke run with the committed model (a test runs it)
 
 1. training to early stopping with the `paper` profile's settings (max 80 epochs, patience 4);
 2. sampling 10,000 free sequences at T = 1;
@@ -15,7 +15,9 @@
    subsets; the steady rate (FIRE structure-steps per second between the 10th and the 90th percentile of finished
    relaxations) is reported beside it.
 Every run starts from scratch: ``<out>/model`` (when training) and ``<out>/generated`` are deleted first, so
-that a killed earlier run's finished work is never timed as free. Prints a table and writes
+that a killed earlier run's finished work is never timed as free; the device and the inputs are checked before
+that, and an ``--out`` that holds a model or generated set but no ``gpu_check.json`` (e.g. a pipeline run's out
+dir) is refused instead of cleared. Prints a table and writes
 ``<out>/gpu_check.json``. Not a test (timings are machine facts): record results with machine, date and command
 in ``bench/RESULTS.md``.
 """
@@ -29,6 +31,15 @@ import os
 import shutil
 import time
 from pathlib import Path
+
+import torch
+
+from wylib.device import resolve_device
+from wylib.generated import as_sample, build_samples, generate_structures
+from wylib.machine import machine_info
+from wylib.relax import RelaxConfig, n_workers_for
+from wylib.sample import sample, spacegroup_counts
+from wylib.train import TrainConfig, load_run, train_dataset
 
 FULL_RELAXATIONS = 1000 * 6
 
@@ -51,21 +62,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", default="output/gpu_check")
     args = ap.parse_args(argv)
 
-    import torch
-
-    from wylib.device import resolve_device
-    from wylib.generated import as_sample, build_samples, generate_structures
-    from wylib.machine import machine_info
-    from wylib.relax import RelaxConfig, n_workers_for
-    from wylib.sample import sample, spacegroup_counts
-    from wylib.train import TrainConfig, load_run, train_dataset
-
+    dev = str(check_arguments(args))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("model", "generated"):  # a timing never resumes: a killed earlier run's work would count as free
         if stale != "model" or args.run_dir is None:
             shutil.rmtree(out / stale, ignore_errors=True)
-    dev = str(resolve_device(args.device))
     torch.set_num_threads(args.threads)
     report: dict = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -159,6 +161,33 @@ def main(argv: list[str] | None = None) -> dict:
             f"projected `full` relax stage ({FULL_RELAXATIONS} relaxations): {report['projected_full_relax_min']} min"
         )
     return report
+
+
+def check_arguments(args: argparse.Namespace):
+    """Everything that can be wrong before anything is deleted or computed: the device, the sizes, the run dir,
+    and that ``--out`` is not somebody's run (a model or generated set without this tool's report)."""
+    try:
+        dev = resolve_device(args.device)
+    except ValueError as err:
+        raise SystemExit(f"--device: {err}") from None
+    for name in ("epochs", "threads", "n_samples", "trials", "steps"):
+        if getattr(args, name) < 1:
+            raise SystemExit(f"--{name.replace('_', '-')} must be at least 1, not {getattr(args, name)}")
+    if args.n_relax < 0:
+        raise SystemExit(f"--n-relax must be 0 or more, not {args.n_relax}")
+    if args.workers != "auto" and not (args.workers.isdigit() and int(args.workers) >= 1):
+        raise SystemExit(f'--workers must be "auto" or a positive integer, not {args.workers!r}')
+    if args.run_dir is not None:
+        missing = [f for f in ("config.json", "model.pt", "vocab.json") if not (Path(args.run_dir) / f).is_file()]
+        if missing:
+            raise SystemExit(f"--run-dir {args.run_dir}: not a trained run (missing {', '.join(missing)})")
+    out = Path(args.out)
+    if any((out / d).exists() for d in ("model", "generated")) and not (out / "gpu_check.json").exists():
+        raise SystemExit(
+            f"--out {out} holds a model or generated set that this tool did not write (no gpu_check.json): "
+            "choose an empty or new directory; nothing was deleted"
+        )
+    return dev
 
 
 def steady_rate(finished: list[tuple[float, int]]) -> dict:

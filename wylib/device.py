@@ -5,8 +5,31 @@ from __future__ import annotations
 import torch
 
 
-def resolve_device(device: str) -> torch.device:
-    """The torch device for a device name; "auto" picks CUDA when available."""
+def resolve_device(device: str | torch.device) -> torch.device:
+    """The torch device for a device name; "auto" picks CUDA when available. A device this machine does not have
+    (CUDA on a CPU-only build, a GPU index beyond the count) or an unknown name is a ValueError naming it."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device={device!r}: not a device name (use 'auto', 'cpu', 'cuda' or 'cuda:N')") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r}: CUDA is not available here (torch {torch.__version__}); "
+                "use device='auto' (CUDA when present, else CPU) or 'cpu'"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type != "cpu":
+        raise ValueError(f"device={device!r}: only 'auto', 'cpu' and 'cuda[:N]' are supported")
+    return dev
+
+
+def device_kind(device: str | torch.device) -> str:
+    """ "cuda" or "cpu" for a device name, without requiring the device to be present (for planning a layout,
+    e.g. batch sizes and worker counts of a GPU machine); "auto" is what this machine has."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cuda" if str(device).startswith("cuda") else "cpu"

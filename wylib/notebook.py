@@ -1,39 +1,95 @@
-"""Guards for the numbered notebooks when they run under papermill.
+"""Guards for the numbered notebooks when they run under papermill, and the parameter checks of the pipeline.
 
-Papermill passes parameters by inserting a cell headed ``# Parameters`` after the notebook's
-``# parameters`` cell; a misspelled name (``-p temprature 0.5``) only earns a warning and the
-notebook silently runs with the default. `refuse_unknown_parameters`, called in the cell after the
-parameters cell, compares the names assigned in the injected cell with those of the parameters cell
-and raises if any is unknown. Outside IPython, or without an injected cell, it does nothing.
+Papermill passes parameters by inserting a cell headed ``# Parameters`` after the notebook's ``# parameters``
+cell; a misspelled name (``-p temprature 0.5``) only earns a warning, and ``-p n_relax ten`` passes the string
+"ten" on to code far away. `check_parameters`, called in the cell after the parameters cell, raises if an
+injected name is not declared, if a value is not of its default's type (an int where the default is an int, a
+finite number where it is a float, ...), or if ``device`` names a device this machine lacks. The pipeline checks a
+profile's values against the same defaults before any notebook runs (`parameter_errors`). Outside IPython, or
+without an injected cell, the guard does nothing.
 """
 
 from __future__ import annotations
 
 import ast
+import math
+from typing import Any
+
+from wylib.device import resolve_device
+
+NOT_A_LITERAL = object()  # a default computed by an expression: its type is not checked
 
 
 class UnknownParameterError(ValueError):
     """A parameter passed to a notebook is not declared in its parameters cell."""
 
 
-def assigned_names(source: str) -> set[str]:
-    """Names assigned at top level in a cell's source."""
-    names: set[str] = set()
+class ParameterValueError(ValueError):
+    """A parameter passed to a notebook has a value its default's type or the machine does not allow."""
+
+
+def _assignments(source: str) -> list[tuple[ast.expr, ast.expr | None]]:
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        return names
+        return []
+    out: list[tuple[ast.expr, ast.expr | None]] = []
     for node in tree.body:
-        targets = (
-            node.targets
-            if isinstance(node, ast.Assign)
-            else [node.target]
-            if isinstance(node, (ast.AnnAssign, ast.AugAssign))
-            else []
-        )
-        for t in targets:
-            names.update(n.id for n in ast.walk(t) if isinstance(n, ast.Name))
-    return names
+        if isinstance(node, ast.Assign):
+            out += [(t, node.value) for t in node.targets]
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+            out.append((node.target, node.value))
+    return out
+
+
+def assigned_names(source: str) -> set[str]:
+    """Names assigned at top level in a cell's source."""
+    return {n.id for target, _ in _assignments(source) for n in ast.walk(target) if isinstance(n, ast.Name)}
+
+
+def declared_defaults(source: str) -> dict[str, Any]:
+    """Default of each name a parameters cell assigns (``NOT_A_LITERAL`` where it is not a literal)."""
+    out: dict[str, Any] = {}
+    for target, value in _assignments(source):
+        if isinstance(target, ast.Name):
+            try:
+                out[target.id] = ast.literal_eval(value) if value is not None else NOT_A_LITERAL
+            except (ValueError, TypeError, SyntaxError):
+                out[target.id] = NOT_A_LITERAL
+        else:
+            out.update({n.id: NOT_A_LITERAL for n in ast.walk(target) if isinstance(n, ast.Name)})
+    return out
+
+
+def value_error(name: str, value: Any, default: Any) -> str | None:
+    """Why ``value`` cannot stand for a parameter whose default is ``default`` (None when it can)."""
+    if name == "device" and isinstance(value, str):
+        try:
+            resolve_device(value)
+        except ValueError as err:
+            return str(err)
+    if default is None or default is NOT_A_LITERAL or value is None:
+        return None  # optional parameters (default None) take any value; None stands for "not set"
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        ok = ok or (isinstance(value, str) and value == "auto" and name in ("workers", "n_workers"))
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    else:
+        ok = isinstance(value, type(default)) or (isinstance(default, str) and name == "workers")
+    if ok:
+        return None
+    return f"{name}={value!r}: expected a {type(default).__name__} like its default {default!r}"
+
+
+def parameter_errors(values: dict[str, Any], parameters_source: str) -> list[str]:
+    """Unknown names and ill-typed values among ``values`` for a notebook whose parameters cell is given."""
+    defaults = declared_defaults(parameters_source)
+    errors = [f"unknown parameter {k!r}" for k in sorted(set(values) - set(defaults))]
+    errors += [e for k, v in values.items() if k in defaults and (e := value_error(k, v, defaults[k]))]
+    return errors
 
 
 def unknown_parameters(cells: list[str]) -> list[str]:
@@ -47,17 +103,25 @@ def unknown_parameters(cells: list[str]) -> list[str]:
     return sorted(injected - declared)
 
 
-def refuse_unknown_parameters() -> None:
-    """Raise `UnknownParameterError` if papermill injected a parameter this notebook does not declare."""
+def check_parameters() -> None:
+    """In a notebook: raise if papermill injected an undeclared parameter or a value of the wrong kind."""
     try:
         from IPython import get_ipython
-    except ImportError:
+    except ImportError:  # IPython is there whenever a notebook runs; plain Python has nothing to check
         return
     ip = get_ipython()
     if ip is None:
         return
     cells = [c for c in ip.user_ns.get("In", []) if isinstance(c, str)]
     unknown = unknown_parameters(cells)
+    declared = next((c for c in cells if c.lstrip().startswith("# parameters")), None)
     if unknown:
-        declared = sorted(next(assigned_names(c) for c in cells if c.lstrip().startswith("# parameters")))
-        raise UnknownParameterError(f"unknown notebook parameter(s) {unknown}; this notebook declares {declared}")
+        names = sorted(assigned_names(declared or ""))
+        raise UnknownParameterError(f"unknown notebook parameter(s) {unknown}; this notebook declares {names}")
+    if declared is None:
+        return
+    injected = set().union(*(assigned_names(c) for c in cells if c.lstrip().startswith("# Parameters")))
+    values = {k: ip.user_ns[k] for k in injected if k in ip.user_ns}
+    errors = parameter_errors(values, declared)
+    if errors:
+        raise ParameterValueError("; ".join(errors))
