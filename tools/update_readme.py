@@ -232,7 +232,7 @@ def same_yardstick(results: Path, gen: dict) -> str:
     import pandas as pd
 
     from wylib.evaluate import METRIC_NAMES, label
-    from wylib.report import _fmt
+    from wylib.report import format_ci
 
     t = pd.read_csv(results / "table1.csv").set_index("row")
     short = {  # Table 1 row id -> column title here
@@ -247,7 +247,7 @@ def same_yardstick(results: Path, gen: dict) -> str:
     cols = [c for c in short if c in t.index]
     lines = ["| metric | " + " | ".join(short[c] for c in cols) + " |", "|" + " --- |" * (len(cols) + 1)]
     for k in YARDSTICK_METRICS:
-        cells = [_fmt(t.at[c, k], t.at[c, f"{k}_low"], t.at[c, f"{k}_high"], k) for c in cols]
+        cells = [format_ci(t.at[c, k], t.at[c, f"{k}_low"], t.at[c, f"{k}_high"], k) for c in cols]
         lines.append(f"| {METRIC_NAMES[k]} | " + " | ".join(cells) + " |")
     for k in ("n_samples", "n_structures", "n_e_hull"):
         lines.append(

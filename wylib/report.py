@@ -28,7 +28,8 @@ def table1(rows: Sequence[Row]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _fmt(value: float, low: float, high: float, key: str) -> str:
+def format_ci(value: float, low: float, high: float, key: str) -> str:
+    """A metric's table cell: "value [low, high]", 1 decimal for percentages and 3 otherwise; "–" if missing."""
     if value is None or not np.isfinite(value):
         return "–"
     digits = 1 if key in PERCENT else 3
@@ -44,7 +45,7 @@ def to_markdown(table: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for k, name, better in METRICS:
         arrow = {"up": " ↑", "down": " ↓"}.get(better, "")
-        cells = [_fmt(row[k], row[f"{k}_low"], row[f"{k}_high"], k) for _, row in table.iterrows()]
+        cells = [format_ci(row[k], row[f"{k}_low"], row[f"{k}_high"], k) for _, row in table.iterrows()]
         lines.append(f"| {name}{arrow} | " + " | ".join(cells) + " |")
     for c in COUNTS:
         cells = [
