@@ -3,10 +3,7 @@
 Equation 2: log p(x) = sum over positions k = 0..n and cascade fields of the
 log-probabilities the model gives each token, the STOP element at position n
 included, conditioned on the space group. The element is scored as the emitted
-token (the paper's convention); ``element_target="multiclass"`` scores it against
-the training target instead (the normalised histogram of the not-yet-emitted
-elements; then the total is a cross-entropy, not a log-probability of x).
-The per-position terms come from `row_losses` (one encoder pass scores the three
+token (the paper's convention). The per-position terms come from `row_losses` (one encoder pass scores the three
 fields of a position k; rows (structure, k) from `all_rows`); `sequence_nll_ordered`
 sums them per structure in the order given, `sequence_nll` averages over seeded random
 site orders and equivalent representations (the training's validation and test NLL).
@@ -147,12 +144,12 @@ def sequence_nll_ordered(
     enumeration: torch.Tensor,
     n_sites: torch.Tensor,
     batch_size: int = 4096,
-    soft: bool = False,
 ) -> torch.Tensor:
-    """NLL per structure and field (N, 3), nats, of sequences in the given order (Table 2 convention).
+    """NLL per structure and field (N, 3), nats, of sequences in the given order (Table 2 convention: the element
+    scored as the emitted token).
 
-    element/site_symmetry/enumeration (N, L) with STOP in element at n_sites; ``soft``: multi-class element
-    target (see `row_losses`). The model is scored in eval mode and put back in its previous mode."""
+    element/site_symmetry/enumeration (N, L) with STOP in element at n_sites. The model is scored in eval mode
+    and put back in its previous mode."""
     was_training = model.training
     model.eval()
     dev = next(model.parameters()).device
@@ -164,7 +161,7 @@ def sequence_nll_ordered(
             model,
             *(t[bi].to(dev) for t in (spacegroup, element, site_symmetry, enumeration, n_sites)),
             bk.to(dev),
-            soft=soft,
+            soft=False,
         )
         out.index_add_(0, bi, loss.cpu())
     model.train(was_training)
@@ -199,22 +196,18 @@ def nll_summary(nll: torch.Tensor) -> dict[str, float]:
 # ----------------------------------------------------------------------------- log p, permutations
 
 
-def log_likelihood(
-    model: WyckoffTransformer, seq: Sequences, element_target: str = "token", batch_size: int = 4096
-) -> torch.Tensor:
+def log_likelihood(model: WyckoffTransformer, seq: Sequences, batch_size: int = 4096) -> torch.Tensor:
     """log p per sequence and cascade field (N, 3), nats, of sequences in the given order (on the model's device).
 
-    Sum over fields for equation 2. ``element_target``: "token" (paper) or "multiclass".
-    Sequences are scored in groups of equal length (cut to n_sites + 1 positions), so that a
-    batch is not padded to the longest sequence of the whole set; the result does not depend on it."""
-    if element_target not in ("token", "multiclass"):
-        raise ValueError(f"element_target must be 'token' or 'multiclass', got {element_target!r}")
+    Sum over fields for equation 2. Sequences are scored in groups of equal length (cut to n_sites + 1
+    positions), so that a batch is not padded to the longest sequence of the whole set; the result does not
+    depend on it."""
     out = torch.zeros(len(seq), 3)
     for n in torch.unique(seq.n_sites).tolist():
         idx = torch.nonzero(seq.n_sites == n).flatten()
         sub = seq.subset(idx)
         sub = Sequences(sub.spacegroup, *(t[:, : n + 1] for t in sub[1:4]), sub.n_sites)
-        out[idx] = -sequence_nll_ordered(model, *sub, batch_size=batch_size, soft=element_target == "multiclass")
+        out[idx] = -sequence_nll_ordered(model, *sub, batch_size=batch_size)
     return out
 
 
@@ -242,13 +235,12 @@ def permuted_log_likelihood(
     seq: Sequences,
     n_permutations: int = 20,
     seed: int = 0,
-    element_target: str = "token",
     batch_size: int = 4096,
 ) -> torch.Tensor:
     """log p(rho x) (n_permutations, N), summed over fields, for seeded random permutations rho."""
     if n_permutations < 1:
         raise ValueError("n_permutations must be at least 1")
-    lp = log_likelihood(model, permute(seq, n_permutations, seed), element_target, batch_size).sum(-1)
+    lp = log_likelihood(model, permute(seq, n_permutations, seed), batch_size).sum(-1)
     return lp.view(n_permutations, len(seq))
 
 
@@ -356,14 +348,13 @@ def summarize_sets(
     sets: Mapping[str, Sequences],
     n_permutations: int = 20,
     seed: int = 0,
-    element_target: str = "token",
     batch_size: int = 4096,
 ) -> tuple[pd.DataFrame, dict[str, dict]]:
     """Table 2 over named sets, plus the raw arrays {name: {"logp": (N,), "logp_perm": (P, N)}}."""
     rows, raw = [], {}
     for i, (name, seq) in enumerate(sets.items()):
-        lp = log_likelihood(model, seq, element_target, batch_size).sum(-1)
-        pp = permuted_log_likelihood(model, seq, n_permutations, seed + 1000 * i, element_target, batch_size)
+        lp = log_likelihood(model, seq, batch_size).sum(-1)
+        pp = permuted_log_likelihood(model, seq, n_permutations, seed + 1000 * i, batch_size)
         rows.append(loglik_row(name, lp, pp, seq.n_sites))
         raw[name] = {"logp": lp, "logp_perm": pp}
     return table2(rows), raw

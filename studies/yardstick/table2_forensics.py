@@ -70,11 +70,10 @@ def renumbered_log_likelihood(
     model: WyckoffTransformer,
     seq: Sequences,
     maps: Mapping[str, torch.Tensor],
-    element_target: str = "token",
     batch_size: int = 4096,
 ) -> torch.Tensor:
     """log p per structure (N,), nats, summed over fields, of the sequences with their token ids renumbered."""
-    return log_likelihood(model, renumber(seq, maps), element_target, batch_size).sum(-1)
+    return log_likelihood(model, renumber(seq, maps), batch_size).sum(-1)
 
 
 RENUMBERINGS = {"site symmetry": ("site_symmetry",), "element + site symmetry": ("element", "site_symmetry")}
