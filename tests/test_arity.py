@@ -128,24 +128,3 @@ def test_site_count_feeds_the_number_of_known_sites_to_the_element_head() -> Non
         logits = m.cascade_logits(sg, E, S, C, torch.tensor([2, 3]), 0, arity=torch.tensor([1, 1]))
     kept = logits[:, [0, 1, 2, 4]]  # service tokens, STOP and the present element (the rest is masked)
     assert float((kept[0] - kept[1]).abs().max()) > 1e-3
-
-
-def test_stop_count_moves_only_the_stop_logit_by_the_number_of_known_sites() -> None:
-    vocab = tiny_vocab(max_sites=8)
-    m = tiny_model(vocab, 0, n_layer=1, arity=True, element_gate=True, stop_count=True, site_count_max=6)
-    assert m.heads[0][0].in_features == m.cfg.d_model + vocab.n_elements + (8 + 1)  # no count input to the MLP
-    with torch.no_grad():
-        m.stop_offset.copy_(torch.arange(7, dtype=torch.float32))  # offset k for k known sites (6 and more: 6)
-    assert_cascade_paths_agree(m, vocab)
-    sg, E = torch.tensor([5, 5, 5]), torch.tensor([[4, 4, 4, 4, 4, 4, 4, 4]] * 3)
-    S = C = torch.full_like(E, 3)
-    args = (sg, E, S, C)
-    with torch.no_grad():
-        on = m.cascade_logits(*args, torch.tensor([2, 3, 8]), 0, arity=torch.tensor([1, 1, 1]))
-        m.stop_offset.zero_()
-        off = m.cascade_logits(*args, torch.tensor([2, 3, 8]), 0, arity=torch.tensor([1, 1, 1]))
-    diff = on - off
-    assert torch.allclose(diff[:, STOP], torch.tensor([2.0, 3.0, 6.0]))  # 8 known sites clip at site_count_max
-    others = torch.ones(diff.shape[1], dtype=torch.bool)
-    others[STOP] = False
-    assert float(diff[:, others].abs().max()) == 0.0

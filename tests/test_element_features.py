@@ -96,19 +96,6 @@ def test_composition_is_the_atom_share_of_the_known_sites() -> None:
     assert heads[2] == m.cfg.d_model + vocab.n_enumerations + comp
 
 
-def test_composition_element_only_leaves_the_position_heads_as_without_it() -> None:
-    vocab = tiny_vocab(max_sites=8)
-    base = tiny_model(vocab, 0, n_layer=1, element_features=True, grammar_bias=True)
-    both = tiny_model(vocab, 0, n_layer=1, composition=True, element_features=True, grammar_bias=True)
-    only = tiny_model(
-        vocab, 0, n_layer=1, composition=True, composition_element_only=True, element_features=True, grammar_bias=True
-    )
-    widths = {name: [h[0].in_features for h in m.heads] for name, m in (("base", base), ("both", both), ("only", only))}
-    assert widths["only"][1:] == widths["base"][1:]  # site symmetry and enumeration heads: no composition input
-    assert widths["only"][0] == widths["both"][0] > widths["base"][0]  # the element head reads it
-    assert_cascade_paths_agree(only, vocab)
-
-
 def test_element_features_kept_out_of_the_embedding_leave_the_encoder_alone() -> None:
     vocab = tiny_vocab(max_sites=8)
     m = tiny_model(vocab, 0, n_layer=1, element_features=True, element_features_embed=False, composition=True)

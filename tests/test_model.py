@@ -126,3 +126,51 @@ def test_empty_prefix_and_presence(model: WyckoffTransformer) -> None:
 def test_bad_sg_feature_shape() -> None:
     with pytest.raises(AssertionError):
         WyckoffTransformer(ModelConfig(n_sg_features=5), torch.zeros(231, 6))
+
+
+def test_paper_preset_heads_read_query_output_and_presence_only(model: WyckoffTransformer) -> None:
+    """ModelConfig() = ModelConfig.paper(): each head is the paper's MLP on [query output, presence vector], in
+    forward (one encoder pass, three queries) and in cascade_logits (one query)."""
+    assert ModelConfig() == ModelConfig.paper() and model.cfg == ModelConfig.paper(**tiny_cfg().to_dict())
+    d = synthetic(32)
+    for nk in (d.n_sites, (d.n_sites - 2).clamp(min=0)):
+        sg, E, S, C, k, qe, qs = args = _inputs(d, nk)
+        sites = torch.stack([E, S, C], -1)
+        mm = torch.full_like(qe, MASK)
+        queries = torch.stack([torch.stack(q, -1) for q in ((mm, mm, mm), (qe, mm, mm), (qe, qs, mm))], 1)
+        h = model.encode_queries(sg, sites, k, queries)
+        with torch.no_grad():
+            for f, logits in enumerate(model(*args)):
+                pres = model.presence(sites[..., f], k, model.cfg.vocab_sizes[f])
+                assert torch.equal(logits, model.heads[f](torch.cat([h[:, f], pres], -1)))
+                one = model.encode_queries(sg, sites, k, queries[:, f : f + 1])[:, 0]
+                assert torch.equal(
+                    model.cascade_logits(*args[:5], f, qe, qs), model.heads[f](torch.cat([one, pres], -1))
+                )
+
+
+def test_default_preset_is_the_committed_run() -> None:
+    """ModelConfig.default() is runs/default's configuration, and that run loads with the heads it names."""
+    import json
+    from pathlib import Path
+
+    from wylib.train import load_run
+
+    run = Path(__file__).resolve().parent.parent / "runs" / "default"
+    saved = json.loads((run / "config.json").read_text())["model"]
+    assert ModelConfig.from_dict(saved) == ModelConfig.default()
+    m = load_run(run, device="cpu")[0]  # strict load_state_dict: the head widths must match
+    assert m.cfg == ModelConfig.default() and not hasattr(m, "element_feature_embed")  # descriptors: head only
+    count = (m.cfg.distinct_max + 1) + (m.cfg.site_count_max + 1) + m.cfg.n_element_features  # arity, sites, features
+    count += m.cfg.n_elements + m.cfg.n_element_features  # the composition of the known sites and its descriptor
+    assert m.heads[0][0].in_features == m.cfg.d_model + m.cfg.n_elements + count
+    assert hasattr(m, "arity_head") and m.heads[0][-1].out_features == m.cfg.n_elements + 2  # element gate
+
+
+def test_retired_switches_load_only_when_off() -> None:
+    saved = {**ModelConfig.default().to_dict(), "distinct_count": False, "stop_count": False}
+    assert ModelConfig.from_dict(saved) == ModelConfig.default()
+    with pytest.raises(ValueError, match="0e4900e"):
+        ModelConfig.from_dict({**saved, "stop_count": True})
+    with pytest.raises(TypeError):
+        ModelConfig(distinct_count=True)

@@ -49,7 +49,7 @@ def test_every_group_has_a_general_position():
 
 def test_constrained_samples_are_all_valid(vocab):
     m = make_model(vocab)
-    res = sample(m, vocab, 460, spacegroups=ALL_GROUPS.repeat(2), seed=3, progress=False)
+    res = sample(m, vocab, 460, spacegroups=ALL_GROUPS.repeat(2), seed=3, constrained=True, progress=False)
     assert res.validity == 1.0 and all(r is None for r in res.reasons)
     assert res.reason_counts() == {c: 0 for c in REASON_CATEGORIES}
     assert bool((res.n_sites >= 1).all()) and bool((res.n_sites <= vocab.max_sites).all())
@@ -73,7 +73,7 @@ def test_constrained_never_reuses_a_dof0_position_and_stops_at_max_length(vocab)
     bias(m, 0, 3 + ELEMENTS.index("Na"), 50.0)
     bias(m, 1, 3 + vocab.site_symmetries.index("m-3m"), 50.0)
     bias(m, 2, 3 + 0, 50.0)
-    res = sample(m, vocab, 20, spacegroups=[225] * 20, seed=0, progress=False)
+    res = sample(m, vocab, 20, spacegroups=[225] * 20, seed=0, constrained=True, progress=False)
     assert res.validity == 1.0
     assert bool((res.n_sites == vocab.max_sites).all())  # STOP forced at max length
     for rep in res.representations:
@@ -86,10 +86,18 @@ def test_constrained_never_reuses_a_dof0_position_and_stops_at_max_length(vocab)
 
 def test_constrained_never_stops_at_position_zero(vocab):
     m = bias(make_model(vocab), 0, STOP, 50.0)
-    res = sample(m, vocab, 30, spacegroups=[1] * 30, seed=0, progress=False)
+    res = sample(m, vocab, 30, spacegroups=[1] * 30, seed=0, constrained=True, progress=False)
     assert bool((res.n_sites == 1).all()) and res.validity == 1.0
-    free = sample(m, vocab, 30, spacegroups=[1] * 30, seed=0, constrained=False, progress=False)
+    free = sample(m, vocab, 30, spacegroups=[1] * 30, seed=0, progress=False)  # free sampling is the default
     assert free.reason_counts()["empty sequence"] == 30
+
+
+def test_free_sampling_is_the_default(vocab):
+    """The study samples freely (the paper's way), and so does `sample` unless told otherwise."""
+    m = make_model(vocab)
+    default = sample(m, vocab, 50, spacegroups=ALL_GROUPS[:50], seed=4, progress=False)
+    free = sample(m, vocab, 50, spacegroups=ALL_GROUPS[:50], seed=4, constrained=False, progress=False)
+    assert not default.constrained and torch.equal(default.element, free.element) and default.reasons == free.reasons
 
 
 def test_unconstrained_reasons(vocab):
@@ -127,9 +135,8 @@ def test_deterministic_for_a_seed(vocab):
     m = make_model(vocab)
     w = torch.zeros(231)
     w[[1, 2, 14, 62, 225]] = torch.tensor([1.0, 2.0, 5.0, 3.0, 1.0])
-    a = sample(m, vocab, 40, spacegroup_distribution=w, seed=7, batch_size=16, progress=False)
-    b = sample(m, vocab, 40, spacegroup_distribution=w, seed=7, batch_size=16, progress=False)
-    c = sample(m, vocab, 40, spacegroup_distribution=w, seed=8, batch_size=16, progress=False)
+    kw = dict(spacegroup_distribution=w, batch_size=16, constrained=True, progress=False)
+    a, b, c = (sample(m, vocab, 40, seed=seed, **kw) for seed in (7, 7, 8))
     for f in ("spacegroup", "element", "site_symmetry", "enumeration", "n_sites", "logp", "logp_model"):
         assert torch.equal(getattr(a, f), getattr(b, f)), f
     assert not torch.equal(a.element, c.element)
@@ -145,8 +152,8 @@ def test_temperature_and_logp(vocab):
     con = sample(m, vocab, len(sg), spacegroups=sg, constrained=True, progress=False)
     # masking renormalises: the sampled distribution puts at least as much mass on each sampled token
     assert bool((con.logp >= con.logp_model - 1e-5).all()) and bool((con.logp > con.logp_model + 1e-3).any())
-    cold = sample(m, vocab, len(sg), spacegroups=sg, temperature=0.01, progress=False)
-    hot = sample(m, vocab, len(sg), spacegroups=sg, temperature=100.0, progress=False)
+    cold = sample(m, vocab, len(sg), spacegroups=sg, temperature=0.01, constrained=True, progress=False)
+    hot = sample(m, vocab, len(sg), spacegroups=sg, temperature=100.0, constrained=True, progress=False)
     assert cold.logp.sum((1, 2)).mean() > con.logp.sum((1, 2)).mean() + 1.0  # near-greedy
     assert hot.logp_model.sum((1, 2)).mean() < con.logp_model.sum((1, 2)).mean()
 
@@ -177,14 +184,14 @@ def test_prefix_cache_matches_cascade_logits(vocab):
         ref = m.cascade_logits(sg[keep], *sites[keep].unbind(-1), nk[keep], 1, q[keep, 0])
         query = torch.stack([q[:, 0], mask, mask], -1)[keep]
         assert torch.allclose(cache.subset(keep).logits(1, query), ref, atol=1e-5)
-    a = sample(m, vocab, 39, spacegroups=ALL_GROUPS[::6], seed=2, progress=False)
-    b = sample(m, vocab, 39, spacegroups=ALL_GROUPS[::6], seed=2, progress=False, cache_prefix=False)
+    a = sample(m, vocab, 39, spacegroups=ALL_GROUPS[::6], seed=2, constrained=True, progress=False)
+    b = sample(m, vocab, 39, spacegroups=ALL_GROUPS[::6], seed=2, constrained=True, progress=False, cache_prefix=False)
     assert torch.equal(a.element, b.element) and torch.equal(a.enumeration, b.enumeration)
     assert torch.allclose(a.logp_model, b.logp_model, atol=1e-5)
 
 
 def test_records(vocab):
-    res = sample(make_model(vocab), vocab, 5, spacegroups=[225] * 5, progress=False)
+    res = sample(make_model(vocab), vocab, 5, spacegroups=[225] * 5, constrained=True, progress=False)
     rec = res.records(vocab)
     assert len(rec) == 5 and rec[0]["spacegroup"] == 225 and rec[0]["valid"] is True
     assert len(rec[0]["tokens"]) == int(res.n_sites[0]) and rec[0]["tokens"][0][0] in ELEMENTS

@@ -33,7 +33,8 @@ def tiny_set():
     """(vocabulary, tiny random model, sequences it generated), as in test_likelihood."""
     vocab = tiny_vocab(max_sites=6)
     model = make_model(vocab)
-    generated = sample(model, vocab, 96, spacegroups=torch.arange(1, 231)[::2][:96], seed=5, progress=False)
+    groups = torch.arange(1, 231)[::2][:96]
+    generated = sample(model, vocab, 96, spacegroups=groups, seed=5, constrained=True, progress=False)
     return vocab, model, sequences_of(generated)
 
 

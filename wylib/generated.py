@@ -11,9 +11,11 @@ kept trial, or "build_failed" when no trial gave a structure; `structure` and
 relaxation, e.g. atoms_too_close, is not a relaxed structure). Export to a zip of CIFs
 or one extxyz file.
 
-The sampled sequences themselves (every sample, invalid ones included) are one JSON line each in
-``samples.jsonl``: `write_samples` (notebook 04) is its one writer, `read_samples` its one reader
-(notebooks 05, 06 and `wylib.evaluate`).
+The samples come from `draw_samples` (space groups from the train+val distribution, free sampling) and
+`valid_samples` (the first valid ones as `generate_structures` input): notebook 04 calls both,
+`model_samples` both for a run directory (the scripts). The sampled sequences themselves (every sample,
+invalid ones included) are one JSON line each in ``samples.jsonl``: `write_samples` (notebook 04) is its
+one writer, `read_samples` its one reader (notebooks 05, 06 and `wylib.evaluate`).
 """
 
 from __future__ import annotations
@@ -27,10 +29,16 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from ase.io import write as ase_write
 from pymatgen.core import Structure
+from pymatgen.io.ase import AseAtomsAdaptor
+from pymatgen.io.cif import CifWriter
 
 from wylib.build import build_many, count_failures, trial_seed
 from wylib.relax import RelaxConfig, best_trials, n_workers_for, read_jsonl, relax_to_jsonl, usable
+from wylib.sample import SampleResult, sample, spacegroup_counts
+from wylib.tokens import WyckoffRepresentation
+from wylib.train import load_run
 
 COLUMNS = [
     "sample_id",
@@ -92,8 +100,6 @@ def read_sample_records(path: str | Path) -> list[dict]:
 
 def read_samples(path: str | Path) -> list:
     """The sampled representations of a samples file, in order: `WyckoffRepresentation`, or None where invalid."""
-    from wylib.tokens import WyckoffRepresentation
-
     out = []
     for i, rec in enumerate(read_sample_records(path)):
         d = rec.get("representation") if isinstance(rec, dict) else None
@@ -126,8 +132,8 @@ def as_sample(obj: Any, index: int) -> dict:
 def make_table(samples: Sequence[dict], builds: Sequence[list], relaxed: dict[str, dict]) -> pd.DataFrame:
     """One row per sample from build trials and the best relaxation record per sample."""
     rows = []
-    for sample, trials in zip(samples, builds, strict=True):
-        sid = sample["sample_id"]
+    for item, trials in zip(samples, builds, strict=True):
+        sid = item["sample_id"]
         rec = relaxed.get(sid)
         ok = [s for s, _ in trials if s is not None]
         best = int(rec["id"].rsplit("/", 1)[1]) if rec else None
@@ -135,11 +141,11 @@ def make_table(samples: Sequence[dict], builds: Sequence[list], relaxed: dict[st
         rows.append(
             dict(
                 sample_id=sid,
-                group=int(sample["pyxtal_args"]["group"])
-                if isinstance(sample["pyxtal_args"], dict) and "group" in sample["pyxtal_args"]
+                group=int(item["pyxtal_args"]["group"])
+                if isinstance(item["pyxtal_args"], dict) and "group" in item["pyxtal_args"]
                 else None,
-                tokens=sample.get("tokens"),
-                pyxtal_args=sample["pyxtal_args"],
+                tokens=item.get("tokens"),
+                pyxtal_args=item["pyxtal_args"],
                 n_trials=len(trials),
                 n_built=len(ok),
                 build_failures=count_failures([trials])["failures"],
@@ -154,31 +160,37 @@ def make_table(samples: Sequence[dict], builds: Sequence[list], relaxed: dict[st
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def model_samples(
-    run_dir: str | Path,
-    n_valid: int,
+def draw_samples(
+    model,
+    vocab,
+    n_samples: int,
     dataset: str = "mp_20_biternary_open",
-    n_samples: int = 10000,
+    *,
     temperature: float = 1.0,
+    constrained: bool = False,
     seed: int = 0,
-) -> list[dict]:
-    """The first `n_valid` formally valid of `n_samples` free samples of a trained run, as notebook 04
-    draws them (space groups from train+val, sample id = index among all samples), ready for
-    `generate_structures`. With the defaults these are the `paper` profile's samples."""
-    from wylib.sample import sample, spacegroup_counts
-    from wylib.train import load_run
-
-    model, vocab, _ = load_run(run_dir, device="cpu")
-    res = sample(
+    device: str = "cpu",
+    max_structures: int | None = None,
+) -> SampleResult:
+    """`n_samples` samples of a model as the study draws them (notebook 04): space groups from the train+val
+    distribution of `dataset` (`spacegroup_counts`, on its first `max_structures` structures per split), free
+    sampling unless `constrained`."""
+    counts = spacegroup_counts(dataset, max_structures=max_structures)
+    return sample(
         model,
         vocab,
         n_samples,
-        spacegroup_distribution=spacegroup_counts(dataset),
+        spacegroup_distribution=counts,
         temperature=temperature,
-        constrained=False,
+        constrained=constrained,
         seed=seed,
-        device="cpu",
+        device=device,
     )
+
+
+def valid_samples(res: SampleResult, n_valid: int) -> list[dict]:
+    """The first `n_valid` formally valid samples of `res` as `generate_structures` input (sample id = index
+    among all samples)."""
     chosen = [i for i, r in enumerate(res.representations) if r is not None][:n_valid]
     return [
         {
@@ -188,6 +200,22 @@ def model_samples(
         }
         for i in chosen
     ]
+
+
+def model_samples(
+    run_dir: str | Path,
+    n_valid: int,
+    dataset: str = "mp_20_biternary_open",
+    n_samples: int = 10000,
+    temperature: float = 1.0,
+    seed: int = 0,
+) -> list[dict]:
+    """The first `n_valid` formally valid of `n_samples` free samples of a trained run (on the CPU), drawn as
+    notebook 04 draws them (`draw_samples`, `valid_samples`). With the defaults these are the `paper`
+    profile's samples."""
+    model, vocab, _ = load_run(run_dir, device="cpu")
+    res = draw_samples(model, vocab, n_samples, dataset, temperature=temperature, seed=seed, device="cpu")
+    return valid_samples(res, n_valid)
 
 
 def _build_key(sample: dict, n_trials: int, seed: int, primitive: bool) -> str:
@@ -308,8 +336,6 @@ def structures(table: pd.DataFrame, column: str = "structure") -> list[Structure
 
 def export_cif_zip(table: pd.DataFrame, path: str | Path, column: str = "structure") -> int:
     """Write `<sample_id>.cif` for every row with a structure into a zip; returns the count."""
-    from pymatgen.io.cif import CifWriter
-
     n = 0
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         for sid, s in zip(table["sample_id"], structures(table, column), strict=True):
@@ -322,9 +348,6 @@ def export_cif_zip(table: pd.DataFrame, path: str | Path, column: str = "structu
 def export_extxyz(table: pd.DataFrame, path: str | Path, column: str = "structure") -> int:
     """Write all structures to one extxyz file with sample_id, energy_per_atom, flag in
     each frame's info; returns the count."""
-    from ase.io import write
-    from pymatgen.io.ase import AseAtomsAdaptor
-
     frames = []
     for row, s in zip(table.itertuples(), structures(table, column), strict=True):
         if s is None:
@@ -333,5 +356,5 @@ def export_extxyz(table: pd.DataFrame, path: str | Path, column: str = "structur
         energy = float(row.energy_per_atom) if row.energy_per_atom is not None else float("nan")
         atoms.info.update(sample_id=str(row.sample_id), flag=str(row.flag), energy_per_atom=energy)
         frames.append(atoms)
-    write(str(path), frames, format="extxyz")
+    ase_write(str(path), frames, format="extxyz")
     return len(frames)

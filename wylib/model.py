@@ -13,14 +13,15 @@ For each cascade step one *query* token is appended whose unknown parts are MASK
     site symmetry:  (e_k,  MASK, MASK)
     enumeration:    (e_k,  s_k,  MASK)
 Each step has its own 3-layer MLP head reading [encoder output at its query,
-presence vector of the field's tokens among the known sites]. Option (not in the
-paper, off by default): ModelConfig.distinct_count appends to the element head's
-input a one-hot of the number of distinct real elements among the known sites
-(0..MAX_COUNT, clipped), so "three elements so far" is one input unit instead of
-a sum the MLP must learn from the presence vector.
+presence vector of the field's tokens among the known sites].
 
-Two more options, the project's default (see the README, "Chemistry of the generated
-crystals"); with both off the heads are the paper's:
+Presets: ``ModelConfig()`` = ``ModelConfig.paper()`` is the paper's model (its MP-20 sizes, every
+switch below off); ``ModelConfig.default()`` is the project's model, exactly the configuration of the
+committed ``runs/default`` (the switches element_gate, grammar_bias, arity, site_count, element_features
+in the element head only and composition on; vocabulary sizes of mp_20_biternary_open). Training sets the
+vocabulary sizes from the data either way (`wylib.train.train_dataset`).
+
+The switches (docs/chemistry.md and studies/chemistry/README.md measure each):
 - ``element_gate``: the element head emits two more numbers (a, b) per row, added to
   the logits of the elements already present (a) and of those absent (b). "Repeat an
   element or bring in a new one" then costs one unit instead of one interaction per
@@ -33,37 +34,31 @@ crystals"); with both off the heads are the paper's:
   `wylib.vocab.Vocabulary.grammar`) are buffers; nothing is masked, so free sampling
   can still emit an invalid token and formal validity stays a measured quantity.
 
-A third option (off by default): ``arity`` makes the number of distinct elements of the
-structure an explicit first decision, P(arity | space group) from an MLP on the group's
-feature vector, and the element head reads a one-hot of the elements still to bring in
-(arity minus distinct elements so far); a new element once the arity is reached and STOP
-before it get logit ARITY_MASK (probability 0), so every sequence has the arity drawn
-for it and its likelihood is exactly P(arity | g) P(tokens | g, arity). ``site_count``
-(off by default) gives the element head a one-hot of the number of known sites: an
-attention layer averages over the known sites, so the encoder output barely tells
-two sites from four, and STOP is the decision that needs it.
-Reason (README, "Chemistry"): without it the element head decides the arity implicitly,
-step by step, from the element identities it has seen; it is calibrated on training
-prefixes but over-predicts a third element on held-out and generated prefixes.
-
-Opt-in candidates for charge neutrality (README, "Charge neutrality"), all off by default:
-``stop_count`` gives the number of known sites to STOP alone: a learned offset per number of known sites is
-added to the STOP logit, and the element logits stay those of the head without the count
-(``site_count`` lets the count shape every element logit through the MLP).
-``element_features`` gives the model fixed chemical descriptors of the
-elements (`wylib.element_features`: common oxidation states, group, period, block,
-electronegativity): the element embedding adds a linear map of them, the element head
-also reads their sum over the elements present, and its logits get a low-rank term
-u(head input) . descriptor(element), so what is learned about one element carries over
-to chemically similar ones. ``composition`` gives all three heads the
-composition of the known sites, the share of atoms of each element (site multiplicities
-from the Wyckoff tables), and, with ``element_features``, its atom-weighted mean
-descriptor: attention averages over sites and cannot weigh them by multiplicity, so the
-encoder alone does not know the stoichiometry that charge balance depends on;
-``composition_element_only`` gives it to the element head alone, so the choice of
-Wyckoff positions reads what it read without it. ``element_features_embed = False`` keeps the
-descriptors out of the token embedding (element head only), so the encoder, which all three
-heads share, is that of the model without them.
+- ``arity``: the number of distinct elements of the structure is an explicit first decision,
+  P(arity | space group) from an MLP on the group's feature vector, and the element head reads a
+  one-hot of the elements still to bring in (arity minus distinct elements so far); a new element
+  once the arity is reached and STOP before it get logit ARITY_MASK (probability 0), so every
+  sequence has the arity drawn for it and its likelihood is exactly P(arity | g) P(tokens | g, arity).
+  Without it the element head decides the arity implicitly, step by step, from the element identities
+  it has seen; it is calibrated on training prefixes but over-predicts a third element on held-out and
+  generated prefixes.
+- ``site_count``: the element head reads a one-hot of the number of known sites. An attention layer
+  averages over the known sites, so the encoder output barely tells two sites from four, and STOP is
+  the decision that needs it.
+- ``element_features`` (for charge neutrality): fixed chemical descriptors of the elements
+  (`wylib.element_features`: common oxidation states, group, period, block, electronegativity): the
+  element embedding adds a linear map of them (unless ``element_features_embed = False``: element head
+  only, so the encoder, which all three heads share, is that of the model without them), the element
+  head also reads their sum over the elements present, and its logits get a low-rank term
+  u(head input) . descriptor(element), so what is learned about one element carries over to
+  chemically similar ones.
+- ``composition``: all three heads read the composition of the known sites, the share of atoms of
+  each element (site multiplicities from the Wyckoff tables), and, with ``element_features``, its
+  atom-weighted mean descriptor: attention averages over sites and cannot weigh them by multiplicity,
+  so the encoder alone does not know the stoichiometry that charge balance depends on.
+Three more switches were measured and rejected (`RETIRED_SWITCHES`: a one-hot of the distinct elements
+so far, a STOP-only site-count offset, the composition for the element head only); their code is in git
+history at commit 0e4900e.
 
 Attention rule (our one design choice beyond the paper): token 0 and the known
 sites attend to token 0 and the known sites only; a query attends to token 0, the
@@ -101,7 +96,7 @@ import torch.nn.functional as F
 from wylib.element_features import N_ELEMENT_FEATURES
 
 PAD, MASK, STOP = 0, 1, 2
-MAX_COUNT = 8  # distinct_count one-hot covers 0..MAX_COUNT distinct elements (more are clipped)
+MAX_COUNT = 8  # the arity head and its one-hot cover 0..MAX_COUNT distinct elements (ModelConfig.distinct_max)
 # grammar gain = GAIN_SCALE x parameter. Every training target is available, so the loss gradient of the gain
 # always has one sign and AdamW moves it by about lr per step: unscaled it reached only 2.7 at early stopping,
 # still climbing (measured, README "Chemistry"); the scale lets it reach its plateau within the schedule.
@@ -109,11 +104,30 @@ GAIN_SCALE = 10.0
 # logit of element tokens that would break the sampled arity (finite, so that 0 x log p stays 0 in the soft target)
 ARITY_MASK = -1e4
 FIELDS = ("element", "site_symmetry", "enumeration")
+# Switches measured and rejected (docs/chemistry.md), removed from the code (in git history at commit 0e4900e):
+# distinct_count (one-hot of the distinct elements so far in the element head), stop_count (STOP-logit offset by
+# the number of known sites), composition_element_only. A saved config may still name them, switched off.
+RETIRED_SWITCHES = ("distinct_count", "stop_count", "composition_element_only")
+# ModelConfig.default(): the committed runs/default model (tests/test_model.py checks it against its config.json)
+DEFAULT_MODEL = dict(
+    n_elements=88,
+    n_site_symmetries=81,
+    n_enumerations=11,
+    n_sg_features=99,
+    element_gate=True,
+    grammar_bias=True,
+    arity=True,
+    site_count=True,
+    element_features=True,
+    element_features_embed=False,
+    composition=True,
+)
 
 
 @dataclass
 class ModelConfig:
-    """All sizes of the model; defaults are the paper's MP-20 model."""
+    """All sizes and switches of the model; the field defaults are the paper's MP-20 model (`paper`), the
+    project's model is `default` (module docstring)."""
 
     n_elements: int = 92  # vocabulary sizes, including the 3 service tokens
     n_site_symmetries: int = 75
@@ -127,18 +141,15 @@ class ModelConfig:
     d_ff: int = 128
     d_head_mlp: int = 90  # hidden width of the cascade MLP heads
     dropout: float = 0.2
-    distinct_count: bool = False  # element head also reads one-hot(number of distinct known elements)
-    distinct_max: int = MAX_COUNT  # ... of 0..distinct_max, larger counts clipped (3: the most in bi/ternary data)
+    distinct_max: int = MAX_COUNT  # arity: 0..distinct_max distinct elements, larger counts clipped
     element_gate: bool = False  # element head adds learned offsets to present / absent elements' logits
     grammar_bias: bool = False  # site-symmetry / enumeration heads add gain x availability (Wyckoff tables)
     arity: bool = False  # P(number of distinct elements | space group) first; element head reads elements to go
     site_count: bool = False  # element head also reads one-hot(number of known sites, 0..site_count_max, clipped)
     site_count_max: int = 20
-    stop_count: bool = False  # STOP logit + learned offset per number of known sites (0..site_count_max, clipped)
     element_features: bool = False  # fixed element descriptors (wylib.element_features) in embedding and element head
     n_element_features: int = N_ELEMENT_FEATURES  # their width
     composition: bool = False  # every head reads the atom shares by element of the known sites (and mean descriptor)
-    composition_element_only: bool = False  # with composition: only the element head reads it (site choices as before)
     element_features_embed: bool = True  # with element_features: also in the token embedding (False: element head only)
 
     @property
@@ -151,6 +162,24 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        """A saved configuration (a run's config.json "model"); retired switches (`RETIRED_SWITCHES`) may be
+        present if off. A model trained with one of them on needs the code of commit 0e4900e."""
+        if on := [k for k in RETIRED_SWITCHES if d.get(k)]:
+            raise ValueError(f"this model uses {on}, switches removed from wylib; check out commit 0e4900e to load it")
+        return cls(**{k: v for k, v in d.items() if k not in RETIRED_SWITCHES})
+
+    @classmethod
+    def paper(cls, **overrides) -> ModelConfig:
+        """The paper's model: its MP-20 sizes and heads (every switch off), = ``ModelConfig()``."""
+        return cls(**overrides)
+
+    @classmethod
+    def default(cls, **overrides) -> ModelConfig:
+        """The project's model, = the committed runs/default configuration (`DEFAULT_MODEL` over the paper's)."""
+        return cls(**{**DEFAULT_MODEL, **overrides})
 
 
 class SelfAttention(nn.Module):
@@ -233,22 +262,20 @@ class WyckoffTransformer(nn.Module):
         self.embed = nn.ModuleList([nn.Embedding(v, d) for v, d in zip(cfg.vocab_sizes, dims, strict=True)])
         self.mixer = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)])
-        # count one-hots feed the element head only: distinct so far (distinct_count), still to bring in (arity)
+        # count one-hots feed the element head only: elements still to bring in (arity), known sites (site_count)
         comp = (cfg.n_elements + cfg.n_element_features * int(cfg.element_features)) * int(cfg.composition)
         extra = (
-            (cfg.distinct_max + 1) * (int(cfg.distinct_count) + int(cfg.arity))
+            (cfg.distinct_max + 1) * int(cfg.arity)
             + (cfg.site_count_max + 1) * int(cfg.site_count)
             + cfg.n_element_features * int(cfg.element_features)
             + comp,
-            comp * int(not cfg.composition_element_only),
-            comp * int(not cfg.composition_element_only),
+            comp,
+            comp,
         )
         if cfg.arity:  # P(arity | space group), arity 0..distinct_max
             self.arity_head = head_mlp(cfg.n_sg_features, cfg.d_head_mlp, cfg.distinct_max + 1)
         if cfg.element_features:  # low-rank element logits: u(head input) . descriptor
             self.element_feature_query = nn.Linear(cfg.d_model + cfg.n_elements + extra[0], cfg.n_element_features)
-        if cfg.stop_count:  # offset of the STOP logit by number of known sites
-            self.stop_offset = nn.Parameter(torch.zeros(cfg.site_count_max + 1))
         gate = (2 if cfg.element_gate else 0, 0, 0)  # (present, absent) offsets out of the element head
         self.heads = nn.ModuleList(
             [
@@ -294,11 +321,6 @@ class WyckoffTransformer(nn.Module):
         pres.scatter_(1, torch.where(known, tokens, PAD), 1.0)
         pres[:, :3] = 0.0
         return pres
-
-    @staticmethod
-    def distinct_onehot(pres: torch.Tensor, max_count: int = MAX_COUNT) -> torch.Tensor:
-        """Presence (B, V) -> one-hot (B, max_count + 1) of its number of distinct tokens, clipped at max_count."""
-        return F.one_hot(pres.sum(-1).long().clamp(max=max_count), max_count + 1).to(pres.dtype)
 
     def composition_of(self, spacegroup: torch.Tensor, sites: torch.Tensor, n_known: torch.Tensor) -> torch.Tensor:
         """(B, V_element) share of the atoms of the first n_known sites by element (ModelConfig.composition)."""
@@ -346,14 +368,12 @@ class WyckoffTransformer(nn.Module):
         when already computed; `arity` (B,) the rows' numbers of distinct elements (models with ModelConfig.arity)."""
         pres = self.presence(sites[..., field], n_known, self.cfg.vocab_sizes[field])  # (B, V_field)
         feats = [h, pres]
-        if field == 0 and self.cfg.distinct_count:
-            feats.append(self.distinct_onehot(pres, self.cfg.distinct_max))
         if field == 0 and self.cfg.element_features:  # summed descriptors of the elements present
             feats.append(pres @ self.element_table)
         if field == 0 and self.cfg.site_count:  # attention averages, so the encoder cannot count the known sites
             n = n_known.clamp(0, self.cfg.site_count_max)
             feats.append(F.one_hot(n, self.cfg.site_count_max + 1).to(h.dtype))
-        if self.cfg.composition and (field == 0 or not self.cfg.composition_element_only):
+        if self.cfg.composition:
             if share is None:
                 share = self.composition_of(spacegroup, sites, n_known)
             feats += [share, share @ self.element_table] if self.cfg.element_features else [share]
@@ -372,9 +392,6 @@ class WyckoffTransformer(nn.Module):
             absent = torch.ones_like(pres)
             absent[:, :3] = 0.0  # service tokens get no offset
             out = out + a * pres + b * (absent - pres)
-        if field == 0 and self.cfg.stop_count:
-            stop_offset = self.stop_offset[n_known.clamp(0, self.cfg.site_count_max)]
-            out = torch.cat([out[:, :STOP], out[:, STOP : STOP + 1] + stop_offset[:, None], out[:, STOP + 1 :]], 1)
         if to_go is not None:  # the arity is kept: no new element once it is reached, no STOP before
             new = torch.ones_like(pres, dtype=torch.bool)
             new[:, :3] = False

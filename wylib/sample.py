@@ -11,16 +11,16 @@ and is no longer computed; the loop ends when every row is done.
 
 Two modes:
 
-- ``constrained=True`` (default), grammar-constrained decoding: PAD/MASK never
+- ``constrained=False`` (default), the paper's way and the study's: sample freely from the
+  model (service tokens included), then decode; invalid samples keep their tokens, get
+  ``representation=None`` and a reason, counted by `SampleResult.reason_counts`.
+- ``constrained=True``, grammar-constrained decoding: PAD/MASK never
   emitted; STOP not allowed at position 0 (an empty structure is not valid) and
   forced at position ``max_sites``; only the site symmetries of the group that
   still have a free Wyckoff position; only enumerations valid for (group, site
   symmetry) whose position is not a DoF-0 position already used. Every group has
   a general position (site symmetry 1, DoF 3), so a site symmetry is always
   available and every sample is formally valid by construction.
-- ``constrained=False``, the paper's way: sample freely from the model (service
-  tokens included), then decode; invalid samples keep their tokens, get
-  ``representation=None`` and a reason, counted by `SampleResult.reason_counts`.
 
 Temperature divides the logits. Randomness: one CPU ``torch.Generator`` seeded
 with ``seed`` draws the space groups, then Gumbel noise per batch, so a result
@@ -53,6 +53,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from wylib.data import tokenize_split
 from wylib.device import resolve_device
 from wylib.model import MASK, PAD, STOP, WyckoffTransformer
 from wylib.tokens import WyckoffRepresentation
@@ -100,7 +101,7 @@ class SampleResult:
     representations: list[WyckoffRepresentation | None]
     reasons: list[str | None]
     temperature: float = 1.0
-    constrained: bool = True
+    constrained: bool = False
     seed: int = 0
     meta: dict = field(default_factory=dict)
 
@@ -172,8 +173,6 @@ def spacegroup_counts(
     dataset: str, splits: Sequence[str] = ("train", "val"), max_structures: int | None = None
 ) -> torch.Tensor:
     """Counts (231,) of the space groups of the tokenized splits (paper: train+val); index = group number."""
-    from wylib.data import tokenize_split
-
     counts = torch.zeros(231, dtype=torch.float64)
     for split in splits:
         for rep in tokenize_split(dataset, split, max_structures=max_structures).representations:
@@ -410,7 +409,7 @@ def sample(
     spacegroups: Sequence[int] | torch.Tensor | None = None,
     spacegroup_distribution: Sequence[float] | torch.Tensor | None = None,
     temperature: float = 1.0,
-    constrained: bool = True,
+    constrained: bool = False,
     seed: int = 0,
     batch_size: int = 4096,
     device: str | torch.device = "auto",

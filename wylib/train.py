@@ -37,6 +37,7 @@ files load with ``torch.load(..., weights_only=True)``; ``load_run`` rebuilds th
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import math
@@ -50,11 +51,14 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from wylib.data import load_encoded
 from wylib.device import resolve_device
+from wylib.element_features import element_feature_matrix
 from wylib.likelihood import all_rows, nll_summary, row_losses, sequence_nll, soft_element_target
 from wylib.machine import machine_info
 from wylib.model import ModelConfig, WyckoffTransformer
-from wylib.vocab import draw_seed
+from wylib.symmetry import spacegroup_features
+from wylib.vocab import Vocabulary, draw_seed
 
 
 @dataclass
@@ -126,12 +130,10 @@ def load_run(run_dir: str | Path, device: str = "auto") -> tuple[WyckoffTransfor
     """Best model of a run directory -> (model in eval mode, vocabulary, config dict)."""
     run_dir = Path(run_dir)
     config = json.loads((run_dir / "config.json").read_text())
-    model = WyckoffTransformer(ModelConfig(**config["model"]))
+    model = WyckoffTransformer(ModelConfig.from_dict(config["model"]))
     model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True))
     vocab: Any = json.loads((run_dir / "vocab.json").read_text()) if (run_dir / "vocab.json").exists() else None
     if isinstance(vocab, dict) and "elements" in vocab:
-        from wylib.vocab import Vocabulary
-
         vocab = Vocabulary.from_dict(vocab)
     return model.to(resolve_device(device)).eval(), vocab, config
 
@@ -202,8 +204,6 @@ class Trainer:
         torch.set_num_threads(cfg.num_threads)
         self.dev = dev = resolve_device(cfg.device)
         if sg_features is None:
-            from wylib.symmetry import spacegroup_features
-
             sg_features = spacegroup_features()
         self.config = {"model": model_cfg.to_dict(), "train": asdict(cfg), **(extra_config or {})}
         self.ckpt_path = self.run_dir / "checkpoint_last.pt"
@@ -216,8 +216,6 @@ class Trainer:
         if model_cfg.element_features:
             if not hasattr(vocab, "elements"):
                 raise ValueError("element_features needs the vocabulary (its element symbols by token id)")
-            from wylib.element_features import element_feature_matrix
-
             elements = element_feature_matrix(vocab.elements)
         self.model = WyckoffTransformer(model_cfg, sg_features, grammar, elements).to(dev)
         if cfg.objective == "ours":
@@ -236,7 +234,8 @@ class Trainer:
         self.ema = _ema_copy(self.model) if cfg.ema_decay > 0 else None
         if self.ckpt_path.exists():
             ck = torch.load(self.ckpt_path, map_location="cpu", weights_only=True)
-            if ck["config"]["train"] != self.config["train"] or ck["config"]["model"] != self.config["model"]:
+            saved_model = ModelConfig.from_dict(ck["config"]["model"]).to_dict()  # retired switches dropped
+            if ck["config"]["train"] != self.config["train"] or saved_model != self.config["model"]:
                 raise ValueError(f"{self.ckpt_path} was written with another configuration; use a new run_dir")
             self.model.load_state_dict(ck["model"])
             self.opt.load_state_dict(ck["optimizer"])
@@ -407,8 +406,6 @@ class Trainer:
 
 def _ema_copy(model: WyckoffTransformer) -> WyckoffTransformer:
     """A frozen copy of the model that holds the moving average of its weights."""
-    import copy
-
     ema = copy.deepcopy(model).eval()
     ema.requires_grad_(False)
     return ema
@@ -462,7 +459,7 @@ def train_dataset(
     dataset: str = "mp_20_biternary_open",
     run_dir: str | Path = "output/runs/default",
     cfg: TrainConfig | None = None,
-    model_overrides: dict | None = None,
+    model: ModelConfig | None = None,
     max_structures: int | None = None,
     progress: bool = True,
     n_jobs: int | None = None,
@@ -470,25 +467,23 @@ def train_dataset(
 ) -> dict:
     """Load a data set with wylib.data, size the model to its vocabulary, train, report train/val/test NLL.
 
+    ``model``: the architecture (default `ModelConfig.default()`, the project's model; `ModelConfig.paper()`
+    the paper's); its vocabulary sizes and space-group feature width are set from the data.
     ``train_fraction`` < 1 trains on a seeded subset of the training split (`training_subset`, seed
     ``cfg.seed``); the vocabulary comes from the whole training split and val/test are unchanged."""
-    from wylib.data import load_encoded
-
     cfg = cfg or TrainConfig()
     tr_data, vocab = load_encoded(dataset, "train", max_structures=max_structures, n_jobs=n_jobs)
     n_full = len(tr_data)
     tr_data = training_subset(tr_data, train_fraction, cfg.seed)
     va_data, _ = load_encoded(dataset, "val", vocab=vocab, max_structures=max_structures, n_jobs=n_jobs)
     te_data, _ = load_encoded(dataset, "test", vocab=vocab, max_structures=max_structures, n_jobs=n_jobs)
-    from wylib.symmetry import spacegroup_features
-
     feats = spacegroup_features()
-    mcfg = ModelConfig(
+    mcfg = replace(
+        model or ModelConfig.default(),
         n_elements=vocab.n_elements,
         n_site_symmetries=vocab.n_site_symmetries,
         n_enumerations=vocab.n_enumerations,
         n_sg_features=feats.shape[1],
-        **(model_overrides or {}),
     )
     dropped = {s: len(getattr(d, "dropped", [])) for s, d in (("train", tr_data), ("val", va_data), ("test", te_data))}
     metrics = train(
