@@ -86,7 +86,7 @@ def chi2_statistic(
     cats = set(universe or ()) | set(g) | set(t)
     lam = alpha * len(cats) / (nt + alpha * len(cats))
     value = 0.0
-    for k in cats:
+    for k in sorted(cats, key=str):  # a fixed order: a set's order changes between processes (string hashing)
         p = (1 - lam) * g.get(k, 0.0) / ng + lam / len(cats)
         q = (1 - lam) * t.get(k, 0.0) / nt + lam / len(cats)
         value += (p - q) ** 2 / q
