@@ -5,15 +5,18 @@ profile draws them (`wylib.generated.model_samples`), each built `--trials` time
 04), every trial relaxed with the paper protocol (FIRE, fmax 0.05 eV/A, `--steps` per phase, positions then
 cell, FixSymmetry).
 
-* baseline: today's `relax_to_jsonl` process pool (`--workers` processes, 1 thread each), every trial
+* baseline: the `relax_to_jsonl` process pool (`--workers` processes, 1 thread each), every trial
   relaxed to the end (exhaustive);
-* candidate: the same pool with the trial screen (`wylib.relax.PAPER_SCREEN`, or `--screen-*`): the
-  trials of a sample pause after `screen_steps` FIRE steps and only those near the sample's best go on;
 * reference (`--part reference`, slow, resumable, `--shard i/n` splits it over processes): CHGNet's own
   `StructOptimizer`, one trial at a time, same protocol (`wylib.relax.reference_relax`), all trials.
 
-Reports wall time per sample and the ratio baseline / candidate, peak RSS, FIRE steps, and for each sample
-whether the kept trial's final energy is within 10 meV/atom of the reference's lowest trial.
+Reports wall time per sample, peak RSS, FIRE steps, and for each sample whether the kept trial's final energy is
+within 10 meV/atom of the reference's lowest trial.
+
+The candidate it once timed against the baseline, a trial screen (the trials of a sample pause after some FIRE
+steps and only those near the sample's best go on; 1.11x, 63/64 samples within 10 meV/atom: rejected,
+bench/RESULTS.md), was removed from `wylib.relax`; its code and this bench's `candidate` part are in git history
+at commit 0e4900e (`git checkout 0e4900e -- wylib/relax.py bench/bench_relax.py` in a scratch clone to rerun).
 
     WYLIB_DATA_DIR=../shared/data nohup .venv/bin/python -m bench.bench_relax --part reference --shard 0/1 \
         > output/bench_relax_ref.log 2>&1 &
@@ -33,7 +36,6 @@ import json
 import os
 import platform
 import time
-from dataclasses import replace
 from pathlib import Path
 
 # first import beyond the standard library: limits BLAS/OpenMP to 1 thread before numpy and torch load
@@ -47,39 +49,20 @@ def args() -> argparse.Namespace:
     ap = argparse.ArgumentParser()
     ap.add_argument("--part", choices=("timing", "reference", "report", "all"), default="all")
     trial_arguments(ap, n=64)
-    ap.add_argument("--screen-steps", type=int, default=None, help="default: wylib.relax.PAPER_SCREEN")
-    ap.add_argument("--screen-margin", type=float, default=None)
-    ap.add_argument("--screen-keep", type=int, default=None)
     ap.add_argument("--shard", default="0/1", help="reference part: i/n does every n-th sample from i")
     ap.add_argument("--out", default="output/bench_relax")
     ap.add_argument("--compare", nargs="*", help="report part: other exhaustive record files of the same trials")
     return ap.parse_args()
 
 
-def configs(a):
-    from wylib.relax import PAPER_SCREEN, RelaxConfig
-
-    base = RelaxConfig(steps=a.steps)
-    screen = {
-        k: v if v is not None else PAPER_SCREEN[k]
-        for k, v in (
-            ("screen_steps", a.screen_steps),
-            ("screen_margin", a.screen_margin),
-            ("screen_keep", a.screen_keep),
-        )
-    }
-    return base, replace(base, **screen)
-
-
 def timing(a, out: Path) -> None:
-    """Baseline and candidate relaxations of the same trials, one after the other, timed."""
+    """The baseline relaxation of all trials, timed."""
     from wylib.memory import PeakRSS
-    from wylib.relax import relax_to_jsonl
+    from wylib.relax import RelaxConfig, relax_to_jsonl
 
     samples, items = trial_items(a, out)
-    base, cand = configs(a)
     res = {}
-    for name, cfg in (("baseline", base), ("candidate", cand)):
+    for name, cfg in (("baseline", RelaxConfig(steps=a.steps)),):
         path = out / f"{name}.jsonl"
         path.unlink(missing_ok=True)
         with PeakRSS(children=True) as mem:
@@ -98,14 +81,14 @@ def reference(a, out: Path) -> None:
     from chgnet.model import StructOptimizer
 
     from wylib.chgnet import load_model
-    from wylib.relax import read_jsonl, reference_relax, too_close
+    from wylib.relax import RelaxConfig, read_jsonl, reference_relax, too_close
 
     i, n = (int(x) for x in a.shard.split("/"))
     samples, items = trial_items(a, out)
     mine = {s["sample_id"] for s in samples[i::n]}
     path = out / f"reference_{i}of{n}.jsonl"
     done = {r["id"] for r in read_jsonl(path)}
-    base, _ = configs(a)
+    base = RelaxConfig(steps=a.steps)
     opt = StructOptimizer(model=load_model(1), optimizer_class="FIRE")
     todo = [(k, s) for k, s in items if k.rsplit("/", 1)[0] in mine and k not in done]
     with path.open("a") as fh:
@@ -188,7 +171,7 @@ def report(a, out: Path) -> dict:
     timing_path = out / "timing.json"
     summary = json.loads(timing_path.read_text()) if timing_path.exists() else {"samples": len(samples)}
     summary["reference_samples_complete"] = len(complete)
-    for name in ("baseline", "candidate"):
+    for name in ("baseline",):
         if not (out / f"{name}.jsonl").exists():
             continue
         recs = read_jsonl(out / f"{name}.jsonl")
@@ -199,8 +182,6 @@ def report(a, out: Path) -> dict:
         summary[name].update(agreement(recs, ref, complete, ref_trials))
         if "wall_s" in summary[name]:
             summary[name]["wall_per_sample_s"] = round(summary[name]["wall_s"] / summary["samples"], 3)
-    if "wall_s" in summary.get("baseline", {}) and "wall_s" in summary.get("candidate", {}):
-        summary["speedup_wall"] = round(summary["baseline"]["wall_s"] / summary["candidate"]["wall_s"], 2)
     for path in a.compare or []:
         summary[f"compare {path}"] = agreement(read_jsonl(path), ref, complete, ref_trials)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))

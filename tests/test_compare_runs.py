@@ -97,6 +97,14 @@ def test_compare_relax_records_counts_identical_and_different_records():
     assert abs(out["max_abs_dE_eV_per_atom"] - 5e-7) < 1e-12
 
 
+def test_compare_relax_records_ignores_the_retired_null_screen_energy():
+    """Records of 0e4900e and earlier carry screen_energy: null; today's records have no such field."""
+    new = [dict(id="1/0", flag="converged", energy_per_atom=-3.0, n_steps=[2, 5], input_key="k")]
+    old = [{**new[0], "screen_energy": None}]
+    assert compare_records(old, new)["identical"] == 1
+    assert compare_records([{**new[0], "screen_energy": -2.9}], new)["identical"] == 0  # a screened record differs
+
+
 def _write_jsonl(path: Path, records: list[dict]) -> str:
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     return str(path)

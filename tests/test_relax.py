@@ -138,6 +138,45 @@ def test_edge_cap_reaches_the_model_calls_and_keeps_the_relaxation(model, tiny, 
         assert capped[k].to_dict() == r.to_dict()
 
 
+def test_two_phase_protocol_is_struct_optimizer_step_for_step(model, tiny):
+    """One structure per call: the default protocol (positions, then cell, FixSymmetry) gives the final
+    energy of CHGNet's StructOptimizer run phase by phase on the same Atoms (`reference_relax`)."""
+    from chgnet.model import StructOptimizer
+
+    cfg = RelaxConfig(steps=8, batch_size=1)
+    opt = StructOptimizer(model=chg.load_model(1), optimizer_class="FIRE")
+    ours = {r.id: r for r in BatchRelaxer(cfg, model=model).relax(tiny)}
+    for key, s in tiny:
+        energy, steps, final = rx.reference_relax(s, cfg, opt)
+        assert len(final) == len(s) and np.isfinite(energy)
+        assert ours[key].n_steps == steps
+        assert ours[key].energy_per_atom == pytest.approx(energy, abs=1e-6)
+
+
+# input keys computed by the code before the trial screen was removed (commit 0e4900e): records written then
+# must be reused on resume, so the key of every protocol the study runs stays what it was
+KEYS_AT_0E4900E = {
+    "default": ("17033599581e7f34", "2d2c4beccd20368d"),  # RelaxConfig(), = notebook 04's (fmax 0.05, 500 steps)
+    "smoke": ("10b3db3b10550212", "dc848704532ea1d5"),  # the smoke profile's 30 steps
+    "hull": ("6e5393f60a7dd96d", "ef0be4ba7aa396a5"),  # the hull references' StructOptimizer protocol
+}
+
+
+def test_input_keys_are_those_of_the_records_already_written():
+    import math
+
+    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.3), ["Na", "Cl"], [[0, 0, 0], [0.5] * 3])
+    sto = Structure.from_spacegroup("Pm-3m", Lattice.cubic(3.9), ["Sr", "Ti", "O"], [[0, 0, 0], [0.5] * 3, [0.5, 0, 0]])
+    configs = {
+        "default": RelaxConfig(fmax=0.05, steps=500, device="auto"),
+        "smoke": RelaxConfig(fmax=0.05, steps=30, device="auto"),
+        "hull": RelaxConfig(phases=("cell",), symmetry=False, max_volume_ratio=math.inf),
+    }
+    for name, cfg in configs.items():
+        assert (rx.input_key(nacl, cfg), rx.input_key(sto, cfg)) == KEYS_AT_0E4900E[name], name
+    assert rx.input_key(nacl, RelaxConfig()) == KEYS_AT_0E4900E["default"][0]
+
+
 def test_config_validation():
     with pytest.raises(ValueError):
         RelaxConfig(phases=("cell", "volume"))

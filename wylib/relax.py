@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import json
 import math
 import multiprocessing as mp
@@ -48,14 +47,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
+from ase.constraints import FixSymmetry
 from ase.filters import FrechetCellFilter
 from ase.optimize import FIRE
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
+from tqdm.auto import tqdm
 
 from wylib.chgnet import Failure, evaluate, load_model
+from wylib.device import device_kind
 
 FLAGS = (
     "converged",
@@ -64,7 +67,6 @@ FLAGS = (
     "exploded_cell",
     "chgnet_error",
     "atoms_too_close",
-    "screened_out",  # stopped by the trial screen: another trial of the sample was lower (RelaxConfig.screen_*)
 )
 USABLE_FLAGS = ("converged", "not_converged")  # a relaxed structure with an energy; the others are failures
 # Shortest interatomic distance (A) a relaxed structure may have. The shortest real bond, H-H, is 0.74 A
@@ -72,12 +74,7 @@ USABLE_FLAGS = ("converged", "not_converged")  # a relaxed structure with an ene
 # structures, can pull two atoms almost onto each other (0.04 A seen), which no real structure has.
 MIN_DISTANCE = 0.5
 STUCK_AFTER_S = 120.0  # after a pool worker died, silence this long from the others means they are blocked
-GROUP_SEP = "/"  # trial ids are "<sample>/<trial>": the trial screen compares the trials of one sample
 TRACE_EVERY = 10  # a relaxation record keeps its energy every this many FIRE steps of each phase
-# The cheapest trial screen that keeps the lowest energy within 10 meV/atom for >= 95 % of samples, replayed
-# on the 6-trial run of scripts/trial_effect.py by bench/screen_sim.py (bench/RESULTS.md): it saves only a
-# quarter of the FIRE work, so the paper protocol does not use a screen by default.
-PAPER_SCREEN = dict(screen_steps=150, screen_margin=0.05, screen_keep=2)
 
 
 def too_close(structure: Structure, threshold: float = MIN_DISTANCE) -> float | None:
@@ -101,13 +98,6 @@ class RelaxConfig:
     max_edges: int | None = None
     max_volume_ratio: float = 5.0  # flag exploded_cell beyond V/V0 > r or < 1/r
     device: str = "cpu"  # CHGNet device: "cpu", "cuda", or "auto" (CUDA when available)
-    # Trial screen (None: off, every trial relaxed to the end). The trials of one sample (ids
-    # "<sample>/<trial>") pause after `screen_steps` FIRE steps (all phases together); then only those
-    # within `screen_margin` eV/atom of the sample's lowest energy at that point, and at most
-    # `screen_keep` of them (lowest first), go on; the others end flagged "screened_out".
-    screen_steps: int | None = None
-    screen_margin: float = 0.05
-    screen_keep: int | None = None
 
     def __post_init__(self):
         if not self.phases or any(p not in ("positions", "cell") for p in self.phases):
@@ -117,14 +107,6 @@ class RelaxConfig:
         )
         if self.fmax <= 0 or self.steps < 0 or bad_batch or self.max_volume_ratio <= 1:
             raise ValueError(f"invalid RelaxConfig: {self}")
-        if self.screen_steps is not None and (
-            self.screen_steps < 0 or self.screen_margin < 0 or (self.screen_keep is not None and self.screen_keep < 1)
-        ):
-            raise ValueError(f"invalid trial screen in RelaxConfig: {self}")
-
-    @property
-    def screening(self) -> bool:
-        return self.screen_steps is not None
 
     def resolved(self, device: str | None = None) -> RelaxConfig:
         """This config with the batch size and the edge cap filled in (`default_batch_size`,
@@ -151,16 +133,12 @@ WORKER_MEMORY_GB = {"cpu": 2.5, "cuda": 4.0}
 
 def default_batch_size(device: str) -> int:
     """Structures per CHGNet call: `GPU_BATCH_SIZE` when `device` resolves to CUDA, else `CPU_BATCH_SIZE`."""
-    from wylib.device import resolve_device
-
-    return GPU_BATCH_SIZE if resolve_device(device).type == "cuda" else CPU_BATCH_SIZE
+    return GPU_BATCH_SIZE if device_kind(device) == "cuda" else CPU_BATCH_SIZE
 
 
 def default_max_edges(device: str) -> int:
     """Graph edges per CHGNet call at most: `CPU_MAX_EDGES` on CPU, no cap (0) on a GPU."""
-    from wylib.device import resolve_device
-
-    return 0 if resolve_device(device).type == "cuda" else CPU_MAX_EDGES
+    return 0 if device_kind(device) == "cuda" else CPU_MAX_EDGES
 
 
 def worker_layout(device: str = "auto", cpus: int | None = None, memory_gb: float | None = None) -> int:
@@ -168,9 +146,7 @@ def worker_layout(device: str = "auto", cpus: int | None = None, memory_gb: floa
     filter, the symmetry constraint and CHGNet's graph construction on one CPU core, which on a GPU are
     the bottleneck (the GPU call is a few ms per structure-step): one worker per core, one core left to
     the main process; on CPU one per core. Capped by host memory (`WORKER_MEMORY_GB` each, by device kind)."""
-    from wylib.device import resolve_device
-
-    kind = "cuda" if resolve_device(device).type == "cuda" else "cpu"
+    kind = "cuda" if device_kind(device) == "cuda" else "cpu"
     cpus = cpus or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()) or 1
     memory_gb = memory_gb if memory_gb is not None else _memory_gb()
     per_core = cpus - 1 if kind == "cuda" else cpus
@@ -179,8 +155,6 @@ def worker_layout(device: str = "auto", cpus: int | None = None, memory_gb: floa
 
 def _memory_gb() -> float:
     """Host memory in GiB, or the cgroup (container, batch job) limit when that is lower."""
-    import psutil
-
     total = psutil.virtual_memory().total
     with contextlib.suppress(OSError, ValueError):
         total = min(total, int(Path("/sys/fs/cgroup/memory.max").read_text().strip()))  # "max": no limit
@@ -209,7 +183,6 @@ class RelaxResult:
     structure: dict | None = None
     error: str | None = None
     trace: list[list[float]] = field(default_factory=list)  # [phase, step, eV/atom] every TRACE_EVERY steps
-    screen_energy: float | None = None  # eV/atom at the trial screen (the final one if it ended earlier)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -268,14 +241,8 @@ class _Job:
         self.v0 = self.atoms.get_volume()
         self.phase, self.n_steps, self.opt = -1, [], None
         self.trace: list[list[float]] = []
-        self.group = key.rsplit(GROUP_SEP, 1)[0] if cfg.screening else key
-        self.waiting = self.screened = False  # paused at the trial screen / past it
-        self.screen_energy: float | None = None
-        self._pending: tuple[np.ndarray, float] | None = None  # (gradient, energy) at the pause
         self.result: RelaxResult | None = None
         if cfg.symmetry:
-            from ase.constraints import FixSymmetry
-
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -306,17 +273,7 @@ class _Job:
             final.as_dict() if final is not None else None,
             error,
             self.trace,
-            self._screen_energy(flag, e),
         )
-
-    def _screen_energy(self, flag: str, e: float | None) -> float | None:
-        """What the trial screen compares: the energy at the pause, or the final one of a trial that
-        ended usable before reaching the screen (None when screening is off or the trial failed)."""
-        if not self.cfg.screening:
-            return None
-        if self.screen_energy is None and flag in USABLE_FLAGS:
-            self.screen_energy = e
-        return self.screen_energy if (self.screened or flag in USABLE_FLAGS) else None
 
     def advance(self, res: dict | Failure) -> None:
         """Feed this step's CHGNet result; then either finish or take one FIRE step."""
@@ -342,30 +299,11 @@ class _Job:
                     continue
                 fmax = float(np.sqrt((grad.reshape(-1, 3) ** 2).sum(1).max()))
                 return self.finish("converged" if converged else "not_converged", energy, fmax)
-            if self.cfg.screening and not self.screened and sum(self.n_steps) >= self.cfg.screen_steps:
-                self.waiting, self._pending = True, (grad, float(energy))  # the screen decides (BatchRelaxer)
-                self.screen_energy = float(energy) / self.n_atoms
-                return None
-            self._step(grad)
+            self.opt.gradient = grad
+            self.opt.step()
+            self.opt.nsteps += 1
+            self.n_steps[-1] += 1
             return None
-
-    def _step(self, grad: np.ndarray) -> None:
-        self.opt.gradient = grad
-        self.opt.step()
-        self.opt.nsteps += 1
-        self.n_steps[-1] += 1
-
-    def pass_screen(self) -> None:
-        """Go on past the trial screen with the step it paused before (the trajectory is unchanged)."""
-        grad, _ = self._pending
-        self.waiting, self.screened, self._pending = False, True, None
-        self._step(grad)
-
-    def fail_screen(self) -> None:
-        """End at the trial screen: another trial of the sample is lower."""
-        _, energy = self._pending
-        self.waiting, self.screened, self._pending = False, True, None
-        self.finish("screened_out", energy)
 
 
 class BatchRelaxer:
@@ -387,92 +325,40 @@ class BatchRelaxer:
         items: Iterable[tuple[str, Structure]],
         on_result: Callable[[RelaxResult], None] | None = None,
         progress: bool = False,
-        prior: dict[str, list[float]] | None = None,
     ) -> list[RelaxResult]:
-        """Relax `(id, Structure)` pairs; `on_result` is called as each one finishes.
-
-        With the trial screen on (`RelaxConfig.screen_steps`), the trials of one sample must come one
-        after the other and enter the batch together; `prior` gives, per sample, the screen energies
-        (`RelaxResult.screen_energy`) of its trials finished in an earlier, killed run."""
-        from tqdm.auto import tqdm
-
-        total = len(items) if hasattr(items, "__len__") else None  # a lazy iterator is consumed as slots free up
-        groups = (list(g) for _, g in itertools.groupby(items, key=lambda kv: _group(kv[0], self.cfg)))
+        """Relax `(id, Structure)` pairs in their order; `on_result` is called as each one finishes. A lazy
+        iterator is consumed as batch slots free up (a pool worker pulls from the shared queue)."""
+        total = len(items) if hasattr(items, "__len__") else None
+        items = iter(items)
         active: list[_Job] = []
         done: list[RelaxResult] = []
-        known: dict[str, list[float]] = {}  # screen energies of the finished trials of each group
-        waiting_group: list | None = None
         bar = tqdm(total=total, disable=not progress, desc="relax", mininterval=5)
 
         def collect(job: _Job):
             done.append(job.result)
-            if job.result.screen_energy is not None:
-                known.setdefault(job.group, []).append(job.result.screen_energy)
             bar.update()
             if on_result is not None:
                 on_result(job.result)
 
-        def admit(group: list) -> None:
-            if prior:
-                name = _group(group[0][0], self.cfg)
-                known.setdefault(name, []).extend(prior.get(name, []))
-            for key, structure in group:
-                job = _Job(key, structure, self.model, self.cfg)
-                (collect(job) if job.result is not None else active.append(job))
-
         while True:
-            while sum(not j.waiting for j in active) < self.cfg.batch_size:
-                waiting_group = waiting_group or next(groups, None)
-                if waiting_group is None:
-                    break
-                if active and sum(not j.waiting for j in active) + len(waiting_group) > self.cfg.batch_size:
-                    break
-                admit(waiting_group)
-                waiting_group = None
-            running = [j for j in active if not j.waiting]
+            while len(active) < self.cfg.batch_size and (item := next(items, None)) is not None:
+                job = _Job(*item, self.model, self.cfg)
+                (collect(job) if job.result is not None else active.append(job))
             if not active:
                 break
-            if running:
-                structures = [_structure(j.atoms) for j in running]
-                cfg = self.cfg
-                results = evaluate(self.model, structures, cfg.batch_size, cfg.max_edges, self.companion)
-                for job, res in zip(running, results, strict=True):
-                    try:
-                        job.advance(res)
-                    except Exception as err:  # never let one structure kill the batch
-                        job.finish("chgnet_error", error=f"step: {type(err).__name__}: {str(err)[:200]}")
-                    if job.result is not None:
-                        collect(job)
-            active = [j for j in active if j.result is None]
-            for group in {j.group for j in active if j.waiting}:
-                members = [j for j in active if j.group == group]
-                if all(j.waiting for j in members):
-                    for job in self._screen(members, known.get(group, [])):
-                        collect(job)
+            structures = [_structure(j.atoms) for j in active]
+            cfg = self.cfg
+            results = evaluate(self.model, structures, cfg.batch_size, cfg.max_edges, self.companion)
+            for job, res in zip(active, results, strict=True):
+                try:
+                    job.advance(res)
+                except Exception as err:  # never let one structure kill the batch
+                    job.finish("chgnet_error", error=f"step: {type(err).__name__}: {str(err)[:200]}")
+                if job.result is not None:
+                    collect(job)
             active = [j for j in active if j.result is None]
         bar.close()
         return done
-
-    def _screen(self, members: list[_Job], finished: list[float]) -> list[_Job]:
-        """The trial screen of one sample whose running trials all wait at it: those within the margin
-        of the lowest energy (trials that already ended count too), at most `screen_keep` of them
-        (lowest first), go on; the others end. Returns the ended jobs."""
-        best = min([j.screen_energy for j in members] + list(finished))
-        order = sorted(members, key=lambda j: (j.screen_energy, j.key))
-        keep = self.cfg.screen_keep if self.cfg.screen_keep is not None else len(order)
-        ended = []
-        for rank, job in enumerate(order):
-            if rank < keep and job.screen_energy <= best + self.cfg.screen_margin:
-                job.pass_screen()
-            else:
-                job.fail_screen()
-                ended.append(job)
-        return ended
-
-
-def _group(key: str, cfg: RelaxConfig) -> str:
-    """The sample a trial id belongs to (the id itself when the trial screen is off)."""
-    return key.rsplit(GROUP_SEP, 1)[0] if cfg.screening else key
 
 
 # ---------------------------------------------------------------- distributed + resumable
@@ -480,24 +366,13 @@ def _group(key: str, cfg: RelaxConfig) -> str:
 _WORKER_MODEL: dict[tuple[int, str], Any] = {}
 
 
-def _relax_chunk(
-    chunk: list[tuple[str, dict]], config: RelaxConfig, threads: int | None, prior: dict[str, list[float]] | None = None
-) -> list[dict]:
+def _relax_chunk(chunk: list[tuple[str, dict]], config: RelaxConfig, threads: int | None) -> list[dict]:
     """Worker entry point (Dask): one model per worker process."""
     key = (os.getpid(), config.device)
     if key not in _WORKER_MODEL:
         _WORKER_MODEL[key] = load_model(threads, config.device)
     relaxer = BatchRelaxer(config, model=_WORKER_MODEL[key])
-    return [r.to_dict() for r in relaxer.relax([(k, Structure.from_dict(s)) for k, s in chunk], prior=prior)]
-
-
-def _grouped(todo: list[tuple[str, Structure]], config: RelaxConfig) -> list[list[tuple[str, Structure]]]:
-    """`todo` as groups that must stay together (a sample's trials under the trial screen), in order of
-    first appearance; one item per group when the screen is off."""
-    groups: dict[str, list] = {}
-    for k, s in todo:
-        groups.setdefault(_group(k, config), []).append((k, s))
-    return list(groups.values())
+    return [r.to_dict() for r in relaxer.relax([(k, Structure.from_dict(s)) for k, s in chunk])]
 
 
 def _exit_with_parent(poll: float = 0.5) -> threading.Thread:
@@ -527,15 +402,11 @@ def _stream_worker(tasks, results, config: RelaxConfig, threads: int | None) -> 
     try:
         relaxer = BatchRelaxer(config, model=load_model(threads, config.device))
 
-        prior: dict[str, list[float]] = {}
-
-        def pull():  # a task is one group (a sample's trials under the trial screen) + its prior energies
+        def pull():  # a task is one (id, structure dict)
             while (task := tasks.get()) is not None:
-                prior.update(task[1])
-                for k, s in task[0]:
-                    yield k, Structure.from_dict(s)
+                yield task[0], Structure.from_dict(task[1])
 
-        relaxer.relax(pull(), on_result=lambda r: results.put(r.to_dict()), prior=prior)
+        relaxer.relax(pull(), on_result=lambda r: results.put(r.to_dict()))
     except BaseException as err:
         results.put({"worker_error": f"{type(err).__name__}: {str(err)[:300]}"})
         raise
@@ -550,19 +421,13 @@ def _relax_streaming(
     threads: int,
     write: Callable[[dict], None],
     progress: bool,
-    prior: dict[str, list[float]] | None = None,
 ) -> None:
-    """Spread `todo` over `n_par` spawned worker processes that share one task queue (one task per
-    group, `_grouped`); `prior`: per group, the screen energies of its finished trials."""
-    from tqdm.auto import tqdm
-
+    """Spread `todo` over `n_par` spawned worker processes that share one task queue (one task per structure)."""
     config = config.resolved()
     ctx = mp.get_context("spawn")
     tasks, results = ctx.Queue(), ctx.Queue()
-    for group in _grouped(todo, config):
-        name = _group(group[0][0], config)
-        before = {name: prior[name]} if prior and name in prior else {}
-        tasks.put(([(k, s.as_dict()) for k, s in group], before))
+    for k, s in todo:
+        tasks.put((k, s.as_dict()))
     for _ in range(n_par):
         tasks.put(None)
     # few structures: cap each worker's batch so that all workers get a share from the start
@@ -644,8 +509,6 @@ def input_key(structure: Structure, config: RelaxConfig) -> str:
     """Hash of what a relaxation's result depends on: the initial structure and the protocol
     (not batch size, edge cap or device). A record is reused on resume only if its key matches."""
     proto = {k: v for k, v in asdict(config).items() if k not in ("batch_size", "max_edges", "device")}
-    if not config.screening:  # records of the exhaustive protocol keep the keys they had before the screen existed
-        proto = {k: v for k, v in proto.items() if not k.startswith("screen_")}
     blob = json.dumps([structure.as_dict(), proto], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -675,8 +538,6 @@ def relax_to_jsonl(
     (written per finished chunk). Returns the records of `items`
     (the latest matching one per id), in the order they were written.
     """
-    from tqdm.auto import tqdm
-
     items = list(items)
     dask_auto = scheduler is not None and n_workers == "auto"  # Dask: one chunk stream per cluster worker
     n_workers = n_workers if dask_auto else n_workers_for(n_workers, config.device)
@@ -692,14 +553,6 @@ def relax_to_jsonl(
     path.parent.mkdir(parents=True, exist_ok=True)
     done_records = {r["id"]: r for r in current(read_jsonl(path))}
     todo = [(k, s) for k, s in items if k not in done_records]
-    todo = [kv for group in _grouped(todo, config) for kv in group]  # a screened sample's trials together
-    open_groups = {_group(k, config) for k, _ in todo}
-    prior: dict[str, list[float]] | None = None  # per open sample: screen energies of its finished trials
-    if config.screening:
-        prior = {}
-        for k, r in done_records.items():
-            if (name := _group(k, config)) in open_groups and r.get("screen_energy") is not None:
-                prior.setdefault(name, []).append(r["screen_energy"])
     if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
         with path.open("a") as fh:  # a killed writer left a torn last line: end it
             fh.write("\n")
@@ -714,9 +567,10 @@ def relax_to_jsonl(
 
         if todo and scheduler is None and n_workers == 0:
             relaxer = BatchRelaxer(config, model=model, threads=threads)
-            relaxer.relax(todo, on_result=lambda r: write(r.to_dict()), progress=progress, prior=prior)
+            relaxer.relax(todo, on_result=lambda r: write(r.to_dict()), progress=progress)
         elif todo:
             if scheduler is not None:
+                # Dask only when a cluster is asked for: `distributed` takes a second or two to import
                 from distributed import Client, as_completed as dask_completed
 
                 client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
@@ -724,14 +578,9 @@ def relax_to_jsonl(
                 n_par = max(1, len(client.scheduler_info()["workers"])) if dask_auto else max(1, n_workers)
                 threads = threads or (None if dask_auto else max(1, (os.cpu_count() or 1) // n_par))
                 size = chunk_size or max(1, min(config.resolved().batch_size, math.ceil(len(todo) / n_par)))
-                chunks = [[]]
-                for group in _grouped(todo, config):  # a chunk never splits a group
-                    if chunks[-1] and len(chunks[-1]) + len(group) > size:
-                        chunks.append([])
-                    chunks[-1].extend((k, s.as_dict()) for k, s in group)
-                chunks = [c for c in chunks if c]
+                chunks = [[(k, s.as_dict()) for k, s in todo[i : i + size]] for i in range(0, len(todo), size)]
                 bar = tqdm(total=len(todo), disable=not progress, desc="relax", mininterval=5)
-                futures = client.map(_relax_chunk, chunks, config=config, threads=threads, prior=prior, pure=False)
+                futures = client.map(_relax_chunk, chunks, config=config, threads=threads, pure=False)
                 for fut in dask_completed(futures):
                     for rec in fut.result():
                         write(rec)
@@ -742,7 +591,7 @@ def relax_to_jsonl(
             else:
                 n_par = max(1, n_workers)
                 threads = threads or max(1, (os.cpu_count() or 1) // n_par)
-                _relax_streaming(todo, config, n_par, threads, write, progress, prior)
+                _relax_streaming(todo, config, n_par, threads, write, progress)
     return current(read_jsonl(path))
 
 
@@ -784,8 +633,6 @@ def reference_relax(structure: Structure, config: RelaxConfig, optimizer) -> tup
     `FrechetCellFilter`). Returns (final energy per atom in eV, FIRE steps per phase, final structure)."""
     atoms = AseAtomsAdaptor.get_atoms(structure)
     if config.symmetry:
-        from ase.constraints import FixSymmetry
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             atoms.set_constraint(FixSymmetry(atoms, symprec=config.symprec))

@@ -11,7 +11,7 @@ resumable: rerun the same command after a kill). The k-trial protocol is then th
 among trials 0..k-1 (sub-selection of the same run), scored with `wylib.evaluate` on this project's hull
 (uniqueness within each k-set, novelty against train+val). Writes studies/protocol/results/trial_effect.{csv,md}
 and studies/protocol/figures/trial_effect.{pdf,png}; each relaxation record keeps its energy trace
-(`wylib.relax.TRACE_EVERY`), which `studies.protocol.screen_sim` reads to choose the trial screen.
+(`wylib.relax.TRACE_EVERY`), which the trial-screen replay read (in git history at commit 0e4900e).
 """
 
 from __future__ import annotations
