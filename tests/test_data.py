@@ -28,6 +28,14 @@ def test_shared_files_verify():
         assert data.sha256sum(path) == data.REGISTRY["mp_20_biternary_open"][split].sha256
 
 
+def test_data_dir_defaults_to_shared_data_beside_the_repository(monkeypatch):
+    """Without WYLIB_DATA_DIR the files are found in ../shared/data, as the README says (CI lays it there)."""
+    monkeypatch.delenv("WYLIB_DATA_DIR", raising=False)
+    if not (data.DEFAULT_DATA_DIR / "mp_20_biternary_open").is_dir():
+        pytest.skip("no ../shared/data beside this checkout")
+    assert locate("mp_20_biternary_open", "val", download=False).parent.parent == data.DEFAULT_DATA_DIR
+
+
 def test_missing_file_message(tmp_path, monkeypatch):
     monkeypatch.setenv("WYLIB_DATA_DIR", str(tmp_path))
     monkeypatch.setattr(data, "REPO_DATA", tmp_path / "repo_data")

@@ -2,8 +2,8 @@
 
 Where files are looked for, in order:
 
-1. ``$WYLIB_DATA_DIR/<dataset>/<file>``: a (possibly read-only) data directory,
-   e.g. ``../shared/data`` on this project's machines;
+1. ``$WYLIB_DATA_DIR/<dataset>/<file>``: a (possibly read-only) data directory; unset, ``../shared/data``
+   beside the repository (`DEFAULT_DATA_DIR`, where this project's machines keep it);
 2. ``<repo>/data/<dataset>/<file>``: where downloads go.
 
 A missing file is downloaded from its public URL into ``<repo>/data`` when the
@@ -46,6 +46,7 @@ from wylib.symmetry import cache_dir
 from wylib.tokens import WyckoffRepresentation
 
 REPO_DATA = Path(__file__).resolve().parent.parent / "data"
+DEFAULT_DATA_DIR = REPO_DATA.parent.parent / "shared" / "data"  # used when WYLIB_DATA_DIR is not set
 _WT = "https://raw.githubusercontent.com/SymmetryAdvantage/WyckoffTransformer/main/data"
 _CDVAE = "https://raw.githubusercontent.com/txie-93/cdvae/main/data"
 _DIFFCSP = "https://raw.githubusercontent.com/jiaor17/DiffCSP/main/data"
@@ -188,8 +189,7 @@ def _verify(path: Path, entry: DataFile) -> Path:
 def locate(dataset: str, split: str, download: bool | None = None) -> Path:
     """Path of a verified data file, downloading it into ``<repo>/data`` if needed and allowed."""
     entry = data_file(dataset, split)
-    roots = [Path(os.environ["WYLIB_DATA_DIR"])] if os.environ.get("WYLIB_DATA_DIR") else []
-    roots.append(REPO_DATA)
+    roots = [Path(os.environ.get("WYLIB_DATA_DIR") or DEFAULT_DATA_DIR), REPO_DATA]
     for root in roots:
         path = root / dataset / entry.filename
         if path.exists():
