@@ -175,10 +175,44 @@ def test_only_runs_the_selected_notebooks(tmp_path, monkeypatch, capsys):
 
     ran = []
     monkeypatch.setattr(papermill, "execute_notebook", lambda src, dst, **kw: ran.append(Path(src).stem))
-    assert pipeline.main(["--profile", "smoke", "--out", str(tmp_path / "out"), "--only", "03", "01"]) == 0
-    assert ran == ["01_tokenization", "03_permutation_invariance"]
+    assert pipeline.main(["--profile", "smoke", "--out", str(tmp_path / "out"), "--only", "02", "01"]) == 0
+    assert ran == ["01_tokenization", "02_training"]
+    # 04 in a fresh out dir needs 03 (and 01-02 are complete now): a clear error before anything runs
+    with pytest.raises(SystemExit, match="04_generation.ipynb reads the outputs of 03_permutation_invariance"):
+        pipeline.main(["--profile", "smoke", "--out", str(tmp_path / "out"), "--only", "04"])
+    assert ran == ["01_tokenization", "02_training"]
+    assert pipeline.main(["--profile", "smoke", "--out", str(tmp_path / "out"), "--only", "03", "04"]) == 0
     with pytest.raises(SystemExit):  # `--only` without numbers is an argparse error, not "everything"
         pipeline.main(["--profile", "smoke", "--out", str(tmp_path / "out"), "--only"])
+
+
+@pytest.mark.parametrize(
+    "profile, says",
+    [
+        ({"shared": {"max_structure": 40}}, "shared parameter 'max_structure' is declared by no notebook"),
+        ({"shared": {"seed": 0}, "04": {"n_relax": "ten"}}, "04_generation.ipynb: n_relax='ten': expected a int"),
+        ({"shared": {"n_jobs": 2.5}}, "01_tokenization.ipynb: n_jobs=2.5"),
+        ({"publsh": True, "shared": {}}, "unknown key 'publsh'"),
+        ({"shared": {}, "04": {"temprature": 0.5}}, "unknown parameter 'temprature'"),
+    ],
+)
+def test_profiles_are_checked_before_anything_runs(tmp_path, monkeypatch, profile, says):
+    """A typo in `shared` used to be dropped silently (and notebook 01 ran on the whole splits)."""
+    import papermill
+
+    from wylib import pipeline
+
+    monkeypatch.setattr(pipeline, "load_profile", lambda name: profile)
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **k: pytest.fail("a notebook ran"))
+    with pytest.raises(SystemExit, match=says):
+        pipeline.run("t", tmp_path / "out")
+
+
+def test_committed_profiles_pass_the_check():
+    from wylib import pipeline
+
+    for name in ("smoke", "paper", "full", "mp_20"):
+        pipeline.check_profile(name, pipeline.load_profile(name), pipeline.notebook_paths())
 
 
 def _fake_run(out: Path, notebooks: dict[str, int]) -> None:

@@ -31,6 +31,7 @@ import yaml
 
 from wylib.machine import machine_info
 from wylib.memory import PeakRSS
+from wylib.notebook import parameter_errors
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
@@ -46,6 +47,31 @@ def load_profile(name: str) -> dict:
 
 def notebook_paths() -> list[Path]:
     return sorted(p for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def parameters_source(notebook: Path) -> str:
+    """Source of the notebook's cell tagged ``parameters``."""
+    cells = json.loads(notebook.read_text())["cells"]
+    return next(("".join(c["source"]) for c in cells if "parameters" in c["metadata"].get("tags", [])), "")
+
+
+def check_profile(name: str, profile: dict, notebooks: list[Path]) -> None:
+    """Every key of a profile is used and of the right type, before anything runs: top-level keys are ``publish``,
+    ``shared`` and notebook numbers; each ``shared`` name is declared by some notebook; each value has its default's
+    type in the notebooks that declare it (and ``device`` exists here). Raises SystemExit listing every fault."""
+    numbers = {nb.stem[:2] for nb in notebooks}
+    errors = [f"unknown key {k!r}" for k in profile if k not in {"publish", "shared"} | numbers]
+    shared = profile.get("shared") or {}
+    declared = {nb.stem[:2]: parameters_source(nb) for nb in notebooks}
+    anywhere = set().union(*(set(papermill.inspect_notebook(str(nb))) for nb in notebooks))
+    errors += [f"shared parameter {k!r} is declared by no notebook" for k in sorted(set(shared) - anywhere)]
+    for nb in notebooks:
+        src = declared[nb.stem[:2]]
+        names = set(papermill.inspect_notebook(str(nb)))
+        values = {k: v for k, v in shared.items() if k in names} | (profile.get(nb.stem[:2]) or {})
+        errors += [f"{nb.name}: {e}" for e in parameter_errors(values, src)]
+    if errors:
+        raise SystemExit(f"profile {name!r} in notebooks/profiles.yml: " + "; ".join(errors))
 
 
 def profile_parameters(notebook: Path, profile: dict) -> dict:
@@ -168,16 +194,26 @@ def run(profile_name: str, out_dir: Path, only: list[str] | None = None, force: 
     unknown = sorted(set(only or []) - set(known))
     if unknown:
         raise SystemExit(f"unknown notebook number(s) {', '.join(unknown)} in --only; known: {', '.join(known)}")
+    check_profile(profile_name, profile, notebook_paths())
     out_dir = out_dir if out_dir.is_absolute() else REPO / out_dir
     (out_dir / "notebooks").mkdir(parents=True, exist_ok=True)
     upstream = profile_name
+    missing: list[str] = []  # earlier notebooks not complete in out_dir and not selected by --only
     for notebook in notebook_paths():
         params = parameters_for(notebook, profile, out_dir)
         marker = out_dir / "notebooks" / f"{notebook.stem}.done.json"
         key = fingerprint(notebook, params, upstream)
         upstream = key
         if only and notebook.stem[:2] not in only:
+            if not is_complete(marker, key):
+                missing.append(notebook.stem)
             continue
+        if missing:
+            raise SystemExit(
+                f"[run_all] {notebook.name} reads the outputs of {', '.join(missing)}, which are not complete in "
+                f"{out_dir} for these parameters: add them to --only, or run without --only (complete notebooks "
+                "are skipped)"
+            )
         if not force and is_complete(marker, key):
             print(f"[run_all] {notebook.name}: complete for these parameters, skipped", flush=True)
             continue
