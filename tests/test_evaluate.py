@@ -327,6 +327,15 @@ def test_empty_generated_set_gives_nan_not_an_error(refs):
     assert row.counts["n_samples"] == 0
 
 
+def test_empty_structure_lists_give_nan_not_an_error(reps, refs):
+    """Samples but no structure sent to 3D: the structure-level metrics are NaN with a note (was an IndexError)."""
+    s = EvaluatedSet("gen", [reps["nacl"]], structures=[], structure_reps=[])
+    row, details = evaluate_set(s, refs, n_bootstrap=5)
+    assert math.isnan(row.metrics["uniqueness"].value) and math.isnan(row.metrics["sun_paper"].value)
+    assert row.counts["n_structures"] == 0 and row.metrics["validity"].value == 100.0
+    assert any("0 records" in n for n in row.notes)
+
+
 def test_torn_samples_file_names_the_file(tmp_path):
     from wylib.generated import read_samples
 

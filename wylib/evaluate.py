@@ -506,11 +506,12 @@ def evaluate_set(
     st = None
     if s.structures is not None:
         unique, novel = masks if masks is not None else structure_novelty(s.structures, refs, n_jobs)
+        unique, novel = np.asarray(unique, bool), np.asarray(novel, bool)  # also when empty (float64 otherwise)
         e = np.full(len(s.structures), np.nan) if s.e_hull is None else np.asarray(s.e_hull, float)
         complete = np.zeros(len(e), bool) if s.complete_binary is None else np.asarray(s.complete_binary, bool)
         n_refs = np.full(len(e), -1) if s.n_reference_compounds is None else np.asarray(s.n_reference_compounds, int)
-        sg = np.array([r.spacegroup if r is not None else 0 for r in s.structure_reps])
-        built = np.array([x is not None for x in s.structures])
+        sg = np.array([r.spacegroup if r is not None else 0 for r in s.structure_reps], dtype=int)
+        built = np.array([x is not None for x in s.structures], dtype=bool)
         sun = sun_mask(unique, novel, e, e_hull_threshold)
         st = pd.DataFrame(
             dict(
