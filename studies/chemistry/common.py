@@ -1,7 +1,8 @@
 """What the chemistry scripts share: the learning curve's models and the Wyckoff-level score of 10k free samples.
 
 `train` gives the model trained on a fraction of the training split (`learning_curve`, `sun_learning_curve`);
-`score` the Wyckoff-level metrics of a model's free samples (`learning_curve`, `score_model`, `element_cap`).
+`score` the Wyckoff-level metrics of a model's free samples (`learning_curve`, `score_model`, `element_cap`),
+`save_scores` writes their table.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from wylib.sample import REASON_CATEGORIES
 from wylib.sweep import run_points
 
 OUT = REPO / "output" / "learning_curve"
+RESULTS = Path(__file__).resolve().parent / "results"
 KEYS = ["validity", "elements_ks", "el_chi2", "sites_ks", "dof_ks", "p1", "sg_chi2", "charge_neutrality"]
 
 
@@ -29,6 +31,14 @@ def ci_cells(t, keys: list[str]):
         for k in keys
     }
     return pd.DataFrame(cells, index=t.index)
+
+
+def save_scores(t: pd.DataFrame, name: str, columns: list[str]) -> pd.DataFrame:
+    """Write the scores `t` (a row of `score` per model) to ``results/<name>.csv``; return the table a script shows
+    in ``<name>.md``: `columns` and each metric of `KEYS` as ``value [low, high]``."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    t.to_csv(RESULTS / f"{name}.csv", index=False)
+    return t[columns].copy().join(ci_cells(t, KEYS))
 
 
 def train(fraction: float) -> Path:

@@ -8,15 +8,11 @@ level like ``studies/chemistry/learning_curve.py``; writes ``studies/chemistry/r
 
 from __future__ import annotations
 
-import datetime
-import platform
 import time
-from pathlib import Path
 
-from studies.chemistry.common import KEYS, ci_cells, score
+from studies.chemistry.common import RESULTS, save_scores, score
 from studies.common import REPO
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from studies.provenance import host_stamp
 
 
 def main() -> None:
@@ -29,11 +25,9 @@ def main() -> None:
     run = REPO / "runs" / "default"
     rows = [{"max_elements": str(cap), **score(run, refs, 10000, 200, max_elements=cap)} for cap in (None, 3)]
     t = pd.DataFrame(rows)
-    t.to_csv(RESULTS / "element_cap.csv", index=False)
-    shown = t[["max_elements", "share_4plus_elements"]].copy()
-    shown = shown.join(ci_cells(t, KEYS))
+    shown = save_scores(t, "element_cap", ["max_elements", "share_4plus_elements"])
     text = (
-        f"# Distinct-element cap in the sampler\n\nHost `{platform.node()}`, {datetime.datetime.now():%Y-%m-%d %H:%M}, "
+        f"# Distinct-element cap in the sampler\n\n{host_stamp()}, "
         f"{(time.time() - t0) / 60:.1f} min. Command:\n\n    WYLIB_DATA_DIR=../shared/data .venv/bin/python -m "
         "studies.chemistry.element_cap\n\n`runs/default`, 10000 free samples at T = 1 (seed 0) each; `max_elements=3`: "
         "once a sample holds 3 distinct elements (the most of any training structure) the element step may only "

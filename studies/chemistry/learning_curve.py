@@ -15,21 +15,18 @@ Writes ``studies/chemistry/results/<name>.csv`` / ``.md`` and ``studies/chemistr
 from __future__ import annotations
 
 import argparse
-import datetime
-import platform
-import sys
 import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from studies.chemistry.common import KEYS, ci_cells, head_switches, score, train
+from studies.chemistry.common import RESULTS, head_switches, save_scores, score, train
 from studies.common import REPO
+from studies.provenance import command_line, host_stamp
 from wylib import evaluate as ev, plots
 
-HERE = Path(__file__).resolve().parent
-RESULTS, FIGURES = HERE / "results", HERE / "figures"
+FIGURES = Path(__file__).resolve().parent / "figures"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -52,14 +49,12 @@ def main(argv: list[str] | None = None) -> None:
         rows.append({"train_fraction": f, **score(run, refs, args.n_samples, args.n_bootstrap)})
         heads.add(head_switches(run))
     t = pd.DataFrame(rows)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    t.to_csv(RESULTS / f"{args.name}.csv", index=False)
-    shown = t[["train_fraction", "n_train", "epochs", "best_val_nll", "test_nll", "share_4plus_elements"]].copy()
-    shown = shown.join(ci_cells(t, KEYS))
-    cmd = "WYLIB_DATA_DIR=../shared/data .venv/bin/python -m studies.chemistry.learning_curve " + " ".join(sys.argv[1:])
+    cols = ["train_fraction", "n_train", "epochs", "best_val_nll", "test_nll", "share_4plus_elements"]
+    shown = save_scores(t, args.name, cols)
+    cmd = "WYLIB_DATA_DIR=../shared/data .venv/bin/" + command_line("studies.chemistry.learning_curve")
     text = (
-        f"# Learning curve over the training data\n\nHost `{platform.node()}`, "
-        f"{datetime.datetime.now():%Y-%m-%d %H:%M}, {(time.time() - t0) / 60:.1f} min. Command:\n\n    {cmd}\n\n"
+        f"# Learning curve over the training data\n\n{host_stamp()}, "
+        f"{(time.time() - t0) / 60:.1f} min. Command:\n\n    {cmd}\n\n"
         f"Models trained with the `paper` profile's settings on a seeded subset of the training split (fraction "
         f"1.0 = `runs/default`); {args.n_samples} free samples at T = 1 each, Wyckoff-level metrics against the "
         f"test split (valid, Wyckoff-unique and Wyckoff-novel samples; bootstrap 95 % over {args.n_bootstrap} "

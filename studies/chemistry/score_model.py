@@ -11,17 +11,13 @@ T = 0.01 (seed 0): their mean number of sites (STOP position) and share of 4+-el
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import platform
-import sys
 import time
 from pathlib import Path
 
-from studies.chemistry.common import KEYS, ci_cells, score
+from studies.chemistry.common import RESULTS, save_scores, score
 from studies.common import free_samples
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from studies.provenance import command_line, host_stamp
 
 
 def cold(run: Path, n: int) -> dict:
@@ -94,14 +90,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"[score_model] {run}: {row}", flush=True)
         rows.append(row)
     t = pd.DataFrame(rows)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    t.to_csv(RESULTS / f"{args.name}.csv", index=False)
     cols = ["run", "heads", "seed", "epochs", "best_val_nll", "test_nll", "share_4plus_elements"]
-    shown = t[cols + [c for c in t.columns if c.startswith(("inv_", "cold_"))]].copy()
-    shown = shown.join(ci_cells(t, KEYS))
-    cmd = "python -m studies.chemistry.score_model " + " ".join(sys.argv[1:])
+    shown = save_scores(t, args.name, cols + [c for c in t.columns if c.startswith(("inv_", "cold_"))])
+    cmd = command_line("studies.chemistry.score_model")
     text = (
-        f"# Scores of candidate models\n\nHost `{platform.node()}`, {datetime.datetime.now():%Y-%m-%d %H:%M}, "
+        f"# Scores of candidate models\n\n{host_stamp()}, "
         f"{(time.time() - t0) / 60:.1f} min, 1 torch thread. Command (repository root):\n\n    {cmd}\n\n"
         f"{args.n_samples} free samples at T = 1 per model (seed 0, space groups from train+val), Wyckoff-level "
         f"metrics against the test split as in `studies/chemistry/learning_curve.py` (valid, Wyckoff-unique and "

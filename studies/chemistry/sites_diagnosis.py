@@ -12,12 +12,10 @@ train+val and test splits. Writes studies/chemistry/results/<name>.md.
 from __future__ import annotations
 
 import argparse
-import datetime
-import platform
-import sys
 from pathlib import Path
 
 from studies.common import free_samples
+from studies.provenance import command_line, host_stamp
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -106,10 +104,9 @@ def main(argv: list[str] | None = None) -> None:
         rows += table_rows(str(run), ev.wyckoff_table(res.representations, canonical), mix)
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows).round(3)
-    cmd = "python -m studies.chemistry.sites_diagnosis " + " ".join(sys.argv[1:])
+    cmd = command_line("studies.chemistry.sites_diagnosis")
     text = (
-        f"# Number of sites: samples against the data\n\nHost `{platform.node()}`, "
-        f"{datetime.datetime.now():%Y-%m-%d %H:%M}. "
+        f"# Number of sites: samples against the data\n\n{host_stamp()}. "
         f"Command (repository root):\n\n    {cmd}\n\n{args.n_samples} free samples at T = 1 per model (seed 0); "
         f"columns `<=k`: share of the set with at most k sites; `2 el`, `3 el`: share with 2 and 3 distinct "
         f"elements (Table 1's elements KS is the largest gap of this CDF); `neutral %`: charge-neutral share "

@@ -25,7 +25,6 @@ import argparse
 import datetime
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from studies.chemistry.common import train
+from studies.provenance import command_line
 
 HERE = Path(__file__).resolve().parent
 RESULTS, FIGURES = HERE / "results", HERE / "figures"
@@ -170,7 +170,7 @@ def main() -> None:
                 f"doublings more, not all of them binaries or ternaries)."
             )
         print(trend_text, flush=True)
-    cmd = "python -m studies.chemistry.sun_learning_curve " + " ".join(sys.argv[1:])
+    cmd = command_line("studies.chemistry.sun_learning_curve")
     note = (
         f"# S.U.N. over the training data\n\n{stamp}, `{cmd}`, {(time.time() - t0) / 60:.0f} min in this call "
         f"(resumed calls count only their own time). Per set: the first {a.n} formally valid samples (ours: "

@@ -13,12 +13,12 @@ compared at the same point of the learning-rate schedule.
 from __future__ import annotations
 
 import argparse
-import datetime
-import platform
 import sys
 from pathlib import Path
 
 import pandas as pd
+
+from studies.provenance import command_line, host_stamp
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -56,9 +56,9 @@ def main() -> None:
     t = pd.DataFrame(rows)
     args.results_dir.mkdir(parents=True, exist_ok=True)
     t.to_csv(args.results_dir / f"{args.name}.csv", index=False)
-    cmd = "python -m studies.chemistry.val_by_field " + " ".join(sys.argv[1:])
+    cmd = command_line("studies.chemistry.val_by_field")
     text = (
-        f"# Validation NLL by cascade field\n\nHost `{platform.node()}`, {datetime.datetime.now():%Y-%m-%d %H:%M}. "
+        f"# Validation NLL by cascade field\n\n{host_stamp()}. "
         f"Command (repository root):\n\n    {cmd}\n\nFrom each run's `history.csv`: `best_*` at the kept checkpoint "
         "(lowest total validation NLL), `element_min_round` where the element field alone was lowest, "
         "`<field>_at_<r>` the position fields' validation NLL at round r (same learning rate for every run there).\n\n"

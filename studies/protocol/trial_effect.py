@@ -21,12 +21,13 @@ import datetime
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from studies.provenance import command_line
 
 HERE = Path(__file__).resolve().parent
 RESULTS, FIGURES = HERE / "results", HERE / "figures"
@@ -125,7 +126,7 @@ def main() -> None:
         f"{a.steps} steps per phase, positions then cell, symmetry kept); k trials = lowest energy among trials "
         f"0..k-1 of the same run; S.U.N. on this project's CHGNet hull, denominator: samples with E_hull; paired "
         f"bootstrap interval for the difference. {stamp}, "
-        f"`python -m studies.protocol.trial_effect {' '.join(sys.argv[1:])}`, "
+        f"`{command_line('studies.protocol.trial_effect')}`, "
         f"{relax_s / 60:.0f} min build + relax."
     )
     versus = ""

@@ -27,13 +27,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import platform
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
 from studies.common import REPO, free_samples
+from studies.provenance import command_line
 from studies.yardstick.recall import recall_rates, table_from_counts
 from wylib import paper
 
@@ -114,7 +114,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     sun.to_csv(out / f"{args.name}.csv", index=False)
     recall.to_csv(out / f"{recall_name}.csv", index=False)
-    cmd = "WYLIB_DATA_DIR=../shared/data .venv/bin/python -m studies.yardstick.sun_unseen " + " ".join(sys.argv[1:])
+    cmd = "WYLIB_DATA_DIR=../shared/data .venv/bin/" + command_line("studies.yardstick.sun_unseen")
     text = (
         "# S.U.N. against each model's own training data\n\n"
         f"Host `{platform.node()}` ({platform.machine()}), {datetime.datetime.now():%Y-%m-%d %H:%M}, "
