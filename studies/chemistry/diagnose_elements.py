@@ -23,6 +23,8 @@ import platform
 import shlex
 import sys
 import time
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import matplotlib
@@ -51,6 +53,30 @@ from wylib.train import load_run
 from wylib.vocab import draw_seed
 
 K_CAP = 10  # steps k >= K_CAP are pooled in the per-step table
+
+
+@dataclass
+class Diagnosis:
+    """What `main` measured and `report` writes up (the sections' tables, as `main` names them)."""
+
+    rows: pd.DataFrame  # teacher-forced rows: train, test, own T = 1 samples
+    by_k: pd.DataFrame
+    by_d: pd.DataFrame
+    by_dk: pd.DataFrame
+    leak: dict[str, pd.DataFrame]
+    full: pd.DataFrame
+    dist: pd.DataFrame
+    by_distinct: pd.DataFrame
+    reasons: pd.DataFrame
+    steps: pd.DataFrame
+    cold_c: dict  # constrained cold decoding (main's cold_constrained)
+    metrics_tab: pd.DataFrame
+    ratios: pd.DataFrame
+    gaps_t1: pd.DataFrame
+    fig_paths: list[Path]
+    n_train: int
+    n_test: int
+    n_elements: int
 
 
 def teacher_forced(model, data, n_perm: int, seed: int, name: str):
@@ -119,16 +145,9 @@ def main() -> None:
     # 1. teacher-forced rows: train, test, own T = 1 samples
     rows_tr, abs_tr = teacher_forced(model, train, args.n_perm, args.seed, "train")
     rows_te, abs_te = teacher_forced(model, test, args.n_perm, args.seed + 1, "test")
-    res1 = sample(
-        model,
-        vocab,
-        args.n_t1,
-        spacegroup_distribution=sg_counts,
-        temperature=1.0,
-        constrained=False,
-        seed=args.seed,
-        progress=False,
-    )
+    # every free draw: this model, space groups from train+val, seed --seed
+    draw = partial(sample, model, vocab, spacegroup_distribution=sg_counts, seed=args.seed, progress=False)
+    res1 = draw(args.n_t1, temperature=1.0, constrained=False)
     st_gen = element_rows(model, res1.spacegroup, res1.element, res1.site_symmetry, res1.enumeration, res1.n_sites)
     rows_gen = st_gen.rows.assign(set="generated T=1", perm=0)
     rows = pd.concat([rows_tr, rows_te, rows_gen], ignore_index=True)
@@ -160,22 +179,7 @@ def main() -> None:
     dist_rows, reason_rows, step_rows, metric_rows, per_d = [], [], [], [], []
     ref_freq_test = element_frequencies([r.composition for r in test_reps])
     t1_label = f"1 (n={args.n_t1})"
-    runs = [
-        (
-            f"{T:g}",
-            sample(
-                model,
-                vocab,
-                args.n_samples,
-                spacegroup_distribution=sg_counts,
-                temperature=T,
-                constrained=False,
-                seed=args.seed,
-                progress=False,
-            ),
-        )
-        for T in args.temperatures
-    ]
+    runs = [(f"{T:g}", draw(args.n_samples, temperature=T, constrained=False)) for T in args.temperatures]
     for label, res in runs + [(t1_label, res1)]:
         tab = sample_table(res.element, res.n_sites, res.reasons)
         valid_reps = [r for r in res.representations if r is not None]
@@ -236,16 +240,7 @@ def main() -> None:
             for reason, r in ct.iterrows():
                 step_rows.append({"temperature": label, "reason": reason, **{int(s): int(v) for s, v in r.items()}})
     t_cold = min(args.temperatures)
-    res_c = sample(
-        model,
-        vocab,
-        args.n_samples,
-        spacegroup_distribution=sg_counts,
-        temperature=t_cold,
-        constrained=True,
-        seed=args.seed,
-        progress=False,
-    )
+    res_c = draw(args.n_samples, temperature=t_cold, constrained=True)
     tab_c = sample_table(res_c.element, res_c.n_sites, res_c.reasons)
     at_max = tab_c.n_sites == vocab.max_sites
     cold_constrained = {
@@ -356,31 +351,27 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     pd.concat([s for s in sections if len(s)], ignore_index=True).to_csv(out.with_suffix(".csv"), index=False)
     wall = time.perf_counter() - t_start
-    text = report(
-        args,
-        command,
-        host,
-        date,
-        wall,
-        rows,
-        by_k,
-        by_d,
-        by_dk,
-        leak,
-        full,
-        dist,
-        by_distinct,
-        reasons,
-        steps,
-        cold_constrained,
-        metrics_tab,
-        ratios,
-        gaps_t1,
-        fig_paths,
-        len(train),
-        len(test),
-        len(vocab.elements),
+    found = Diagnosis(
+        rows=rows,
+        by_k=by_k,
+        by_d=by_d,
+        by_dk=by_dk,
+        leak=leak,
+        full=full,
+        dist=dist,
+        by_distinct=by_distinct,
+        reasons=reasons,
+        steps=steps,
+        cold_c=cold_constrained,
+        metrics_tab=metrics_tab,
+        ratios=ratios,
+        gaps_t1=gaps_t1,
+        fig_paths=fig_paths,
+        n_train=len(train),
+        n_test=len(test),
+        n_elements=len(vocab.elements),
     )
+    text = report(args, command, host, date, wall, found)
     out.with_suffix(".md").write_text(text)
     print(
         f"wrote {out.with_suffix('.md')}, {out.with_suffix('.csv')}, {', '.join(map(str, fig_paths))} in {wall:.0f} s"
@@ -412,31 +403,7 @@ def _pick(tab: pd.DataFrame, **where) -> pd.Series:
     return tab[m].iloc[0]
 
 
-def report(
-    args,
-    command,
-    host,
-    date,
-    wall,
-    rows,
-    by_k,
-    by_d,
-    by_dk,
-    leak,
-    full,
-    dist,
-    by_distinct,
-    reasons,
-    steps,
-    cold_c,
-    metrics_tab,
-    ratios,
-    gaps_t1,
-    fig_paths,
-    n_train,
-    n_test,
-    n_elements,
-) -> str:
+def report(args, command: str, host: str, date: str, wall: float, d: Diagnosis) -> str:
     L = args.length
     cols_main = [
         "n_rows",
@@ -451,22 +418,22 @@ def report(
         "argmax_new",
         "argmax_stop",
     ]
-    d3 = {s: _pick(by_d, set=s, d_prefix=3) for s in ("train", "test", "generated T=1")}
-    d2 = {s: _pick(by_d, set=s, d_prefix=2) for s in ("train", "test", "generated T=1")}
+    d3 = {s: _pick(d.by_d, set=s, d_prefix=3) for s in ("train", "test", "generated T=1")}
+    d2 = {s: _pick(d.by_d, set=s, d_prefix=2) for s in ("train", "test", "generated T=1")}
     t1_label = f"1 (n={args.n_t1})"
-    t1 = _pick(dist, temperature=t1_label)
-    tr = _pick(dist, temperature="train")
-    end_tr = _pick(full, set="train", all_present=True, at_end=True)
-    m_all = _pick(metrics_tab, temperature=t1_label, subset="all valid")
-    m_le3 = _pick(metrics_tab, temperature=t1_label, subset="valid, <= 3 elements")
-    gen_rows = rows[rows.set == "generated T=1"]
+    t1 = _pick(d.dist, temperature=t1_label)
+    tr = _pick(d.dist, temperature="train")
+    end_tr = _pick(d.full, set="train", all_present=True, at_end=True)
+    m_all = _pick(d.metrics_tab, temperature=t1_label, subset="all valid")
+    m_le3 = _pick(d.metrics_tab, temperature=t1_label, subset="valid, <= 3 elements")
+    gen_rows = d.rows[d.rows.set == "generated T=1"]
     per_sample = gen_rows[gen_rows.d_prefix == 3].groupby("structure").p_new.apply(lambda p: 1 - np.prod(1 - p))
-    d1 = {s_: _pick(by_d, set=s_, d_prefix=1) for s_ in ("train", "test")}
-    cold = by_distinct[by_distinct.temperature == f"{min(args.temperatures):g}"]
+    d1 = {s_: _pick(d.by_d, set=s_, d_prefix=1) for s_ in ("train", "test")}
+    cold = d.by_distinct[d.by_distinct.temperature == f"{min(args.temperatures):g}"]
     one = cold[cold.n_distinct == 1]
     one_share = float(one.share.sum()) if len(one) else 0.0
     one_nostop = float(one.no_stop.iloc[0]) if len(one) else float("nan")
-    ratio_shift = float(np.nanmedian(np.abs(np.log2(ratios.ratio / ratios.ratio_le3_elements))))
+    ratio_shift = float(np.nanmedian(np.abs(np.log2(d.ratios.ratio / d.ratios.ratio_le3_elements))))
     chi2_change = (m_all.elements_chi2 - m_le3.elements_chi2) / m_all.elements_chi2
     chi2_text = (
         f"the 4+ element samples carry {chi2_change:.0%} of the elements chi2; the rest is the composition "
@@ -483,21 +450,21 @@ def report(
         if rel < 1.5
         else "the leak is larger on test than on training rows, so more data should reduce part of it."
     )
-    inv1 = _pick(reasons, temperature=t1_label)
+    inv1 = _pick(d.reasons, temperature=t1_label)
     counts = inv1[list(REASON_CATEGORIES)].astype(int)
     top_reason = str(counts.idxmax()) if counts.sum() else "none"
-    st1 = steps[steps.temperature == t1_label] if len(steps) else steps
+    st1 = d.steps[d.steps.temperature == t1_label] if len(d.steps) else d.steps
     early_cols = [c for c in ("step 0", "step 1", "step 2") if c in st1]
     early = float(st1[early_cols].to_numpy().sum() / max(counts.sum(), 1)) if len(st1) else 0.0
-    cg = gaps_t1.set_index("n_elements")
+    cg = d.gaps_t1.set_index("n_elements")
     c = lambda col, v: float(cg[col].get(v, 0.0 if v < cg.index.min() else 1.0))  # noqa: E731
     binary = lambda col: (c(col, 2) - c(col, 1)) / max(c(col, 3) - c(col, 1), 1e-12)  # noqa: E731
     bin_gen, bin_test = binary("cdf_generated"), binary("cdf_reference")
-    over = ratios.head(6)
-    under = ratios[ratios.share_reference >= 0.005].tail(6).iloc[::-1]
+    over = d.ratios.head(6)
+    under = d.ratios[d.ratios.share_reference >= 0.005].tail(6).iloc[::-1]
     fmt = lambda r: ", ".join(f"{e} {x:.2f}" for e, x in zip(r.element, r.ratio, strict=True))  # noqa: E731
     greedy_end = end_tr.argmax_stop
-    sites_cold = _pick(dist, temperature=f"{min(args.temperatures):g}")
+    sites_cold = _pick(d.dist, temperature=f"{min(args.temperatures):g}")
     lines = [
         "# Element statistics of generated samples: diagnosis",
         "",
@@ -506,7 +473,7 @@ def report(
         "",
         f"    {command}",
         "",
-        f"Model `{args.run_dir}`, data `{args.dataset}` ({n_train} train / {n_test} test structures, tokenized "
+        f"Model `{args.run_dir}`, data `{args.dataset}` ({d.n_train} train / {d.n_test} test structures, tokenized "
         f"splits of wylib.data). Free sampling (the paper's way), space groups from train+val, seed {args.seed}. "
         f"Teacher-forced rows: every position k = 0..n of {args.n_perm} seeded uniformly random site orders (with a "
         f"random equivalent representation) per train and test structure, and of {args.n_t1} own free samples at "
@@ -520,26 +487,26 @@ def report(
         "PAD/MASK; `argmax_*` share of rows whose single most likely element token is new / STOP (what T -> 0 "
         "emits). For the generated rows `data_*` is what the sampler actually drew.",
         "",
-        f"Figure: `{fig_paths[0]}` / `.png`. All tables are also in `{Path(args.out).with_suffix('.csv')}` "
+        f"Figure: `{d.fig_paths[0]}` / `.png`. All tables are also in `{Path(args.out).with_suffix('.csv')}` "
         "(long format: section, set, key, column, value).",
         "",
         "## 1. New element per step and per number of distinct elements so far",
         "",
         "### By distinct elements already in the sequence",
         "",
-        md(by_d[["set", "d_prefix"] + cols_main]),
+        md(d.by_d[["set", "d_prefix"] + cols_main]),
         "",
         f"### By step k (k >= {K_CAP} pooled)",
         "",
-        md(by_k[["set", "k_pooled"] + cols_main]),
+        md(d.by_k[["set", "k_pooled"] + cols_main]),
         "",
         "### Rows with 3 distinct elements already present, by step",
         "",
-        md(by_dk[["set", "k_pooled", "n_rows", "data_new", "model_new", "data_stop", "model_stop"]]),
+        md(d.by_dk[["set", "k_pooled", "n_rows", "data_new", "model_new", "data_stop", "model_stop"]]),
         "",
         "### Which elements take the mass on a 4th element (rows with 3 distinct, top 10)",
         "",
-        md(pd.concat([df.assign(set=name) for name, df in leak.items()])[["set", "element", "mass", "share"]], ".3f"),
+        md(pd.concat([df.assign(set=name) for name, df in d.leak.items()])[["set", "element", "mass", "share"]], ".3f"),
         "",
         "## 2. Distinct elements and sites of free samples, by temperature",
         "",
@@ -548,7 +515,7 @@ def report(
         f"max_sites); last row the training split.",
         "",
         md(
-            dist[
+            d.dist[
                 [
                     "temperature",
                     "n",
@@ -566,30 +533,30 @@ def report(
             ".3f",
         ),
         "",
-        md(dist[["temperature"] + [f"sites_{s}" for s in range(1, 21)] + ["sites_no_stop"]], ".3f"),
+        md(d.dist[["temperature"] + [f"sites_{s}" for s in range(1, 21)] + ["sites_no_stop"]], ".3f"),
         "",
         "Per number of distinct elements (share of the samples, their validity, share without STOP, mean sites):",
         "",
-        md(by_distinct, ".3f"),
+        md(d.by_distinct, ".3f"),
         "",
         "Elements KS and chi2 (paper-style) of the valid samples against the test split (no uniqueness/novelty "
         "filter, so close to but not identical with Table 1), for all valid samples and for those with at most 3 "
         "elements (rejection: what dropping the samples with 4+ elements would give):",
         "",
-        md(metrics_tab, ".4f"),
+        md(d.metrics_tab, ".4f"),
         "",
         f"CDF of distinct elements, valid T = 1 samples ({args.n_t1}) vs test (the largest |gap| is the elements KS):",
         "",
-        md(gaps_t1, ".4f"),
+        md(d.gaps_t1, ".4f"),
         "",
         "## 3. Where invalid samples fail",
         "",
-        md(reasons, ".0f"),
+        md(d.reasons, ".0f"),
         "",
         f"By the site index the reason names (`step k`: the (k+1)-th site; `step {L}`: no STOP within the {L} "
         "positions):",
         "",
-        md(steps, ".0f") if len(steps) else "(no invalid samples)",
+        md(d.steps, ".0f") if len(d.steps) else "(no invalid samples)",
         "",
         f"## 4. Element frequencies generated / train, T = 1 ({args.n_t1} samples, valid ones)",
         "",
@@ -598,14 +565,14 @@ def report(
         "`share_of_4th_elements`: share of this element among the 4th distinct elements introduced by the "
         "samples that have one.",
         "",
-        md(pd.concat([ratios.head(12), ratios.tail(12)]), ".4f"),
+        md(pd.concat([d.ratios.head(12), d.ratios.tail(12)]), ".4f"),
         "",
         "## 5. STOP vs a new element when every element of the structure is already present",
         "",
         "Data rows split by whether the prefix already holds all elements of the structure (`all_present`) and "
         "whether the sequence ends here (`at_end`: the next token is STOP).",
         "",
-        md(full[["set", "all_present", "at_end"] + cols_main]),
+        md(d.full[["set", "all_present", "at_end"] + cols_main]),
         "",
         "## Diagnosis",
         "",
@@ -617,8 +584,9 @@ def report(
         f"{per_sample.sum() / args.n_t1:.3f}, and {t1.share_4plus_distinct:.3f} of the T = 1 samples "
         f"({t1.share_4plus_distinct_valid:.3f} of the valid ones) have 4 or more distinct elements (train: "
         f"{tr.share_4plus_distinct:.3f}). The leak is spread over many elements (the largest single share is "
-        f"{leak['train'].share.iloc[0]:.1%} on training rows, {leak['train'].share.iloc[:10].sum():.0%} for the top "
-        f"10): it is residual mass of the {n_elements}-way element softmax, not a preference for one wrong element.",
+        f"{d.leak['train'].share.iloc[0]:.1%} on training rows, {d.leak['train'].share.iloc[:10].sum():.0%} "
+        f"for the top "
+        f"10): it is residual mass of the {d.n_elements}-way element softmax, not a preference for one wrong element.",
         f"- **{leak_kind}**: P(new | 3 distinct) is {d3['test'].model_new / d3['train'].model_new:.2f} times as large "
         f"on test rows as on training rows. The model is otherwise calibrated by category on training rows (P(STOP "
         f"| 3 distinct) {d3['train'].model_stop:.3f} vs {d3['train'].data_stop:.3f} in the data, P(STOP | 2) "
@@ -638,17 +606,18 @@ def report(
         "the 4+ "
         f"element samples (median |log2 ratio change| {ratio_shift:.3f}): {chi2_text}",
         f"- **Greedy decoding and STOP**: the argmax of the element step is a single token, while the 'new element' "
-        f"mass is split over ~{n_elements} tokens. At 1 distinct element the most likely token is a repeat in "
+        f"mass is split over ~{d.n_elements} tokens. At 1 distinct element the most likely token is a repeat in "
         f"{1 - d1['train'].argmax_new:.2f} of the training rows although a new element is the next token in "
         f"{d1['train'].data_new:.2f}; on such one-element prefixes STOP gets {d1['train'].model_stop:.4f} (no training "
         f"structure has a single element), so a near-greedy sequence that repeats its first element keeps repeating "
         f"it. At T = {min(args.temperatures):g}: {one_share:.2f} of the samples have one element, "
         f"{one_nostop:.2f} of those never emit STOP (invalid: `no STOP within max length`; the valid ones have "
         f"{sites_cold.mean_sites_valid:.2f} sites on average, train {tr.mean_sites:.2f}). With grammar-constrained "
-        f"decoding (STOP forced at max_sites, as for Table 2's T = 0.01 row) {cold_c['share_max_sites']:.2f} of "
-        f"{cold_c['n']} samples run to {args.length - 1} sites, {cold_c['share_1_distinct_at_max_sites']:.2f} of those "
-        f"with a single element; the others have {cold_c['mean_sites_below_max']:.2f} sites: this is where the "
-        f"mean of {cold_c['mean_sites']:.2f} sites comes from. Where the data sequence "
+        f"decoding (STOP forced at max_sites, as for Table 2's T = 0.01 row) {d.cold_c['share_max_sites']:.2f} of "
+        f"{d.cold_c['n']} samples run to {args.length - 1} sites, "
+        f"{d.cold_c['share_1_distinct_at_max_sites']:.2f} of those "
+        f"with a single element; the others have {d.cold_c['mean_sites_below_max']:.2f} sites: this is where the "
+        f"mean of {d.cold_c['mean_sites']:.2f} sites comes from. Where the data sequence "
         f"really ends with every element present, STOP is the most likely token in {greedy_end:.2f} of training "
         f"rows (P(STOP) {end_tr.model_stop:.3f}). So the long, poor cold samples are a property of mode-seeking "
         "decoding of the cascade (repeat beats any one new element), not a miscalibrated STOP.",
@@ -666,7 +635,7 @@ def report(
         "is a sharp rule. Options: give the element head the count of distinct elements so far (one-hot) next to "
         "the presence vector; or factor the element step into a category (new / repeat / STOP) followed by the "
         'element within the category, so that "no new element at 3" is one logit, not '
-        f"{n_elements}, and the argmax compares categories rather than single tokens.",
+        f"{d.n_elements}, and the argmax compares categories rather than single tokens.",
         f"3. **More data**: {data_text} The element-frequency skew that remains without the 4+ element samples "
         "is the part data size should move; the learning-curve sweep below measures it.",
         "",
