@@ -11,15 +11,13 @@ default). Reports the wall-time ratio, FIRE steps, and how many samples keep a l
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
 import platform
 import time
 from pathlib import Path
 
 # first import beyond the standard library: limits BLAS/OpenMP to 1 thread before numpy and torch load
-from bench.trials import trial_arguments, trial_items
+from bench.trials import kept_differences, save_result, trial_arguments, trial_differences, trial_items
 
 
 def main() -> dict:
@@ -29,7 +27,7 @@ def main() -> dict:
     a = ap.parse_args()
 
     import wylib.chgnet as chg
-    from wylib.relax import RelaxConfig, best_trials, relax_to_jsonl, usable
+    from wylib.relax import RelaxConfig, best_trials, relax_to_jsonl
 
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -48,17 +46,8 @@ def main() -> dict:
         print(f"{name}: {len(items)} trials, {res[f'{name}_wall_s']} s", flush=True)
     os.environ.pop(chg.ASSEMBLY_ENV)
     best = {name: best_trials(recs) for name, recs in records.items()}
-    agree = [
-        abs(b["energy_per_atom"] - best["chgnet"][s]["energy_per_atom"]) <= 0.010
-        for s, b in best["batched"].items()
-        if usable(b) and usable(best["chgnet"][s])
-    ]
-    by_id = {r["id"]: r for r in records["chgnet"]}
-    diffs = [
-        abs(r["energy_per_atom"] - by_id[r["id"]]["energy_per_atom"])
-        for r in records["batched"]
-        if usable(r) and usable(by_id[r["id"]])
-    ]
+    agree = [abs(d) <= 0.010 for d in kept_differences(best["batched"], best["chgnet"])]
+    diffs = [abs(d) for d in trial_differences(records["batched"], records["chgnet"])]
     res.update(
         ratio_wall=round(res["chgnet_wall_s"] / res["batched_wall_s"], 2),
         samples_compared=len(agree),
@@ -66,11 +55,8 @@ def main() -> dict:
         trials_within_10meV=sum(d <= 0.010 for d in diffs),
         trials_compared=len(diffs),
         largest_trial_difference_eV_per_atom=round(max(diffs), 6) if diffs else None,
-        date=datetime.datetime.now().isoformat(timespec="seconds"),
     )
-    (out / "assembly.json").write_text(json.dumps(res, indent=1))
-    print(json.dumps(res, indent=1))
-    return res
+    return save_result(res, out / "assembly.json")
 
 
 if __name__ == "__main__":

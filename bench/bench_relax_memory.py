@@ -13,7 +13,6 @@ every 0.2 s), FIRE steps, and how many samples keep a lowest trial within 10 meV
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import platform
@@ -21,7 +20,7 @@ import time
 from pathlib import Path
 
 # first import beyond the standard library: limits BLAS/OpenMP to 1 thread before numpy and torch load
-from bench.trials import trial_arguments, trial_items
+from bench.trials import kept_differences, save_result, trial_arguments, trial_items
 
 
 def main() -> dict:
@@ -32,7 +31,7 @@ def main() -> dict:
     a = ap.parse_args()
 
     from wylib.memory import PeakRSS
-    from wylib.relax import RelaxConfig, best_trials, relax_to_jsonl, usable
+    from wylib.relax import RelaxConfig, best_trials, relax_to_jsonl
 
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -60,17 +59,10 @@ def main() -> dict:
     ref_cap = 0 if 0 in a.caps else a.caps[0]
     ref, ref_wall = best[ref_cap], next(r["wall_s"] for r in res["runs"] if r["max_edges"] == ref_cap)
     for row in res["runs"]:
-        agree = [
-            abs(b["energy_per_atom"] - ref[s]["energy_per_atom"]) <= 0.010
-            for s, b in best[row["max_edges"]].items()
-            if usable(b) and s in ref and usable(ref[s])
-        ]
+        agree = [abs(d) <= 0.010 for d in kept_differences(best[row["max_edges"]], ref)]
         row[f"kept_trial_within_10meV_of_cap_{ref_cap}"] = f"{sum(agree)}/{len(agree)}"
         row[f"wall_ratio_cap_{ref_cap}_over_this"] = round(ref_wall / row["wall_s"], 2)
-    res["date"] = datetime.datetime.now().isoformat(timespec="seconds")
-    (out / "memory.json").write_text(json.dumps(res, indent=1))
-    print(json.dumps(res, indent=1))
-    return res
+    return save_result(res, out / "memory.json")
 
 
 if __name__ == "__main__":

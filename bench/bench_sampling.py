@@ -20,7 +20,8 @@ import time
 
 import torch
 
-from wylib.model import STOP, ModelConfig, WyckoffTransformer
+from bench.common import paper_size_config
+from wylib.model import STOP, WyckoffTransformer
 from wylib.sample import sample, spacegroup_counts
 
 
@@ -31,14 +32,8 @@ def random_model(dataset: str, stop_bias: float):
 
     vocab = Vocabulary.from_training(tokenize_split(dataset, "train").representations)
     f = spacegroup_features()
-    cfg = ModelConfig(
-        n_elements=vocab.n_elements,
-        n_site_symmetries=vocab.n_site_symmetries,
-        n_enumerations=vocab.n_enumerations,
-        n_sg_features=f.shape[1],
-    )
     torch.manual_seed(0)
-    model = WyckoffTransformer(cfg, f).eval()
+    model = WyckoffTransformer(paper_size_config(vocab, f), f).eval()
     with torch.no_grad():
         model.heads[0][-1].bias[STOP] += stop_bias
     return model, vocab

@@ -21,8 +21,8 @@ import resource
 import time
 from pathlib import Path
 
+from bench.common import paper_size_config
 from wylib.data import load_encoded
-from wylib.model import ModelConfig
 from wylib.symmetry import spacegroup_features
 from wylib.train import TrainConfig, Trainer
 
@@ -56,12 +56,7 @@ def main() -> None:
     va, _ = load_encoded(a.dataset, "val", vocab=vocab, max_structures=a.max_structures)
     te, _ = load_encoded(a.dataset, "test", vocab=vocab, max_structures=a.max_structures)
     feats = spacegroup_features()
-    mcfg = ModelConfig(
-        n_elements=vocab.n_elements,
-        n_site_symmetries=vocab.n_site_symmetries,
-        n_enumerations=vocab.n_enumerations,
-        n_sg_features=feats.shape[1],
-    )
+    mcfg = paper_size_config(vocab, feats)
     common = dict(seed=a.seed, num_threads=a.threads, test_n_perm=a.test_n_perm, max_sites=vocab.max_sites)
     cfgs = {
         "official": TrainConfig.official(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import datetime
 import json
 import os
 import platform
@@ -24,7 +23,7 @@ import time
 from pathlib import Path
 
 # first import beyond the standard library: limits BLAS/OpenMP to 1 thread before numpy and torch load
-from bench.trials import trial_arguments, trial_items
+from bench.trials import kept_differences, save_result, trial_arguments, trial_differences, trial_items
 
 # isort: split
 import wylib.relax
@@ -110,19 +109,10 @@ def main() -> dict:
             print(name, runs[name], flush=True)
     finally:
         relax._FIRE = RELAXER_FIRE
-    ref, ref_best = {r["id"]: r for r in records["FIRE"]}, relax.best_trials(records["FIRE"])
+    ref_best = relax.best_trials(records["FIRE"])
     for name, recs in records.items():
-        best = relax.best_trials(recs)
-        kept = [
-            1000 * (b["energy_per_atom"] - ref_best[s]["energy_per_atom"])
-            for s, b in best.items()
-            if relax.usable(b) and relax.usable(ref_best[s])
-        ]
-        trials = [
-            1000 * abs(r["energy_per_atom"] - ref[r["id"]]["energy_per_atom"])
-            for r in recs
-            if relax.usable(r) and relax.usable(ref[r["id"]])
-        ]
+        kept = [1000 * d for d in kept_differences(relax.best_trials(recs), ref_best)]  # meV/atom
+        trials = [1000 * abs(d) for d in trial_differences(recs, records["FIRE"])]
         runs[name].update(
             wall_ratio_fire_over_this=round(runs["FIRE"]["wall_s"] / runs[name]["wall_s"], 2),
             samples_kept_within_10meV=f"{sum(abs(d) <= 10 for d in kept)}/{len(kept)}",
@@ -136,11 +126,8 @@ def main() -> dict:
         steps_cap=a.steps,
         host=platform.node(),
         nproc=os.cpu_count(),
-        date=datetime.datetime.now().isoformat(timespec="seconds"),
     )
-    (out / "optimizers.json").write_text(json.dumps(res, indent=1))
-    print(json.dumps(res, indent=1))
-    return res
+    return save_result(res, out / "optimizers.json")
 
 
 if __name__ == "__main__":
