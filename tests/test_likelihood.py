@@ -19,11 +19,11 @@ from wylib.likelihood import (
     table2,
     write_table,
 )
-from wylib.model import PAD, STOP, WyckoffTransformer
+from wylib.model import PAD, STOP
 from wylib.sample import sample
 from wylib.vocab import Vocabulary
 
-from tiny import ELEMENTS, one_thread, tiny_model, tiny_vocab  # noqa: F401
+from tiny import one_thread, short_model, tiny_samples, tiny_vocab  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -33,23 +33,14 @@ def vocab() -> Vocabulary:
     return tiny_vocab(max_sites=6)
 
 
-def make_model(vocab: Vocabulary, seed: int = 0) -> WyckoffTransformer:
-    m = tiny_model(vocab, seed)
-    with torch.no_grad():  # shorter sequences than a plain random init
-        m.heads[0][-1].bias[STOP] += 1.5
-    return m
-
-
 @pytest.fixture(scope="module")
 def model(vocab):
-    return make_model(vocab)
+    return short_model(vocab)
 
 
 @pytest.fixture(scope="module")
 def generated(model, vocab):
-    return sample(
-        model, vocab, 96, spacegroups=torch.arange(1, 231)[::2][:96], seed=5, constrained=True, progress=False
-    )
+    return tiny_samples(model, vocab)
 
 
 @pytest.mark.parametrize("constrained,temperature", [(True, 1.0), (False, 1.0), (True, 0.3)])
@@ -119,7 +110,7 @@ def test_permute_keeps_the_multiset_and_stop(generated):
 
 def test_invariant_model_gives_zero_kl(vocab, generated):
     """Heads that ignore their input (constant distributions) make log p independent of the site order."""
-    m = make_model(vocab, seed=4)
+    m = short_model(vocab, seed=4)
     with torch.no_grad():
         for head in m.heads:
             head[0].weight.zero_()

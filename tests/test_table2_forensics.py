@@ -18,12 +18,10 @@ from studies.yardstick.table2_forensics import (
 )
 from wylib import paper
 from wylib.likelihood import log_likelihood, sequences_of
-from wylib.sample import sample
 from wylib.train import TrainConfig, load_run, train
 
-from test_likelihood import make_model
 from test_model import sg_features, synthetic, tiny_cfg
-from tiny import one_thread, tiny_vocab  # noqa: F401
+from tiny import one_thread, short_model, tiny_samples, tiny_vocab  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -32,10 +30,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def tiny_set():
     """(vocabulary, tiny random model, sequences it generated), as in test_likelihood."""
     vocab = tiny_vocab(max_sites=6)
-    model = make_model(vocab)
-    groups = torch.arange(1, 231)[::2][:96]
-    generated = sample(model, vocab, 96, spacegroups=groups, seed=5, constrained=True, progress=False)
-    return vocab, model, sequences_of(generated)
+    model = short_model(vocab)
+    return vocab, model, sequences_of(tiny_samples(model, vocab))
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tiny random models and vocabularies shared by the sampler and likelihood tests."""
+"""Tiny random models, vocabularies and samples shared by the sampler, likelihood and forensics tests."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from wylib.element_features import element_feature_matrix
-from wylib.model import MASK, ModelConfig, WyckoffTransformer
+from wylib.model import MASK, STOP, ModelConfig, WyckoffTransformer
+from wylib.sample import SampleResult, sample
 from wylib.symmetry import all_site_symmetries, spacegroup_features
 from wylib.vocab import Vocabulary
 
@@ -33,6 +34,21 @@ def tiny_model(vocab: Vocabulary, seed: int = 0, **overrides) -> WyckoffTransfor
     grammar = vocab.grammar() if cfg.grammar_bias or cfg.composition else None
     elements = element_feature_matrix(vocab.elements) if cfg.element_features else None
     return WyckoffTransformer(cfg, f, grammar, elements).eval()
+
+
+def short_model(vocab: Vocabulary, seed: int = 0) -> WyckoffTransformer:
+    """`tiny_model` with the STOP logit raised by 1.5: shorter sequences than a plain random init."""
+    m = tiny_model(vocab, seed)
+    with torch.no_grad():
+        m.heads[0][-1].bias[STOP] += 1.5
+    return m
+
+
+def tiny_samples(model: WyckoffTransformer, vocab: Vocabulary) -> SampleResult:
+    """96 constrained samples (seed 5), one per odd-numbered space group 1, 3, ..., 191."""
+    return sample(
+        model, vocab, 96, spacegroups=torch.arange(1, 231)[::2][:96], seed=5, constrained=True, progress=False
+    )
 
 
 @pytest.fixture(scope="module")
