@@ -24,7 +24,7 @@ def real(test_split_head):
 def test_load_model_device_threads_and_isolated_atoms(model):
     assert next(model.parameters()).device.type == "cpu" and torch.get_num_threads() == 1
     assert model.graph_converter.on_isolated_atoms == "error"
-    with pytest.raises(RuntimeError, match="gpu"):
+    with pytest.raises(ValueError, match="gpu"):  # wylib.device.resolve_device names the bad device
         chg.load_model(device="gpu")
 
 

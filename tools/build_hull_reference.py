@@ -44,7 +44,6 @@ import math
 import os
 import platform
 import re
-import warnings
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -59,7 +58,7 @@ from tqdm import tqdm
 
 from wylib.chgnet import Failure, energies_per_atom, load_model
 from wylib.constants import STABILITY_THRESHOLD
-from wylib.data import locate
+from wylib.data import locate, parse_cif
 from wylib.hull import RESOURCE, ReferenceHull, default_hull, e_above_hull_table, reference_frame
 from wylib.relax import USABLE_FLAGS, BatchRelaxer, RelaxConfig
 
@@ -118,11 +117,10 @@ def chgnet_relaxed_energies(structures: Sequence[Structure | None], fmax: float 
 
 
 def _parse(cif: str) -> Structure | None:
+    """The structure of a CIF, or None (counted as parse_failed)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return Structure.from_str(cif, fmt="cif")
-    except Exception:  # noqa: BLE001 - counted as parse_failed
+        return parse_cif(cif)
+    except ValueError:
         return None
 
 

@@ -12,15 +12,22 @@ trial returns `(None, reason)` and `count_failures` tallies the reasons.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import signal
 import threading
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
 from pymatgen.core import Structure
+from pyxtal import pyxtal
+from pyxtal.tolerance import Tol_matrix
+from tqdm.auto import tqdm
+
+from wylib.symmetry import spacegroup_table
 
 Trial = tuple[Structure | None, str | None]  # (structure, failure reason or None)
 
@@ -36,8 +43,6 @@ def check_args(args: dict) -> str | None:
     """Return a reason string if `args` is not a well-formed pyXtal argument dict: every label must be
     a Wyckoff label of the group with its multiplicity ("4a" in Fm-3m; pyXtal reads only the letter, so
     "8a" would build 4a silently), and the multiplicities of each species must add up to its numIons."""
-    from wylib.symmetry import spacegroup_table
-
     try:
         group, species, num, sites = (args[k] for k in ("group", "species", "numIons", "sites"))
     except (KeyError, TypeError):
@@ -92,9 +97,6 @@ def build_one(
     args: dict, seed: int, *, timeout: float | None = 30.0, max_count: int = 10, primitive: bool = False
 ) -> Trial:
     """One pyXtal `from_random` trial; returns (Structure, None) or (None, reason)."""
-    from pyxtal import pyxtal
-    from pyxtal.tolerance import Tol_matrix
-
     if (reason := check_args(args)) is not None:
         return None, reason
     xtal = pyxtal()
@@ -151,16 +153,11 @@ def build_many(
 
 
 def _build_iter(args_list, seeds, n_trials, n_workers, progress, kwargs) -> Iterator[list[Trial]]:
-    from tqdm.auto import tqdm
-
     tasks = [(a, n_trials, sd, kwargs) for a, sd in zip(args_list, seeds, strict=True)]
     bar = dict(total=len(tasks), desc="build", disable=not progress, mininterval=5)
     if n_workers <= 1 or len(tasks) < 2:
         yield from (_build_task(t) for t in tqdm(tasks, **bar))
         return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
     chunk = max(1, min(16, len(tasks) // (4 * n_workers)))
     with ProcessPoolExecutor(n_workers, mp_context=mp.get_context("spawn")) as pool:
         yield from tqdm(pool.map(_build_task, tasks, chunksize=chunk), **bar)

@@ -17,9 +17,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from ase import units
-from pymatgen.core import Structure
+from pymatgen.core import Lattice, Structure
 
+from wylib.device import resolve_device
+
+# The chgnet package (2-3 s to import) is imported where a model is loaded or a batch assembled, so that modules
+# which only read relaxation records (wylib.relax's readers, wylib.generated, wylib.evaluate) do not import it.
 CHGNET_SCALAR_WARNING = "Converting a tensor with requires_grad=True to a scalar"
 ASSEMBLY_ENV = "WYLIB_CHGNET_ASSEMBLY"  # "chgnet" / "batched": force `predict_efs`'s batch assembly (benchmarks)
 
@@ -28,10 +33,7 @@ def load_model(threads: int | None = None, device: str = "cpu"):
     """Pretrained CHGNet (weights shipped with the package, no network) on `device` ("cpu", "cuda",
     "cuda:N", "auto": CUDA when available); `threads` sets torch's thread count for the process.
     Structures with isolated atoms raise (CHGNet's calculator would only warn)."""
-    import torch
-    from chgnet.model import CHGNet
-
-    from wylib.device import resolve_device
+    from chgnet.model import CHGNet  # slow import (module comment)
 
     if threads:
         torch.set_num_threads(threads)
@@ -65,8 +67,7 @@ def _batched(model, graphs: Sequence, device) -> tuple:
     Same quantities as CHGNet's, computed batched: equal up to float32 rounding, not bit for bit.
     `graphs` are on the CPU (as `predict` makes them).
     Returns (BatchedGraph, atom positions (N, 3), strains (B, 3, 3), composition energies (B,))."""
-    import torch
-    from chgnet.model.model import BatchedGraph
+    from chgnet.model.model import BatchedGraph  # slow import (module comment)
 
     n_atoms = torch.tensor([len(g.atomic_number) for g in graphs])
     n_dir = torch.tensor([len(g.atom_graph.reshape(-1, 2)) for g in graphs])
@@ -143,8 +144,7 @@ def predict_efs(model, graphs: Sequence, batched: bool | None = None) -> list[di
 
     `batched` (default: on when the model is on a GPU) assembles the batch with `_batched`
     (float32 rounding apart from CHGNet's assembly, many times fewer GPU kernel launches)."""
-    import torch
-    from chgnet.model.model import BatchedGraph
+    from chgnet.model.model import BatchedGraph  # slow import (module comment)
 
     model.eval()
     device = next(model.parameters()).device
@@ -185,8 +185,6 @@ def predict_efs(model, graphs: Sequence, batched: bool | None = None) -> list[di
 
 def _predict_efs_batched(model, graphs: Sequence, device) -> list[dict]:
     """`predict_efs` with the batch assembled by `_batched` (one transfer to and from `device`)."""
-    import torch
-
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=CHGNET_SCALAR_WARNING, category=UserWarning)
         g, positions, strains, comp = _batched(model, graphs, device)
@@ -205,8 +203,6 @@ def _predict_efs_batched(model, graphs: Sequence, device) -> list[dict]:
 def predict_e(model, graphs: Sequence) -> list[dict]:
     """CHGNet energy (eV/atom, float32) of a batch of graphs: CHGNet's own forward pass of
     `model.predict_graph(task="e")`, without gradients: the energies of `predict_efs` at ~1/5 of its CPU time."""
-    import torch
-
     model.eval()
     with torch.no_grad():
         e = model(_on_device(model, graphs), task="e")["e"]
@@ -239,8 +235,6 @@ def companion_graph(model):
     end of every call; built once per model."""
     graph = getattr(model, "_wylib_companion", None)
     if graph is None:
-        from pymatgen.core import Lattice
-
         nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5] * 3])
         graph = model.graph_converter(nacl)
         model._wylib_companion = graph

@@ -34,16 +34,22 @@ import http.client
 import json
 import os
 import urllib.request
+import warnings
 import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import pymatgen.core
+import pyxtal
+import spglib
+from pymatgen.core import Structure
 from tqdm.auto import tqdm
 
 from wylib.symmetry import cache_dir
 from wylib.tokens import WyckoffRepresentation
+from wylib.vocab import Vocabulary
 
 REPO_DATA = Path(__file__).resolve().parent.parent / "data"
 DEFAULT_DATA_DIR = REPO_DATA.parent.parent / "shared" / "data"  # used when WYLIB_DATA_DIR is not set
@@ -281,10 +287,6 @@ def _read_csv(path: Path, entry: DataFile, columns: tuple[str, ...]) -> pd.DataF
 # ---------------------------------------------------------------- parsing and tokenization
 def parse_cif(cif: str):
     """A pymatgen ``Structure`` from a CIF string; raises ValueError with the reason."""
-    import warnings
-
-    from pymatgen.core import Structure
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -362,10 +364,6 @@ def check_writable_dir(directory: Path) -> Path:
 
 
 def _code_fingerprint() -> str:
-    import pymatgen.core
-    import pyxtal
-    import spglib
-
     here = Path(__file__).resolve().parent
     digest = hashlib.sha256()
     for name in ("tokens.py", "symmetry.py", "data.py"):
@@ -434,8 +432,6 @@ def load_encoded(
     Structures with more sites than ``vocab.max_sites`` or out-of-vocabulary
     elements are dropped; how many is returned in ``encoded.dropped`` (material_id, reason).
     """
-    from wylib.vocab import Vocabulary
-
     if vocab is None:
         train = tokenize_split(dataset, "train", symprec, angle_tolerance, n_jobs, max_structures)
         vocab = Vocabulary.from_training(train.representations)

@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Sequence
 
 import torch
+from pymatgen.core import Element
 
 from wylib.vocab import N_SERVICE  # PAD, MASK, STOP come first in the element vocabulary
 
@@ -29,8 +30,6 @@ N_ELEMENT_FEATURES = len(OXIDATION_STATES) + 18 + 7 + len(BLOCKS) + 2
 
 def element_descriptor(symbol: str) -> list[float]:
     """The N_ELEMENT_FEATURES numbers of one element (ValueError for a symbol pymatgen does not know)."""
-    from pymatgen.core import Element
-
     try:
         el = Element(symbol)
     except (ValueError, KeyError) as exc:

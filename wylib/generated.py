@@ -35,7 +35,15 @@ from pymatgen.io.ase import AseAtomsAdaptor
 from pymatgen.io.cif import CifWriter
 
 from wylib.build import build_many, count_failures, trial_seed
-from wylib.relax import RelaxConfig, best_trials, n_workers_for, read_jsonl, relax_to_jsonl, usable
+from wylib.relax import (
+    RelaxConfig,
+    best_trials,
+    end_torn_line,
+    n_workers_for,
+    read_jsonl,
+    relax_to_jsonl,
+    usable,
+)
 from wylib.sample import SampleResult, sample, spacegroup_counts
 from wylib.tokens import WyckoffRepresentation
 from wylib.train import load_run
@@ -245,9 +253,7 @@ def build_samples(
         ]
     todo = [i for i, s in enumerate(samples) if (s["sample_id"], keys[i]) not in cached]
     if todo:
-        if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
-            with path.open("a") as fh:  # a killed writer left a torn last line: end it
-                fh.write("\n")
+        end_torn_line(path)
         with path.open("a") as fh:
             for i, trials in zip(
                 todo,

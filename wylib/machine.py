@@ -27,6 +27,8 @@ def cpu_model() -> str:
 
 def machine_info() -> dict:
     """Host, CPU model, cores, torch version, its CPU kernel capability and thread count."""
+    # torch on demand: wylib.pipeline (run_all.sh's process, whose memory counts in each stage's peak RSS)
+    # imports this module and needs torch only once a stage has run
     import torch
 
     return {

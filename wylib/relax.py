@@ -489,6 +489,14 @@ def read_jsonl(path: str | Path) -> list[dict]:
     return out
 
 
+def end_torn_line(path: Path) -> None:
+    """End the torn last line a killed writer left in a JSON-lines file, so that appended records start lines of
+    their own (`read_jsonl` skips the torn one)."""
+    if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
+        with path.open("a") as fh:
+            fh.write("\n")
+
+
 @contextlib.contextmanager
 def _thread_env(threads: int):
     """Spawned workers inherit BLAS/OpenMP thread limits (unless the user set them): idle
@@ -553,9 +561,7 @@ def relax_to_jsonl(
     path.parent.mkdir(parents=True, exist_ok=True)
     done_records = {r["id"]: r for r in current(read_jsonl(path))}
     todo = [(k, s) for k, s in items if k not in done_records]
-    if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
-        with path.open("a") as fh:  # a killed writer left a torn last line: end it
-            fh.write("\n")
+    end_torn_line(path)
     with path.open("a") as fh:
 
         def write(rec: dict) -> None:

@@ -22,8 +22,10 @@ import json
 from collections.abc import Sequence
 
 import pandas as pd
+from pymatgen.core import Composition, Structure
 
 from wylib.constants import BITERNARY
+from wylib.data import locate
 from wylib.tokens import WyckoffRepresentation, formal_validity_error
 
 NAME = "WyFormer release (authors)"
@@ -74,8 +76,6 @@ def _representations(args: Sequence[dict]) -> tuple[list[WyckoffRepresentation |
 
 
 def _composition(species: Sequence[str], num_ions: Sequence[int]):
-    from pymatgen.core import Composition
-
     counts: dict[str, float] = {}
     for s, k in zip(species, num_ions, strict=True):
         counts[s] = counts.get(s, 0) + int(k)
@@ -95,8 +95,6 @@ def load_genes(n_elements: Sequence[int] | None = BITERNARY) -> pd.DataFrame:
 
     Columns: material_id, group, n_elements, smact_validity (the authors' flag), pyxtal_args (dict),
     representation (`WyckoffRepresentation` or None), reason (why None)."""
-    from wylib.data import locate
-
     frame = _select(pd.read_csv(locate("wyformer_release", "genes")), n_elements)
     args = _pyxtal_args(frame)
     reps, reasons = _representations(args)
@@ -119,10 +117,6 @@ def load_relaxed(n_elements: Sequence[int] | None = BITERNARY) -> pd.DataFrame:
     Columns: material_id, n_elements, structure (pymatgen `Structure`, None if unreadable),
     energy_per_atom (CHGNet, eV/atom), authors_e_hull (their hull), representation (the gene's
     `WyckoffRepresentation` or None), reason."""
-    from pymatgen.core import Structure
-
-    from wylib.data import locate
-
     frame = _select(pd.read_csv(locate("wyformer_release", "relaxed")), n_elements)
     structures, reasons = [], []
     for d in frame["structure"]:

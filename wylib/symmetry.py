@@ -23,6 +23,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import pyxtal
+import torch
+from pyxtal.symmetry import Group
 
 N_SPACEGROUPS = 230
 CENTRINGS = "PABCIFR"
@@ -86,8 +89,6 @@ def cache_dir() -> Path:
 
 
 def _compute_tables() -> dict:
-    from pyxtal.symmetry import Group
-
     groups = {}
     for number in range(1, N_SPACEGROUPS + 1):
         group = Group(number)
@@ -126,8 +127,6 @@ def _compute_tables() -> dict:
 
 @lru_cache(maxsize=1)
 def _raw_tables() -> dict[int, dict]:
-    import pyxtal
-
     path = cache_dir() / f"wyckoff_tables_pyxtal-{pyxtal.__version__}_v{_SCHEMA}.json"
     if path.exists():
         raw = json.loads(path.read_text())
@@ -185,6 +184,4 @@ def spacegroup_features():
     15 symmetry directions, plus a one-hot of the centring letter; dimensions
     constant over all 230 groups are dropped. Row 0 is zeros (unused).
     """
-    import torch
-
     return torch.from_numpy(_features().copy())

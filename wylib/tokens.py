@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import spglib
+from pymatgen.core import Composition, Element, IStructure
 
 from wylib.symmetry import letter_rank, spacegroup_table
 
@@ -97,8 +98,6 @@ def _check_tolerance(name: str, value) -> None:
 
 def _spglib_cell(structure, symprec: float) -> tuple[tuple, list[str]]:
     """(lattice, fractional coordinates, atomic numbers) of a checked structure, and its element symbols."""
-    from pymatgen.core import Element, IStructure
-
     if not isinstance(structure, IStructure):
         kind = f"{type(structure).__module__}.{type(structure).__qualname__}"
         is_ase = any(c.__module__.split(".")[0] == "ase" for c in type(structure).__mro__)
@@ -149,8 +148,6 @@ def _check_no_overlap(structure, symbols: list[str], symprec: float) -> None:
 
 
 def _sort_key(site: WyckoffSite) -> tuple:
-    from pymatgen.core import Element
-
     return (letter_rank(site.letter), Element(site.element).Z)
 
 
@@ -242,8 +239,6 @@ class WyckoffRepresentation:
     @property
     def composition(self):
         """Composition of the conventional cell, a pymatgen ``Composition``."""
-        from pymatgen.core import Composition
-
         counts: dict[str, int] = {}
         for s in self.sites:
             counts[s.element] = counts.get(s.element, 0) + s.multiplicity
@@ -296,8 +291,6 @@ def formal_validity_error(spacegroup: int, tokens: Iterable[Sequence]) -> str | 
     enumeration not valid for the (group, site symmetry) pair, or a position
     with zero degrees of freedom occupied twice.
     """
-    from pymatgen.core import Element
-
     try:
         table = spacegroup_table(spacegroup)
     except ValueError as err:
@@ -321,7 +314,3 @@ def formal_validity_error(spacegroup: int, tokens: Iterable[Sequence]) -> str | 
                 return f"site {i}: position {wp.label} has no degrees of freedom and is already occupied"
             used_fixed.add(wp.letter)
     return None
-
-
-def is_formally_valid(spacegroup: int, tokens: Iterable[Sequence]) -> bool:
-    return formal_validity_error(spacegroup, tokens) is None

@@ -26,6 +26,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
+from pymatgen.core import Element
 
 from wylib.symmetry import all_site_symmetries, max_enumeration, wyckoff_tables
 from wylib.tokens import WyckoffRepresentation, formal_validity_error
@@ -48,8 +49,6 @@ class Vocabulary:
     @classmethod
     def from_training(cls, reps: Sequence[WyckoffRepresentation], max_sites: int = 20) -> Vocabulary:
         """Elements from the training representations; symmetry tokens from the tables."""
-        from pymatgen.core import Element
-
         elements = sorted({s.element for r in reps for s in r.sites}, key=lambda e: Element(e).Z)
         return cls(elements, all_site_symmetries(), list(range(max_enumeration() + 1)), max_sites)
 
@@ -233,13 +232,6 @@ class EncodedDataset:
         rows = torch.arange(N)
         ss, en = self.site_symmetry.cpu()[rows, v], self.enumeration.cpu()[rows, v]
         return tuple(t.gather(1, perm) for t in (self.element.cpu(), ss, en))
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_state_dict(cls, d: dict) -> EncodedDataset:
-        return cls(**{f.name: d[f.name] for f in fields(cls)})
 
 
 def draw_seed(seed: int, i: int) -> int:
