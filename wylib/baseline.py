@@ -1,11 +1,8 @@
 """A no-learning baseline: Wyckoff representations drawn from the training set's marginal statistics.
 
-For each sample: the space group from the training distribution; the number of sites from the
-training distribution of that space group; each site's Wyckoff position from the training
-frequencies of positions within that space group (positions with no degrees of freedom are not
-reused, so every sample is formally valid); each site's element from the training element
-frequencies (independent of everything else). It knows which groups, positions and elements are
-common, but nothing about which go together: the floor a learned model has to beat.
+Space group, then the number of sites and each site's Wyckoff position given the group (positions without
+degrees of freedom not reused: every sample is formally valid), each element independently: which groups,
+positions and elements are common, nothing about which go together. The floor a learned model has to beat.
 """
 
 from __future__ import annotations

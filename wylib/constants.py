@@ -1,19 +1,13 @@
-"""Constants of the study, each defined once (the paper's thresholds and the fixed category lists).
-
-* `STABILITY_THRESHOLD`: E_hull <= 0.08 eV/atom counts as stable, the threshold used to build MP-20 and
-  in the paper's S.U.N.
-* `SPACE_GROUPS`: the 230 space-group numbers, the fixed category list of the corrected space-group chi^2.
-* `ELEMENTS`: the 89 elements that have an elemental entry in the Materials Project (H to Pu without Po, At,
-  Rn, Fr, Ra); MP-20's token vocabulary has the same 89. The fixed category list of the corrected element
-  chi^2, so that its value and every bootstrap resample are over the same categories for every set.
-"""
+"""Constants of the study, each defined once: the paper's stability threshold and the fixed category lists."""
 
 from __future__ import annotations
 
-STABILITY_THRESHOLD = 0.08  # eV/atom
+STABILITY_THRESHOLD = 0.08  # eV/atom: E_hull at or below it is stable (MP-20's construction, the paper's S.U.N.)
 
-SPACE_GROUPS: tuple[int, ...] = tuple(range(1, 231))
+SPACE_GROUPS: tuple[int, ...] = tuple(range(1, 231))  # categories of the corrected space-group chi^2
 
+# The 89 elements with an elemental entry in the Materials Project (H to Pu without Po, At, Rn, Fr, Ra), MP-20's
+# token vocabulary: the categories of the corrected element chi^2.
 ELEMENTS: tuple[str, ...] = tuple(
     """
 H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As Se Br Kr Rb Sr Y Zr

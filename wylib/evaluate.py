@@ -1,36 +1,9 @@
-"""Table 1: one row of metrics per evaluated set, with bootstrap 95 % intervals, plus the paper's rows.
+"""Table 1: one row of metrics per evaluated set, with bootstrap 95 % intervals (percentages on a 0-100 scale).
 
-An `EvaluatedSet` has two levels, because only part of a generated set reaches 3D:
-
-* Wyckoff level, ``representations``: every attempted sample (``None`` = formally
-  invalid). Gives formal validity, Wyckoff uniqueness/novelty (canonical
-  representation, `WyckoffRepresentation.canonical`, absent from train+val: an extra
-  column, since the paper's novelty needs structures), and the statistics (charge
-  neutrality, KS on sites / elements / DoF, P1, space-group and element chi^2).
-* structure level, ``structures`` (+ the sampled representation and E_hull of each):
-  the samples sent to the 3D stage (``None`` = build/relaxation failed). Gives
-  uniqueness, novelty (StructureMatcher vs train+val, grouped by reduced
-  composition), S.U.N. and S.S.U.N.
-
-The statistics are computed on the subset named by ``statistics_on``:
-``"wyckoff_novel"`` (valid, Wyckoff-unique and Wyckoff-novel samples: the paper's
-"unique, novel" filter at the level every sample has), ``"structure_novel"`` (the
-sampled representations of the unique, novel structures: the paper's filter, on the
-3D subset only) or ``"all"`` (every valid sample; the test split scored against itself).
-
-Every metric is a pure function of `wylib.metrics`; this module only chooses the subsets,
-resamples them and collects the values. Paper choices with a known weakness
-(docs/paper-notes.md) are reported beside a corrected value: chi^2 with categories absent
-from the test set dropped and the rest renormalized (paper) vs Laplace-smoothed over a fixed
-category list (corrected); charge neutrality with SMACT's 2014 oxidation states (paper) and
-with SMACT 4's list (extra); S.U.N. over structures with an E_hull (paper) vs over every
-attempted sample (S.U.N. count / samples sent to 3D x formal validity), and over chemical
-systems whose binary subsystems all have reference compounds.
-Percentages are on a 0-100 scale.
-
-Every Table 1 row has an id (``"ours"``, ``"authors_genes"``, ``"test"``, ``"paper_wyformer"``, ...) by which
-code addresses it, and a display label (`ROW_LABELS`, the row name of the table files). The published rows
-(``source="published"``) come from `wylib.paper`. Formatting (CSV, Markdown, sentences) lives in `wylib.report`.
+An `EvaluatedSet` has a Wyckoff level (every attempted sample) and a structure level (the samples sent to 3D);
+its statistics are taken on the subset `statistics_on` names. Rows are addressed by id (`ROW_LABELS` gives their
+display labels); the published rows come from `wylib.paper`, the files and sentences from `wylib.report`.
+What each metric measures, and the paper-style vs corrected variants: docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -81,22 +54,12 @@ METRICS: list[tuple[str, str, str]] = [
 ]
 METRIC_NAMES = {k: name for k, name, _ in METRICS}
 PERCENT = {k for k, name, _ in METRICS if "%" in name}  # metrics on a 0-100 scale
-COUNTS = [
-    "n_samples",
-    "n_valid",
-    "n_statistics",
-    "n_structures",
-    "n_unique",
-    "n_novel",
-    "n_e_hull",
-    "n_e_hull_complete",
-]
+COUNTS = "n_samples n_valid n_statistics n_structures n_unique n_novel n_e_hull n_e_hull_complete".split()
 STATISTICS_ON = ("wyckoff_novel", "structure_novel", "all")
 
 _NAN = CI(float("nan"), float("nan"), float("nan"))
 
-# The Table 1 rows the study knows: id -> display label (the row name in table1.csv / .md). Code addresses
-# rows and sets by id; a set or row with another id is labelled by its id.
+# The Table 1 rows the study knows: id -> display label (the row name in table1.csv / .md)
 ROW_LABELS: dict[str, str] = {
     "ours": "WyckoffTransformer (this repo)",
     "authors_our_protocol": "WyFormer genes, 2-3 el., this repo's protocol",
@@ -137,21 +100,18 @@ class Row:
 
 
 def published_rows() -> list[Row]:
-    """The paper's binary+ternary rows as published (`wylib.paper.TABLE1`), no intervals."""
+    """The paper's rows as published (`wylib.paper.TABLE1`), no intervals."""
+    note = "as published in the paper's Table 1 (MP-20 binary & ternary); not recomputed"
+    nan = float("nan")
     return [
-        Row(
-            row_id,
-            "published",
-            {k: CI(float(v), float("nan"), float("nan")) for k, v in vals.items()},
-            notes=["as published in the paper's Table 1 (MP-20 binary & ternary); not recomputed"],
-        )
-        for row_id, vals in paper.TABLE1.items()
+        Row(i, "published", {k: CI(float(v), nan, nan) for k, v in vals.items()}, notes=[note])
+        for i, vals in paper.TABLE1.items()
     ]
 
 
 @dataclass
 class EvaluatedSet:
-    """What is known about one set; see the module docstring for the two levels."""
+    """One set at the Wyckoff level and, with ``structures``, at the structure level (docs/metrics.md)."""
 
     id: str
     representations: Sequence[WyckoffRepresentation | None]
@@ -181,7 +141,6 @@ class EvaluatedSet:
             raise ValueError("statistics_on='structure_novel' needs structures")
 
 
-# ----------------------------------------------------------------------------- references
 @dataclass
 class References:
     """The test split (representations) and the train+val references (representations + CIFs)."""
@@ -201,15 +160,12 @@ class References:
 
 
 def _frame(frame: pd.DataFrame) -> pd.DataFrame:
-    formulas = (
-        [Composition(f).reduced_formula for f in frame["pretty_formula"]]
-        if "pretty_formula" in frame
-        else [None] * len(frame)
-    )
+    """material_id, reduced_formula (None without ``pretty_formula``), cif."""
+    formulas = frame["pretty_formula"] if "pretty_formula" in frame else [None] * len(frame)
     return pd.DataFrame(
         {
             "material_id": frame["material_id"].astype(str).values,
-            "reduced_formula": formulas,
+            "reduced_formula": [None if f is None else Composition(f).reduced_formula for f in formulas],
             "cif": frame["cif"].values,
         }
     )
@@ -232,10 +188,9 @@ def load_references(dataset: str, max_structures: int | None = None, n_jobs: int
     )
 
 
-def reference_structures(refs: References, formulas: set[str], n_jobs: int = 2) -> list:
-    """Parsed train+val structures whose reduced formula is in `formulas` (all of them if formulas are unknown)."""
-    f = refs.train_val_frame
-    sub = f if f["reduced_formula"].isna().any() else f[f["reduced_formula"].isin(formulas)]
+def reference_structures(frame: pd.DataFrame, formulas: set[str], n_jobs: int = 2) -> list:
+    """Parsed CIFs of the rows of `frame` whose ``reduced_formula`` is in `formulas` or unknown."""
+    sub = frame[frame["reduced_formula"].isin(formulas) | frame["reduced_formula"].isna()]
     return parse_structures(list(sub["cif"]), n_jobs=n_jobs)[0] if len(sub) else []
 
 
@@ -243,16 +198,16 @@ def structure_novelty(structures: Sequence, refs: References, n_jobs: int = 2) -
     """(unique, novel) masks: StructureMatcher within the set and against train+val; None -> False, False."""
     formulas = {s.composition.reduced_formula for s in structures if s is not None}
     unique = metrics.uniqueness_mask(structures, n_jobs=n_jobs)
-    novel = metrics.novelty_mask(structures, reference_structures(refs, formulas, n_jobs), n_jobs=n_jobs)
+    novel = metrics.novelty_mask(
+        structures, reference_structures(refs.train_val_frame, formulas, n_jobs), n_jobs=n_jobs
+    )
     return unique, novel
 
 
 def hull_columns(
     structures: Sequence, energies_per_atom: Sequence[float | None]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str | None]:
-    """(E_hull, n_reference_compounds, complete_binary_subsystems, reason) from `wylib.hull`.
-
-    All NaN / 0 / False plus a reason when no hull exists."""
+    """(E_hull, n_reference_compounds, complete_binary_subsystems, reason); NaN / 0 / False + reason without a hull."""
     n = len(structures)
     try:
         hull = default_hull()
@@ -273,7 +228,7 @@ def hull_columns(
 
 
 def attach_hull(s: EvaluatedSet) -> str | None:
-    """Fill ``s.e_hull`` / ``s.complete_binary`` from its structures and energies; returns the reason if impossible."""
+    """Fill the hull columns of `s` from its structures and energies; returns the reason if impossible."""
     if s.structures is None or s.energies_per_atom is None:
         return "no relaxed structures with energies"
     s.e_hull, s.n_reference_compounds, s.complete_binary, reason = hull_columns(s.structures, s.energies_per_atom)
@@ -282,17 +237,10 @@ def attach_hull(s: EvaluatedSet) -> str | None:
     return reason
 
 
-# ----------------------------------------------------------------------------- sets from files
 def read_generated(gen_dir: str | Path, set_id: str = "ours", name: str = "") -> tuple[EvaluatedSet | None, list[str]]:
-    """The generated set written by notebook 04 (id ``set_id``, label ``name`` or `label(set_id)`), and what
-    was found (one line per finding).
+    """The set notebook 04 wrote (sampled sequences and/or ``generated.jsonl``), and one line per finding.
 
-    Reads the sampled sequences (`wylib.generated.read_samples`: one record per sampled
-    sequence, None where invalid) and ``generated.jsonl`` (`wylib.generated` table: sampled
-    representation in ``tokens`` or ``pyxtal_args``, relaxed ``structure``,
-    ``energy_per_atom``). Either may be missing; with neither, returns (None, reasons).
-    E_hull is not computed here (see `attach_hull`).
-    """
+    (None, findings) when neither file is there; E_hull is attached by `attach_hull`."""
     gen_dir = Path(gen_dir)
     found: list[str] = []
     reps, validity_known = None, True
@@ -302,23 +250,18 @@ def read_generated(gen_dir: str | Path, set_id: str = "ours", name: str = "") ->
         found.append(f"{sample_file.name}: {len(reps)} sampled sequences, {sum(r is not None for r in reps)} valid")
     else:
         found.append(f"no sampled sequences (samples.jsonl) in {gen_dir}")
-    structures = structure_reps = energies = None
-    table = _relaxed_table(gen_dir / "generated.jsonl", found)
-    if table is not None:
-        structure_reps, structures, energies = table
+    structure_reps, structures, energies = _relaxed_table(gen_dir / "generated.jsonl", found) or (None, None, None)
     if reps is None and structure_reps is not None:
         reps, validity_known = list(structure_reps), False
         found.append("Wyckoff-level metrics from the representations of generated.jsonl (validity unknown)")
     if reps is None:
         return None, found
-    return (
-        EvaluatedSet(set_id, reps, structures, structure_reps, energies, validity_applicable=validity_known, name=name),
-        found,
-    )
+    s = EvaluatedSet(set_id, reps, structures, structure_reps, energies, validity_applicable=validity_known, name=name)
+    return s, found
 
 
-def _relaxed_table(path: Path, found: list[str]):
-    """(structure_reps, structures, energies) of a `wylib.generated` table, or None (reason in `found`)."""
+def _relaxed_table(path: Path, found: list[str]) -> tuple[list, list, list[float]] | None:
+    """(structure_reps, structures, energies) of a generated table, or None (reason in `found`)."""
     if not path.exists():
         found.append(f"no relaxed structures ({path.name}) in {path.parent}")
         return None
@@ -349,11 +292,7 @@ def authors_elements(dataset: str) -> tuple[int, ...] | None:
 
 
 def release_gene_set(n_elements: Sequence[int] | None = (2, 3), name: str = "") -> EvaluatedSet:
-    """The authors' released genes with 2-3 elements (``n_elements=None``: all, for MP-20), Wyckoff level only;
-    id ``authors_genes`` (``authors_genes_all``), label ``name`` or the id's.
-
-    They were released formally valid, so validity is not applicable; the statistics use the same
-    filter as our model's row (valid, Wyckoff-unique and Wyckoff-novel against our train+val)."""
+    """The authors' released genes (2-3 elements; ``None``: all), Wyckoff level, validity not applicable."""
     genes = load_genes(n_elements)
     n_bad = int(genes["representation"].isna().sum())
     which = "with 2-3 distinct elements" if n_elements is not None else "(all chemistries)"
@@ -366,10 +305,7 @@ def release_gene_set(n_elements: Sequence[int] | None = (2, 3), name: str = "") 
 
 
 def release_relaxed_set(n_elements: Sequence[int] | None = (2, 3), name: str = "") -> EvaluatedSet:
-    """The authors' released CHGNet-relaxed samples (their protocol), with their CHGNet energies; id
-    ``authors_relaxed`` (``authors_relaxed_all`` for ``n_elements=None``), label ``name`` or the id's.
-
-    E_hull is attached by `attach_hull` on this repo's hull (the authors' own E_hull column is not used)."""
+    """The authors' released CHGNet-relaxed samples with their energies (E_hull: `attach_hull`, on our hull)."""
     t = load_relaxed(n_elements)
     which = "with 2-3 distinct elements" if n_elements is not None else "(all chemistries)"
     notes = [
@@ -395,26 +331,16 @@ def release_relaxed_set(n_elements: Sequence[int] | None = (2, 3), name: str = "
     )
 
 
-# ----------------------------------------------------------------------------- Wyckoff-level table
-WYCKOFF_COLUMNS = [
-    "valid",
-    "spacegroup",
-    "n_sites",
-    "n_elements",
-    "dof",
-    "composition",
-    "charge_neutral",
-    "charge_neutral_smact4",
-    "wyckoff_unique",
-    "wyckoff_novel",
-]
+WYCKOFF_COLUMNS = (
+    "valid spacegroup n_sites n_elements dof composition charge_neutral charge_neutral_smact4 "
+    "wyckoff_unique wyckoff_novel"
+).split()
 _INVALID = (False, 0, 0, 0, 0, None, False, False, False, False)  # the row of an invalid sample
 
 
 def wyckoff_table(reps: Sequence[WyckoffRepresentation | None], canonical_reference: set | None = None) -> pd.DataFrame:
-    """One row per sample (`WYCKOFF_COLUMNS`): valid, spacegroup, n_sites, n_elements, dof, composition (reduced
-    formula), charge_neutral (paper style: SMACT 2014 list; None = not checked), charge_neutral_smact4,
-    wyckoff_unique (first of its canonical class), wyckoff_novel (class absent from the reference)."""
+    """One row per sample (`WYCKOFF_COLUMNS`); charge_neutral None = not checked, wyckoff_unique = first of its
+    canonical class, wyckoff_novel = class absent from `canonical_reference`."""
     rows, seen = [], set()
     for r in reps:
         if r is None:
@@ -455,18 +381,6 @@ def _element_matrix(formulas: Sequence[str]) -> tuple[list[str], np.ndarray]:
     return elements, m
 
 
-# ----------------------------------------------------------------------------- one row
-def _ci(stat: Callable[[np.ndarray], float], n: int, n_bootstrap: int, seed: int) -> CI:
-    """Point value and percentile interval of stat(indices) over n items resampled with replacement."""
-    if n == 0:
-        return _NAN
-    return bootstrap_ci(stat, np.arange(n), n_boot=n_bootstrap, seed=seed)
-
-
-def _mean_pct(flags: np.ndarray, scale: float = 1.0) -> Callable[[np.ndarray], float]:
-    return lambda idx: 100.0 * scale * float(np.mean(flags[idx])) if len(idx) else float("nan")
-
-
 def evaluate_set(
     s: EvaluatedSet,
     refs: References,
@@ -477,42 +391,46 @@ def evaluate_set(
     n_jobs: int = 1,
     masks: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[Row, pd.DataFrame]:
-    """Metrics of one set against the test split and train+val; returns (row, per-sample table).
+    """Metrics of one set against the test split and train+val: (row, per-sample table).
 
-    ``masks``: precomputed (unique, novel) structure masks (else computed with StructureMatcher).
-    Each metric gets its own bootstrap seed (seed + position in METRICS), so same seed -> same row.
+    ``masks``: precomputed (unique, novel) structure masks. Metric i of `METRICS` gets bootstrap seed ``seed + i``.
     """
     seeds = {k: seed + i for i, (k, _, _) in enumerate(METRICS)}
     m: dict[str, CI] = {k: _NAN for k, _, _ in METRICS}
     notes = list(s.notes)
+
+    def put(key: str, stat: Callable[[np.ndarray], float], n: int) -> None:
+        """stat(indices) over n items, resampled with replacement (NaN for none)."""
+        if n:
+            m[key] = bootstrap_ci(stat, np.arange(n), n_boot=n_bootstrap, seed=seeds[key])
+
+    def share(key: str, flags: np.ndarray, scale: float = 1.0) -> None:
+        put(key, lambda idx: 100.0 * scale * float(np.mean(flags[idx])), len(flags))
+
     w = wyckoff_table(s.representations, refs.canonical_train_val)
     w.insert(0, "level", "sample")
     valid = w["valid"].to_numpy(bool)
     validity = float(valid.mean()) if len(w) else float("nan")
     if s.validity_applicable:
-        m["validity"] = _ci(_mean_pct(valid), len(w), n_bootstrap, seeds["validity"])
+        share("validity", valid)
     else:
         notes.append("formal validity: not applicable (only valid representations are known)")
     vw = w[valid]
-    m["wyckoff_uniqueness"] = _ci(
-        _mean_pct(vw["wyckoff_unique"].to_numpy(bool)), len(vw), n_bootstrap, seeds["wyckoff_uniqueness"]
-    )
-    uw = vw[vw["wyckoff_unique"]]
-    m["wyckoff_novelty"] = _ci(
-        _mean_pct(uw["wyckoff_novel"].to_numpy(bool)), len(uw), n_bootstrap, seeds["wyckoff_novelty"]
-    )
+    share("wyckoff_uniqueness", vw["wyckoff_unique"].to_numpy(bool))
+    share("wyckoff_novelty", vw.loc[vw["wyckoff_unique"], "wyckoff_novel"].to_numpy(bool))
 
-    # ---- structure level
-    st = None
+    st = None  # structure level
     if s.structures is not None:
         unique, novel = masks if masks is not None else structure_novelty(s.structures, refs, n_jobs)
         unique, novel = np.asarray(unique, bool), np.asarray(novel, bool)  # also when empty (float64 otherwise)
-        e = np.full(len(s.structures), np.nan) if s.e_hull is None else np.asarray(s.e_hull, float)
-        complete = np.zeros(len(e), bool) if s.complete_binary is None else np.asarray(s.complete_binary, bool)
-        n_refs = np.full(len(e), -1) if s.n_reference_compounds is None else np.asarray(s.n_reference_compounds, int)
+        n_st = len(s.structures)
+        e = np.full(n_st, np.nan) if s.e_hull is None else np.asarray(s.e_hull, float)
+        complete = np.zeros(n_st, bool) if s.complete_binary is None else np.asarray(s.complete_binary, bool)
+        n_refs = np.full(n_st, -1) if s.n_reference_compounds is None else np.asarray(s.n_reference_compounds, int)
         sg = np.array([r.spacegroup if r is not None else 0 for r in s.structure_reps], dtype=int)
         built = np.array([x is not None for x in s.structures], dtype=bool)
         sun = sun_mask(unique, novel, e, e_hull_threshold)
+        ssun = sun & (sg != 1)
         st = pd.DataFrame(
             dict(
                 level="structure",
@@ -524,22 +442,19 @@ def evaluate_set(
                 n_reference_compounds=n_refs,
                 complete_binary_subsystems=complete,
                 sun=sun,
-                ssun=sun & (sg != 1),
+                ssun=ssun,
             )
         )
-        m["uniqueness"] = _ci(_mean_pct(unique[built]), int(built.sum()), n_bootstrap, seeds["uniqueness"])
-        m["novelty"] = _ci(_mean_pct(novel[unique]), int(unique.sum()), n_bootstrap, seeds["novelty"])
+        share("uniqueness", unique[built])
+        share("novelty", novel[unique])
         has_e = np.isfinite(e)
         v_all = validity if s.validity_applicable else 1.0
         if has_e.any():
-            for key, flags in (("sun", sun), ("ssun", sun & (sg != 1))):
-                m[f"{key}_paper"] = _ci(_mean_pct(flags[has_e]), int(has_e.sum()), n_bootstrap, seeds[f"{key}_paper"])
-                m[f"{key}_all"] = _ci(_mean_pct(flags, v_all), len(flags), n_bootstrap, seeds[f"{key}_all"])
-            sel = has_e & complete
-            m["sun_complete"] = _ci(_mean_pct(sun[sel]), int(sel.sum()), n_bootstrap, seeds["sun_complete"])
-            m["complete_systems"] = _ci(
-                _mean_pct(complete[has_e]), int(has_e.sum()), n_bootstrap, seeds["complete_systems"]
-            )
+            for key, flags in (("sun", sun), ("ssun", ssun)):
+                share(f"{key}_paper", flags[has_e])
+                share(f"{key}_all", flags, v_all)
+            share("sun_complete", sun[has_e & complete])
+            share("complete_systems", complete[has_e])
         else:
             notes.append("S.U.N./S.S.U.N.: NaN, no E_hull values for this set")
         notes.append(
@@ -554,38 +469,28 @@ def evaluate_set(
     else:
         notes.append("uniqueness/novelty (structures), S.U.N., S.S.U.N.: NaN, no 3D structures for this set")
 
-    # ---- statistics subset
     if s.statistics_on == "structure_novel":
-        keep = (
-            st["unique"].to_numpy(bool)
-            & st["novel"].to_numpy(bool)
-            & np.array([r is not None for r in s.structure_reps])
-        )
-        stat_reps = [r for r, k in zip(s.structure_reps, keep, strict=True) if k]
-        what = "sampled representations of the unique, novel structures"
+        keep = unique & novel & np.array([r is not None for r in s.structure_reps])
         st["in_statistics"], w["in_statistics"] = keep, False
+        t = wyckoff_table([r for r, k in zip(s.structure_reps, keep, strict=True) if k])
+        what = "sampled representations of the unique, novel structures"
     else:
-        keep = (
-            valid
-            if s.statistics_on == "all"
-            else valid & w["wyckoff_unique"].to_numpy(bool) & w["wyckoff_novel"].to_numpy(bool)
-        )
-        stat_reps = None  # the rows of w already hold their statistics
+        keep = valid if s.statistics_on == "all" else valid & w["wyckoff_unique"] & w["wyckoff_novel"]
+        w["in_statistics"] = keep
+        if st is not None:
+            st["in_statistics"] = False
+        t = w[keep].reset_index(drop=True)
         what = (
             "every valid representation (no uniqueness/novelty filter)"
             if s.statistics_on == "all"
             else "valid, Wyckoff-unique, Wyckoff-novel sampled representations"
         )
-        w["in_statistics"] = keep
-        if st is not None:
-            st["in_statistics"] = False
-    t = wyckoff_table(stat_reps) if stat_reps is not None else w[keep].reset_index(drop=True)
     notes.append(f"statistics (charge neutrality, KS, P1, chi2) on {len(t)} {what}")
     ref = refs.test_table
     n = len(t)
     for key, col in (("sites_ks", "n_sites"), ("elements_ks", "n_elements"), ("dof_ks", "dof")):
         a, b = t[col].to_numpy(float), ref[col].to_numpy(float)
-        m[key] = _ci(lambda idx, a=a, b=b: metrics.ks_statistic(a[idx], b), n, n_bootstrap, seeds[key])
+        put(key, lambda idx, a=a, b=b: metrics.ks_statistic(a[idx], b), n)
     unchecked = int(t["charge_neutral"].isna().sum())
     if unchecked:
         notes.append(
@@ -593,28 +498,23 @@ def evaluate_set(
             "oxidation-state combinations not checked, counted as not neutral"
         )
     for key, col in (("charge_neutrality", "charge_neutral"), ("charge_neutrality_smact4", "charge_neutral_smact4")):
-        m[key] = _ci(_mean_pct(t[col].eq(True).to_numpy(bool)), n, n_bootstrap, seeds[key])
+        share(key, t[col].eq(True).to_numpy(bool))
     g = t["spacegroup"].to_numpy(int)
-    m["p1"] = _ci(lambda idx: 100.0 * metrics.p1_fraction(g[idx]), n, n_bootstrap, seeds["p1"])
+    put("p1", lambda idx: 100.0 * metrics.p1_fraction(g[idx]), n)
     test_sg = metrics.distribution._counts(ref["spacegroup"].to_numpy(int))
     elements, fractions = _element_matrix(t["composition"]) if n else ([], np.zeros((0, 0)))
     test_el = Counter(dict(zip(refs.test_elements, refs.test_element_counts, strict=True)))
-    for corrected, suffix in ((False, ""), (True, "_corrected")):
 
-        def sg_stat(idx, c=corrected):
-            return metrics.spacegroup_chi2(g[idx], test_sg, c).value
+    def element_counts(idx: np.ndarray | slice) -> Counter:
+        return Counter(dict(zip(elements, fractions[idx].sum(0), strict=True)))
 
-        def el_stat(idx, c=corrected):
-            return metrics.elements_chi2(
-                Counter(dict(zip(elements, fractions[idx].sum(0), strict=True))), test_el, c
-            ).value
-
-        m["sg_chi2" + suffix] = _ci(sg_stat, n, n_bootstrap, seeds["sg_chi2" + suffix])
-        m["el_chi2" + suffix] = _ci(el_stat, n, n_bootstrap, seeds["el_chi2" + suffix])
+    for c, suffix in ((False, ""), (True, "_corrected")):
+        put("sg_chi2" + suffix, lambda idx, c=c: metrics.spacegroup_chi2(g[idx], test_sg, c).value, n)
+        put("el_chi2" + suffix, lambda idx, c=c: metrics.elements_chi2(element_counts(idx), test_el, c).value, n)
     if n:
         for key, res in (
             ("space groups", metrics.spacegroup_chi2(g, test_sg)),
-            ("elements", metrics.elements_chi2(Counter(dict(zip(elements, fractions.sum(0), strict=True))), test_el)),
+            ("elements", metrics.elements_chi2(element_counts(slice(None)), test_el)),
         ):
             if res.dropped:
                 notes.append(
@@ -623,18 +523,12 @@ def evaluate_set(
                     f"{', '.join(map(str, res.dropped[:10]))}" + (" ..." if len(res.dropped) > 10 else "")
                 )
 
-    counts = dict(
-        n_samples=len(w),
-        n_valid=int(valid.sum()),
-        n_statistics=n,
-        n_structures=0 if st is None else int(st["built"].sum()),
-        n_unique=0 if st is None else int(st["unique"].sum()),
-        n_novel=0 if st is None else int((st["unique"] & st["novel"]).sum()),
-        n_e_hull=0 if st is None else int(np.isfinite(st["e_hull"]).sum()),
-        n_e_hull_complete=0
+    structure_counts = (
+        (0,) * 5
         if st is None
-        else int((np.isfinite(st["e_hull"]) & st["complete_binary_subsystems"]).sum()),
+        else (built.sum(), unique.sum(), (unique & novel).sum(), has_e.sum(), (has_e & complete).sum())
     )
+    counts = dict(zip(COUNTS, map(int, (len(w), valid.sum(), n, *structure_counts)), strict=True))
     details = pd.concat(
         [w.reset_index(names="index")] + ([] if st is None else [st.reset_index(names="index")]), ignore_index=True
     )
@@ -642,15 +536,11 @@ def evaluate_set(
     return Row(s.id, "computed", m, counts, notes, name=s.name), details
 
 
-# ----------------------------------------------------------------------------- two sets compared
 def sun_difference(
     a: pd.DataFrame, b: pd.DataFrame, n_bootstrap: int = 1000, seed: int = 0
 ) -> dict[str, metrics.ProportionDifference]:
-    """S.U.N. of set a minus set b (percentage points) from their per-structure tables (`evaluate_set`).
-
-    Two denominators: ``"with E_hull"`` (the paper's) and ``"sent to 3D"`` (every sample that went to
-    the build + relax stage; failures count as not S.U.N.). Interval: bootstrap over both sets
-    independently; test: Fisher's exact test."""
+    """S.U.N. of a minus b (percentage points) from their `evaluate_set` tables, per denominator: ``"with E_hull"``
+    (the paper's) and ``"sent to 3D"`` (failures count as not S.U.N.); bootstrap over both sets, Fisher's test."""
     out = {}
     sa, sb = (d[d["level"] == "structure"] for d in (a, b))
     for label, with_e_hull in (("with E_hull", True), ("sent to 3D", False)):

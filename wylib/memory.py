@@ -7,15 +7,9 @@ import threading
 import psutil
 
 
-def tree_rss(proc: psutil.Process, children: bool = True) -> int:
-    """Resident set size in bytes of `proc` plus (if `children`) every live descendant."""
-    return tree_memory(proc, children)[0]
-
-
 def tree_memory(proc: psutil.Process, children: bool = True, pss: bool = False) -> tuple[int, int]:
-    """(RSS, PSS) in bytes of `proc` plus (if `children`) every live descendant. RSS counts pages shared
-    between the processes (libraries, copy-on-write) once per process; PSS splits them among the sharers, so a
-    tree's PSS is what it holds. PSS reads /proc/<pid>/smaps (slower): 0 unless `pss`."""
+    """(RSS, PSS) in bytes of `proc` plus (if `children`) every live descendant; PSS (shared pages split among
+    the sharers, slower to read) is 0 unless `pss`."""
     procs = [proc] + (proc.children(recursive=True) if children else [])
     rss = proportional = 0
     for p in procs:
@@ -31,11 +25,9 @@ def tree_memory(proc: psutil.Process, children: bool = True, pss: bool = False) 
 
 
 class PeakRSS:
-    """Context manager sampling the RSS of this process (and its process tree) in a thread.
+    """Samples the tree's RSS every `interval` seconds in a thread: ``with PeakRSS() as mem: ...; mem.peak_mib``.
 
-    `peak` is the largest sum seen, in bytes (with `pss`, `peak_pss` the largest PSS sum too); samples every
-    `interval` seconds, so very short spikes can be missed. ``with PeakRSS(children=True) as mem: ...; mem.peak_mib``.
-    """
+    `peak` (and with `pss`, `peak_pss`) is the largest sum seen, in bytes; very short spikes can be missed."""
 
     def __init__(self, pid: int | None = None, children: bool = True, interval: float = 0.1, pss: bool = False):
         self.proc = psutil.Process(pid)

@@ -1,12 +1,8 @@
-"""Guards for the numbered notebooks when they run under papermill, and the parameter checks of the pipeline.
+"""Parameter checks for the numbered notebooks under papermill, which only warns about a misspelled name.
 
-Papermill passes parameters by inserting a cell headed ``# Parameters`` after the notebook's ``# parameters``
-cell; a misspelled name (``-p temprature 0.5``) only earns a warning, and ``-p n_relax ten`` passes the string
-"ten" on to code far away. `check_parameters`, called in the cell after the parameters cell, raises if an
-injected name is not declared, if a value is not of its default's type (an int where the default is an int, a
-finite number where it is a float, ...), or if ``device`` names a device this machine lacks. The pipeline checks a
-profile's values against the same defaults before any notebook runs (`parameter_errors`). Outside IPython, or
-without an injected cell, the guard does nothing.
+`check_parameters`, called after a notebook's ``# parameters`` cell, raises if papermill's injected
+``# Parameters`` cell sets an undeclared name or a value unlike its default's type (or a missing ``device``);
+the pipeline checks profiles with `parameter_errors`. Outside IPython it does nothing.
 """
 
 from __future__ import annotations
@@ -92,15 +88,17 @@ def parameter_errors(values: dict[str, Any], parameters_source: str) -> list[str
     return errors
 
 
-def unknown_parameters(cells: list[str]) -> list[str]:
-    """Names set by papermill's injected ``# Parameters`` cell but absent from the ``# parameters`` cell.
-
-    `cells`: the executed cell sources in order (IPython's ``In`` history)."""
-    declared = next((assigned_names(c) for c in cells if c.lstrip().startswith("# parameters")), None)
+def _parameter_cells(cells: list[str]) -> tuple[str | None, set[str]]:
+    """(source of the ``# parameters`` cell, names papermill's ``# Parameters`` cells set)."""
+    declared = next((c for c in cells if c.lstrip().startswith("# parameters")), None)
     injected = set().union(*(assigned_names(c) for c in cells if c.lstrip().startswith("# Parameters")))
-    if declared is None:
-        return []
-    return sorted(injected - declared)
+    return declared, injected
+
+
+def unknown_parameters(cells: list[str]) -> list[str]:
+    """Names injected by papermill but not declared, from the executed cell sources (IPython's ``In``)."""
+    declared, injected = _parameter_cells(cells)
+    return [] if declared is None else sorted(injected - assigned_names(declared))
 
 
 def check_parameters() -> None:
@@ -112,16 +110,13 @@ def check_parameters() -> None:
     ip = get_ipython()
     if ip is None:
         return
-    cells = [c for c in ip.user_ns.get("In", []) if isinstance(c, str)]
-    unknown = unknown_parameters(cells)
-    declared = next((c for c in cells if c.lstrip().startswith("# parameters")), None)
-    if unknown:
-        names = sorted(assigned_names(declared or ""))
-        raise UnknownParameterError(f"unknown notebook parameter(s) {unknown}; this notebook declares {names}")
+    declared, injected = _parameter_cells([c for c in ip.user_ns.get("In", []) if isinstance(c, str)])
     if declared is None:
         return
-    injected = set().union(*(assigned_names(c) for c in cells if c.lstrip().startswith("# Parameters")))
-    values = {k: ip.user_ns[k] for k in injected if k in ip.user_ns}
-    errors = parameter_errors(values, declared)
+    unknown = sorted(injected - assigned_names(declared))
+    if unknown:
+        names = sorted(assigned_names(declared))
+        raise UnknownParameterError(f"unknown notebook parameter(s) {unknown}; this notebook declares {names}")
+    errors = parameter_errors({k: ip.user_ns[k] for k in injected if k in ip.user_ns}, declared)
     if errors:
         raise ParameterValueError("; ".join(errors))

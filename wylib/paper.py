@@ -1,43 +1,21 @@
 """The paper's published numbers, as printed (Kazeev et al., WyckoffTransformer, NeurIPS 2024 AI4Mat).
 
-Nothing here is computed: these are the values the study compares with. Table 1 rows are keyed by
-their row id (`wylib.evaluate.ROWS` gives their display labels); Table 2 and the permutation KL are
-from Appendix D; the MP-20 size from Section 4.
+Nothing here is computed. Table 1 rows are keyed by row id (`wylib.evaluate.ROW_LABELS` gives their labels).
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-# Table 1, MP-20 binary & ternary benchmark (no intervals given). Keys: `wylib.evaluate.METRICS`.
+# Table 1, MP-20 binary & ternary benchmark (no intervals given); None: not given. Keys: `wylib.evaluate.METRICS`.
+_TABLE1_KEYS = "validity novelty charge_neutrality sites_ks elements_ks dof_ks p1 sg_chi2 el_chi2 sun_paper".split()
 TABLE1: dict[str, dict[str, float]] = {
-    "paper_wyformer": dict(
-        validity=97,
-        novelty=89,
-        charge_neutrality=79,
-        sites_ks=0.052,
-        elements_ks=0.030,
-        dof_ks=0.056,
-        p1=1,
-        sg_chi2=0.063,
-        el_chi2=0.019,
-        sun_paper=38.7,
-    ),
-    "paper_wycryst": dict(
-        validity=72,
-        novelty=53,
-        charge_neutrality=76,
-        sites_ks=0.287,
-        elements_ks=0.002,
-        dof_ks=0.282,
-        p1=5,
-        sg_chi2=0.82,
-        el_chi2=0.140,
-        sun_paper=36.7,
-    ),
-    "paper_test": dict(
-        novelty=100, charge_neutrality=90, sites_ks=0, elements_ks=0, dof_ks=0, p1=1, sg_chi2=0, el_chi2=0
-    ),
+    row_id: {k: v for k, v in zip(_TABLE1_KEYS, values, strict=True) if v is not None}
+    for row_id, values in {
+        "paper_wyformer": (97, 89, 79, 0.052, 0.030, 0.056, 1, 0.063, 0.019, 38.7),
+        "paper_wycryst": (72, 53, 76, 0.287, 0.002, 0.282, 5, 0.82, 0.140, 36.7),
+        "paper_test": (None, 100, 90, 0, 0, 0, 1, 0, 0, None),
+    }.items()
 }
 
 # Appendix D: KL between log p of generated sequences and of their permutations, and the entropy (nats).

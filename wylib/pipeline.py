@@ -1,18 +1,10 @@
-"""Run the numbered notebooks in order through papermill under a profile (called by ``run_all.sh``).
+"""Run the numbered notebooks in order through papermill under a profile of ``notebooks/profiles.yml`` (run_all.sh).
 
-Profiles live in ``notebooks/profiles.yml``: shared parameters plus per-notebook ones. Each
-notebook gets only the parameters it declares; ``out_dir`` and ``run_dir`` chain the outputs
-(notebook 02 writes the model run to ``<out_dir>/model``, which 03-06 read). An executed copy
-of each notebook goes to ``<out_dir>/notebooks/`` together with a ``.done.json`` marker holding
-the hash of its parameters and of the notebook itself, its wall time and peak resident memory
-(pipeline + kernel + worker processes, sampled every 0.5 s); a rerun skips every notebook whose
-marker matches, so a run cut off in the middle continues with the notebook that was cut off.
-The first failure stops the run and names the notebook and cell.
-
-A profile with ``publish: true`` then copies its tables to ``results/<profile>/``, its figures to
-``figures/<profile>/`` and its executed notebooks (each under 2 MB, or the run fails) with a
-``run.json`` summary of the markers to ``notebooks/<profile>/`` (``paper``: results/paper, ...).
-`execute` is the one papermill call with its marker, shared with `wylib.sweep`.
+Each notebook gets the parameters it declares, plus ``out_dir`` and ``run_dir`` (``<out_dir>/model``). Its
+executed copy goes to ``<out_dir>/notebooks/`` with a ``.done.json`` marker (fingerprint of notebook, parameters
+and the notebooks before it; wall time; peak RSS of pipeline, kernel and workers); a rerun skips notebooks whose
+marker matches. A profile with ``publish: true`` copies its results, figures and executed notebooks (each under
+2 MB) to ``results/<profile>/``, ``figures/<profile>/`` and ``notebooks/<profile>/``.
 """
 
 from __future__ import annotations
@@ -56,20 +48,17 @@ def parameters_source(notebook: Path) -> str:
 
 
 def check_profile(name: str, profile: dict, notebooks: list[Path]) -> None:
-    """Every key of a profile is used and of the right type, before anything runs: top-level keys are ``publish``,
-    ``shared`` and notebook numbers; each ``shared`` name is declared by some notebook; each value has its default's
-    type in the notebooks that declare it (and ``device`` exists here). Raises SystemExit listing every fault."""
+    """Before anything runs: every key of a profile is known, declared by a notebook and of its default's type
+    (``device`` must exist here); SystemExit lists every fault."""
     numbers = {nb.stem[:2] for nb in notebooks}
     errors = [f"unknown key {k!r}" for k in profile if k not in {"publish", "shared"} | numbers]
     shared = profile.get("shared") or {}
-    declared = {nb.stem[:2]: parameters_source(nb) for nb in notebooks}
-    anywhere = set().union(*(set(papermill.inspect_notebook(str(nb))) for nb in notebooks))
+    names = {nb: set(papermill.inspect_notebook(str(nb))) for nb in notebooks}
+    anywhere = set().union(*names.values())
     errors += [f"shared parameter {k!r} is declared by no notebook" for k in sorted(set(shared) - anywhere)]
     for nb in notebooks:
-        src = declared[nb.stem[:2]]
-        names = set(papermill.inspect_notebook(str(nb)))
-        values = {k: v for k, v in shared.items() if k in names} | (profile.get(nb.stem[:2]) or {})
-        errors += [f"{nb.name}: {e}" for e in parameter_errors(values, src)]
+        values = {k: v for k, v in shared.items() if k in names[nb]} | (profile.get(nb.stem[:2]) or {})
+        errors += [f"{nb.name}: {e}" for e in parameter_errors(values, parameters_source(nb))]
     if errors:
         raise SystemExit(f"profile {name!r} in notebooks/profiles.yml: " + "; ".join(errors))
 
@@ -94,7 +83,7 @@ def parameters_for(notebook: Path, profile: dict, out_dir: Path) -> dict:
 
 
 def fingerprint(notebook: Path, params: dict, upstream: str) -> str:
-    """Hash of the notebook, its parameters and the fingerprint of the notebook before it (so reruns cascade)."""
+    """Hash of the notebook, its parameters and the fingerprint of the one before it (so reruns cascade)."""
     digest = hashlib.sha256(notebook.read_bytes())
     digest.update(json.dumps(params, sort_keys=True).encode())
     digest.update(upstream.encode())
@@ -106,10 +95,9 @@ def is_complete(marker: Path, key: str) -> bool:
 
 
 def execute(notebook: Path, params: dict, out_path: Path, marker: Path, key: str | None = None) -> dict:
-    """Run `notebook` with `params` through papermill into `out_path` (working directory: the repository root) and
-    write `marker`: the fingerprint `key` (default: of the notebook and `params` alone), the parameters, wall time,
-    peak resident memory of this process and its children (kernel + workers), host, machine and finish time.
-    Returns the marker's content. A failure raises `papermill.PapermillExecutionError` and leaves no marker."""
+    """Run `notebook` with `params` into `out_path` (in the repository root) and write `marker` (fingerprint `key`,
+    parameters, wall time, peak RSS with children, host, machine, finish time); returns it. A failure raises
+    `papermill.PapermillExecutionError` and leaves no marker."""
     key = key or fingerprint(notebook, params, "")
     marker.unlink(missing_ok=True)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -137,13 +125,8 @@ def execute(notebook: Path, params: dict, out_path: Path, marker: Path, key: str
 
 
 def publish(out_dir: Path, profile_name: str, dest: Path = REPO) -> None:
-    """Copy a run's tables, figures and executed notebooks into `dest` (default: this repository).
-
-    ``<out_dir>/results/*`` -> ``dest/results/<profile>/``, ``<out_dir>/figures/*`` -> ``dest/figures/<profile>/``,
-    each executed notebook with a marker -> ``dest/notebooks/<profile>/`` plus ``run.json`` (per stage: wall time,
-    peak RSS, finish time, host and machine, from the markers). A notebook over `MAX_NOTEBOOK_BYTES` stops the
-    publication before anything is copied. Files already in a destination that this run did not write are named,
-    not deleted."""
+    """Copy a run's results, figures and executed notebooks (+ ``run.json`` from their markers) into
+    ``dest/{results,figures,notebooks}/<profile>/``; nothing is copied if a notebook exceeds `MAX_NOTEBOOK_BYTES`."""
     executed = [
         p
         for p in sorted((out_dir / "notebooks").glob("[0-9][0-9]_*.ipynb"))

@@ -22,19 +22,14 @@ def save_figure(fig, name: str, out_dir: str | Path) -> list[Path]:
 def spacegroup_distribution(spacegroups: Mapping[str, Sequence[int]], top: int | None = None, ax=None):
     """Bar plot of space-group shares (paper Figure 4); one bar group per named set."""
     ax = ax or plt.subplots(figsize=(12, 3.5))[1]
-    names = list(spacegroups)
     counts = {
         k: np.bincount(np.asarray(v, dtype=int), minlength=231)[1:] / max(len(v), 1) for k, v in spacegroups.items()
     }
-    order = np.argsort(-counts[names[0]])
-    order = order[counts[names[0]][order] > 0] if top is None else order[:top]
-    width = 0.8 / len(names)
-    for i, name in enumerate(names):
-        ax.bar(np.arange(len(order)) + i * width, 100 * counts[name][order], width, label=name)
+    first = next(iter(counts.values()))
+    order = np.argsort(-first)
+    order = order[first[order] > 0] if top is None else order[:top]
+    width = _bars(ax, {k: c[order] for k, c in counts.items()}, "space group number")
     ax.set_xticks(np.arange(len(order)) + 0.4 - width / 2, [str(g + 1) for g in order], rotation=90, fontsize=6)
-    ax.set_xlabel("space group number")
-    ax.set_ylabel("share of structures, %")
-    ax.legend()
     return ax
 
 
@@ -43,29 +38,32 @@ def count_distribution(values: Mapping[str, Sequence[int]], xlabel: str, ax=None
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]
     hi = max_value or max(int(np.max(v)) if len(v) else 0 for v in values.values())
     xs = np.arange(0, hi + 1)
-    width = 0.8 / len(values)
-    for i, (name, v) in enumerate(values.items()):
-        share = np.bincount(np.clip(np.asarray(v, dtype=int), 0, hi), minlength=hi + 1) / max(len(v), 1)
-        ax.bar(xs + i * width, 100 * share, width, label=name)
+    shares = {
+        k: np.bincount(np.clip(np.asarray(v, dtype=int), 0, hi), minlength=hi + 1) / max(len(v), 1)
+        for k, v in values.items()
+    }
+    width = _bars(ax, shares, xlabel)
     step = max(1, len(xs) // 16)
     ax.set_xticks(xs[::step] + 0.4 - width / 2, [str(x) for x in xs[::step]])
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("share of structures, %")
-    ax.legend()
     return ax
 
 
-def ehull_distribution(
-    e_hull: Mapping[str, Sequence[float]],
-    threshold: float,
-    ax=None,
-    clip: float = 1.0,
-    bins: int = 45,
-    low: float = -0.5,
-):
-    """Histograms (shares) of E_hull per named set with the stability line; the legend gives each set's
-    stable share and count (paper Figures 7 and 10: novel structures, not S.U.N.)."""
+def _bars(ax, shares: Mapping[str, np.ndarray], xlabel: str) -> float:
+    """Side-by-side bars of each set's shares (fractions, shown in %); returns the bar width."""
+    width = 0.8 / len(shares)
+    for i, (name, share) in enumerate(shares.items()):
+        ax.bar(np.arange(len(share)) + i * width, 100 * share, width, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("share of structures, %")
+    ax.legend()
+    return width
+
+
+def ehull_distribution(e_hull: Mapping[str, Sequence[float]], threshold: float, ax=None):
+    """Histograms (shares) of E_hull (eV/atom) per named set with the stability line and each set's stable share
+    (paper Figures 7 and 10: novel structures, not S.U.N.)."""
     ax = ax or plt.subplots(figsize=(6.5, 3.8))[1]
+    low, clip, bins = -0.5, 1.0, 45
     edges = np.linspace(low, clip, bins + 1)
     for name, v in e_hull.items():
         v = np.asarray(v, float)

@@ -1,18 +1,8 @@
 """Novelty against every Materials Project structure held here: one yardstick for models trained on different data.
 
-The paper's novelty is "matches no training structure". Our training split is a third of
-the authors' (the binary/ternary part of MP-20's *validation* split), so a sample of the
-authors' model that recalls one of *their* training structures passes *our* novelty check,
-and since their training structures are Materials Project ground states or near it, it is
-also stable on our hull (which holds the same MP structures, see `wylib.hull`). Their
-S.U.N. measured against our train+val is therefore an upper bound, ours is not.
-
-The corrected yardstick judges both sets against every MP structure this project holds:
-our train+val, the MP-20 binary/ternary test split and MPTS-52 val/test (the hull's
-reference set). A unique, stable sample that matches one of them is a *rediscovery*:
-counted by source, and removed from "S.U.N. (novel vs known)". Both figures are reported
-side by side. It is still an upper bound for the authors (MP-20 training structures that
-are in none of these files stay undetected), but the same one for both models.
+Our train+val is a third of the authors' training data, so their S.U.N. against it is an upper bound. Judged
+against every known MP structure (train+val, test split, MPTS-52), a unique stable match is a *rediscovery*,
+counted by source; the expected matches of MP-20's unseen training split are estimated (docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -20,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +19,7 @@ from pymatgen.core import Composition, Structure
 
 from wylib import metrics, paper
 from wylib.constants import STABILITY_THRESHOLD
-from wylib.data import parse_structures
+from wylib.evaluate import reference_structures
 from wylib.hull import reference_frame
 
 SOURCES = ("train+val", "test", "mpts_52")
@@ -47,9 +38,7 @@ def cif_reduced_formula(cif: str) -> str | None:
 
 
 def known_frame() -> pd.DataFrame:
-    """Every MP structure of the hull's reference set: material_id, source (one of SOURCES), reduced_formula, cif.
-
-    A material in several files keeps the first source in SOURCES order."""
+    """The hull's reference structures: material_id, source (the first of `SOURCES` it is in), reduced_formula, cif."""
     df = reference_frame()
     first = df["source"].str.split("+").str[0]
     df["source"] = first.map(
@@ -62,16 +51,14 @@ def known_frame() -> pd.DataFrame:
 def novelty_by_source(
     structures: Sequence[Structure | None], known: pd.DataFrame, n_jobs: int = 1
 ) -> dict[str, np.ndarray]:
-    """Per source, True where a structure matches none of that source's structures (StructureMatcher,
-    grouped by reduced formula; only references of the samples' formulas are parsed)."""
+    """Per source, True where a structure matches none of that source's structures."""
     formulas = {s.composition.reduced_formula for s in structures if s is not None}
-    unknown_formula = known["reduced_formula"].isna()
-    out = {}
-    for source in SOURCES:
-        sub = known[(known["source"] == source) & (known["reduced_formula"].isin(formulas) | unknown_formula)]
-        refs = parse_structures(list(sub["cif"]), n_jobs=n_jobs)[0] if len(sub) else []
-        out[source] = metrics.novelty_mask(structures, refs, n_jobs=n_jobs)
-    return out
+    return {
+        source: metrics.novelty_mask(
+            structures, reference_structures(known[known["source"] == source], formulas, n_jobs), n_jobs=n_jobs
+        )
+        for source in SOURCES
+    }
 
 
 FORMULA_CLASSES = ("formula in train+val", "formula known elsewhere", "new formula")
@@ -80,8 +67,7 @@ FORMULA_CLASSES = ("formula in train+val", "formula known elsewhere", "new formu
 def _familiarity(
     structures: Sequence[Structure | None], known: pd.DataFrame, key: Callable[[str], Hashable], classes: Sequence[str]
 ) -> np.ndarray:
-    """Per structure, `classes[0]` if `key` of its reduced formula is that of a train+val formula, `classes[1]` if
-    only of another known source's, else `classes[2]` ("" for a missing structure)."""
+    """Per structure, the class of `key(reduced formula)`: in train+val, only in another source, in none ("": None)."""
     by_source = formulas_by_source(known)
     train_val = {key(f) for f in by_source.get("train+val", set())}
     elsewhere = {key(f) for src in SOURCES if src != "train+val" for f in by_source.get(src, set())}
@@ -93,15 +79,12 @@ def _familiarity(
 
 
 def formulas_by_source(known: pd.DataFrame) -> pd.Series:
-    """The set of reduced formulas of each source of a `known_frame` (structures without a formula left out)."""
+    """The set of reduced formulas of each source of a `known_frame`."""
     return known.dropna(subset=["reduced_formula"]).groupby("source")["reduced_formula"].apply(set)
 
 
 def formula_familiarity(structures: Sequence[Structure | None], known: pd.DataFrame) -> np.ndarray:
-    """Per structure, whether its reduced formula is that of a train+val structure, only of another known MP
-    structure (test split, MPTS-52), or of none (`FORMULA_CLASSES`; "" for a missing structure). A sample can
-    be a new arrangement of a known formula: this asks which compositions a model proposes, not which
-    structures."""
+    """Per structure, whether a known structure has its reduced formula (`FORMULA_CLASSES`)."""
     return _familiarity(structures, known, lambda f: f, FORMULA_CLASSES)
 
 
@@ -109,9 +92,7 @@ SYSTEM_CLASSES = ("system in train+val", "system known elsewhere", "new system")
 
 
 def system_familiarity(structures: Sequence[Structure | None], known: pd.DataFrame) -> np.ndarray:
-    """Per structure, whether a known compound has exactly its set of elements (a ternary's chemical system holds a
-    known ternary): in train+val, only in another known MP file, or in none (`SYSTEM_CLASSES`; "" for a missing
-    structure). Coarser than `formula_familiarity`: a new formula in a known system is a known system."""
+    """Per structure, whether a known compound has exactly its set of elements (`SYSTEM_CLASSES`)."""
     return _familiarity(
         structures, known, lambda f: frozenset(el.symbol for el in Composition(f).elements), SYSTEM_CLASSES
     )
@@ -123,8 +104,7 @@ def rediscovery_table(
     novel: dict[str, np.ndarray],
     threshold: float = STABILITY_THRESHOLD,
 ) -> pd.DataFrame:
-    """Per structure: unique, E_hull, novelty per source, S.U.N. against train+val (the paper's) and
-    against every known structure (the corrected yardstick), and where a rediscovery was found."""
+    """Per structure: unique, E_hull, novelty per source, S.U.N. vs train+val and vs known, where rediscovered."""
     t = pd.DataFrame({"unique": np.asarray(unique, bool), "e_hull": np.asarray(e_hull, float)})
     for s in SOURCES:
         t[f"novel_{s}"] = np.asarray(novel[s], bool)
@@ -139,7 +119,7 @@ def rediscovery_table(
 
 
 def summary_row(name: str, t: pd.DataFrame) -> dict:
-    """Counts of one set's rediscovery table over the structures that have an E_hull (the paper's denominator)."""
+    """Counts of one set's rediscovery table over the structures with an E_hull (the paper's denominator)."""
     h = t[t["e_hull"].notna()]
     n = len(h)
     return {
@@ -157,7 +137,7 @@ def summary_row(name: str, t: pd.DataFrame) -> dict:
 def differences(
     a: pd.DataFrame, b: pd.DataFrame, n_bootstrap: int = 1000, seed: int = 0
 ) -> dict[str, metrics.ProportionDifference]:
-    """S.U.N. of a minus b under both yardsticks (structures with an E_hull; bootstrap over both sets, Fisher)."""
+    """S.U.N. of a minus b under both yardsticks (structures with an E_hull)."""
     ha, hb = a[a["e_hull"].notna()], b[b["e_hull"].notna()]
     return {
         col: metrics.proportion_difference(ha[col].to_numpy(bool), hb[col].to_numpy(bool), n_bootstrap, seed)
@@ -168,10 +148,7 @@ def differences(
 def compare_sets(
     a, b, known: pd.DataFrame | None = None, n_jobs: int = 1, n_bootstrap: int = 1000, seed: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame]]:
-    """Two sets with structures and E_hull (`wylib.evaluate.EvaluatedSet`, E_hull attached), a minus b.
-
-    Returns (summary: one `summary_row` per set; difference: a - b under both yardsticks; the per-structure
-    rediscovery table of each set by name)."""
+    """Two `EvaluatedSet`s with E_hull: (one `summary_row` per set, a - b under both yardsticks, tables by name)."""
     if a.name == b.name:
         raise ValueError(f"the two sets need different names, both are {a.name!r}")
     known = known_frame() if known is None else known
@@ -183,41 +160,17 @@ def compare_sets(
         tables[s.name] = rediscovery_table(unique, s.e_hull, novelty_by_source(s.structures, known, n_jobs))
     summary = pd.DataFrame([summary_row(name, t) for name, t in tables.items()])
     diffs = differences(tables[a.name], tables[b.name], n_bootstrap=n_bootstrap, seed=seed)
-    difference = pd.DataFrame(
-        [
-            {
-                "novelty against": label,
-                "a - b, pp": d.difference.value,
-                "95 % CI": d.interval(),
-                "S.U.N. a": f"{d.k_a}/{d.n_a}",
-                "S.U.N. b": f"{d.k_b}/{d.n_b}",
-                "Fisher p": d.p_value,
-            }
-            for label, d in (
-                ("train+val (paper)", diffs["sun_train_val"]),
-                ("every known MP structure", diffs["sun_known"]),
-            )
-        ]
-    )
+    against = {"sun_train_val": "train+val (paper)", "sun_known": "every known MP structure"}
+    difference = pd.DataFrame([{"novelty against": against[k], **d.cells("S.U.N.")} for k, d in diffs.items()])
     difference.insert(0, "b", b.name)
     difference.insert(0, "a", a.name)
     return summary, difference, tables
 
 
-# ----------------------------------------------------------------------------- the unseen training split
-# MP-20 holds `paper.MP20_BITERNARY_TOTAL` structures with 2 or 3 distinct elements over its train/val/test
-# splits. Here: the test split (the paper's, exactly) and our train+val (the paper's validation split); the
-# authors' 60 % training split is in no file here.
-
-
 @dataclass(frozen=True)
 class UnseenSplit:
-    """The MP-20 binary/ternary structures that no file here holds (the authors' training split), sized
-    against a held-out reference split of the same random 60/20/20 split (the test split).
-
-    Because the splits are random parts of one set, a model that never saw either generates matches of the
-    unseen split at `ratio` times its rate of matches of the reference split; a model trained on the unseen
-    split matches it at least that often (it recalls its training data at least as often as held-out data)."""
+    """Size of the MP-20 binary/ternary structures no file here holds (the authors' training split) against the
+    test split of the same random split (docs/metrics.md)."""
 
     n_unseen: int
     n_reference: int
@@ -235,7 +188,7 @@ class UnseenSplit:
 
 
 def unseen_split(reference: pd.DataFrame | None = None, total: int = paper.MP20_BITERNARY_TOTAL) -> UnseenSplit:
-    """`UnseenSplit` from the hull's reference frame (`wylib.hull.reference_frame`: material_id, '+'-joined sources)."""
+    """`UnseenSplit` from the hull's reference frame (material_id, '+'-joined sources)."""
     if reference is None:
         reference = reference_frame()
     src = reference["source"]
@@ -252,12 +205,7 @@ YARDSTICKS = ("own training data", "all of MP-20 and MPTS-52")
 
 
 def unseen_corrected_values(t: pd.DataFrame, weight: float, yardstick: str) -> np.ndarray:
-    """Per structure with an E_hull: its S.U.N. flag minus `weight` for a rediscovery in the test split.
-
-    The mean is S.U.N. with the expected matches of an unseen split removed (`weight` = `UnseenSplit.ratio`
-    for novelty against a model's own training data when that split is its training data, 0 when it is not;
-    `UnseenSplit.ratio_beyond_known` for novelty against all of MP-20 and MPTS-52, for every model).
-    Base flag: `sun_train_val` for "own training data", `sun_known` for "all of MP-20 and MPTS-52"."""
+    """Per structure with an E_hull: its S.U.N. flag under `yardstick` minus `weight` per test-split rediscovery."""
     if yardstick not in YARDSTICKS:
         raise ValueError(f"yardstick must be one of {YARDSTICKS}, got {yardstick!r}")
     if weight < 0:
@@ -276,67 +224,48 @@ def unseen_comparison(
     n_bootstrap: int = 1000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """S.U.N. of ours and theirs (rediscovery tables) and ours minus theirs under the two corrected yardsticks.
+    """S.U.N. of ours, of theirs and ours minus theirs (rediscovery tables) under the two corrected yardsticks.
 
-    "own training data": ours against our train+val (all known, no correction); theirs against theirs, the
-    unseen split's expected recalls removed (a lower bound on their recalls, so their figure is an upper bound).
-    "all of MP-20 and MPTS-52": both against every known structure, the unseen split's expected matches beyond
-    MPTS-52 removed from both (for ours an unbiased estimate: we never saw the unseen split).
-    `theirs_rate_from`: another rediscovery table of the same model (e.g. its own relaxed set, more samples)
-    whose test-split rediscovery rate replaces theirs in the correction; both are resampled."""
+    `theirs_rate_from`: another table of their model whose test-split rediscovery rate replaces theirs."""
+    boot = partial(metrics.bootstrap_ci, n_boot=n_bootstrap, seed=seed)
     rows = []
     for yardstick in YARDSTICKS:
-        if yardstick == YARDSTICKS[0]:
-            wa, wb = 0.0, (split.ratio if theirs_trained_on_unseen else 0.0)
-        else:
-            wa = wb = split.ratio_beyond_known
+        own = yardstick == YARDSTICKS[0]
+        wa = 0.0 if own else split.ratio_beyond_known
+        wb = (split.ratio if theirs_trained_on_unseen else 0.0) if own else wa
         va = unseen_corrected_values(ours, wa, yardstick)
         if theirs_rate_from is None:
-            b_samples = (unseen_corrected_values(theirs, wb, yardstick),)
-
-            def b_mean(v):
-                return v.mean()
-
-        else:
-            b_samples = (
-                unseen_corrected_values(theirs, 0.0, yardstick),
-                unseen_corrected_values(theirs_rate_from, 1.0, yardstick)
-                - unseen_corrected_values(theirs_rate_from, 0.0, yardstick),
-            )
-
-            def b_mean(v, hits, w=wb):
-                return v.mean() + w * hits.mean()  # hits: -1 per test rediscovery
-
-        ci = {
-            "ours": metrics.bootstrap_ci(lambda x: 100.0 * x.mean(), va, n_boot=n_bootstrap, seed=seed),
-            "theirs": metrics.bootstrap_ci(lambda *x: 100.0 * b_mean(*x), *b_samples, n_boot=n_bootstrap, seed=seed),
-            "diff": metrics.bootstrap_ci(
-                lambda x, *y: 100.0 * (x.mean() - b_mean(*y)), va, *b_samples, n_boot=n_bootstrap, seed=seed
-            ),
-        }
+            vb, b_mean = (unseen_corrected_values(theirs, wb, yardstick),), np.mean
+        else:  # their uncorrected flags, and -1 per test rediscovery of the other table (weighted by wb)
+            hits = unseen_corrected_values(theirs_rate_from, 1.0, yardstick)
+            hits = hits - unseen_corrected_values(theirs_rate_from, 0.0, yardstick)
+            vb, b_mean = (unseen_corrected_values(theirs, 0.0, yardstick), hits), partial(_corrected_mean, weight=wb)
+        a, b = boot(lambda x: 100.0 * x.mean(), va), boot(lambda *x, m=b_mean: 100.0 * m(*x), *vb)
+        diff = boot(lambda x, *y, m=b_mean: 100.0 * (x.mean() - m(*y)), va, *vb)
         rows.append(
             {
                 "novelty against": yardstick,
                 "weight ours": wa,
                 "weight theirs": wb,
-                "S.U.N. % ours": ci["ours"].value,
-                "ours 95 % CI": f"[{ci['ours'].low:.1f}, {ci['ours'].high:.1f}]",
-                "S.U.N. % theirs": ci["theirs"].value,
-                "theirs 95 % CI": f"[{ci['theirs'].low:.1f}, {ci['theirs'].high:.1f}]",
-                "ours - theirs, pp": ci["diff"].value,
-                "difference 95 % CI": f"[{ci['diff'].low:+.1f}, {ci['diff'].high:+.1f}]",
+                "S.U.N. % ours": a.value,
+                "ours 95 % CI": f"[{a.low:.1f}, {a.high:.1f}]",
+                "S.U.N. % theirs": b.value,
+                "theirs 95 % CI": f"[{b.low:.1f}, {b.high:.1f}]",
+                "ours - theirs, pp": diff.value,
+                "difference 95 % CI": f"[{diff.low:+.1f}, {diff.high:+.1f}]",
                 "n ours": len(va),
-                "n theirs": len(b_samples[0]),
+                "n theirs": len(vb[0]),
             }
         )
     return pd.DataFrame(rows)
 
 
-# ----------------------------------------------------------------------------- stability by composition class
+def _corrected_mean(values: np.ndarray, hits: np.ndarray, weight: float) -> float:
+    return values.mean() + weight * hits.mean()
+
+
 def familiarity_frame(structures: Sequence[Structure | None], table: pd.DataFrame, known: pd.DataFrame) -> pd.DataFrame:
-    """The rows of one set's `rediscovery_table` that have an E_hull, with the structure, its number of distinct
-    elements, whether it is stable, and whether its formula and its chemical system are known
-    (`formula_familiarity`, `system_familiarity`)."""
+    """The rows of a `rediscovery_table` with an E_hull, plus structure, formula/system class, n_elements, stable."""
     t = table.assign(
         structure=list(structures),
         formula=formula_familiarity(structures, known),
@@ -348,8 +277,7 @@ def familiarity_frame(structures: Sequence[Structure | None], table: pd.DataFram
 
 
 def stability_by_class(name: str, frame: pd.DataFrame, by: str = "formula") -> pd.DataFrame:
-    """Per number of elements and class (column `by` of a `familiarity_frame`): share within the number of
-    elements, stable and S.U.N. (vs train+val) shares, median E_hull."""
+    """Per number of elements and class (column `by`): share, stable and S.U.N. shares, median E_hull."""
     return pd.DataFrame(
         [
             {
@@ -370,35 +298,19 @@ def stability_by_class(name: str, frame: pd.DataFrame, by: str = "formula") -> p
 def stable_share_differences(
     a: pd.DataFrame, b: pd.DataFrame, by: str = "formula", n_bootstrap: int = 1000, seed: int = 0
 ) -> pd.DataFrame:
-    """Stable share of a minus b within each (number of elements, class of column `by`) that both
-    `familiarity_frame`s have: percentage points, bootstrap interval, Fisher's exact p."""
+    """Stable share of a minus b within each (number of elements, class of column `by`) both frames have."""
     rows = []
     for (n_el, cls), ga in a.groupby(["n_elements", by]):
         gb = b[(b["n_elements"] == n_el) & (b[by] == cls)]
         if len(gb):
             d = metrics.proportion_difference(ga["stable"], gb["stable"], n_bootstrap, seed)
-            rows.append(
-                {
-                    "elements": n_el,
-                    by: cls,
-                    "stable a - b, pp": d.difference.value,
-                    "95 % CI": d.interval(),
-                    "stable a": f"{d.k_a}/{d.n_a}",
-                    "stable b": f"{d.k_b}/{d.n_b}",
-                    "Fisher p": d.p_value,
-                }
-            )
+            rows.append({"elements": n_el, by: cls, **d.cells("stable", "stable a - b, pp")})
     return pd.DataFrame(rows)
 
 
 def unseen_formula_estimate(name: str, frame: pd.DataFrame, known: pd.DataFrame, ratio: float) -> pd.DataFrame:
-    """An estimate, not a measurement: how many of a set's "new formula" samples have the formula of an MP-20
-    training structure that no file here holds, and the new-formula stable share without them.
-
-    MP-20's splits are random, so a model draws formulas of the unseen training split at `ratio`
-    (`unseen_split().ratio_beyond_known`) times its rate of formulas that only the test split holds (for a model
-    that saw neither: the expected count; for the authors' model, trained on that split: a lower bound). Those
-    samples are taken to be stable at the set's own rate over its known-formula samples."""
+    """Estimate (not a measurement) of the "new formula" samples that have the formula of an unseen MP-20 training
+    structure (`ratio` x those only the test split holds), and the new-formula stable share without them."""
     formulas = formulas_by_source(known)
     test_only = formulas.get("test", set()) - formulas.get("train+val", set())
     rows = []
@@ -428,9 +340,7 @@ def unseen_formula_estimate(name: str, frame: pd.DataFrame, known: pd.DataFrame,
 def stability_by_composition(
     a, b, tables: dict[str, pd.DataFrame], known: pd.DataFrame, n_bootstrap: int = 1000, seed: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Where two sets' stability differs (a, b with structures and E_hull; `tables`: `compare_sets`' per-structure
-    tables): (stability by formula class, a - b by formula class, the new-formula samples by system class,
-    a - b by system class, `unseen_formula_estimate` of both)."""
+    """Where two sets' stability differs (`tables`: `compare_sets`' tables): the five `COMPOSITION_TABLES`."""
     frames = {s.name: familiarity_frame(s.structures, tables[s.name], known) for s in (a, b)}
     new = {n: f[f["formula"] == FORMULA_CLASSES[2]] for n, f in frames.items()}
     ratio = unseen_split().ratio_beyond_known
@@ -444,8 +354,7 @@ def stability_by_composition(
 
 
 def composition_report(by_class: tuple[pd.DataFrame, ...], ratio: float, a: str = "a", b: str = "b") -> str:
-    """Markdown of `stability_by_composition`'s five tables, each with the sentence that says what it is;
-    `ratio`: the `unseen_formula_estimate` ratio used; `a`, `b`: the two sets' names."""
+    """Markdown of `stability_by_composition`'s tables with what each is (`ratio`: of `unseen_formula_estimate`)."""
     by_formula, formula_diff, by_system, system_diff, unseen = (
         t.to_markdown(index=False, floatfmt=".3g") for t in by_class
     )
@@ -464,16 +373,12 @@ def composition_report(by_class: tuple[pd.DataFrame, ...], ratio: float, a: str 
     )
 
 
-COMPOSITION_TABLES = (
-    "by_formula",
-    "by_formula_difference",
-    "new_formulas_by_system",
-    "new_formulas_by_system_difference",
-    "unseen_formulas",
+COMPOSITION_TABLES = tuple(
+    "by_formula by_formula_difference new_formulas_by_system new_formulas_by_system_difference unseen_formulas".split()
 )
 
 
 def write_composition_tables(by_class: tuple[pd.DataFrame, ...], directory, prefix: str) -> None:
-    """`stability_by_composition`'s five tables as `<directory>/<prefix>_<COMPOSITION_TABLES[i]>.csv`."""
+    """`stability_by_composition`'s tables as ``<directory>/<prefix>_<name>.csv``."""
     for name, table in zip(COMPOSITION_TABLES, by_class, strict=True):
         table.to_csv(Path(directory) / f"{prefix}_{name}.csv", index=False)

@@ -13,7 +13,6 @@ import pandas as pd
 from wylib.evaluate import _NAN, COUNTS, METRICS, PERCENT, Row
 
 
-# ----------------------------------------------------------------------------- the table
 def table1(rows: Sequence[Row]) -> pd.DataFrame:
     """Wide table, one line per row: name, source, <metric>, <metric>_low, <metric>_high, counts, notes."""
     out = []
@@ -77,13 +76,8 @@ def write_table(table: pd.DataFrame, results_dir: str | Path) -> tuple[Path, Pat
 
 
 def compare(ours: Row, other: Row, ours_test: Row | None = None, other_test: Row | None = None) -> list[str]:
-    """One sentence per metric both rows have: our value and interval, the other row's value, and which is better.
-
-    "Inside" means within our interval widened to include our point value (for distances such as KS and chi2
-    the resampled values lie above the point value, so the plain percentile interval can exclude it).
-    Metrics without a direction (charge neutrality, P1) are compared by distance to the test split
-    (ours to ``ours_test``, the other to ``other_test``) when both test rows are given.
-    """
+    """One sentence per metric both rows have: values, whether the other lies within our interval (widened to hold
+    our point value), and which is better; metrics without a direction by distance to each row's test split."""
     out = []
     for k, name, better in METRICS:
         a, b = ours.metrics.get(k, _NAN), other.metrics.get(k, _NAN)
@@ -112,9 +106,7 @@ def compare(ours: Row, other: Row, ours_test: Row | None = None, other_test: Row
 
 
 def write_difference(difference: dict, results_dir: str | Path, ours: str, theirs: str) -> tuple[Path, Path]:
-    """``sun_difference.json`` and ``.md``: S.U.N. of `ours` minus `theirs` per denominator.
-
-    `difference` is what `evaluate.sun_difference` returns."""
+    """``sun_difference.json`` and ``.md`` from `evaluate.sun_difference`: S.U.N. of `ours` minus `theirs`."""
     d = Path(results_dir)
     d.mkdir(parents=True, exist_ok=True)
     records = {

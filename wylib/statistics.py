@@ -10,10 +10,8 @@ from wylib.tokens import WyckoffRepresentation
 
 
 def structure_statistics(reps: Sequence[WyckoffRepresentation], with_equivalents: bool = False) -> pd.DataFrame:
-    """One row per structure: space group, Wyckoff sites, distinct elements, summed DoF, atoms in the conventional cell.
-
-    ``with_equivalents`` adds ``n_equivalents`` (distinct representations under the normalizer).
-    """
+    """One row per structure: space group, sites, distinct elements, DoF, atoms in the conventional cell; with
+    ``with_equivalents`` the number of distinct representations under the normalizer."""
     rows = []
     for rep in reps:
         row = {

@@ -4,15 +4,10 @@
         --out output/sweep
     python -m wylib.sweep --notebook 02 --profile paper --grid train_fraction=0.25,0.5 --out output/lc
 
-Every combination of the ``--grid`` values runs the notebook (``--notebook``: a number such as ``02``, a name
-such as ``04_generation``, or a path; default 04) through papermill into ``<out>/<tag>/``, with the parameters
-of ``--profile`` for that notebook (optional), then the ``--set`` ones, then the point's; ``out_dir`` is the
-point's directory (notebook 02 trains into ``<out>/<tag>/model``). The papermill call and its marker are
-`wylib.pipeline.execute`, so a point already complete for the same parameters is skipped (rerun after a crash
-continues). One row per point goes to ``<out>/sweep.csv`` and ``<out>/sweep.md``: for notebook 04 each
-generated set is scored with `wylib.evaluate` against the test split (Wyckoff-level metrics; structure-level
-ones too where ``n_relax`` > 0); for other notebooks the row holds the point's wall time and peak memory, and
-the trained model's NLLs where the point wrote one (``<tag>/model/metrics.json``).
+Each combination of the ``--grid`` values runs the notebook into ``<out>/<tag>/`` (its ``out_dir``) with the
+``--profile``'s parameters, then ``--set``'s, then the point's; complete points are skipped (`wylib.pipeline`).
+``<out>/sweep.csv``/``.md`` get one row per point: for notebook 04 its Table 1 metrics, otherwise wall time, peak
+memory and the trained model's NLLs where it wrote one.
 """
 
 from __future__ import annotations
@@ -64,8 +59,8 @@ def resolve_notebook(name: str) -> Path:
 
 
 def point_parameters(notebook: Path, base: dict, point: dict, out_dir: Path, max_structures: int | None = None) -> dict:
-    """The parameters of one point: `base`, then the point, then ``out_dir`` (and ``max_structures`` when given
-    and not set otherwise), restricted to those the notebook declares. Unknown names are an error."""
+    """`base`, then the point, then ``out_dir`` (and ``max_structures`` unless set), as far as the notebook declares
+    them; SystemExit for undeclared names."""
     declared = set(papermill.inspect_notebook(str(notebook)))
     unknown = sorted((set(base) | set(point)) - declared)
     if unknown:
@@ -93,17 +88,9 @@ def run_points(
     return dirs
 
 
-def score(
-    points: list[dict],
-    dirs: list[Path],
-    dataset: str,
-    n_bootstrap: int,
-    seed: int,
-    max_structures: int | None,
-    n_jobs: int,
-) -> pd.DataFrame:
-    """One Table 1 row per run of notebook 04 (point value and interval columns), grid parameters first."""
-    refs = load_references(dataset, max_structures=max_structures, n_jobs=n_jobs)
+def score(points: list[dict], dirs: list[Path], args: argparse.Namespace) -> pd.DataFrame:
+    """One Table 1 row per run of notebook 04 (value and interval columns), grid parameters first."""
+    refs = load_references(args.dataset, max_structures=args.max_structures, n_jobs=args.n_jobs)
     rows = []
     for point, d in zip(points, dirs, strict=True):
         evaluated, found = read_generated(d / "generated", name=tag(point))
@@ -112,7 +99,7 @@ def score(
             continue
         if evaluated.structures is not None:
             attach_hull(evaluated)
-        row, _ = evaluate_set(evaluated, refs, n_bootstrap=n_bootstrap, seed=seed, n_jobs=n_jobs)
+        row, _ = evaluate_set(evaluated, refs, n_bootstrap=args.n_bootstrap, seed=args.seed, n_jobs=args.n_jobs)
         record = dict(point)
         for key, _, _ in METRICS:
             ci = row.metrics.get(key)
@@ -124,8 +111,7 @@ def score(
 
 
 def summarize(notebook: Path, points: list[dict], dirs: list[Path]) -> pd.DataFrame:
-    """One row per run of any notebook: the point, wall time and peak RSS from its marker, and the trained model's
-    NLLs when the run wrote one (``model/metrics.json``, notebook 02)."""
+    """One row per run: the point, wall time and peak RSS from its marker, the trained model's NLLs if any."""
     rows = []
     for point, d in zip(points, dirs, strict=True):
         marker = json.loads((d / f"{notebook.stem}.done.json").read_text())
@@ -145,8 +131,7 @@ def summarize(notebook: Path, points: list[dict], dirs: list[Path]) -> pd.DataFr
 
 
 def to_markdown(table: pd.DataFrame, grid_names: list[str]) -> str:
-    """Compact table: grid parameters, then ``value [low, high]`` per metric, then counts (scored runs); the
-    table as it is otherwise."""
+    """Scored runs: grid parameters, ``value [low, high]`` per metric, counts; other tables as they are."""
     if not any(key in table for key, _, _ in METRICS):
         return table.to_markdown(index=False) + "\n"
     shown = table[grid_names].copy()
@@ -184,10 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     for point in points:  # every point's parameters checked before the first one runs
         point_parameters(notebook, base, point, out / tag(point), args.max_structures)
     dirs = run_points(notebook, points, base, out, args.max_structures)
-    if notebook.stem.startswith("04"):
-        table = score(points, dirs, args.dataset, args.n_bootstrap, args.seed, args.max_structures, args.n_jobs)
-    else:
-        table = summarize(notebook, points, dirs)
+    table = score(points, dirs, args) if notebook.stem.startswith("04") else summarize(notebook, points, dirs)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "sweep.csv", index=False)
     (out / "sweep.md").write_text(to_markdown(table, list(grid)))

@@ -14,7 +14,7 @@ model sampled at those temperatures (a sampler setting, not the paper's T = 1). 
 authors' released 2-3-element genes go through the same build, relaxation and hull (`--no-authors` skips
 them). S.U.N. on this project's CHGNet hull (uniqueness within each set, novelty against our train+val),
 denominator: samples with an E_hull. The slope of our S.U.N. against log2(training structures) comes with a
-bootstrap interval (`wylib.metrics.proportion_trend`).
+bootstrap interval (`proportion_trend`).
 Resumable: every set's relaxations are kept in ``<out>/<set>/relax.jsonl``; rerun the same command after a
 kill. Writes studies/chemistry/results/<name>.{csv,md} and studies/chemistry/figures/<name>.{pdf,png}.
 """
@@ -26,6 +26,7 @@ import datetime
 import os
 import platform
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ import pandas as pd
 
 from studies.chemistry.common import train
 from studies.provenance import command_line
+from wylib.metrics import CI, bootstrap_ci
 
 HERE = Path(__file__).resolve().parent
 RESULTS, FIGURES = HERE / "results", HERE / "figures"
@@ -77,6 +79,27 @@ def set_row(name: str, samples: list[dict], gen_dir: Path, refs, a) -> tuple[dic
     return out, st.loc[ok, "sun"].astype(bool).to_numpy()
 
 
+def proportion_trend(
+    sizes: Sequence[float], outcomes: Sequence[Sequence[bool]], n_boot: int = 1000, seed: int = 0, alpha: float = 0.05
+) -> CI:
+    """Least-squares slope of 100 * mean(outcome) against log2(size): percentage points per doubling.
+
+    One independent set of 0/1 outcomes per size (e.g. S.U.N. flags of models trained on growing data);
+    the interval resamples every set independently. Needs two or more distinct positive sizes."""
+    x = np.log2(np.asarray(sizes, float))
+    if len(outcomes) != x.size:
+        raise ValueError(f"{x.size} sizes but {len(outcomes)} outcome sets")
+    if x.size < 2 or np.unique(x).size < 2 or not np.all(np.isfinite(x)):
+        raise ValueError("a trend needs two or more distinct positive sizes")
+    xc = x - x.mean()
+
+    def slope(*sets: np.ndarray) -> float:
+        y = np.array([100.0 * s.mean() if s.size else np.nan for s in sets])
+        return float(np.dot(xc, y - y.mean()) / np.dot(xc, xc))
+
+    return bootstrap_ci(slope, *[np.asarray(o, bool) for o in outcomes], n_boot=n_boot, seed=seed, alpha=alpha)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fractions", type=float, nargs="+", default=[0.25, 0.5, 1.0])
@@ -106,7 +129,7 @@ def main() -> None:
     from wylib import plots
     from wylib.evaluate import authors_elements, load_references
     from wylib.generated import model_samples
-    from wylib.metrics.comparison import proportion_difference, proportion_trend
+    from wylib.metrics.comparison import proportion_difference
     from wylib.release import gene_samples
 
     t0 = time.time()
@@ -155,7 +178,7 @@ def main() -> None:
         )
         trend_text = (
             f"Least-squares slope of our S.U.N. against log2(training structures): {trend.value:+.1f} pp per "
-            f"doubling [{trend.low:+.1f}, {trend.high:+.1f}] (`wylib.metrics.proportion_trend`, every set "
+            f"doubling [{trend.low:+.1f}, {trend.high:+.1f}] (`proportion_trend`, every set "
             f"resampled independently)."
         )
         theirs = next((r for r in rows if r["set"] == "authors' genes (2-3 el.)"), None)

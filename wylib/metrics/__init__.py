@@ -1,14 +1,8 @@
-"""Table 1 metrics as pure functions of plain data (arrays, Compositions, Structures).
-
-Modules: `distribution` (KS, chi^2, P1), `novelty` (uniqueness, novelty),
-`chemistry` (SMACT charge neutrality), `stability` (S.U.N. flags),
-`bootstrap` (percentile confidence intervals), `comparison` (two sets on one 0/1 outcome; its trend over set
-sizes).
-"""
+"""Table 1 metrics as pure functions of plain data (arrays, Compositions, Structures); docs/metrics.md."""
 
 from wylib.metrics.bootstrap import CI, bootstrap_ci
 from wylib.metrics.chemistry import charge_neutral, charge_neutral_fraction, smact_valid
-from wylib.metrics.comparison import ProportionDifference, proportion_difference, proportion_trend
+from wylib.metrics.comparison import ProportionDifference, proportion_difference
 from wylib.metrics.distribution import (
     Chi2Result,
     chi2_statistic,
@@ -28,7 +22,6 @@ __all__ = [
     "charge_neutral_fraction",
     "ProportionDifference",
     "proportion_difference",
-    "proportion_trend",
     "smact_valid",
     "Chi2Result",
     "chi2_statistic",

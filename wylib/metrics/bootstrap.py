@@ -35,13 +35,10 @@ def bootstrap_ci(
     seed: int = 0,
     resample: Sequence[bool] | None = None,
 ) -> CI:
-    """statistic(*samples) with a percentile bootstrap interval.
+    """statistic(*samples) with a percentile bootstrap interval, each sample resampled independently.
 
-    Each sample is resampled independently with replacement (rows of numpy
-    arrays, items of lists); ``resample`` marks which samples to resample (default
-    all), e.g. ``(True, False)`` keeps a reference set fixed. NaN replicates are
-    ignored; an empty sample gives NaN everywhere. Same seed -> same interval.
-    """
+    ``resample``: which samples to resample (default all). NaN replicates are ignored; an empty sample gives a NaN
+    interval. Same seed -> same interval."""
     resample = [True] * len(samples) if resample is None else list(resample)
     if len(resample) != len(samples):
         raise ValueError("resample must have one flag per sample")

@@ -1,24 +1,8 @@
-"""Charge neutrality with SMACT, CDVAE style.
+"""Charge neutrality with SMACT, CDVAE style (single elements and all-metal compositions pass).
 
-A composition passes if it is a single element, if all its elements are metals
-(``smact.metals``: alloys/intermetallics), or if some combination of one SMACT
-oxidation state per element is charge neutral for the reduced integer formula and
-passes the Pauling electronegativity test (missing electronegativities count as
-passing, as in CDVAE). Elements with no oxidation states in the chosen list can
-take no charge, so such a non-metallic composition fails.
-
-Two oxidation-state lists (``oxidation_states``):
-
-* ``"smact14"`` (paper style, the default): SMACT's 2014 list
-  (``Element.oxidation_states_smact14``), the list of the SMACT versions that the
-  CDVAE metric and the paper's authors used; with it the ``smact_validity`` flag of
-  the authors' released samples is reproduced on every row;
-* ``"smact4"``: the default list of SMACT 4 (``Element.oxidation_states``), reported
-  as an extra (it agrees with the 2014 list on about 91 % of those samples).
-
-`charge_neutral` skips (returns None) compositions whose check would need more than
-`MAX_OXIDATION_COMBINATIONS` oxidation-state combinations (random many-element
-compositions: the exhaustive check would run for hours); callers count them as not neutral.
+Oxidation-state lists: ``"smact14"`` (SMACT's 2014 list, paper style, the default: it reproduces the authors'
+``smact_validity`` flag) and ``"smact4"`` (SMACT 4's default list, an extra). `charge_neutral` returns None (not
+checked) beyond `MAX_OXIDATION_COMBINATIONS` combinations. Details: docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -106,8 +90,7 @@ def smact_valid(
 
 
 def oxidation_combinations(composition: Composition | str, oxidation_list: str = PAPER_OXIDATION_LIST) -> int | None:
-    """Oxidation-state combinations SMACT would try; None if the composition passes without
-    (one element, all metals)."""
+    """Oxidation-state combinations SMACT would try; None if the composition passes without (one element, metals)."""
     symbols = [el.symbol for el in Composition(composition)]
     if len(symbols) == 1 or all(x in smact.metals for x in symbols):
         return None
@@ -128,9 +111,7 @@ def charge_neutral(composition: Composition | str, oxidation_list: str = PAPER_O
 def charge_neutral_fraction(
     compositions: Sequence[Composition | str], oxidation_list: str = PAPER_OXIDATION_LIST
 ) -> float:
-    """Share of charge-neutral compositions (`charge_neutral`; unchecked and unusable ones count as not neutral).
-
-    NaN for empty input."""
+    """Share of charge-neutral compositions (unchecked ones count as not neutral); NaN for none."""
     if len(compositions) == 0:
         return float("nan")
     return sum(charge_neutral(c, oxidation_list) is True for c in compositions) / len(compositions)

@@ -1,10 +1,4 @@
-"""Two independent sets compared on one per-item 0/1 outcome (e.g. S.U.N.): difference, interval, test.
-
-`proportion_difference(a, b)` gives 100 * (mean(a) - mean(b)) in percentage points, a percentile
-bootstrap interval that resamples both sets independently, and the two-sided p-value of Fisher's
-exact test on the 2x2 table (a: successes / failures, b: successes / failures). `proportion_trend` gives
-the slope of a proportion against log2 of a size (percentage points per doubling), e.g. over a learning curve.
-"""
+"""Two independent sets compared on one per-item 0/1 outcome (e.g. S.U.N.): difference, interval, test."""
 
 from __future__ import annotations
 
@@ -32,6 +26,16 @@ class ProportionDifference:
         """The interval of the difference as text, e.g. "[-26.4, -13.4]"."""
         return f"[{self.difference.low:+.{digits}f}, {self.difference.high:+.{digits}f}]"
 
+    def cells(self, outcome: str, difference: str = "a - b, pp") -> dict:
+        """Table cells: the difference, its interval, each side's count of `outcome` (k/n), Fisher's p."""
+        return {
+            difference: self.difference.value,
+            "95 % CI": self.interval(),
+            f"{outcome} a": f"{self.k_a}/{self.n_a}",
+            f"{outcome} b": f"{self.k_b}/{self.n_b}",
+            "Fisher p": self.p_value,
+        }
+
     def __str__(self) -> str:
         return (
             f"{self.difference.value:+.1f} pp {self.interval()} "
@@ -42,9 +46,8 @@ class ProportionDifference:
 def proportion_difference(
     a: Sequence[bool], b: Sequence[bool], n_boot: int = 1000, seed: int = 0, alpha: float = 0.05
 ) -> ProportionDifference:
-    """Difference of two proportions (percentage points) with bootstrap interval and Fisher's exact test.
-
-    Empty sides give NaN (no exception)."""
+    """100 * (mean(a) - mean(b)), percentage points, with a bootstrap interval resampling both sets independently
+    and the two-sided p-value of Fisher's exact test; NaN for an empty side."""
     a, b = np.asarray(a, bool), np.asarray(b, bool)
     if a.size == 0 or b.size == 0:
         nan = float("nan")
@@ -53,24 +56,3 @@ def proportion_difference(
     ka, kb = int(a.sum()), int(b.sum())
     p = float(fisher_exact([[ka, a.size - ka], [kb, b.size - kb]]).pvalue)
     return ProportionDifference(ci, p, int(a.size), ka, int(b.size), kb)
-
-
-def proportion_trend(
-    sizes: Sequence[float], outcomes: Sequence[Sequence[bool]], n_boot: int = 1000, seed: int = 0, alpha: float = 0.05
-) -> CI:
-    """Least-squares slope of 100 * mean(outcome) against log2(size): percentage points per doubling.
-
-    One independent set of 0/1 outcomes per size (e.g. S.U.N. flags of models trained on growing data);
-    the interval resamples every set independently. Needs two or more distinct positive sizes."""
-    x = np.log2(np.asarray(sizes, float))
-    if len(outcomes) != x.size:
-        raise ValueError(f"{x.size} sizes but {len(outcomes)} outcome sets")
-    if x.size < 2 or np.unique(x).size < 2 or not np.all(np.isfinite(x)):
-        raise ValueError("a trend needs two or more distinct positive sizes")
-    xc = x - x.mean()
-
-    def slope(*sets: np.ndarray) -> float:
-        y = np.array([100.0 * s.mean() if s.size else np.nan for s in sets])
-        return float(np.dot(xc, y - y.mean()) / np.dot(xc, xc))
-
-    return bootstrap_ci(slope, *[np.asarray(o, bool) for o in outcomes], n_boot=n_boot, seed=seed, alpha=alpha)

@@ -1,22 +1,7 @@
-"""Distribution metrics against the test split: KS statistics, P1 share, chi^2 distances.
+"""Distribution metrics against the test split: KS statistics, P1 share, chi^2 distances; NaN for empty inputs.
 
-chi^2 between two frequency tables p (generated) and q (test):
-
-    chi2 = sum_k (p_k - q_k)^2 / q_k
-
-* paper style (``corrected=False``), as in the authors' evaluator: categories absent
-  from the test set (q_k = 0) are dropped, and the generated frequencies are
-  renormalized over the kept categories before summing. The result reports which
-  categories were dropped and the share of generated mass they held.
-* corrected (``corrected=True``): add-alpha (Laplace) smoothing over one fixed category
-  list (``universe``: all 230 space groups, `wylib.constants.SPACE_GROUPS`; the 89
-  Materials Project elements, `wylib.constants.ELEMENTS`), so that the value and every
-  bootstrap resample are sums over the same categories. Smoothing the test counts is a
-  mixture with the uniform distribution on the list with weight
-  lam = alpha*|U| / (N_test + alpha*|U|); the generated frequencies get the same mixture,
-  so identical distributions still score exactly 0 and every category contributes,
-  including those the test set lacks.
-Empty inputs give NaN (never an exception) so a long run can carry on.
+chi^2 = sum_k (p_k - q_k)^2 / q_k, paper style (categories absent from the test set dropped, the rest
+renormalized) or corrected (add-alpha smoothing over a fixed category list); docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -65,12 +50,7 @@ def chi2_statistic(
     alpha: float = 1.0,
     universe: Iterable[Hashable] | None = None,
 ) -> Chi2Result:
-    """chi^2 between two count (or weight) tables; see the module docstring for both variants.
-
-    `test` must be raw counts for the smoothing to mean add-alpha; `universe` is the fixed
-    category list of the corrected variant (categories outside it that occur in either
-    table are added, so nothing is lost; default: the union of both tables).
-    """
+    """chi^2 between two count tables (`test`: raw counts); `universe`: the corrected variant's category list."""
     g = {k: float(v) for k, v in generated.items() if v > 0}
     t = {k: float(v) for k, v in test.items() if v > 0}
     ng, nt = sum(g.values()), sum(t.values())
@@ -104,25 +84,20 @@ def _counts(x: Sequence[int] | Mapping[int, float]) -> Mapping[int, float]:
 def spacegroup_chi2(
     generated: Sequence[int] | Mapping[int, float], test: Sequence[int] | Mapping[int, float], corrected: bool = False
 ) -> Chi2Result:
-    """chi^2 between space-group frequencies (paper style, or corrected over all 230 groups).
-
-    Either side may be a sequence of space-group numbers or a precomputed count table."""
+    """chi^2 between space-group frequencies (numbers or count tables); corrected: over all 230 groups."""
     return chi2_statistic(_counts(generated), _counts(test), corrected, universe=SPACE_GROUPS if corrected else None)
-
-
-def _fractions(c: Composition | Mapping[str, float] | str) -> dict[str, float]:
-    if isinstance(c, Mapping) and not isinstance(c, Composition):
-        tot = sum(c.values())
-        return {str(k): v / tot for k, v in c.items()}
-    c = Composition(c)
-    return {el.symbol: c.get_atomic_fraction(el) for el in c}
 
 
 def element_frequencies(compositions: Sequence[Composition | Mapping[str, float] | str]) -> Counter:
     """Atomic fractions of each element summed over structures (one unit of weight per structure)."""
     out: Counter = Counter()
     for c in compositions:
-        out.update(_fractions(c))
+        if isinstance(c, Mapping) and not isinstance(c, Composition):
+            total = sum(c.values())
+            out.update({str(k): v / total for k, v in c.items()})
+        else:
+            comp = Composition(c)
+            out.update({el.symbol: comp.get_atomic_fraction(el) for el in comp})
     return out
 
 
@@ -131,12 +106,7 @@ def elements_chi2(
     test: Sequence[Composition | Mapping[str, float] | str] | Counter,
     corrected: bool = False,
 ) -> Chi2Result:
-    """chi^2 between element frequencies (atomic fractions summed over structures).
-
-    Either side may be a sequence of compositions or a precomputed frequency table
-    (a `Counter`, e.g. from `element_frequencies`). For the corrected variant (fixed list:
-    the 89 Materials Project elements) the smoothing pseudo-count is per structure
-    (N_test = number of test structures, since each structure carries a weight of one).
-    """
+    """chi^2 between element frequencies (compositions or `element_frequencies` Counters); corrected: over the
+    89 Materials Project elements, one pseudo-count per structure."""
     freq = [x if isinstance(x, Counter) else element_frequencies(x) for x in (generated, test)]
     return chi2_statistic(freq[0], freq[1], corrected, universe=ELEMENTS if corrected else None)

@@ -1,11 +1,6 @@
-"""Uniqueness and novelty with pymatgen's `StructureMatcher` (default parameters).
+"""Uniqueness and novelty with pymatgen's `StructureMatcher` (default parameters), grouped by reduced composition.
 
-Candidates are grouped by reduced composition (the matcher never matches across
-compositions with default settings, so nothing is lost) instead of by a Wyckoff
-fingerprint, so that a difference in detected symmetry cannot hide a match.
-Novelty is judged against a reference set (train + val in the paper). Groups are
-matched in parallel worker processes when ``n_jobs > 1``. ``None`` entries
-(structures that failed to build) are neither unique nor novel.
+Groups are matched in ``n_jobs`` worker processes; ``None`` (failed builds) is neither unique nor novel.
 """
 
 from __future__ import annotations

@@ -1,10 +1,4 @@
-"""S.U.N. (stable, unique, novel) flags.
-
-A structure is S.U.N. if it is unique, novel and its CHGNet E_hull <= threshold
-(0.08 eV/atom); a missing E_hull (NaN: failed build/relaxation) is not stable.
-S.S.U.N. is S.U.N. and not P1. The rates and their two denominators (structures with
-an E_hull, as the paper; every attempted sample) are taken in `wylib.evaluate.evaluate_set`.
-"""
+"""S.U.N. flags: unique, novel and CHGNet E_hull <= threshold (eV/atom); the rates are in `wylib.evaluate`."""
 
 from __future__ import annotations
 
