@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from wylib.evaluate import METRIC_NAMES, ROW_LABELS
 from wylib.paper import table2 as paper_table2
@@ -39,23 +41,36 @@ HEADLINE_METRICS = [
     "sites_ks",
     "elements_ks",
     "dof_ks",
-    "sg_chi2",
-]
+]  # the chi2 columns are in docs/results.md: their percentile intervals can miss the estimate (see the notes there)
 
 
 def run_info(root: Path) -> dict:
-    """Stage markers of the published run (``notebooks/paper/run.json``, written by the pipeline)."""
+    """What the tables rest on: the published run's summary (``notebooks/paper/run.json``, written by the pipeline
+    with the executed notebooks: stages, machine, date, parameters), or, for tables published before the pipeline
+    wrote one, the host and date recorded in ``results/paper/permutation_kl.json`` and the parameters of the
+    ``paper`` profile (``stages`` is then None)."""
     path = root / "notebooks" / "paper" / "run.json"
-    if not path.exists():
-        raise SystemExit(f"{path} not found: publish a paper run first (bash run_all.sh --profile paper)")
-    return json.loads(path.read_text())
-
-
-def _machine(info: dict) -> tuple[str, str]:
-    stages = info["stages"]
-    last = max(s["finished"] for s in stages.values())
-    m = next(iter(stages.values()))["machine"]
-    return last[:10], f"{m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_cpu_capability']})"
+    if path.exists():
+        info = json.loads(path.read_text())
+        stages = info["stages"]
+        m = next(iter(stages.values()))["machine"]
+        return dict(
+            day=max(s["finished"] for s in stages.values())[:10],
+            machine=f"{m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_cpu_capability']})",
+            generation=stages.get("04_generation", {}).get("parameters", {}),
+            stages=stages,
+        )
+    kl = root / "results" / "paper" / "permutation_kl.json"
+    if not kl.exists():
+        raise SystemExit(f"neither {path} nor {kl}: publish a paper run first (bash run_all.sh --profile paper)")
+    recorded = json.loads(kl.read_text())
+    profile = yaml.safe_load((root / "notebooks" / "profiles.yml").read_text())["paper"]
+    return dict(
+        day=recorded["date"][:10],
+        machine=f"host `{recorded['host']}`, {recorded['nproc']} cores (no run summary published with these tables)",
+        generation=profile.get("04", {}),
+        stages=None,
+    )
 
 
 def _size(t: pd.DataFrame, row: str) -> str:
@@ -75,17 +90,27 @@ def headline_table(t: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def notebooks_line(info: dict, prefix: str = "") -> str:
+    if info["stages"] is not None:
+        return f"The executed notebooks of this run, with every output: [`notebooks/paper/`]({prefix}notebooks/paper)."
+    return (
+        "The executed notebooks of these tables were not published (the pipeline publishes them since this layout); "
+        "the next `paper` run writes them to `notebooks/paper/`."
+    )
+
+
 def headline(t: pd.DataFrame, info: dict) -> str:
-    day, machine = _machine(info)
-    gen = info["stages"].get("04_generation", {}).get("parameters", {})
-    return f"""{START}
-Results of `bash run_all.sh --profile paper` on `mp_20_biternary_open` (MP-20, binary and ternary), run {day} on
-{machine}; bootstrap 95 % intervals. The first three rows use the same metric code, test split, train+val and CHGNet
+    day, machine, gen = info["day"], info["machine"], info["generation"]
+    caption = f"""Results of `bash run_all.sh --profile paper` on `mp_20_biternary_open` (MP-20, binary and ternary),
+run {day} on {machine}; bootstrap 95 % intervals. The first three rows use the same metric code,
+test split, train+val and CHGNet
 hull; the first two also the same pyXtal build and relaxation ({gen.get("trials")} trials per sample, lowest energy
 kept). S.U.N. rests on the relaxed structures ({gen.get("n_relax")} per model here, so its interval is wide); the
-distribution statistics (KS, χ²) grow as a set shrinks, so rows of different size are not directly comparable on
+KS statistics grow as a set shrinks, so rows of different size are not directly comparable on
 them. The paper's row comes from another hull and protocol and is not comparable on S.U.N. Full table:
-[docs/results.md](docs/results.md).
+[docs/results.md](docs/results.md). {notebooks_line(info)}"""
+    return f"""{START}
+{textwrap.fill(" ".join(caption.split()), width=118, break_on_hyphens=False)}
 
 {headline_table(t)}
 
@@ -94,6 +119,8 @@ them. The paper's row comes from another hull and protocol and is not comparable
 
 
 def stage_table(info: dict) -> str:
+    if info["stages"] is None:
+        return "Not published with these tables (see [reproducibility.md](reproducibility.md) for timed runs)."
     lines = ["| stage | wall time, min | peak RSS, MiB (kernel + workers) | finished |", "| --- | --- | --- | --- |"]
     for name, s in info["stages"].items():
         lines.append(f"| `{name}` | {s['seconds'] / 60:.1f} | {s.get('peak_rss_mib', '–')} | {s['finished']} |")
@@ -103,15 +130,14 @@ def stage_table(info: dict) -> str:
 
 
 def results_page(t: pd.DataFrame, info: dict, root: Path) -> str:
-    day, machine = _machine(info)
+    day, machine = info["day"], info["machine"]
     results, figures = root / "results" / "paper", root / "figures" / "paper"
     kl = json.loads((results / "permutation_kl.json").read_text())
     free = kl["kl"]["free, valid (paper's way)"]
     sections = [
         "# Results of the paper run",
         f"Generated by `python -m tools.update_readme` from `results/paper/` (run {day} on {machine}, "
-        "`bash run_all.sh --profile paper`). The executed notebooks with every output are in "
-        "[`notebooks/paper/`](../notebooks/paper).",
+        f"`bash run_all.sh --profile paper`). {notebooks_line(info, '../')}",
         "## Stages\n\n" + stage_table(info),
         "## Ours beside the authors' samples, same code and hull\n\n" + headline_table(t),
     ]
