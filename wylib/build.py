@@ -1,14 +1,4 @@
-"""Wyckoff representation -> 3D structure with pyXtal.
-
-The input is the pyXtal argument dict of a Wyckoff representation
-(`WyckoffRepresentation.to_pyxtal_args()`):
-`dict(group=int, species=list[str], numIons=list[int], sites=list[list[str]])`,
-where `numIons` counts atoms of each species in the conventional cell and `sites`
-holds the Wyckoff labels ("4a") of each species. Each trial is one call of pyXtal's
-`from_random` (which itself makes up to `max_count` placement attempts) with an
-atomic tolerance matrix scaled by 1.3, as in the paper. Failures never raise: every
-trial returns `(None, reason)` and `count_failures` tallies the reasons.
-"""
+"""Wyckoff representation -> 3D structure with pyXtal. Method: docs/relaxation.md."""
 
 from __future__ import annotations
 
@@ -66,12 +56,7 @@ class _Timeout(BaseException):  # BaseException: pyXtal swallows Exception inter
 
 @contextmanager
 def _time_limit(seconds: float | None) -> Iterator[None]:
-    """SIGALRM time limit; a no-op outside the main thread or without a limit.
-
-    The alarm re-fires every 50 ms after the deadline, because pyXtal has bare
-    ``except:`` clauses that can swallow a single `_Timeout`; and the block raises
-    `_Timeout` on exit if the deadline passed while the exception was swallowed.
-    """
+    """SIGALRM time limit; a no-op outside the main thread or without a limit."""
     if not seconds or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -145,9 +130,8 @@ def build_many(
     lazy: bool = False,
     **kwargs,
 ) -> list[list[Trial]] | Iterator[list[Trial]]:
-    """`build_structure` for many samples, sample i seeded `seeds[i]`; `n_workers` > 1 spreads the
-    samples over that many spawned processes. The result does not depend on `n_workers`.
-    `lazy=True` returns an iterator that yields each sample's trials in order as they are built."""
+    """`build_structure` for many samples, sample i seeded `seeds[i]`; `n_workers` > 1 spreads the samples over that
+    many spawned processes."""
     gen = _build_iter(args_list, seeds, n_trials, n_workers, progress, kwargs)
     return gen if lazy else list(gen)
 

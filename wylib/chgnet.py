@@ -1,13 +1,4 @@
-"""CHGNet: the pretrained model and batched predictions, bit for bit CHGNet's own on CPU.
-
-`load_model` is the one loader (device via `wylib.device`, torch thread limit, isolated atoms an
-error). `predict` converts structures to graphs and evaluates them in batches: energy, forces and
-stress as `CHGNet.predict_graph(task="efs")` (`predict_efs`, one backward pass), or the energy alone
-as `task="e"` (CHGNet's own forward, no gradients). A structure that cannot be evaluated gets a
-`Failure`; a failing batch falls back to one call per structure. `evaluate` gives the values in
-ASE units exactly as `CHGNetCalculator` stores them (the relaxer's calculator). On a GPU the
-forces-and-stress batch is assembled at once (`_batched`): the same values up to float32 rounding.
-"""
+"""CHGNet: the pretrained model and batched predictions, bit for bit CHGNet's own on CPU. Method: docs/relaxation.md."""
 
 from __future__ import annotations
 
@@ -30,9 +21,8 @@ ASSEMBLY_ENV = "WYLIB_CHGNET_ASSEMBLY"  # "chgnet" / "batched": force `predict_e
 
 
 def load_model(threads: int | None = None, device: str = "cpu"):
-    """Pretrained CHGNet (weights shipped with the package, no network) on `device` ("cpu", "cuda",
-    "cuda:N", "auto": CUDA when available); `threads` sets torch's thread count for the process.
-    Structures with isolated atoms raise (CHGNet's calculator would only warn)."""
+    """Pretrained CHGNet (weights shipped with the package, no network) on `device` ("cpu", "cuda", "cuda:N", "auto":
+    CUDA when available); `threads` sets torch's thread count for the process."""
     from chgnet.model import CHGNet  # slow import (module comment)
 
     if threads:
@@ -61,12 +51,8 @@ def _on_device(model, graphs: Sequence) -> list:
 
 
 def _batched(model, graphs: Sequence, device) -> tuple:
-    """CHGNet's `BatchedGraph.from_graphs(compute_stress=True)` in a few dozen tensor operations for the
-    whole batch instead of ~40 per graph (which, on a GPU, are ~40 kernel launches per structure and
-    dominate the call). Index arrays are offset and joined on the CPU and sent to `device` once.
-    Same quantities as CHGNet's, computed batched: equal up to float32 rounding, not bit for bit.
-    `graphs` are on the CPU (as `predict` makes them).
-    Returns (BatchedGraph, atom positions (N, 3), strains (B, 3, 3), composition energies (B,))."""
+    """CHGNet's `BatchedGraph.from_graphs(compute_stress=True)` in a few dozen tensor operations for the whole batch
+    instead of ~40 per graph (which, on a GPU, are ~40 kernel launches per structure and dominate the call)."""
     from chgnet.model.model import BatchedGraph  # slow import (module comment)
 
     n_atoms = torch.tensor([len(g.atomic_number) for g in graphs])
@@ -135,15 +121,9 @@ def _batched(model, graphs: Sequence, device) -> tuple:
 
 
 def predict_efs(model, graphs: Sequence, batched: bool | None = None) -> list[dict]:
-    """CHGNet energy (eV/atom), forces (eV/A), stress (GPa) of a batch of graphs, float32
-    numpy arrays, as `model.predict_graph(task="efs")` but with ONE backward pass for forces
-    and stress together (CHGNet's own path makes two). The pass keeps CHGNet's
-    `create_graph=True`, which selects the double-backward-capable kernels: without it the
-    gradients differ from CHGNet's in the last float32 bits, and FIRE trajectories that
-    pass near a saddle then part ways. With it, forces and stress are bitwise CHGNet's.
-
-    `batched` (default: on when the model is on a GPU) assembles the batch with `_batched`
-    (float32 rounding apart from CHGNet's assembly, many times fewer GPU kernel launches)."""
+    """CHGNet energy (eV/atom), forces (eV/A), stress (GPa) of a batch of graphs, float32 numpy arrays, as
+    `model.predict_graph(task="efs")` but with ONE backward pass for forces and stress together (CHGNet's own path
+    makes two)."""
     from chgnet.model.model import BatchedGraph  # slow import (module comment)
 
     model.eval()
@@ -252,18 +232,9 @@ def predict(
     max_edges: int | None = None,
     companion: bool = False,
 ) -> list[dict | Failure]:
-    """Per structure, CHGNet's prediction (`predict_efs` for task "efs", `predict_e` for "e") or a
-    `Failure`; structures are evaluated `batch_size` at a time (and, with `max_edges`, at most that many
-    graph edges per call: `chunks`), a failing batch one by one.
-
-    On CPU, a structure's float32 values can depend on where it stands in a call: alone, or last in a call,
-    about one structure in fourteen gets forces, stress or energy a rounding step apart from its values with
-    other structures after it (measured on 300 test-split structures: `bench/bench_companion.py`). With
-    `companion`, every call ends with the `companion_graph` (its result dropped), repeated until the call has
-    `MIN_GRAPHS` graphs, so no structure is ever last and no call is tiny: on an Intel Xeon (AVX-512) a structure
-    in a call of fewer than 4 graphs got an energy a float32 step off for 7 of 300 structures, none with 4 or
-    more. Its values then do not depend on how the calls were formed, nor the batched relaxer's results on a
-    process pool's timing. It costs the companion's 8 atoms per call (more only for calls of under 3 structures)."""
+    """Per structure, CHGNet's prediction (`predict_efs` for task "efs", `predict_e` for "e") or a `Failure`; structures
+    are evaluated `batch_size` at a time (and, with `max_edges`, at most that many graph edges per call: `chunks`), a
+    failing batch one by one."""
     if task not in ("e", "efs"):
         raise ValueError(f"task must be 'e' or 'efs', got {task!r}")
     out: list[dict | Failure | None] = [None] * len(structures)

@@ -1,30 +1,4 @@
-"""Data sets: a registry of files with URLs and SHA-256, loading, tokenization and caching.
-
-Where files are looked for, in order:
-
-1. ``$WYLIB_DATA_DIR/<dataset>/<file>``: a (possibly read-only) data directory; unset, ``../shared/data``
-   beside the repository (`DEFAULT_DATA_DIR`, where this project's machines keep it);
-2. ``<repo>/data/<dataset>/<file>``: where downloads go.
-
-A missing file is downloaded from its public URL into ``<repo>/data`` when the
-machine is online (``WYLIB_AUTO_DOWNLOAD=0`` disables it), through a ``.part``
-file that is removed on any error; a body shorter than its Content-Length, a
-server silent for `DOWNLOAD_TIMEOUT` seconds or a dropped connection fails the
-download, and every file with a known SHA-256 is verified (`ChecksumError`,
-naming the file and URL). Otherwise `DataNotFoundError` names the file, its URL,
-why and the variable to set. (Without a registered SHA-256 and without a
-Content-Length, a truncated download cannot be told from a complete one.)
-A data file that cannot be read as CSV or lacks the ``material_id``/``cif``
-columns raises `DataFileError` naming the file and the fault.
-
-Tokenized splits are cached under ``WYLIB_CACHE_DIR`` (default ``<repo>/data/cache``),
-never in the data directory; the cache key covers the data file's checksum,
-the tokenizer settings and the source of the tokenizer code, so it is rebuilt
-when any of them changes. An unwritable cache directory raises `CacheDirError`
-before any tokenization (no silent uncached fallback: ``use_cache=False`` is the
-explicit way). Structures that cannot be parsed or tokenized are
-listed with their material_id and reason, counted and excluded.
-"""
+"""Data sets: a registry of files with URLs and SHA-256, loading, tokenization and caching. Method: docs/model.md."""
 
 from __future__ import annotations
 
@@ -75,17 +49,20 @@ def _cdvae(name: str, root: str = _CDVAE) -> dict[str, DataFile]:
     return {s: DataFile(name, s, f"{s}.csv", f"{root}/{name}/{s}.csv") for s in ("train", "val", "test")}
 
 
+def _pinned(name: str, **sha256: str) -> dict[str, DataFile]:
+    return {s: DataFile(name, s, f"{s}.csv.gz", None, h) for s, h in sha256.items()}
+
+
 REGISTRY: dict[str, dict[str, DataFile]] = {
     "mp_20": _cdvae("mp_20"),
     "perov_5": _cdvae("perov_5"),
     "carbon_24": _cdvae("carbon_24"),
     "mpts_52": {
         "train": DataFile("mpts_52", "train", "train.csv", f"{_DIFFCSP}/mpts_52/train.csv"),
-        "val": DataFile(
-            "mpts_52", "val", "val.csv.gz", None, "af56fcaa2ed7f36e9ec0ce95ae409c73f4c909644153c3d441c76f87a4d1c11d"
-        ),
-        "test": DataFile(
-            "mpts_52", "test", "test.csv.gz", None, "5c082d8cd8b5398bb9971f076e2f459771e01b45b1a2d206f665bd99a1369feb"
+        **_pinned(
+            "mpts_52",
+            val="af56fcaa2ed7f36e9ec0ce95ae409c73f4c909644153c3d441c76f87a4d1c11d",
+            test="5c082d8cd8b5398bb9971f076e2f459771e01b45b1a2d206f665bd99a1369feb",
         ),
     },
     "mp_20_biternary": {
@@ -94,29 +71,12 @@ REGISTRY: dict[str, dict[str, DataFile]] = {
     },
     # The open stand-in of this project (see shared/data/README.md): test = the paper's
     # binary+ternary test split; train/val = a seeded 85/15 split of its validation split.
-    "mp_20_biternary_open": {
-        "train": DataFile(
-            "mp_20_biternary_open",
-            "train",
-            "train.csv.gz",
-            None,
-            "01d668f035328cb8ea95ddf05122eb3c302568153df89d25d78bb1a597b84134",
-        ),
-        "val": DataFile(
-            "mp_20_biternary_open",
-            "val",
-            "val.csv.gz",
-            None,
-            "6b2b39dd04910d5276eb269d555e43e78a7c32cdafcd4cadc62ecc3c34141eda",
-        ),
-        "test": DataFile(
-            "mp_20_biternary_open",
-            "test",
-            "test.csv.gz",
-            None,
-            "df8646c361a6bd957fcbed3083e03ef24c50986d30f524b44e594fb6b814d281",
-        ),
-    },
+    "mp_20_biternary_open": _pinned(
+        "mp_20_biternary_open",
+        train="01d668f035328cb8ea95ddf05122eb3c302568153df89d25d78bb1a597b84134",
+        val="6b2b39dd04910d5276eb269d555e43e78a7c32cdafcd4cadc62ecc3c34141eda",
+        test="df8646c361a6bd957fcbed3083e03ef24c50986d30f524b44e594fb6b814d281",
+    ),
     # The paper authors' released samples (Figshare article 29094701, "WyFormer generated structures"):
     # 10k Wyckoff genes of their full-MP-20 model and 999 of them built and CHGNet-relaxed with
     # several pyXtal trials each (`wylib.release` reads both).
@@ -219,11 +179,7 @@ def locate(dataset: str, split: str, download: bool | None = None) -> Path:
 
 
 def _download(entry: DataFile, target: Path) -> Path:
-    """Download ``entry.url`` to ``target`` through a ``.part`` file that is removed on any error.
-
-    Fails on a body shorter than the announced Content-Length, on a stall of more than
-    `DOWNLOAD_TIMEOUT` seconds and on a SHA-256 mismatch; ``target`` appears only when all is well.
-    """
+    """Download ``entry.url`` to ``target`` through a ``.part`` file that is removed on any error."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.{os.getpid()}.part")
     try:
@@ -250,10 +206,7 @@ def _download(entry: DataFile, target: Path) -> Path:
 
 
 def load_split(dataset: str, split: str, columns: tuple[str, ...] = ("material_id", "cif")) -> pd.DataFrame:
-    """The split as a data frame in the CDVAE column layout (material_id, cif, ...).
-
-    `DataFileError` names the file when it cannot be read (truncated, not gzip, not CSV) or lacks one of ``columns``.
-    """
+    """The split as a data frame in the CDVAE column layout (material_id, cif, ...)."""
     return _read_csv(locate(dataset, split), data_file(dataset, split), columns)
 
 
@@ -381,10 +334,7 @@ def tokenize_split(
     max_structures: int | None = None,
     use_cache: bool = True,
 ) -> TokenizedSplit:
-    """Parse and tokenize a split in parallel (progress bar), cached on disk.
-
-    With ``use_cache`` the cache directory must be writable: `CacheDirError` says so before any work.
-    """
+    """Parse and tokenize a split in parallel (progress bar), cached on disk."""
     path = locate(dataset, split)
     key = (
         f"{dataset}_{split}_sp{symprec}_at{angle_tolerance}_n{max_structures}_{sha256sum(path)[:12]}"
@@ -427,11 +377,7 @@ def load_encoded(
     angle_tolerance: float = 5.0,
     n_jobs: int | None = None,
 ):
-    """(EncodedDataset, Vocabulary) of a split; the vocabulary is built from the train split if not given.
-
-    Structures with more sites than ``vocab.max_sites`` or out-of-vocabulary
-    elements are dropped; how many is returned in ``encoded.dropped`` (material_id, reason).
-    """
+    """(EncodedDataset, Vocabulary) of a split; the vocabulary is built from the train split if not given."""
     if vocab is None:
         train = tokenize_split(dataset, "train", symprec, angle_tolerance, n_jobs, max_structures)
         vocab = Vocabulary.from_training(train.representations)

@@ -6,8 +6,7 @@ import torch
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """The torch device for a device name; "auto" picks CUDA when available. A device this machine does not have
-    (CUDA on a CPU-only build, a GPU index beyond the count) or an unknown name is a ValueError naming it."""
+    """The torch device for a device name; "auto" picks CUDA when available."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

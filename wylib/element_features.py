@@ -1,17 +1,4 @@
-"""Fixed chemical descriptors of the element tokens, for ``ModelConfig.element_features``.
-
-One row per element token id (service tokens PAD, MASK, STOP: zeros), from pymatgen's
-periodic table: its common oxidation states as a multi-hot over -4..+8, one-hots of the
-group (1-18), the period (1-7) and the block (s, p, d, f), the Pauling electronegativity
-divided by 4 (0 where pymatgen has none) and a metal flag. The model learns its element
-embeddings from the data; these rows let it share what it learns between chemically
-similar elements (the training split has a few hundred structures for most elements).
-
-The oxidation states are pymatgen's ``Element.common_oxidation_states``, not the SMACT
-lists that the charge-neutrality metric (`wylib.metrics.chemistry`) uses; the two agree
-for most elements, so a model with these features is given, not taught, much of what the
-metric checks. Reports say which models read them.
-"""
+"""Fixed chemical descriptors of the element tokens, for ``ModelConfig.element_features``. Method: docs/model.md."""
 
 from __future__ import annotations
 

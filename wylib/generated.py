@@ -1,22 +1,4 @@
-"""The generated set as one table: tokens, pyXtal args, structures, energies, flags.
-
-`generate_structures` runs the whole chain for a list of Wyckoff representations:
-pyXtal build (`wylib.build`, several trials per sample, in parallel, cached in
-`<out_dir>/builds.jsonl`), batched CHGNet relaxation
-of every built trial (`wylib.relax`, resumable file `<out_dir>/relax.jsonl`),
-lowest-energy trial per sample, and writes `<out_dir>/generated.jsonl`. One row per
-sample; structures are pymatgen dicts (JSON). `flag` is the relaxation flag of the
-kept trial, or "build_failed" when no trial gave a structure; `structure` and
-`energy_per_atom` are set only for a usable flag (`wylib.relax.USABLE_FLAGS`: a failed
-relaxation, e.g. atoms_too_close, is not a relaxed structure). Export to a zip of CIFs
-or one extxyz file.
-
-The samples come from `draw_samples` (space groups from the train+val distribution, free sampling) and
-`valid_samples` (the first valid ones as `generate_structures` input): notebook 04 calls both,
-`model_samples` both for a run directory (the scripts). The sampled sequences themselves (every sample,
-invalid ones included) are one JSON line each in ``samples.jsonl``: `write_samples` (notebook 04) is its
-one writer, `read_samples` its one reader (notebooks 05, 06 and `wylib.evaluate`).
-"""
+"""The generated set as one table: tokens, pyXtal args, structures, energies, flags. Method: docs/relaxation.md."""
 
 from __future__ import annotations
 
@@ -48,21 +30,10 @@ from wylib.sample import SampleResult, sample, spacegroup_counts
 from wylib.tokens import WyckoffRepresentation
 from wylib.train import load_run
 
-COLUMNS = [
-    "sample_id",
-    "group",
-    "tokens",
-    "pyxtal_args",
-    "n_trials",
-    "n_built",
-    "build_failures",
-    "best_trial",
-    "initial_structure",
-    "structure",
-    "energy_per_atom",
-    "flag",
-    "n_steps",
-]
+COLUMNS = (
+    "sample_id group tokens pyxtal_args n_trials n_built build_failures best_trial initial_structure structure "
+    "energy_per_atom flag n_steps"
+).split()
 
 
 SAMPLE_FILES = ("samples.jsonl", "samples.jsonl.gz", "sequences.jsonl", "sequences.jsonl.gz")
@@ -218,9 +189,8 @@ def model_samples(
     temperature: float = 1.0,
     seed: int = 0,
 ) -> list[dict]:
-    """The first `n_valid` formally valid of `n_samples` free samples of a trained run (on the CPU), drawn as
-    notebook 04 draws them (`draw_samples`, `valid_samples`). With the defaults these are the `paper`
-    profile's samples."""
+    """The first `n_valid` formally valid of `n_samples` free samples of a trained run (on the CPU), drawn as notebook
+    04 draws them (`draw_samples`, `valid_samples`)."""
     model, vocab, _ = load_run(run_dir, device="cpu")
     res = draw_samples(model, vocab, n_samples, dataset, temperature=temperature, seed=seed, device="cpu")
     return valid_samples(res, n_valid)
@@ -240,10 +210,9 @@ def build_samples(
     n_workers: int = 1,
     progress: bool = True,
 ) -> list[list]:
-    """pyXtal trials of every sample (sample i seeded `trial_seed(seed, i)`), cached in a JSON-lines
-    file: a rerun with the same arguments rebuilds only the samples that are not in it (a record is
-    reused when its sample id and its key, a hash of the pyXtal args, trials, seed and `primitive`,
-    match). `n_workers` > 1 builds in that many processes; the result does not depend on it."""
+    """pyXtal trials of every sample (sample i seeded `trial_seed(seed, i)`), cached in a JSON-lines file: a rerun with
+    the same arguments rebuilds only the samples that are not in it (a record is reused when its sample id and its
+    key, a hash of the pyXtal args, trials, seed and `primitive`, match)."""
     path = Path(path)
     keys = [_build_key(s, n_trials, seed, primitive) for s in samples]
     cached = {}
@@ -288,9 +257,7 @@ def generate_structures(
     progress: bool = True,
     **relax_kwargs,
 ) -> pd.DataFrame:
-    """Build, relax, keep the lowest-energy trial; writes and returns the table.
-    Rerunning with the same arguments resumes (finished relaxations are not redone). `n_workers`
-    (build and relax processes) may be "auto" (`wylib.relax.worker_layout` for `config.device`)."""
+    """Build, relax, keep the lowest-energy trial; writes and returns the table."""
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

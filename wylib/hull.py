@@ -1,23 +1,5 @@
-"""CHGNet reference energies, a convex hull per chemical system, and E_hull (the run-time lookup).
-
-Reference table (`RESOURCE`, shipped with the package): every Materials Project structure of the data
-directory (`reference_frame`: `mp_20_biternary_open` train/val/test, `mpts_52` val/test), de-duplicated
-by `material_id`, with its CHGNet *static* energy (the structures are DFT-relaxed), plus one elemental
-reference per element on the same CHGNet scale (the lowest CHGNet-relaxed pure-element structure, or
-MP's DFT elemental energy shifted by the median CHGNet-minus-DFT offset for molecular/gas elements).
-`tools/build_hull_reference.py` built it (how, the CHGNet protocol, the static-vs-relaxed bias and the
-acceptance check: its docstring and wylib/resources/README.md).
-
-MP2020 policy: CHGNet was trained on MPtrj energies that already include the
-MP2020 compatibility corrections, so its predictions are on the corrected scale.
-No further correction is applied, neither to references nor to generated
-structures (applying MP2020 again would double-count it).
-
-Coverage: the ~26k structures are a fraction of MP, so many chemical systems lack
-competing compounds and E_hull comes out too low. Every E_hull therefore comes
-with the number of reference compounds in its chemical system and whether every
-binary subsystem has at least one reference compound.
-"""
+"""CHGNet reference energies, a convex hull per chemical system, and E_hull (the run-time lookup). Method:
+docs/relaxation.md."""
 
 from __future__ import annotations
 

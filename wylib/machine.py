@@ -1,11 +1,5 @@
-"""What a run's numbers depend on besides the code and the seed: the machine and its numeric kernels.
-
-Training and scoring are bit-for-bit reproducible for the same seed, code, package versions, thread
-count and CPU kernel family; float32 kernels of a different CPU (e.g. AVX2 against AVX-512 code paths
-of oneDNN/MKL) or another thread count round differently, and over tens of epochs that moves the
-best validation NLL by a few hundredths of a nat. `machine_info` is recorded with every run so that two
-runs can be compared knowingly (README, "Reproducibility").
-"""
+"""What a run's numbers depend on besides the code and the seed: the machine and its numeric kernels. Method:
+docs/relaxation.md."""
 
 from __future__ import annotations
 

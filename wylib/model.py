@@ -1,89 +1,4 @@
-"""The WyckoffTransformer (Kazeev et al. 2024), all of it in this one file.
-
-A structure is a set of tokens: token 0 is the space group (its symmetry-element
-feature vector through a Linear layer), then one token per Wyckoff site, made of
-three parts (element, site symmetry, enumeration). Each part has its own
-embedding; the three embeddings are concatenated and mixed by a bias-free linear
-layer. An encoder-only Transformer (post-norm, ReLU) without positional encoding
-reads them, so the model is invariant to the order of the known sites.
-
-The next token is predicted in a cascade element -> site symmetry -> enumeration.
-For each cascade step one *query* token is appended whose unknown parts are MASK:
-    element:        (MASK, MASK, MASK)
-    site symmetry:  (e_k,  MASK, MASK)
-    enumeration:    (e_k,  s_k,  MASK)
-Each step has its own 3-layer MLP head reading [encoder output at its query,
-presence vector of the field's tokens among the known sites].
-
-Presets: ``ModelConfig()`` = ``ModelConfig.paper()`` is the paper's model (its MP-20 sizes, every
-switch below off); ``ModelConfig.default()`` is the project's model, exactly the configuration of the
-committed ``runs/default`` (the switches element_gate, grammar_bias, arity, site_count, element_features
-in the element head only and composition on; vocabulary sizes of mp_20_biternary_open). Training sets the
-vocabulary sizes from the data either way (`wylib.train.train_dataset`).
-
-The switches (docs/chemistry.md and studies/chemistry/README.md measure each):
-- ``element_gate``: the element head emits two more numbers (a, b) per row, added to
-  the logits of the elements already present (a) and of those absent (b). "Repeat an
-  element or bring in a new one" then costs one unit instead of one interaction per
-  element, which a 90-unit MLP cannot afford for 89 elements (the paper's head puts
-  5-6 % on a fourth element where the data have 0).
-- ``grammar_bias``: the site-symmetry and enumeration heads add a learned gain times
-  a 0/1 *availability* vector from the fixed Wyckoff tables: site symmetries of the
-  group with a position still free, enumerations valid for (group, site symmetry)
-  whose position is not a DoF-0 position already used. The tables (``grammar``, from
-  `wylib.vocab.Vocabulary.grammar`) are buffers; nothing is masked, so free sampling
-  can still emit an invalid token and formal validity stays a measured quantity.
-
-- ``arity``: the number of distinct elements of the structure is an explicit first decision,
-  P(arity | space group) from an MLP on the group's feature vector, and the element head reads a
-  one-hot of the elements still to bring in (arity minus distinct elements so far); a new element
-  once the arity is reached and STOP before it get logit ARITY_MASK (probability 0), so every
-  sequence has the arity drawn for it and its likelihood is exactly P(arity | g) P(tokens | g, arity).
-  Without it the element head decides the arity implicitly, step by step, from the element identities
-  it has seen; it is calibrated on training prefixes but over-predicts a third element on held-out and
-  generated prefixes.
-- ``site_count``: the element head reads a one-hot of the number of known sites. An attention layer
-  averages over the known sites, so the encoder output barely tells two sites from four, and STOP is
-  the decision that needs it.
-- ``element_features`` (for charge neutrality): fixed chemical descriptors of the elements
-  (`wylib.element_features`: common oxidation states, group, period, block, electronegativity): the
-  element embedding adds a linear map of them (unless ``element_features_embed = False``: element head
-  only, so the encoder, which all three heads share, is that of the model without them), the element
-  head also reads their sum over the elements present, and its logits get a low-rank term
-  u(head input) . descriptor(element), so what is learned about one element carries over to
-  chemically similar ones.
-- ``composition``: all three heads read the composition of the known sites, the share of atoms of
-  each element (site multiplicities from the Wyckoff tables), and, with ``element_features``, its
-  atom-weighted mean descriptor: attention averages over sites and cannot weigh them by multiplicity,
-  so the encoder alone does not know the stoichiometry that charge balance depends on.
-Three more switches were measured and rejected (`RETIRED_SWITCHES`: a one-hot of the distinct elements
-so far, a STOP-only site-count offset, the composition for the element head only); their code is in git
-history at commit 0e4900e.
-
-Attention rule (our one design choice beyond the paper): token 0 and the known
-sites attend to token 0 and the known sites only; a query attends to token 0, the
-known sites and itself. A query therefore never changes the encoding of the
-prefix, and several queries appended to one prefix give exactly what one pass per
-query gives (tested). This lets training score all three cascade fields of a
-position with one encoder pass.
-
-API (B = batch, K = number of site slots given, sites at positions >= n_known ignored):
-    model = WyckoffTransformer(ModelConfig(...), sg_features)   # sg_features (231, F)
-    le, ls, ln = model(spacegroup, element, site_symmetry, enumeration, n_known,
-                       query_element, query_site_symmetry)
-        spacegroup (B,) in 1..230; element/site_symmetry/enumeration (B, K) tokens;
-        n_known (B,); query_element, query_site_symmetry (B,) teacher-forced parts
-        of the token being predicted -> logits (B, Ve), (B, Vs), (B, Vn).
-    logits = model.cascade_logits(spacegroup, element, site_symmetry, enumeration,
-                                  n_known, field, query_element=None,
-                                  query_site_symmetry=None)
-        one cascade step only (field 0 element, 1 site symmetry, 2 enumeration;
-        field >= 1 needs query_element, field 2 also query_site_symmetry) -> (B, V_field).
-    With ModelConfig.arity both also take arity= (B,) distinct elements of each row's structure
-    (model.arity_of(element, n_sites) for data), and model.arity_logits(spacegroup) scores it.
-Token ids follow wylib.vocab: PAD, MASK, STOP = 0, 1, 2; real tokens from 3.
-Per-structure NLL (Table 2 convention) lives in wylib.likelihood.sequence_nll.
-"""
+"""The WyckoffTransformer (Kazeev et al. 2024), all of it in this one file. Method: docs/model.md."""
 
 from __future__ import annotations
 
@@ -97,16 +12,11 @@ from wylib.element_features import N_ELEMENT_FEATURES
 
 PAD, MASK, STOP = 0, 1, 2
 MAX_COUNT = 8  # the arity head and its one-hot cover 0..MAX_COUNT distinct elements (ModelConfig.distinct_max)
-# grammar gain = GAIN_SCALE x parameter. Every training target is available, so the loss gradient of the gain
-# always has one sign and AdamW moves it by about lr per step: unscaled it reached only 2.7 at early stopping,
-# still climbing (measured, README "Chemistry"); the scale lets it reach its plateau within the schedule.
-GAIN_SCALE = 10.0
+GAIN_SCALE = 10.0  # grammar gain = GAIN_SCALE x parameter (why: docs/model.md)
 # logit of element tokens that would break the sampled arity (finite, so that 0 x log p stays 0 in the soft target)
 ARITY_MASK = -1e4
 FIELDS = ("element", "site_symmetry", "enumeration")
-# Switches measured and rejected (docs/chemistry.md), removed from the code (in git history at commit 0e4900e):
-# distinct_count (one-hot of the distinct elements so far in the element head), stop_count (STOP-logit offset by
-# the number of known sites), composition_element_only. A saved config may still name them, switched off.
+# measured, rejected and removed (docs/model.md, code at commit 0e4900e); a saved config may name them, switched off
 RETIRED_SWITCHES = ("distinct_count", "stop_count", "composition_element_only")
 # ModelConfig.default(): the committed runs/default model (tests/test_model.py checks it against its config.json)
 DEFAULT_MODEL = dict(
@@ -127,7 +37,7 @@ DEFAULT_MODEL = dict(
 @dataclass
 class ModelConfig:
     """All sizes and switches of the model; the field defaults are the paper's MP-20 model (`paper`), the
-    project's model is `default` (module docstring)."""
+    project's model is `default` (docs/model.md)."""
 
     n_elements: int = 92  # vocabulary sizes, including the 3 service tokens
     n_site_symmetries: int = 75

@@ -1,32 +1,4 @@
-"""Batched CHGNet relaxation, resumable, over a process pool or a Dask cluster.
-
-`BatchRelaxer` keeps one ASE `Atoms` (+ optional `FixSymmetry`, + `FrechetCellFilter`
-in the cell phase) and one ASE `FIRE` per structure, steps them in lockstep and
-evaluates energy/forces/stress of all active structures in ONE batched CHGNet call
-per step (continuous batching: a finished structure leaves, the next one enters).
-The FIRE loop mirrors `ase.optimize.Dynamics.irun` and the CHGNet evaluation
-(`wylib.chgnet.evaluate`) reproduces `CHGNetCalculator` bit for bit, so a one-phase,
-unconstrained run follows CHGNet's own `StructOptimizer.relax` step for step: exactly with
-one structure per call, and up to rare last-bit differences of float32 reductions over a
-different batch (with 1 torch thread; with more threads the reduction order also varies).
-With batches, every call ends with a fixed companion structure (`wylib.chgnet.companion_graph`),
-so a structure's values never depend on whether it was alone or last in a call, i.e. a pool's
-results do not depend on how its timing formed the batches.
-
-Protocol (paper): phase "positions" (atoms only), then phase "cell" (cell and
-positions); FIRE; fmax 0.05 eV/A; at most `steps` steps per phase; symmetry constraint.
-Every structure ends with a flag: converged, not_converged, nan_energy,
-exploded_cell, chgnet_error, atoms_too_close (two atoms, periodic images included, closer
-than `MIN_DISTANCE` in the final structure: CHGNet has collapsed it). Only converged and
-not_converged (`USABLE_FLAGS`) are relaxed structures. Bad structures never fail the batch.
-CHGNet's own `StructOptimizer.relax(relax_cell=True)` is the one-phase protocol
-`RelaxConfig(phases=("cell",), symmetry=False)` (used for the hull's references, `wylib.hull`).
-
-`relax_to_jsonl` appends one JSON line per finished structure to a file and skips ids
-already in it with the same input key (structure + protocol), so a killed run resumes
-without redoing work. Work is spread over local worker processes sharing one task queue
-(default) or a Dask cluster (`scheduler=` address or Client).
-"""
+"""Batched CHGNet relaxation, resumable, over a process pool or a Dask cluster. Method: docs/relaxation.md."""
 
 from __future__ import annotations
 
@@ -69,10 +41,7 @@ FLAGS = (
     "atoms_too_close",
 )
 USABLE_FLAGS = ("converged", "not_converged")  # a relaxed structure with an energy; the others are failures
-# Shortest interatomic distance (A) a relaxed structure may have. The shortest real bond, H-H, is 0.74 A
-# (other bonds to H ~1 A, between heavier atoms > 1.1 A); CHGNet, trained on near-equilibrium
-# structures, can pull two atoms almost onto each other (0.04 A seen), which no real structure has.
-MIN_DISTANCE = 0.5
+MIN_DISTANCE = 0.5  # A, shortest distance in a relaxed structure (H-H is 0.74 A; docs/relaxation.md)
 STUCK_AFTER_S = 120.0  # after a pool worker died, silence this long from the others means they are blocked
 TRACE_EVERY = 10  # a relaxation record keeps its energy every this many FIRE steps of each phase
 
@@ -117,18 +86,11 @@ class RelaxConfig:
         return replace(self, batch_size=batch, max_edges=edges)
 
 
+# batch size, edge cap and worker memory: measurements in docs/relaxation.md ("Defaults") and bench/RESULTS.md
 CPU_BATCH_SIZE = 32
-# On a GPU one CHGNet call is launch-bound: on an H200, 128 structures cost 1.6x the time of 32 and 512 cost
-# 3x (bench/gpu_parts.py, bench/RESULTS.md); 128 keeps each worker's CPU step short enough for many workers.
 GPU_BATCH_SIZE = 128
-# On CPU a call's memory grows by about 50 kB per graph edge (bonds + angles), and 32 structures of a large sample's
-# trials pass 25k edges (one worker's RSS reached 5.3 GB in the paper profile); a cap of 10k edges per call took the
-# pool's peak from 3.8 to 2.2 GB, same results bit for bit, 0.93x the wall time (bench/bench_relax_memory.py,
-# bench/RESULTS.md)
 CPU_MAX_EDGES = 10_000
-# host memory one relax worker may take, by device kind: on CPU, with the edge cap, a worker peaked at 1.6 GB RSS in
-# the paper profile (5.3 GB without the cap; bench/RESULTS.md); a GPU worker's host memory is not measured
-WORKER_MEMORY_GB = {"cpu": 2.5, "cuda": 4.0}
+WORKER_MEMORY_GB = {"cpu": 2.5, "cuda": 4.0}  # host memory one relax worker may take, by device kind
 
 
 def default_batch_size(device: str) -> int:
@@ -142,10 +104,7 @@ def default_max_edges(device: str) -> int:
 
 
 def worker_layout(device: str = "auto", cpus: int | None = None, memory_gb: float | None = None) -> int:
-    """Relax worker processes for this machine (`n_workers="auto"`). Every worker runs FIRE, the cell
-    filter, the symmetry constraint and CHGNet's graph construction on one CPU core, which on a GPU are
-    the bottleneck (the GPU call is a few ms per structure-step): one worker per core, one core left to
-    the main process; on CPU one per core. Capped by host memory (`WORKER_MEMORY_GB` each, by device kind)."""
+    """Relax worker processes for this machine (`n_workers="auto"`)."""
     kind = "cuda" if device_kind(device) == "cuda" else "cpu"
     cpus = cpus or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()) or 1
     memory_gb = memory_gb if memory_gb is not None else _memory_gb()
@@ -326,8 +285,7 @@ class BatchRelaxer:
         on_result: Callable[[RelaxResult], None] | None = None,
         progress: bool = False,
     ) -> list[RelaxResult]:
-        """Relax `(id, Structure)` pairs in their order; `on_result` is called as each one finishes. A lazy
-        iterator is consumed as batch slots free up (a pool worker pulls from the shared queue)."""
+        """Relax `(id, Structure)` pairs in their order; `on_result` is called as each one finishes."""
         total = len(items) if hasattr(items, "__len__") else None
         items = iter(items)
         active: list[_Job] = []
@@ -376,11 +334,7 @@ def _relax_chunk(chunk: list[tuple[str, dict]], config: RelaxConfig, threads: in
 
 
 def _exit_with_parent(poll: float = 0.5) -> threading.Thread:
-    """Start a daemon thread that ends this (worker) process as soon as its parent process is gone.
-
-    A parent killed with SIGKILL cannot stop its workers, which would otherwise go on relaxing (and
-    holding memory) for nobody. The thread sees the death through the parent's sentinel, and through
-    the parent pid changing (the orphan is adopted by init), whichever comes first."""
+    """Start a daemon thread that ends this (worker) process as soon as its parent process is gone."""
     parent = mp.parent_process()
     ppid = parent.pid if parent is not None else os.getppid()
 
@@ -395,9 +349,8 @@ def _exit_with_parent(poll: float = 0.5) -> threading.Thread:
 
 
 def _stream_worker(tasks, results, config: RelaxConfig, threads: int | None) -> None:
-    """Local pool worker: takes the next structure from the shared queue whenever its batch
-    has a free slot (so workers stay busy to the end) and sends each result back at once.
-    It exits by itself when the parent process dies (`_exit_with_parent`)."""
+    """Local pool worker: takes the next structure from the shared queue whenever its batch has a free slot (so workers
+    stay busy to the end) and sends each result back at once."""
     _exit_with_parent()
     try:
         relaxer = BatchRelaxer(config, model=load_model(threads, config.device))
@@ -534,18 +487,7 @@ def relax_to_jsonl(
     progress: bool = True,
     on_result: Callable[[dict], None] | None = None,
 ) -> list[dict]:
-    """Relax `(id, Structure)` pairs into a JSON-lines file, skipping ids already there.
-
-    A record carries the `input_key` of its structure and protocol; only a record whose id
-    and key both match is reused, so a file left by other inputs (another model's samples,
-    another fmax) is never mistaken for finished work: those ids are relaxed again.
-    n_workers=0 runs in this process; n_workers>=1 spawns that many local worker processes
-    that pull structures from one shared queue (each result is written as it finishes); "auto" takes
-    `worker_layout(config.device)` (on a GPU: one worker per CPU core but one, all sharing the GPU);
-    `scheduler` (a Dask address or `distributed.Client`) sends chunks of `chunk_size` to Dask
-    (written per finished chunk). Returns the records of `items`
-    (the latest matching one per id), in the order they were written.
-    """
+    """Relax `(id, Structure)` pairs into a JSON-lines file, skipping ids already there."""
     items = list(items)
     dask_auto = scheduler is not None and n_workers == "auto"  # Dask: one chunk stream per cluster worker
     n_workers = n_workers if dask_auto else n_workers_for(n_workers, config.device)
@@ -633,10 +575,8 @@ def best_trials(records: Iterable[dict], sep: str = "/") -> dict[str, dict]:
 
 
 def reference_relax(structure: Structure, config: RelaxConfig, optimizer) -> tuple[float, list[int], Structure]:
-    """CHGNet's own `StructOptimizer` (FIRE) through the protocol of `config`, one structure alone: the
-    reference the batched relaxer is checked against. One `relax` call per phase on the same ASE
-    `Atoms` (with `FixSymmetry` when `config.symmetry`; the cell phase is StructOptimizer's
-    `FrechetCellFilter`). Returns (final energy per atom in eV, FIRE steps per phase, final structure)."""
+    """CHGNet's own `StructOptimizer` (FIRE) through the protocol of `config`, one structure alone: the reference the
+    batched relaxer is checked against."""
     atoms = AseAtomsAdaptor.get_atoms(structure)
     if config.symmetry:
         with warnings.catch_warnings():

@@ -1,20 +1,5 @@
-"""The paper authors' released samples ("WyFormer generated structures"), in this project's types.
-
-Two files of the registry entry ``wyformer_release`` (`wylib.data`; Figshare article 29094701):
-
-* ``genes``: 10,000 formally valid Wyckoff representations sampled from the authors' model trained
-  on the full MP-20 (all chemistries), stored as pyXtal ``from_random`` arguments (``group``,
-  ``species``, ``numIons``, ``sites``) plus the authors' charge-neutrality flag ``smact_validity``;
-* ``relaxed``: 999 of them built with several pyXtal trials each, relaxed with CHGNet under a
-  constraint that keeps the Wyckoff positions, lowest-energy trial kept: a pymatgen structure
-  (JSON), its CHGNet energy per atom and the authors' own E_hull on their full-MP CHGNet hull
-  (``chgnet_e_above_hull_corrected``; a few values are implausible, below -4 eV/atom).
-
-Both are MP-20 samples of every chemistry; the binary & ternary benchmark compares with the rows
-that have 2 or 3 distinct elements (``n_elements=BITERNARY``). Rows whose pyXtal arguments do not
-form a representation under this project's Wyckoff tables get ``representation=None`` and a
-``reason``; none are dropped silently.
-"""
+"""The paper authors' released samples ("WyFormer generated structures"), in this project's types. Method:
+docs/relaxation.md."""
 
 from __future__ import annotations
 
@@ -91,10 +76,7 @@ def _select(frame: pd.DataFrame, n_elements: Sequence[int] | None) -> pd.DataFra
 
 
 def load_genes(n_elements: Sequence[int] | None = BITERNARY) -> pd.DataFrame:
-    """The released genes with 2-3 distinct elements (``n_elements=None``: all 10,000), in file order.
-
-    Columns: material_id, group, n_elements, smact_validity (the authors' flag), pyxtal_args (dict),
-    representation (`WyckoffRepresentation` or None), reason (why None)."""
+    """The released genes with 2-3 distinct elements (``n_elements=None``: all 10,000), in file order."""
     frame = _select(pd.read_csv(locate("wyformer_release", "genes")), n_elements)
     args = _pyxtal_args(frame)
     reps, reasons = _representations(args)
@@ -112,11 +94,7 @@ def load_genes(n_elements: Sequence[int] | None = BITERNARY) -> pd.DataFrame:
 
 
 def load_relaxed(n_elements: Sequence[int] | None = BITERNARY) -> pd.DataFrame:
-    """The released CHGNet-relaxed samples with 2-3 distinct elements (``None``: all 999), in file order.
-
-    Columns: material_id, n_elements, structure (pymatgen `Structure`, None if unreadable),
-    energy_per_atom (CHGNet, eV/atom), authors_e_hull (their hull), representation (the gene's
-    `WyckoffRepresentation` or None), reason."""
+    """The released CHGNet-relaxed samples with 2-3 distinct elements (``None``: all 999), in file order."""
     frame = _select(pd.read_csv(locate("wyformer_release", "relaxed")), n_elements)
     structures, reasons = [], []
     for d in frame["structure"]:

@@ -1,44 +1,4 @@
-"""Autoregressive sampling of Wyckoff representations (paper section 3.4).
-
-A sample is a space group (drawn from the train+val distribution, or given) and
-a sequence of tokens generated position by position; each position is a cascade
-element -> site symmetry -> enumeration. The prefix of a step is encoded once
-(`PrefixCache`, exact thanks to the model's query isolation) and each field then
-costs one query token; ``cache_prefix=False`` uses three plain
-`WyckoffTransformer.cascade_logits` passes instead (same distributions; a test
-checks both agree). All rows advance together; a row stops at its STOP element
-and is no longer computed; the loop ends when every row is done.
-
-Two modes:
-
-- ``constrained=False`` (default), the paper's way and the study's: sample freely from the
-  model (service tokens included), then decode; invalid samples keep their tokens, get
-  ``representation=None`` and a reason, counted by `SampleResult.reason_counts`.
-- ``constrained=True``, grammar-constrained decoding: PAD/MASK never
-  emitted; STOP not allowed at position 0 (an empty structure is not valid) and
-  forced at position ``max_sites``; only the site symmetries of the group that
-  still have a free Wyckoff position; only enumerations valid for (group, site
-  symmetry) whose position is not a DoF-0 position already used. Every group has
-  a general position (site symmetry 1, DoF 3), so a site symmetry is always
-  available and every sample is formally valid by construction.
-
-Temperature divides the logits. Randomness: one CPU ``torch.Generator`` seeded
-with ``seed`` draws the space groups, then Gumbel noise per batch, so a result
-depends on (model, seed, n, batch_size, device) and nothing else.
-
-A model with ModelConfig.arity first draws each sample's number of distinct elements from
-P(arity | space group) (same temperature); its log-probability is added to position 0's
-element entry of ``logp`` / ``logp_model``.
-
-Per-step log-probabilities of each sampled token are recorded twice, shape (n, L, 3)
-(fields element, site symmetry, enumeration; 0 where nothing was sampled):
-``logp`` under the distribution actually sampled from (temperature and grammar
-mask applied, renormalised), and ``logp_model`` under the plain trained model
-(T = 1, no mask), whose sum over a sequence is what `wylib.likelihood` computes.
-
-    >>> res = sample(model, vocab, 1000, spacegroup_distribution=spacegroup_counts("mp_20_biternary_open"))
-    >>> res.validity, res.reason_counts(), res.representations[0]
-"""
+"""Autoregressive sampling of Wyckoff representations (paper section 3.4). Method: docs/model.md."""
 
 from __future__ import annotations
 
@@ -201,13 +161,7 @@ def _draw(
 
 
 class PrefixCache:
-    """The prefix of one decoding step encoded once; the three cascade queries then cost one token each.
-
-    Exact because of the model's attention rule (wylib.model): the prefix never attends to a
-    query, so its per-layer keys and values do not depend on the queries. Mirrors
-    ``WyckoffTransformer.encode_queries`` for one query in eval mode (no dropout);
-    tests check it against ``cascade_logits``.
-    """
+    """The prefix of one decoding step encoded once; the three cascade queries then cost one token each."""
 
     def __init__(
         self,
@@ -417,16 +371,7 @@ def sample(
     cache_prefix: bool = True,
     max_elements: int | None = None,
 ) -> SampleResult:
-    """Sample n Wyckoff representations (see module docstring).
-
-    Space groups: ``spacegroups`` (n group numbers) or drawn from ``spacegroup_distribution``
-    (231 non-negative weights indexed by group number, e.g. `spacegroup_counts`); exactly one is needed.
-    ``cache_prefix``: encode each step's prefix once (`PrefixCache`) instead of three
-    ``cascade_logits`` passes; same distributions, faster.
-    ``max_elements``: optional cap on the distinct elements of a sample (e.g. 3, the most any training
-    structure of the binary & ternary benchmark has): once reached, the element step may only repeat an
-    element of the prefix or stop. Off (None) by default, the paper's free sampling.
-    """
+    """Sample n Wyckoff representations (arguments: docs/model.md, `wylib.sample`)."""
     _check_sample_args(n, temperature, batch_size)
     if max_elements is not None and (
         isinstance(max_elements, bool) or not isinstance(max_elements, int) or max_elements < 1

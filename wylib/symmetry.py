@@ -1,18 +1,4 @@
-"""Wyckoff tables of the 230 space groups, derived from pyXtal.
-
-For every group: each Wyckoff position with its letter, multiplicity, oriented
-site-symmetry symbol (pyXtal's, verbatim: ``mm2``, ``2mm``, ``..m`` ...),
-degrees of freedom and *enumeration* (the 0-based rank of the letter among the
-positions of the group that share the same oriented site symmetry, in
-alphabetical letter order; paper section 3.1). Also the letter permutations of
-the group's normalizer (pyXtal ``Group.get_alternatives()``, Bilbao tables) that
-give the equivalent Wyckoff representations, and the symmetry-element encoding
-of each group used to condition the model.
-
-The tables are computed from pyXtal once (about half a minute) and cached as
-JSON under the cache directory (``WYLIB_CACHE_DIR``, default ``data/cache`` of
-the repository); the cache key includes the pyXtal version.
-"""
+"""Wyckoff tables of the 230 space groups, derived from pyXtal. Method: docs/model.md."""
 
 from __future__ import annotations
 
@@ -178,10 +164,5 @@ def _features() -> np.ndarray:
 
 
 def spacegroup_features():
-    """Symmetry-element encoding of every group, ``torch.FloatTensor (231, F)``.
-
-    Row g: binary presence of each symmetry-element type along each of pyXtal's
-    15 symmetry directions, plus a one-hot of the centring letter; dimensions
-    constant over all 230 groups are dropped. Row 0 is zeros (unused).
-    """
+    """Symmetry-element encoding of every group, ``torch.FloatTensor (231, F)``."""
     return torch.from_numpy(_features().copy())

@@ -1,33 +1,4 @@
-"""The Wyckoff representation of a crystal (paper section 2 and 3.1).
-
-A crystal becomes its space group plus a set of sites; a site is a chemical
-element on a Wyckoff position, written as the token (element, site symmetry,
-enumeration). Example (paper Figure 3): rock salt is Fm-3m (225) with
-Na on 4a = (m-3m, 0) and Cl on 4b = (m-3m, 1).
-
-    >>> rep = WyckoffRepresentation.from_structure(structure)   # pymatgen in
-    >>> rep.spacegroup, [s.token for s in rep.sites]
-    >>> rep.equivalents()          # all representations under the normalizer
-    >>> rep.to_pyxtal_args()       # pyXtal ``from_random`` arguments
-
-Symmetry is found by spglib on the input cell (symprec 0.1 Angstrom, angle
-tolerance 5 degrees by default, as in the paper); a site is a crystallographic
-orbit (spglib's ``crystallographic_orbits``, which stays one orbit in a
-supercell, where ``equivalent_atoms`` may split it), its letter is spglib's
-letter in the standard setting, and the multiplicity, site symmetry,
-enumeration and DoF come from `wylib.symmetry`.
-
-Input is checked before spglib sees it (spglib crashes the interpreter on some
-bad input): a pymatgen ``Structure`` is required (`TypeError` otherwise),
-symprec and angle tolerance must be finite and > 0 (`ValueError`), and a
-`TokenizationError` names what is wrong for an empty, disordered, non-finite
-or degenerate structure, an unknown element, or two atoms closer than symprec
-(at that tolerance they are one point, so no Wyckoff representation exists).
-Such near-overlaps are not retried with other tolerances: every structure is
-tokenized at the one stated tolerance, and the data loaders list the failure.
-spglib's process-wide error-handling flag is set only for the duration of a
-call and then restored.
-"""
+"""The Wyckoff representation of a crystal (paper section 2 and 3.1). Method: docs/model.md."""
 
 from __future__ import annotations
 
@@ -164,11 +135,7 @@ class WyckoffRepresentation:
     # ---------- construction
     @classmethod
     def from_structure(cls, structure, symprec: float = 0.1, angle_tolerance: float = 5.0) -> WyckoffRepresentation:
-        """Tokenize a pymatgen ``Structure``; raises `TokenizationError` with the reason.
-
-        Raises `TypeError` for anything but a pymatgen ``Structure`` and
-        `ValueError` for a tolerance that is not finite and > 0.
-        """
+        """Tokenize a pymatgen ``Structure``; raises `TokenizationError` with the reason."""
         _check_tolerance("symprec", symprec)
         _check_tolerance("angle_tolerance", angle_tolerance)
         cell, symbols = _spglib_cell(structure, symprec)
@@ -253,13 +220,7 @@ class WyckoffRepresentation:
 
     # ---------- equivalences
     def aligned_equivalents(self) -> list[tuple[WyckoffSite, ...]]:
-        """Sites of every distinct equivalent representation, aligned with ``self.sites``.
-
-        Entry j, position i is the image of site i under the j-th normalizer
-        permutation (identity first). Each permutation maps a letter to a new
-        letter; multiplicity, site symmetry, enumeration and DoF are all
-        re-derived from the new letter.
-        """
+        """Sites of every distinct equivalent representation, aligned with ``self.sites``."""
         table = spacegroup_table(self.spacegroup)
         out, seen = [], set()
         for perm in table.normalizer:
@@ -285,12 +246,7 @@ class WyckoffRepresentation:
 
 
 def formal_validity_error(spacegroup: int, tokens: Iterable[Sequence]) -> str | None:
-    """Why a token sequence is not a formally valid Wyckoff representation (paper Appendix B), or None.
-
-    Invalid: an unknown element, a site symmetry absent from the group, an
-    enumeration not valid for the (group, site symmetry) pair, or a position
-    with zero degrees of freedom occupied twice.
-    """
+    """Why a token sequence is not a formally valid Wyckoff representation (paper Appendix B), or None."""
     try:
         table = spacegroup_table(spacegroup)
     except ValueError as err:

@@ -1,39 +1,4 @@
-"""Training the WyckoffTransformer: our objective, the official recipe, run directories.
-
-Two objectives, chosen by ``TrainConfig.objective``:
-
-- ``"ours"``: every epoch each training structure gets a fresh random site order and
-  a fresh random equivalent representation, and is expanded into all its rows
-  (structure, k) for k = 0..n_sites. One encoder pass per row scores all three
-  cascade fields of position k at once (three query tokens, see wylib.model), so an
-  epoch is an unbiased estimate of the per-structure NLL summed over positions and
-  fields (Table 2 convention), learned from every position of every structure.
-  Element target: the normalized histogram of the elements of the not-yet-emitted
-  sites (STOP when none remain). Rows are shuffled, then sorted by k inside chunks
-  of a few batches (less padding), and the batches are shuffled. AdamW, linear
-  warm-up then cosine decay, gradient clipping, early stopping on validation NLL.
-  With ``ema_decay`` > 0 an exponential moving average of the weights is kept
-  after every step; it is the model that is validated, early-stopped and saved.
-- ``"official"``: the authors' recipe. Every step draws one prefix length k in
-  0..max_sites and one cascade field, takes all structures with enough sites (full
-  batch), fresh permutation and variant, summed loss, SGD lr 0.2, gradient norm
-  clipped to 2, ReduceLROnPlateau(0.8, patience 20 validations), validation every
-  ``val_every`` steps, early stopping after ``early_stop_steps`` without improvement.
-
-Training is organised in rounds (ours: one epoch; official: ``val_every`` steps).
-All randomness of a round comes from generators seeded by (seed, round), so a run
-killed mid-way and restarted resumes from ``checkpoint_last.pt`` (written after
-every round) and ends with the same weights as an uninterrupted run.
-
-The per-row loss (`wylib.likelihood.row_losses`), the validation/test NLL
-(`wylib.likelihood.sequence_nll`, Table 2 convention), the augmentation
-(`wylib.vocab.EncodedDataset.permuted`) and the device choice (`wylib.device`)
-live in their own modules; this one holds the optimisation.
-
-Run directory: model.pt (best state dict), config.json (model + train config),
-vocab.json, metrics.json, history.csv, checkpoint_last.pt (resume state). All .pt
-files load with ``torch.load(..., weights_only=True)``; ``load_run`` rebuilds the model.
-"""
+"""Training the WyckoffTransformer: our objective, the official recipe, run directories. Method: docs/model.md."""
 
 from __future__ import annotations
 
@@ -178,9 +143,7 @@ def _ours_batches(data: Any, cfg: TrainConfig, gen: torch.Generator) -> tuple[tu
 
 
 class Trainer:
-    """One training run in ``run_dir``, advanced one round at a time (resumes from checkpoint_last.pt).
-
-    ``train()`` runs it to the end; ``bench/bench_training.py`` interleaves the rounds of two trainers."""
+    """One training run in ``run_dir``, advanced one round at a time (resumes from checkpoint_last.pt)."""
 
     def __init__(
         self,
@@ -442,9 +405,7 @@ def train(
 
 
 def training_subset(data, fraction: float, seed: int = 0):
-    """A seeded random subset of `fraction` of the structures (at least one), in their original order.
-
-    For learning curves: the vocabulary, validation and test sets stay those of the full split."""
+    """A seeded random subset of `fraction` of the structures (at least one), in their original order."""
     if not (isinstance(fraction, (int, float)) and math.isfinite(fraction) and 0 < fraction <= 1):
         raise ValueError(f"train_fraction must be a number in (0, 1], not {fraction!r}")
     n = len(data)
@@ -465,12 +426,7 @@ def train_dataset(
     n_jobs: int | None = None,
     train_fraction: float = 1.0,
 ) -> dict:
-    """Load a data set with wylib.data, size the model to its vocabulary, train, report train/val/test NLL.
-
-    ``model``: the architecture (default `ModelConfig.default()`, the project's model; `ModelConfig.paper()`
-    the paper's); its vocabulary sizes and space-group feature width are set from the data.
-    ``train_fraction`` < 1 trains on a seeded subset of the training split (`training_subset`, seed
-    ``cfg.seed``); the vocabulary comes from the whole training split and val/test are unchanged."""
+    """Load a data set with wylib.data, size the model to its vocabulary, train, report train/val/test NLL."""
     cfg = cfg or TrainConfig()
     tr_data, vocab = load_encoded(dataset, "train", max_structures=max_structures, n_jobs=n_jobs)
     n_full = len(tr_data)

@@ -1,23 +1,4 @@
-"""Vocabularies and integer encoding of Wyckoff representations.
-
-Every token has three fields (element, site symmetry, enumeration); each field
-has its own vocabulary whose first three indices are the service tokens
-``PAD = 0``, ``MASK = 1``, ``STOP = 2``; real tokens start at 3.
-
-The element vocabulary comes from the *training* split only (the test split
-must not leak into it); site symmetries and enumerations come from the fixed
-symmetry tables of all 230 groups (78 symbols, enumerations 0..7), so any
-formally valid sequence can be encoded.
-
-`EncodedDataset` holds a split as tensors (L = max_sites + 1 positions; site
-k < n_sites, STOP at n_sites, PAD after), with all R equivalent
-representations of every structure (variant 0 = the representation found by
-spglib; the element of a site and the site order are the same in every variant).
-`EncodedDataset.permuted` draws the augmentation used in training and scoring: a
-random site order and a random equivalent representation per structure;
-`draw_seed(seed, i)` is the seed of the i-th such draw (training round, scoring
-permutation).
-"""
+"""Vocabularies and integer encoding of Wyckoff representations. Method: docs/model.md."""
 
 from __future__ import annotations
 
@@ -53,12 +34,7 @@ class Vocabulary:
         return cls(elements, all_site_symmetries(), list(range(max_enumeration() + 1)), max_sites)
 
     def to_dict(self) -> dict:
-        return {
-            "elements": self.elements,
-            "site_symmetries": self.site_symmetries,
-            "enumerations": self.enumerations,
-            "max_sites": self.max_sites,
-        }
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_dict(cls, d: dict) -> Vocabulary:
@@ -170,12 +146,7 @@ class Vocabulary:
         )
 
     def grammar(self) -> dict[str, torch.Tensor]:
-        """Tables for grammar-constrained decoding, indexed by token ids.
-
-        ``site_symmetry_allowed`` (231, V_ss) bool, ``enumeration_allowed``
-        (231, V_ss, V_en) bool, ``dof`` and ``multiplicity`` (231, V_ss, V_en)
-        int (-1 where the pair does not exist).
-        """
+        """Tables for grammar-constrained decoding, indexed by token ids."""
         _, ss_ix, en_ix = self._index()
         v_ss, v_en = self.n_site_symmetries, self.n_enumerations
         allowed_ss = torch.zeros(231, v_ss, dtype=torch.bool)
@@ -199,7 +170,7 @@ class Vocabulary:
 
 @dataclass
 class EncodedDataset:
-    """A split as padded integer tensors (see module docstring for the layout)."""
+    """A split as padded integer tensors (layout: docs/model.md, `wylib.vocab`)."""
 
     spacegroup: torch.Tensor  # (N,)
     element: torch.Tensor  # (N, L)
@@ -219,9 +190,7 @@ class EncodedDataset:
         return EncodedDataset(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
     def permuted(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Fresh random site order and equivalent representation per structure -> element, ss, enum (N, L), on CPU.
-
-        STOP stays at position n_sites and PAD after it. ``gen`` is a CPU generator."""
+        """Fresh random site order and equivalent representation per structure -> element, ss, enum (N, L), on CPU."""
         n = self.n_sites.cpu()
         N, L = self.element.shape
         pos = torch.arange(L)
