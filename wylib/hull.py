@@ -17,12 +17,8 @@ from pymatgen.core import Composition, Structure
 from wylib.data import load_split
 
 RESOURCE = Path(__file__).parent / "resources" / "chgnet_reference_energies.csv.gz"
-SPLITS: tuple[tuple[str, str], ...] = (
-    ("mp_20_biternary_open", "train"),
-    ("mp_20_biternary_open", "val"),
-    ("mp_20_biternary_open", "test"),
-    ("mpts_52", "val"),
-    ("mpts_52", "test"),
+SPLITS: tuple[tuple[str, str], ...] = tuple(
+    [("mp_20_biternary_open", s) for s in ("train", "val", "test")] + [("mpts_52", s) for s in ("val", "test")]
 )
 
 
