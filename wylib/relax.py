@@ -10,6 +10,7 @@ import multiprocessing as mp
 import numbers
 import os
 import queue as queue_mod
+import re
 import threading
 import time
 import warnings
@@ -70,12 +71,17 @@ class RelaxConfig:
 
     def __post_init__(self):
         if not self.phases or any(p not in ("positions", "cell") for p in self.phases):
-            raise ValueError(f"phases must be a non-empty sequence of 'positions'/'cell': {self.phases}")
-        bad_batch = (self.batch_size is not None and self.batch_size < 1) or (
-            self.max_edges is not None and self.max_edges < 0
-        )
-        if self.fmax <= 0 or self.steps < 0 or bad_batch or self.max_volume_ratio <= 1:
-            raise ValueError(f"invalid RelaxConfig: {self}")
+            raise ValueError(f"RelaxConfig.phases must be a non-empty sequence of 'positions'/'cell': {self.phases}")
+        _check_number("fmax", self.fmax, above=0)  # inf marked unrelaxed structures converged, NaN never stopped
+        _check_number("symprec", self.symprec, above=0)  # NaN or negative segfaults spglib in the worker
+        _check_number("max_volume_ratio", self.max_volume_ratio, above=1)
+        _check_number("steps", self.steps, above=0, integer=True)  # 0 counted unrelaxed structures usable
+        if self.batch_size is not None:
+            _check_number("batch_size", self.batch_size, above=0, integer=True)
+        if self.max_edges is not None:
+            _check_number("max_edges", self.max_edges, above=-1, integer=True)
+        if self.device != "auto" and not re.fullmatch(r"cpu|cuda(:\d+)?", str(self.device)):
+            raise ValueError(f"RelaxConfig.device must be 'auto', 'cpu' or 'cuda[:N]', not {self.device!r}")
 
     def resolved(self, device: str | None = None) -> RelaxConfig:
         """This config with the batch size and the edge cap filled in (`default_batch_size`,
@@ -87,6 +93,14 @@ class RelaxConfig:
 
 
 # batch size, edge cap and worker memory: measurements in docs/relaxation.md ("Defaults") and bench/RESULTS.md
+def _check_number(name: str, value, above: float, integer: bool = False) -> None:
+    """A finite number (an int where `integer`) greater than `above`, else a ValueError naming the field."""
+    kind_ok = isinstance(value, numbers.Integral if integer else numbers.Real)
+    if isinstance(value, bool) or not kind_ok or not math.isfinite(value) or value <= above:
+        kind = "an integer" if integer else "a finite number"
+        raise ValueError(f"RelaxConfig.{name} must be {kind} > {above}, not {value!r}")
+
+
 CPU_BATCH_SIZE = 32
 GPU_BATCH_SIZE = 128
 CPU_MAX_EDGES = 10_000

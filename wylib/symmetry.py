@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -117,11 +118,22 @@ def _raw_tables() -> dict[int, dict]:
     if path.exists():
         raw = json.loads(path.read_text())
     else:
+        try:  # found before the 30 s of work, not after it
+            path.parent.mkdir(parents=True, exist_ok=True)
+            writable = os.access(path.parent, os.W_OK | os.X_OK)
+        except OSError:
+            writable = False
+        if not writable:
+            warnings.warn(
+                f"cache directory {path.parent} is not writable: the Wyckoff tables are computed in memory "
+                "(about 30 s in every process); set WYLIB_CACHE_DIR to a writable directory to keep them",
+                stacklevel=2,
+            )
         raw = _compute_tables()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(raw))
-        tmp.replace(path)
+        if writable:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(raw))
+            tmp.replace(path)
     return {int(k): v for k, v in raw.items()}
 
 

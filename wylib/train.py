@@ -8,6 +8,7 @@ import json
 import math
 import os
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -91,14 +92,41 @@ def _write_history(history: list[dict], path: Path) -> None:
         w.writerows(history)
 
 
+class ModelFileError(ValueError):
+    """A run directory's file is missing or damaged (named in the message)."""
+
+
+class MissingRunFileError(ModelFileError, FileNotFoundError):
+    """A run directory lacks one of its files."""
+
+
+def load_weights(path: Path) -> dict:
+    """A `.pt` file saved by torch, its zip CRCs verified first (flipped bytes in a tensor otherwise load without a
+    word), then loaded with ``weights_only=True``; any fault is a `ModelFileError` naming the file."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()
+    except (OSError, zipfile.BadZipFile) as err:
+        raise ModelFileError(f"{path}: not a readable torch file ({type(err).__name__}: {err})") from None
+    if bad is not None:
+        raise ModelFileError(f"{path}: damaged (checksum of {bad!r} does not match); retrain or restore the file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch's own message would suggest unsafe loading
+        raise ModelFileError(f"{path}: cannot be loaded as weights ({type(err).__name__})") from None
+
+
 def load_run(run_dir: str | Path, device: str = "auto") -> tuple[WyckoffTransformer, Any, dict]:
     """Best model of a run directory -> (model in eval mode, vocabulary, config dict)."""
     run_dir = Path(run_dir)
+    missing = [f for f in ("config.json", "model.pt", "vocab.json") if not (run_dir / f).is_file()]
+    if missing:
+        raise MissingRunFileError(f"{run_dir} is not a trained run: missing {', '.join(missing)}")
     config = json.loads((run_dir / "config.json").read_text())
     model = WyckoffTransformer(ModelConfig.from_dict(config["model"]))
-    model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True))
-    vocab: Any = json.loads((run_dir / "vocab.json").read_text()) if (run_dir / "vocab.json").exists() else None
-    if isinstance(vocab, dict) and "elements" in vocab:
+    model.load_state_dict(load_weights(run_dir / "model.pt"))
+    vocab: Any = json.loads((run_dir / "vocab.json").read_text())
+    if isinstance(vocab, dict) and "elements" in vocab:  # else a test's hand-made vocabulary, as it was saved
         vocab = Vocabulary.from_dict(vocab)
     return model.to(resolve_device(device)).eval(), vocab, config
 
@@ -196,7 +224,7 @@ class Trainer:
             raise ValueError(f"ema_decay must be in [0, 1), not {cfg.ema_decay!r}")
         self.ema = _ema_copy(self.model) if cfg.ema_decay > 0 else None
         if self.ckpt_path.exists():
-            ck = torch.load(self.ckpt_path, map_location="cpu", weights_only=True)
+            ck = load_weights(self.ckpt_path)
             saved_model = ModelConfig.from_dict(ck["config"]["model"]).to_dict()  # retired switches dropped
             if ck["config"]["train"] != self.config["train"] or saved_model != self.config["model"]:
                 raise ValueError(f"{self.ckpt_path} was written with another configuration; use a new run_dir")
