@@ -84,5 +84,5 @@ def test_ruff_pinned_everywhere_and_run_by_ci():
     assert re.findall(r"ruff==(\S+?)[,;)\s]", hooks) == [version]
     assert "entry: ruff check" in hooks and "entry: ruff format" in hooks
     commands = [line for line in (REPO / "tests" / "run.sh").read_text().splitlines() if not line.startswith("#")]
-    lint = commands.index(".venv/bin/ruff check wylib tests scripts bench")
+    lint = commands.index(".venv/bin/ruff check wylib tests studies tools bench")
     assert lint < next(i for i, line in enumerate(commands) if "-m pytest" in line)
