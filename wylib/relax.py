@@ -74,7 +74,7 @@ class RelaxConfig:
             raise ValueError(f"RelaxConfig.phases must be a non-empty sequence of 'positions'/'cell': {self.phases}")
         _check_number("fmax", self.fmax, above=0)  # inf marked unrelaxed structures converged, NaN never stopped
         _check_number("symprec", self.symprec, above=0)  # NaN or negative segfaults spglib in the worker
-        _check_number("max_volume_ratio", self.max_volume_ratio, above=1)
+        _check_number("max_volume_ratio", self.max_volume_ratio, above=1, allow_inf=True)  # inf: no cell check
         _check_number("steps", self.steps, above=0, integer=True)  # 0 counted unrelaxed structures usable
         if self.batch_size is not None:
             _check_number("batch_size", self.batch_size, above=0, integer=True)
@@ -93,10 +93,11 @@ class RelaxConfig:
 
 
 # batch size, edge cap and worker memory: measurements in docs/relaxation.md ("Defaults") and bench/RESULTS.md
-def _check_number(name: str, value, above: float, integer: bool = False) -> None:
+def _check_number(name: str, value, above: float, integer: bool = False, allow_inf: bool = False) -> None:
     """A finite number (an int where `integer`) greater than `above`, else a ValueError naming the field."""
     kind_ok = isinstance(value, numbers.Integral if integer else numbers.Real)
-    if isinstance(value, bool) or not kind_ok or not math.isfinite(value) or value <= above:
+    finite = kind_ok and (math.isfinite(value) or (allow_inf and value == math.inf))
+    if isinstance(value, bool) or not kind_ok or not finite or value <= above:
         kind = "an integer" if integer else "a finite number"
         raise ValueError(f"RelaxConfig.{name} must be {kind} > {above}, not {value!r}")
 
