@@ -26,6 +26,7 @@ def test_gpu_check_tiny_cpu(tmp_path, monkeypatch):
     stale = tmp_path / "gc2" / "generated" / "relax.jsonl"  # a killed earlier run's records are not reused
     stale.parent.mkdir(parents=True)
     stale.write_text('{"id": "stale"}\n')
+    (tmp_path / "gc2" / gpu_check.OWN_MARKER).write_text("")  # as the killed run left it
     report = gpu_check.main([*args.split(), "--workers", "1", "--out", str(tmp_path / "gc2")])
     assert "stale" not in stale.read_text() and report["workers"] == 1 and report["batch_size"] == 32
     assert "train_s" not in report and report["n_relaxations"] >= 1 and report["n_samples_relaxed"] == 2
@@ -40,7 +41,7 @@ def test_gpu_check_checks_before_it_deletes(tmp_path):
     with pytest.raises(SystemExit, match="did not write"):
         gpu_check.main(["--device", "cpu", "--out", str(run)])
     if not torch.cuda.is_available():
-        (run / "gpu_check.json").write_text("{}")  # even an own dir is kept when the device is missing
+        (run / gpu_check.OWN_MARKER).write_text("")  # even an own dir is kept when the device is missing
         with pytest.raises(SystemExit, match="--device: device='cuda': CUDA is not available"):
             gpu_check.main(["--device", "cuda", "--out", str(run)])
     assert (run / "model" / "keep.txt").exists() and (run / "generated" / "keep.txt").exists()

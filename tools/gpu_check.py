@@ -16,8 +16,8 @@
    relaxations) is reported beside it.
 Every run starts from scratch: ``<out>/model`` (when training) and ``<out>/generated`` are deleted first, so
 that a killed earlier run's finished work is never timed as free; the device and the inputs are checked before
-that, and an ``--out`` that holds a model or generated set but no ``gpu_check.json`` (e.g. a pipeline run's out
-dir) is refused instead of cleared. Prints a table and writes
+that, and an ``--out`` that holds a model or generated set but not this tool's marker (e.g. a pipeline run's out
+dir: no `.gpu_check_out` marker) is refused instead of cleared. Prints a table and writes
 ``<out>/gpu_check.json``. Not a test (timings are machine facts): record results with machine, date and command
 in ``bench/RESULTS.md``.
 """
@@ -42,6 +42,7 @@ from wylib.sample import sample, spacegroup_counts
 from wylib.train import TrainConfig, load_run, train_dataset
 
 FULL_RELAXATIONS = 1000 * 6
+OWN_MARKER = ".gpu_check_out"  # written first: an out dir without it is somebody else's and is never cleared
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
     dev = str(check_arguments(args))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    (out / OWN_MARKER).write_text("written by tools/gpu_check.py: its model/ and generated/ are cleared on every run\n")
     for stale in ("model", "generated"):  # a timing never resumes: a killed earlier run's work would count as free
         if stale != "model" or args.run_dir is None:
             shutil.rmtree(out / stale, ignore_errors=True)
@@ -182,9 +184,9 @@ def check_arguments(args: argparse.Namespace):
         if missing:
             raise SystemExit(f"--run-dir {args.run_dir}: not a trained run (missing {', '.join(missing)})")
     out = Path(args.out)
-    if any((out / d).exists() for d in ("model", "generated")) and not (out / "gpu_check.json").exists():
+    if any((out / d).exists() for d in ("model", "generated")) and not (out / OWN_MARKER).exists():
         raise SystemExit(
-            f"--out {out} holds a model or generated set that this tool did not write (no gpu_check.json): "
+            f"--out {out} holds a model or generated set that this tool did not write (no {OWN_MARKER}): "
             "choose an empty or new directory; nothing was deleted"
         )
     return dev
