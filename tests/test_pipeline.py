@@ -297,3 +297,15 @@ def test_run_publishes_only_profiles_that_say_so(tmp_path, monkeypatch, publish)
     assert marker["parameters"] == calls[0] and {"seconds", "peak_rss_mib", "machine", "finished"} <= set(marker)
     assert published == ([(out, "t")] if publish else [])
     assert pipeline.run("t", out) == 0 and len(calls) == 1  # complete: skipped, not executed again
+
+
+def test_long_profiles_say_what_to_expect_before_they_start(tmp_path, monkeypatch, capsys):
+    import papermill
+
+    from wylib import pipeline
+
+    monkeypatch.setattr(pipeline, "load_profile", lambda name: {"expect": "takes 3 h here", "shared": {}})
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **k: None)
+    pipeline.run("t", tmp_path / "out", only=["01"])
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("[run_all] profile t takes 3 h here; this machine: ") and "gpu_check" in first

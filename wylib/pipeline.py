@@ -51,7 +51,7 @@ def check_profile(name: str, profile: dict, notebooks: list[Path]) -> None:
     """Before anything runs: every key of a profile is known, declared by a notebook and of its default's type
     (``device`` must exist here); SystemExit lists every fault."""
     numbers = {nb.stem[:2] for nb in notebooks}
-    errors = [f"unknown key {k!r}" for k in profile if k not in {"publish", "shared"} | numbers]
+    errors = [f"unknown key {k!r}" for k in profile if k not in {"publish", "shared", "expect"} | numbers]
     shared = profile.get("shared") or {}
     names = {nb: set(papermill.inspect_notebook(str(nb))) for nb in notebooks}
     anywhere = set().union(*names.values())
@@ -178,6 +178,13 @@ def run(profile_name: str, out_dir: Path, only: list[str] | None = None, force: 
     if unknown:
         raise SystemExit(f"unknown notebook number(s) {', '.join(unknown)} in --only; known: {', '.join(known)}")
     check_profile(profile_name, profile, notebook_paths())
+    if profile.get("expect"):
+        m = machine_info()
+        print(
+            f"[run_all] profile {profile_name} {profile['expect']}; this machine: {m['cpu']}, {m['cores']} cores, "
+            f"torch kernels {m['torch_cpu_capability']} (bash tools/gpu_check.sh projects the relax time here)",
+            flush=True,
+        )
     out_dir = out_dir if out_dir.is_absolute() else REPO / out_dir
     (out_dir / "notebooks").mkdir(parents=True, exist_ok=True)
     upstream = profile_name
