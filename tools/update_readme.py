@@ -102,13 +102,13 @@ def notebooks_line(info: dict, prefix: str = "") -> str:
 def headline(t: pd.DataFrame, info: dict) -> str:
     day, machine, gen = info["day"], info["machine"], info["generation"]
     caption = f"""Results of `bash run_all.sh --profile paper` on `mp_20_biternary_open` (MP-20, binary and ternary),
-run {day} on {machine}; bootstrap 95 % intervals. The first three rows use the same metric code,
-test split, train+val and CHGNet
-hull; the first two also the same pyXtal build and relaxation ({gen.get("trials")} trials per sample, lowest energy
-kept). S.U.N. rests on the relaxed structures ({gen.get("n_relax")} per model here, so its interval is wide); the
-KS statistics grow as a set shrinks, so rows of different size are not directly comparable on
-them. The paper's row comes from another hull and protocol and is not comparable on S.U.N. Full table:
-[docs/results.md](docs/results.md). {notebooks_line(info)}"""
+run {day} on {machine}; one training seed and one sampling seed (0), with bootstrap 95 % intervals over the
+samples (they do not include the spread over seeds). The first three rows use the same metric code, test split,
+train+val and CHGNet hull; the first two also the same pyXtal build and relaxation ({gen.get("trials")} trials
+per sample, lowest energy kept). S.U.N. rests on the relaxed structures ({gen.get("n_relax")} per model here, so
+its interval is wide); the KS statistics grow as a set shrinks, so rows of different size are not directly
+comparable on them. The paper's row comes from another hull and protocol and is not comparable on S.U.N.
+Full table: [docs/results.md](docs/results.md). {notebooks_line(info)}"""
     return f"""{START}
 {textwrap.fill(" ".join(caption.split()), width=118, break_on_hyphens=False)}
 
