@@ -7,7 +7,8 @@ the companion; then the time of one energy-forces-stress call of `--batch` struc
 it also relaxes the first K pyXtal trials of a `builds.jsonl` (paper protocol, `relax_to_jsonl`) once in one
 process and once with a pool of 2 workers (different batches, formed by timing) and counts the records that
 are not bit for bit the same; before that it times the same trials relaxed in one process without and with the
-companion (alternated twice), i.e. its cost on whole relaxations.
+companion (alternated twice), i.e. its cost on whole relaxations. `--companions 1 2 3 4` also counts the structures
+whose values alone with K companion graphs differ from the full batch (what `wylib.chgnet.MIN_GRAPHS` rests on).
 
     WYLIB_DATA_DIR=../shared/data .venv/bin/python -m bench.bench_companion --n 300 \
         --builds output/bench_relax/builds.jsonl --trials 48
@@ -35,6 +36,9 @@ def main() -> dict:
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument(
+        "--companions", type=int, nargs="*", default=[], help="also: each structure alone with K companion graphs"
+    )
     ap.add_argument("--builds", default=None)
     ap.add_argument("--trials", type=int, default=48)
     ap.add_argument("--out", default="output/bench_companion")
@@ -59,6 +63,12 @@ def main() -> dict:
             alone_differ=sum(not same(x, y) for x, y in zip(alone, full, strict=True)),
             last_of_pair_differ=sum(not same(x, y) for x, y in zip(last, full, strict=True)),
         )
+    if a.companions:  # how many graphs a call needs (wylib.chgnet.MIN_GRAPHS)
+        comp, own = chg.companion_graph(model), [model.graph_converter(s) for s in structures]
+        res["alone_with_k_companions_differ"] = {
+            k: sum(not same(chg.predict_efs(model, [g, *[comp] * k])[0], y) for g, y in zip(own, full, strict=True))
+            for k in a.companions
+        }
     graphs = [model.graph_converter(s) for s in structures[: a.batch]]
     pad = [*graphs, chg.companion_graph(model)]
     times: dict[bool, list[float]] = {False: [], True: []}
