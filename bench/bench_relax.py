@@ -8,7 +8,7 @@ cell, FixSymmetry).
 * baseline: the `relax_to_jsonl` process pool (`--workers` processes, 1 thread each), every trial
   relaxed to the end (exhaustive);
 * reference (`--part reference`, slow, resumable, `--shard i/n` splits it over processes): CHGNet's own
-  `StructOptimizer`, one trial at a time, same protocol (`wylib.relax.reference_relax`), all trials.
+  `StructOptimizer`, one trial at a time, same protocol (`bench.common.reference_relax`), all trials.
 
 Reports wall time per sample, peak RSS, FIRE steps, and for each sample whether the kept trial's final energy is
 within 10 meV/atom of the reference's lowest trial.
@@ -80,8 +80,9 @@ def reference(a, out: Path) -> None:
     """StructOptimizer, one trial at a time, every trial of this shard's samples; resumable."""
     from chgnet.model import StructOptimizer
 
+    from bench.common import reference_relax
     from wylib.chgnet import load_model
-    from wylib.relax import RelaxConfig, read_jsonl, reference_relax, too_close
+    from wylib.relax import RelaxConfig, read_jsonl, too_close
 
     i, n = (int(x) for x in a.shard.split("/"))
     samples, items = trial_items(a, out)

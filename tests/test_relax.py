@@ -143,11 +143,13 @@ def test_two_phase_protocol_is_struct_optimizer_step_for_step(model, tiny):
     energy of CHGNet's StructOptimizer run phase by phase on the same Atoms (`reference_relax`)."""
     from chgnet.model import StructOptimizer
 
+    from bench.common import reference_relax
+
     cfg = RelaxConfig(steps=8, batch_size=1)
     opt = StructOptimizer(model=chg.load_model(1), optimizer_class="FIRE")
     ours = {r.id: r for r in BatchRelaxer(cfg, model=model).relax(tiny)}
     for key, s in tiny:
-        energy, steps, final = rx.reference_relax(s, cfg, opt)
+        energy, steps, final = reference_relax(s, cfg, opt)
         assert len(final) == len(s) and np.isfinite(energy)
         assert ours[key].n_steps == steps
         assert ours[key].energy_per_atom == pytest.approx(energy, abs=1e-6)
@@ -196,14 +198,14 @@ def test_batch_size_follows_the_models_device(model):
 
 
 def test_worker_layout_and_batch_size_by_device():
-    from wylib.relax import default_batch_size, n_workers_for, worker_layout
+    from wylib.relax import n_workers_for, worker_layout
 
     assert RelaxConfig().batch_size is None and RelaxConfig().resolved().batch_size == 32
     assert RelaxConfig(batch_size=7).resolved().batch_size == 7
     assert RelaxConfig().max_edges is None and RelaxConfig().resolved().max_edges == 10_000
     assert RelaxConfig(device="cuda").resolved("cuda").max_edges == 0  # no cap on a GPU
     assert RelaxConfig(max_edges=0).resolved().max_edges == 0 and RelaxConfig(max_edges=5).resolved().max_edges == 5
-    assert default_batch_size("cpu") == 32 and default_batch_size("cuda:0") == 128
+    assert RelaxConfig().resolved("cpu").batch_size == 32 and RelaxConfig().resolved("cuda:0").batch_size == 128
     assert worker_layout("cpu", cpus=2, memory_gb=24) == 2  # these machines
     assert worker_layout("cuda", cpus=16, memory_gb=128) == 15  # one core left to the main process
     assert worker_layout("cuda", cpus=16, memory_gb=12) == 3  # 4 GB per GPU worker's host side

@@ -33,24 +33,23 @@ from tqdm.auto import tqdm
 from wylib.chgnet import Failure, evaluate, load_model
 from wylib.device import device_kind
 
-FLAGS = (
-    "converged",
-    "not_converged",
-    "nan_energy",
-    "exploded_cell",
-    "chgnet_error",
-    "atoms_too_close",
-)
+FLAGS = ("converged", "not_converged", "nan_energy", "exploded_cell", "chgnet_error", "atoms_too_close")
 USABLE_FLAGS = ("converged", "not_converged")  # a relaxed structure with an energy; the others are failures
 MIN_DISTANCE = 0.5  # A, shortest distance in a relaxed structure (H-H is 0.74 A; docs/relaxation.md)
 STUCK_AFTER_S = 120.0  # after a pool worker died, silence this long from the others means they are blocked
-TRACE_EVERY = 10  # a relaxation record keeps its energy every this many FIRE steps of each phase
 
 
 def too_close(structure: Structure, threshold: float = MIN_DISTANCE) -> float | None:
     """Shortest distance between two atoms (periodic images included) if below `threshold`, else None."""
     dist = structure.get_neighbor_list(threshold)[3]
     return float(dist.min()) if len(dist) else None
+
+
+def _collapsed(flag: str, structure: Structure) -> str | None:
+    """The atoms_too_close error of a usable relaxation whose structure has two atoms too close, else None."""
+    if flag in USABLE_FLAGS and (d := too_close(structure)) is not None:
+        return f"{flag}, but two atoms {d:.3f} A apart (< {MIN_DISTANCE} A)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -62,9 +61,9 @@ class RelaxConfig:
     phases: tuple[str, ...] = ("positions", "cell")
     symmetry: bool = True  # ase FixSymmetry constraint
     symprec: float = 0.01
-    batch_size: int | None = None  # structures per CHGNet call; None: `default_batch_size(device)`
+    batch_size: int | None = None  # structures per CHGNet call; None: by device (`resolved`)
     # graph edges (bonds + angles) per CHGNet call at most, a bigger structure alone; bounds a worker's memory
-    # (about 50 kB per edge on CPU). None: `default_max_edges(device)`; 0: no cap
+    # (about 50 kB per edge on CPU). None: by device (`resolved`); 0: no cap
     max_edges: int | None = None
     max_volume_ratio: float = 5.0  # flag exploded_cell beyond V/V0 > r or < 1/r
     device: str = "cpu"  # CHGNet device: "cpu", "cuda", or "auto" (CUDA when available)
@@ -76,25 +75,26 @@ class RelaxConfig:
         _check_number("symprec", self.symprec, above=0)  # NaN or negative segfaults spglib in the worker
         _check_number("max_volume_ratio", self.max_volume_ratio, above=1, allow_inf=True)  # inf: no cell check
         _check_number("steps", self.steps, above=0, integer=True)  # 0 counted unrelaxed structures usable
-        if self.batch_size is not None:
-            _check_number("batch_size", self.batch_size, above=0, integer=True)
-        if self.max_edges is not None:
-            _check_number("max_edges", self.max_edges, above=-1, integer=True)
+        _check_number("batch_size", self.batch_size, above=0, integer=True, optional=True)
+        _check_number("max_edges", self.max_edges, above=-1, integer=True, optional=True)
         if self.device != "auto" and not re.fullmatch(r"cpu|cuda(:\d+)?", str(self.device)):
             raise ValueError(f"RelaxConfig.device must be 'auto', 'cpu' or 'cuda[:N]', not {self.device!r}")
 
     def resolved(self, device: str | None = None) -> RelaxConfig:
-        """This config with the batch size and the edge cap filled in (`default_batch_size`,
-        `default_max_edges`) for `device` (default: its own)."""
-        device = device or self.device
-        batch = self.batch_size if self.batch_size is not None else default_batch_size(device)
-        edges = self.max_edges if self.max_edges is not None else default_max_edges(device)
+        """This config with the batch size and the edge cap filled in for `device` (default: its own): on CUDA
+        `GPU_BATCH_SIZE` and no cap (0), else `CPU_BATCH_SIZE` and `CPU_MAX_EDGES`."""
+        gpu = device_kind(device or self.device) == "cuda"
+        batch = self.batch_size if self.batch_size is not None else (GPU_BATCH_SIZE if gpu else CPU_BATCH_SIZE)
+        edges = self.max_edges if self.max_edges is not None else (0 if gpu else CPU_MAX_EDGES)
         return replace(self, batch_size=batch, max_edges=edges)
 
 
 # batch size, edge cap and worker memory: measurements in docs/relaxation.md ("Defaults") and bench/RESULTS.md
-def _check_number(name: str, value, above: float, integer: bool = False, allow_inf: bool = False) -> None:
-    """A finite number (an int where `integer`) greater than `above`, else a ValueError naming the field."""
+def _check_number(name: str, value, above: float, integer=False, allow_inf=False, optional=False) -> None:
+    """A finite number (an int where `integer`; None where `optional`) greater than `above`, else a ValueError
+    naming the field."""
+    if optional and value is None:
+        return
     kind_ok = isinstance(value, numbers.Integral if integer else numbers.Real)
     finite = kind_ok and (math.isfinite(value) or (allow_inf and value == math.inf))
     if isinstance(value, bool) or not kind_ok or not finite or value <= above:
@@ -108,19 +108,9 @@ CPU_MAX_EDGES = 10_000
 WORKER_MEMORY_GB = {"cpu": 2.5, "cuda": 4.0}  # host memory one relax worker may take, by device kind
 
 
-def default_batch_size(device: str) -> int:
-    """Structures per CHGNet call: `GPU_BATCH_SIZE` when `device` resolves to CUDA, else `CPU_BATCH_SIZE`."""
-    return GPU_BATCH_SIZE if device_kind(device) == "cuda" else CPU_BATCH_SIZE
-
-
-def default_max_edges(device: str) -> int:
-    """Graph edges per CHGNet call at most: `CPU_MAX_EDGES` on CPU, no cap (0) on a GPU."""
-    return 0 if device_kind(device) == "cuda" else CPU_MAX_EDGES
-
-
 def worker_layout(device: str = "auto", cpus: int | None = None, memory_gb: float | None = None) -> int:
     """Relax worker processes for this machine (`n_workers="auto"`)."""
-    kind = "cuda" if device_kind(device) == "cuda" else "cpu"
+    kind = device_kind(device)
     cpus = cpus or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()) or 1
     memory_gb = memory_gb if memory_gb is not None else _memory_gb()
     per_core = cpus - 1 if kind == "cuda" else cpus
@@ -156,7 +146,6 @@ class RelaxResult:
     volume_ratio: float | None = None
     structure: dict | None = None
     error: str | None = None
-    trace: list[list[float]] = field(default_factory=list)  # [phase, step, eV/atom] every TRACE_EVERY steps
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -214,7 +203,6 @@ class _Job:
         self.n_atoms = len(self.atoms)
         self.v0 = self.atoms.get_volume()
         self.phase, self.n_steps, self.opt = -1, [], None
-        self.trace: list[list[float]] = []
         self.result: RelaxResult | None = None
         if cfg.symmetry:
             try:
@@ -235,19 +223,10 @@ class _Job:
         v = self.atoms.get_volume() / self.v0
         e = float(energy) / self.n_atoms if energy is not None else None
         final = _structure(self.atoms) if flag != "chgnet_error" else None
-        if flag in USABLE_FLAGS and (d := too_close(final)) is not None:
-            flag, error = "atoms_too_close", f"{flag}, but two atoms {d:.3f} A apart (< {MIN_DISTANCE} A)"
-        self.result = RelaxResult(
-            self.key,
-            flag,
-            e,
-            list(self.n_steps),
-            fmax,
-            float(v),
-            final.as_dict() if final is not None else None,
-            error,
-            self.trace,
-        )
+        if final is not None and (collapsed := _collapsed(flag, final)) is not None:
+            flag, error = "atoms_too_close", collapsed
+        structure = final.as_dict() if final is not None else None
+        self.result = RelaxResult(self.key, flag, e, list(self.n_steps), fmax, float(v), structure, error)
 
     def advance(self, res: dict | Failure) -> None:
         """Feed this step's CHGNet result; then either finish or take one FIRE step."""
@@ -264,8 +243,6 @@ class _Job:
             self.next_phase()
         while True:  # as Dynamics.irun: converged?  else step
             grad = self.opt.optimizable.get_gradient()
-            if self.n_steps[-1] % TRACE_EVERY == 0:
-                self.trace.append([self.phase, self.n_steps[-1], round(float(energy) / self.n_atoms, 6)])
             if self.opt.gradient_converged(grad) or self.n_steps[-1] >= self.cfg.steps:
                 converged = self.opt.gradient_converged(grad)
                 if self.phase + 1 < len(self.cfg.phases):
@@ -446,14 +423,10 @@ def _relax_streaming(
 def read_jsonl(path: str | Path) -> list[dict]:
     """Records of a results file; a torn last line (killed writer) is ignored."""
     path = Path(path)
-    if not path.exists():
-        return []
     out = []
-    for line in path.read_text().splitlines():
-        try:
+    for line in path.read_text().splitlines() if path.exists() else []:
+        with contextlib.suppress(json.JSONDecodeError):
             out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
     return out
 
 
@@ -562,12 +535,8 @@ def checked(rec: dict) -> dict:
     """`rec`, or a copy flagged atoms_too_close if its flag is usable but its structure has two atoms
     closer than `MIN_DISTANCE` (records written before the check existed)."""
     if rec["flag"] in USABLE_FLAGS and isinstance(rec.get("structure"), dict):
-        if (d := too_close(Structure.from_dict(rec["structure"]))) is not None:
-            return {
-                **rec,
-                "flag": "atoms_too_close",
-                "error": f"{rec['flag']}, but two atoms {d:.3f} A apart (< {MIN_DISTANCE} A)",
-            }
+        if (collapsed := _collapsed(rec["flag"], Structure.from_dict(rec["structure"]))) is not None:
+            return {**rec, "flag": "atoms_too_close", "error": collapsed}
     return rec
 
 
@@ -587,23 +556,3 @@ def best_trials(records: Iterable[dict], sep: str = "/") -> dict[str, dict]:
         if cur is None or (usable(rec) and (not usable(cur) or rec["energy_per_atom"] < cur["energy_per_atom"])):
             best[sample] = rec
     return best
-
-
-def reference_relax(structure: Structure, config: RelaxConfig, optimizer) -> tuple[float, list[int], Structure]:
-    """CHGNet's own `StructOptimizer` (FIRE) through the protocol of `config`, one structure alone: the reference the
-    batched relaxer is checked against."""
-    atoms = AseAtomsAdaptor.get_atoms(structure)
-    if config.symmetry:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            atoms.set_constraint(FixSymmetry(atoms, symprec=config.symprec))
-    energy, steps = float("nan"), []
-    for phase in config.phases:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = optimizer.relax(
-                atoms, fmax=config.fmax, steps=config.steps, relax_cell=phase == "cell", verbose=False
-            )
-        traj = res["trajectory"]
-        energy, steps = float(traj.energies[-1]) / len(atoms), [*steps, len(traj.energies) - 2]
-    return energy, steps, _structure(atoms)

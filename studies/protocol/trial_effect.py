@@ -10,8 +10,8 @@ there, so trial 0 of each sample is the structure that the 1-trial protocol rela
 resumable: rerun the same command after a kill). The k-trial protocol is then the lowest-energy trial
 among trials 0..k-1 (sub-selection of the same run), scored with `wylib.evaluate` on this project's hull
 (uniqueness within each k-set, novelty against train+val). Writes studies/protocol/results/trial_effect.{csv,md}
-and studies/protocol/figures/trial_effect.{pdf,png}; each relaxation record keeps its energy trace
-(`wylib.relax.TRACE_EVERY`), which the trial-screen replay read (in git history at commit 0e4900e).
+and studies/protocol/figures/trial_effect.{pdf,png}. The trial-screen replay read each relaxation record's energy
+trace (`wylib.relax.TRACE_EVERY`, removed with it; both in git history at commit 0e4900e).
 """
 
 from __future__ import annotations
