@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from wylib.data import tokenize_split
 from wylib.device import resolve_device
 from wylib.model import MASK, PAD, STOP, WyckoffTransformer
+from wylib.targets import Target, TargetMasks, allowed_groups
 from wylib.tokens import WyckoffRepresentation
 from wylib.vocab import Vocabulary
 
@@ -236,6 +237,7 @@ def _sample_batch(
     gen: torch.Generator,
     cache_prefix: bool = True,
     max_elements: int | None = None,
+    target: Target | None = None,
 ) -> dict[str, torch.Tensor]:
     dev = sg.device
     B, L, M = len(sg), vocab.length, vocab.max_sites
@@ -245,9 +247,13 @@ def _sample_batch(
     n_sites = torch.full((B,), L, dtype=torch.int64, device=dev)
     active = torch.arange(B, device=dev)
     arity = None
+    tm = None if target is None else TargetMasks(target, vocab, grammar, sg.cpu())
     if model.cfg.arity:  # the number of distinct elements first; its log-prob joins position 0's element term
-        arity, lp, lpm = _draw(model.arity_logits(sg), None, temperature, gen)
+        a_ok = None if tm is None else tm.arity_mask(model.cfg.distinct_max + 1).to(dev)
+        arity, lp, lpm = _draw(model.arity_logits(sg), a_ok, temperature, gen)
         logp[:, 0, 0], logp_model[:, 0, 0] = lp, lpm
+    if tm is not None:
+        tm.set_arity(arity)
     if constrained:
         assert grammar is not None
         ss_ok, en_ok, dof = (grammar[k].to(dev) for k in ("site_symmetry_allowed", "enumeration_allowed", "dof"))
@@ -274,6 +280,8 @@ def _sample_batch(
                 allowed[:, 3:] = True
             if k > 0:
                 allowed[:, STOP] = True
+            if tm is not None:
+                allowed &= tm.element_mask(active.cpu()).to(dev)
         if max_elements is not None and k > 0:
             e_allowed = _cap_elements(raw, allowed, E[active, :k], max_elements)
         else:
@@ -300,6 +308,8 @@ def _sample_batch(
         raw = step_logits(1, torch.stack([e, m, m], -1))
         if constrained:
             avail = en_ok[a_sg] & ~used[active]  # (b, V_ss, V_en) free positions
+            if tm is not None:  # and those that keep the target reachable
+                avail &= tm.position_mask(active.cpu(), e.cpu()).to(dev)
             allowed = ss_ok[a_sg] & avail.any(-1)
             assert bool(allowed.any(-1).all()), "a group without a free Wyckoff position (cannot happen)"
         s, lp, lpm = _draw(raw, allowed, temperature, gen)
@@ -313,6 +323,8 @@ def _sample_batch(
         if constrained:
             fixed = dof[a_sg, s, c] == 0
             used[active[fixed], s[fixed], c[fixed]] = True
+            if tm is not None:
+                tm.update(active.cpu(), e.cpu(), grammar["multiplicity"][a_sg.cpu(), s.cpu(), c.cpu()], fixed.cpu())
     return {
         "element": E,
         "site_symmetry": S,
@@ -370,9 +382,23 @@ def sample(
     progress: bool = True,
     cache_prefix: bool = True,
     max_elements: int | None = None,
+    target: Target | None = None,
 ) -> SampleResult:
-    """Sample n Wyckoff representations (arguments: docs/model.md, `wylib.sample`)."""
+    """Sample n Wyckoff representations (arguments: docs/model.md, `wylib.sample`). With a `target`
+    (wylib.targets) decoding is grammar-constrained and every sample obeys it; the space groups are then drawn
+    from the distribution given (uniform if none) restricted to the groups in which the target is reachable."""
     _check_sample_args(n, temperature, batch_size)
+    groups_ok = None
+    if target is not None:
+        if max_elements is not None:
+            raise ValueError("max_elements and target cannot be combined: give the target's elements instead")
+        target.check(vocab, model.cfg.distinct_max if model.cfg.arity else None)
+        constrained = True
+        groups_ok = allowed_groups(target, vocab, vocab.grammar())
+        if not bool(groups_ok.any()):
+            raise ValueError(f"no space group can hold the target {target.as_dict()} within {vocab.max_sites} sites")
+        if spacegroups is None and spacegroup_distribution is None:
+            spacegroup_distribution = groups_ok.double()
     if max_elements is not None and (
         isinstance(max_elements, bool) or not isinstance(max_elements, int) or max_elements < 1
     ):
@@ -395,11 +421,17 @@ def sample(
                 "spacegroup_distribution must hold 231 finite non-negative weights indexed by group "
                 "number (index 0 unused) with a positive sum"
             )
+        if groups_ok is not None:
+            w = w * groups_ok
+            if float(w.sum()) <= 0:
+                raise ValueError(f"the target {target.as_dict()} is reachable in no group of positive weight")
         sg = torch.multinomial(w, n, replacement=True, generator=gen) if n else torch.zeros(0, dtype=torch.int64)
     else:
         raise ValueError("give spacegroups or spacegroup_distribution (e.g. wylib.sample.spacegroup_counts(dataset))")
     if n and (int(sg.min()) < 1 or int(sg.max()) > 230):
         raise ValueError("space group numbers must lie in 1..230")
+    if groups_ok is not None and n and not bool(groups_ok[sg].all()):
+        raise ValueError(f"space groups {sorted(set(sg[~groups_ok[sg]].tolist()))} cannot hold the target")
     if tuple(model.cfg.vocab_sizes) != tuple(vocab.sizes):
         raise ValueError(f"model vocabulary sizes {model.cfg.vocab_sizes} differ from the vocabulary's {vocab.sizes}")
     dev = resolve_device(str(device))
@@ -424,6 +456,7 @@ def sample(
                 gen,
                 cache_prefix,
                 max_elements,
+                target,
             )
             parts.append({k: v.cpu() for k, v in batch.items()})
     finally:
@@ -458,5 +491,6 @@ def sample(
         temperature=float(temperature),
         constrained=constrained,
         seed=int(seed),
-        meta={"batch_size": batch_size, "device": str(dev), "max_elements": max_elements},
+        meta={"batch_size": batch_size, "device": str(dev), "max_elements": max_elements}
+        | ({} if target is None else {"target": target.as_dict()}),
     )
