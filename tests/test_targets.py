@@ -81,7 +81,8 @@ def _random_targets(vocab, n: int = 10, seed: int = 0) -> list[Target]:
             out.append(Target(elements=frozenset(system), required=frozenset(system[:1]), max_atoms=cap))
         elif kind == 2:  # a random exact composition
             a, b = rng.sample(common, 2)
-            out.append(Target.parse(composition=f"{a}{rng.randint(1, 3)}{b}{rng.randint(1, 4)}", max_atoms=40))
+            z = rng.choice([None, "2,4"])
+            out.append(Target.parse(composition=f"{a}{rng.randint(1, 3)}{b}{rng.randint(1, 4)}", max_atoms=40, z=z))
         else:  # a composition in a group set, capped
             formula = rng.choice(["Li2MnO3", "NaCl", "SrTiO3"])
             out.append(Target.parse(composition=formula, spacegroups="225,221,62,12,2"))
@@ -102,6 +103,14 @@ def test_perovskite_in_pm3m_uses_the_special_positions(default_run):
     _obeys(target, res)
     for rep in res.representations:
         assert sorted(s.label for s in rep.sites) in (["1a", "1b", "3c"], ["1a", "1b", "3d"])
+
+
+def test_rock_salt_with_four_formula_units_in_fm3m(default_run):
+    model, vocab = default_run
+    target = Target.parse(composition="NaCl", spacegroups="225", z="4")
+    res = sample(model, vocab, 40, target=target, seed=0, progress=False, device="cpu")
+    _obeys(target, res)
+    assert all(sorted(s.label for s in rep.sites) == ["4a", "4b"] for rep in res.representations)
 
 
 def test_targets_on_a_model_without_arity():
@@ -144,7 +153,9 @@ def test_no_solution_is_a_clear_error_and_fast(default_run):
         (dict(), "empty target"),
         (dict(elements=""), "empty target"),
         (dict(spacegroups="231"), "1..230"),
-        (dict(spacegroups="Fm-3m"), "numbers 1..230"),
+        (dict(spacegroups="Fm-3m"), "whole numbers separated by commas"),
+        (dict(composition="NaCl", z="0"), "formula units must be integers >= 1"),
+        (dict(composition="NaCl", z="4", max_atoms=6), "more than max_atoms=6"),
         (dict(composition="Li2MnO3", max_atoms=5), "6 atoms per formula unit, more than max_atoms=5"),
         (dict(composition="Li2MnO3", elements="Li,O"), "outside the elements"),
         (dict(elements="Li,O", required="Mn"), "not among the elements"),

@@ -16,9 +16,12 @@ from wylib.model import STOP
 from wylib.symmetry import wyckoff_tables
 from wylib.tokens import WyckoffRepresentation
 
-DEFAULT_MAX_ATOMS = 80  # z cap of a composition without max_atoms: MP-20 cells hold <= 20 atoms, x4 when centred
+# atoms cap of a composition without max_atoms or formula_units: 90th percentile of the conventional cells of
+# mp_20_biternary_open/train (median 16, max 80); the decoder tends to fill the cell up to the cap (docs/usage.md)
+DEFAULT_MAX_ATOMS = 32
 MAX_MULT = 192  # largest Wyckoff multiplicity (Fm-3m, general position)
 INF = math.inf
+Ints = tuple[int, ...]
 
 
 def _ints(text: str | int | list | frozenset | None) -> frozenset[int] | None:
@@ -28,7 +31,7 @@ def _ints(text: str | int | list | frozenset | None) -> frozenset[int] | None:
     try:
         return frozenset(int(p) for p in parts if p != "")
     except ValueError:
-        raise ValueError(f"space groups must be numbers 1..230 separated by commas, not {text!r}") from None
+        raise ValueError(f"expected whole numbers separated by commas, not {text!r}") from None
 
 
 def _symbols(text: str | list | frozenset | None) -> frozenset[str] | None:
@@ -50,9 +53,12 @@ class Target:
     composition: Composition | None = None
     max_atoms: int | None = None
     max_sites: int | None = None
+    formula_units: frozenset[int] | None = None  # allowed z of a composition (None: every z within the atom cap)
 
     @classmethod
-    def parse(cls, spacegroups=None, elements=None, required=None, composition=None, max_atoms=None, max_sites=None):
+    def parse(
+        cls, spacegroups=None, elements=None, required=None, composition=None, max_atoms=None, max_sites=None, z=None
+    ) -> Target:
         """From strings as on the command line: "225" or "225,221"; "Li,Mn,O" (or "Li-Mn-O"); "Li2MnO3"."""
         comp = None
         if composition is not None and not isinstance(composition, Composition):
@@ -63,7 +69,7 @@ class Target:
         elif composition is not None:
             comp = composition
         req = _symbols(required) or frozenset()
-        return cls(_ints(spacegroups), _symbols(elements), req, comp, max_atoms, max_sites)
+        return cls(_ints(spacegroups), _symbols(elements), req, comp, max_atoms, max_sites, _ints(z))
 
     def __post_init__(self) -> None:
         if all(v in (None, frozenset()) for v in (self.spacegroups, self.elements, self.required, self.composition)):
@@ -93,7 +99,9 @@ class Target:
             if any(abs(c - round(c)) > 1e-8 or c <= 0 for c in counts):
                 raise ValueError(f"the composition {self.composition.formula} has non-integer amounts")
             n = self.formula_atoms
-            if n > self.atom_cap:
+            if self.formula_units is not None and (not self.formula_units or min(self.formula_units) < 1):
+                raise ValueError(f"formula units must be integers >= 1, not {sorted(self.formula_units)}")
+            if n * min(self.formula_units or [1]) > self.atom_cap:
                 cap = f"max_atoms={self.max_atoms}" if self.max_atoms else f"the default cap of {DEFAULT_MAX_ATOMS}"
                 raise ValueError(f"{self.composition.reduced_formula} has {n} atoms per formula unit, more than {cap}")
 
@@ -108,7 +116,9 @@ class Target:
 
     @property
     def atom_cap(self) -> int | float:
-        return self.max_atoms or (DEFAULT_MAX_ATOMS if self.composition is not None else INF)
+        if self.max_atoms or self.composition is None:
+            return self.max_atoms or INF
+        return self.formula_atoms * max(self.formula_units) if self.formula_units else DEFAULT_MAX_ATOMS
 
     def as_dict(self) -> dict:
         return {
@@ -118,6 +128,7 @@ class Target:
             "composition": self.composition.reduced_formula if self.composition is not None else None,
             "max_atoms": self.max_atoms,
             "max_sites": self.max_sites,
+            "formula_units": sorted(self.formula_units) if self.formula_units else None,
         }
 
     def check(self, vocab, distinct_max: int | None = None) -> None:
@@ -147,7 +158,7 @@ class Target:
         if self.composition is not None:
             f = self.formula
             z = counts.get(next(iter(f)), 0) // f[next(iter(f))]
-            if z < 1 or counts != {e: z * c for e, c in f.items()}:
+            if z < 1 or counts != {e: z * c for e, c in f.items()} or z not in (self.formula_units or {z}):
                 out.append(f"composition {counts}")
         if sum(counts.values()) > self.atom_cap:
             out.append(f"{sum(counts.values())} atoms")
@@ -201,14 +212,12 @@ def min_sites(free: tuple[int, ...], mults: tuple[int, ...], avail: tuple[int, .
 
 
 @cache
-def composition_reachable(
-    group: int, avail: tuple[int, ...], placed: tuple[int, ...], ratio: tuple[int, ...], zmax: int, sites: float
-) -> bool:
-    """Can placed[i] atoms of element i be completed to z * ratio[i] for some z in 1..zmax with at most `sites`
+def composition_reachable(group: int, avail: Ints, placed: Ints, ratio: Ints, zs: Ints, sites: float) -> bool:
+    """Can placed[i] atoms of element i be completed to z * ratio[i] for some z in zs with at most `sites`
     more sites, given the DoF-0 positions still available (exact)?"""
     free, mults, _ = group_signature(group)
     zmin = max(1, *(-(-p // r) for p, r in zip(placed, ratio, strict=True)))
-    for z in range(zmin, zmax + 1):
+    for z in (z for z in zs if z >= zmin):
         if min_sites(free, mults, avail, tuple(sorted(z * r - p for p, r in zip(placed, ratio, strict=True)))) <= sites:
             return True
     return False
@@ -240,7 +249,8 @@ class TargetMasks:
         if target.composition is not None:
             self.comp_el = list(target.formula)
             self.ratio = tuple(target.formula.values())
-            self.zmax = int(target.atom_cap // target.formula_atoms)
+            zmax = int(target.atom_cap // target.formula_atoms)
+            self.zs = tuple(sorted(z for z in (target.formula_units or range(1, zmax + 1)) if z <= zmax))
             self.placed = [(0,) * len(self.ratio) for _ in self.sg]
         else:
             self.present: list[frozenset[str]] = [frozenset() for _ in self.sg]
@@ -252,7 +262,7 @@ class TargetMasks:
         if sites_left < 0 or atoms > self.t.atom_cap:
             return False
         if self.t.composition is not None:
-            return composition_reachable(g, avail, placed_or_present, self.ratio, self.zmax, sites_left)
+            return composition_reachable(g, avail, placed_or_present, self.ratio, self.zs, sites_left)
         q = len(self.t.required - placed_or_present)
         need = q if arity is None else arity - len(placed_or_present)
         if need < q or need > sites_left or need > len(self.pool - placed_or_present):
@@ -310,7 +320,7 @@ class TargetMasks:
                 kinds = [frozenset([e]) for e in self.comp_el]
                 p = self.placed[i]
                 z = p[0] // self.ratio[0]
-                done = z >= 1 and p == tuple(z * x for x in self.ratio)
+                done = z in self.zs and p == tuple(z * x for x in self.ratio)
             else:  # elements of one kind (present / required / other) behave alike: one representative each
                 pres, req = self.present[i], self.t.required
                 kinds = [s for s in (self.pool - pres - req, pres, req - pres) if s]
