@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from dataclasses import astuple
 
 import numpy as np
 import pytest
@@ -50,5 +51,5 @@ def test_shipped_reference_table():
     assert text.startswith("# CHGNet reference energies") and "chgnet" in text
     h = hull.default_hull()
     assert {"O", "Fe", "Li", "H", "N"} <= set(h.elements)
-    e, n, complete = hull.e_above_hull("Fe2O3", h.elements["Fe"] * 0.4 + h.elements["O"] * 0.6)
+    e, n, complete = astuple(h.e_above_hull("Fe2O3", h.elements["Fe"] * 0.4 + h.elements["O"] * 0.6))
     assert e > 0 and n >= 1 and complete  # the element tie line is far above iron oxides

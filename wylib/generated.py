@@ -5,27 +5,15 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from ase.io import write as ase_write
 from pymatgen.core import Structure
-from pymatgen.io.ase import AseAtomsAdaptor
-from pymatgen.io.cif import CifWriter
 
 from wylib.build import build_many, count_failures, trial_seed
-from wylib.relax import (
-    RelaxConfig,
-    best_trials,
-    end_torn_line,
-    n_workers_for,
-    read_jsonl,
-    relax_to_jsonl,
-    usable,
-)
+from wylib.relax import RelaxConfig, best_trials, end_torn_line, n_workers_for, read_jsonl, relax_to_jsonl, usable
 from wylib.sample import SampleResult, sample, spacegroup_counts
 from wylib.tokens import WyckoffRepresentation
 from wylib.train import load_run
@@ -305,29 +293,3 @@ def load_table(path: str | Path) -> pd.DataFrame:
 def structures(table: pd.DataFrame, column: str = "structure") -> list[Structure | None]:
     """pymatgen Structures of a structure column (None where missing)."""
     return [Structure.from_dict(d) if isinstance(d, dict) else None for d in table[column]]
-
-
-def export_cif_zip(table: pd.DataFrame, path: str | Path, column: str = "structure") -> int:
-    """Write `<sample_id>.cif` for every row with a structure into a zip; returns the count."""
-    n = 0
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for sid, s in zip(table["sample_id"], structures(table, column), strict=True):
-            if s is not None:
-                zf.writestr(f"{sid}.cif", str(CifWriter(s)))
-                n += 1
-    return n
-
-
-def export_extxyz(table: pd.DataFrame, path: str | Path, column: str = "structure") -> int:
-    """Write all structures to one extxyz file with sample_id, energy_per_atom, flag in
-    each frame's info; returns the count."""
-    frames = []
-    for row, s in zip(table.itertuples(), structures(table, column), strict=True):
-        if s is None:
-            continue
-        atoms = AseAtomsAdaptor.get_atoms(s)
-        energy = float(row.energy_per_atom) if row.energy_per_atom is not None else float("nan")
-        atoms.info.update(sample_id=str(row.sample_id), flag=str(row.flag), energy_per_atom=energy)
-        frames.append(atoms)
-    ase_write(str(path), frames, format="extxyz")
-    return len(frames)

@@ -1,5 +1,4 @@
-"""CHGNet reference energies, a convex hull per chemical system, and E_hull (the run-time lookup). Method:
-docs/relaxation.md."""
+"""CHGNet reference energies, a convex hull per chemical system, E_hull (the run-time lookup): docs/relaxation.md."""
 
 from __future__ import annotations
 
@@ -45,12 +44,9 @@ def reference_frame() -> pd.DataFrame:
     return df
 
 
-# ----------------------------------------------------------------------------- hull
 @dataclass(frozen=True)
 class HullResult:
-    """E_hull (eV/atom, negative below the hull); the number of reference compounds (not
-    elements) whose elements lie within the chemical system; whether every pair of its
-    elements has at least one reference compound of exactly that pair (True for unaries)."""
+    """E_hull (eV/atom, negative below the hull) with the coverage of its chemical system (docs/relaxation.md)."""
 
     e_hull: float
     n_reference_compounds: int
@@ -114,12 +110,6 @@ class ReferenceHull:
 @lru_cache(maxsize=1)
 def default_hull() -> ReferenceHull:
     return ReferenceHull.from_csv(RESOURCE)
-
-
-def e_above_hull(composition: Composition | Structure | str, energy_per_atom: float) -> tuple[float, int, bool]:
-    """(E_hull, n_reference_compounds_in_system, complete_binary_subsystems) on the shipped table."""
-    r = default_hull().e_above_hull(composition, energy_per_atom)
-    return r.e_hull, r.n_reference_compounds, r.complete_binary_subsystems
 
 
 def e_above_hull_table(

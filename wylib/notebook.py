@@ -1,9 +1,4 @@
-"""Parameter checks for the numbered notebooks under papermill, which only warns about a misspelled name.
-
-`check_parameters`, called after a notebook's ``# parameters`` cell, raises if papermill's injected
-``# Parameters`` cell sets an undeclared name or a value unlike its default's type (or a missing ``device``);
-the pipeline checks profiles with `parameter_errors`. Outside IPython it does nothing.
-"""
+"""Parameter checks for the numbered notebooks under papermill, which only warns about a wrong name (docs/usage.md)."""
 
 from __future__ import annotations
 
@@ -113,8 +108,7 @@ def check_parameters() -> None:
     declared, injected = _parameter_cells([c for c in ip.user_ns.get("In", []) if isinstance(c, str)])
     if declared is None:
         return
-    unknown = sorted(injected - assigned_names(declared))
-    if unknown:
+    if unknown := sorted(injected - assigned_names(declared)):
         names = sorted(assigned_names(declared))
         raise UnknownParameterError(f"unknown notebook parameter(s) {unknown}; this notebook declares {names}")
     errors = parameter_errors({k: ip.user_ns[k] for k in injected if k in ip.user_ns}, declared)
