@@ -31,6 +31,25 @@ def _run_all(out: Path, timeout: int = 2400) -> subprocess.CompletedProcess:
     )
 
 
+def _check_table1(results: Path) -> None:
+    """Issue 32 on the chain's own tables: every published interval holds its estimate, the seed row and the
+    seed and equal-size tables exist (smoke: 2 sampling seeds)."""
+    import pandas as pd
+
+    from wylib.evaluate import METRICS
+
+    t = pd.read_csv(results / "table1.csv")
+    for _, row in t.iterrows():
+        for k, _, _ in METRICS:
+            if pd.notna(row[f"{k}_low"]):
+                assert row[f"{k}_low"] <= row[k] <= row[f"{k}_high"], (row["row"], k)
+    assert "seeds" in set(t["source"])
+    seeds = pd.read_csv(results / "table1_seeds.csv")
+    assert {"seed 0", "seed 1", "mean", "sd"} <= set(seeds.columns)
+    assert (results / "table1_equal_size.md").exists()
+    assert "construction: ours; authors' model" in (results / "table1.md").read_text()
+
+
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("smoke")
@@ -54,6 +73,7 @@ def test_smoke_profile_runs_every_notebook(smoke_run):
     if "05_evaluation" in present:
         assert (out / "results" / "table1.csv").exists() and (out / "results" / "table1.md").exists()
         assert "Table 1" in stdout
+        _check_table1(out / "results")
         if (out / "results" / "sun_known.csv").exists():  # the same-protocol comparison ran: so did the corrected one
             unseen = (out / "results" / "sun_unseen_same_protocol.csv").read_text()
             assert "own training data" in unseen and "all of MP-20 and MPTS-52" in unseen
@@ -147,7 +167,7 @@ def test_mp_20_profile_validates_for_every_notebook(tmp_path, monkeypatch):
     notebooks = pipeline.notebook_paths()
     assert [p.stem for p in notebooks] == EXPECTED_NOTEBOOKS
     for notebook in notebooks:
-        params = pipeline.parameters_for(notebook, profile, tmp_path / "mp_20")
+        params = pipeline.profile_parameters(notebook, profile, tmp_path / "mp_20")
         assert params["dataset"] == "mp_20" and params["out_dir"] == str(tmp_path / "mp_20"), notebook.name
     assert all(data.REGISTRY["mp_20"][s].url for s in ("train", "val", "test"))  # downloadable when online
     calls = []

@@ -1,10 +1,7 @@
 """Run the numbered notebooks in order through papermill under a profile of ``notebooks/profiles.yml`` (run_all.sh).
 
-Each notebook gets the parameters it declares, plus ``out_dir`` and ``run_dir`` (``<out_dir>/model``). Its
-executed copy goes to ``<out_dir>/notebooks/`` with a ``.done.json`` marker (fingerprint of notebook, parameters
-and the notebooks before it; wall time; peak RSS of pipeline, kernel and workers); a rerun skips notebooks whose
-marker matches. A profile with ``publish: true`` copies its results, figures and executed notebooks (each under
-2 MB) to ``results/<profile>/``, ``figures/<profile>/`` and ``notebooks/<profile>/``.
+Executed copies and their ``.done.json`` markers go to ``<out_dir>/notebooks/``; a rerun skips notebooks whose marker
+matches; ``publish: true`` profiles are copied to ``results/``, ``figures/``, ``notebooks/<profile>/`` (docs/usage.md).
 """
 
 from __future__ import annotations
@@ -63,23 +60,17 @@ def check_profile(name: str, profile: dict, notebooks: list[Path]) -> None:
         raise SystemExit(f"profile {name!r} in notebooks/profiles.yml: " + "; ".join(errors))
 
 
-def profile_parameters(notebook: Path, profile: dict) -> dict:
-    """Shared + per-notebook parameters of the profile, restricted to those the notebook declares."""
+def profile_parameters(notebook: Path, profile: dict, out_dir: Path | None = None) -> dict:
+    """Shared + per-notebook parameters of the profile, with ``out_dir`` and ``run_dir`` (``<out_dir>/model``) when
+    `out_dir` is given, restricted to those the notebook declares."""
     declared = set(papermill.inspect_notebook(str(notebook)))
     specific = profile.get(notebook.stem[:2], {}) or {}
-    unknown = sorted(set(specific) - declared)
-    if unknown:
+    if unknown := sorted(set(specific) - declared):
         raise SystemExit(f"profile parameters {unknown} are not declared by {notebook.name}")
     params = {**profile.get("shared", {}), **specific}
+    if out_dir is not None:
+        params.update(out_dir=str(out_dir), run_dir=str(out_dir / "model"))
     return {k: v for k, v in params.items() if k in declared}
-
-
-def parameters_for(notebook: Path, profile: dict, out_dir: Path) -> dict:
-    """`profile_parameters` plus ``out_dir`` and ``run_dir`` (``<out_dir>/model``) where the notebook declares them."""
-    declared = set(papermill.inspect_notebook(str(notebook)))
-    params = profile_parameters(notebook, profile)
-    params.update({k: v for k, v in (("out_dir", str(out_dir)), ("run_dir", str(out_dir / "model"))) if k in declared})
-    return params
 
 
 def fingerprint(notebook: Path, params: dict, upstream: str) -> str:
@@ -190,7 +181,7 @@ def run(profile_name: str, out_dir: Path, only: list[str] | None = None, force: 
     upstream = profile_name
     missing: list[str] = []  # earlier notebooks not complete in out_dir and not selected by --only
     for notebook in notebook_paths():
-        params = parameters_for(notebook, profile, out_dir)
+        params = profile_parameters(notebook, profile, out_dir)
         marker = out_dir / "notebooks" / f"{notebook.stem}.done.json"
         key = fingerprint(notebook, params, upstream)
         upstream = key

@@ -4,10 +4,7 @@
         --out output/sweep
     python -m wylib.sweep --notebook 02 --profile paper --grid train_fraction=0.25,0.5 --out output/lc
 
-Each combination of the ``--grid`` values runs the notebook into ``<out>/<tag>/`` (its ``out_dir``) with the
-``--profile``'s parameters, then ``--set``'s, then the point's; complete points are skipped (`wylib.pipeline`).
-``<out>/sweep.csv``/``.md`` get one row per point: for notebook 04 its Table 1 metrics, otherwise wall time, peak
-memory and the trained model's NLLs where it wrote one.
+What each point gets and what ``<out>/sweep.csv``/``.md`` hold: docs/usage.md, "Parameter sweeps".
 """
 
 from __future__ import annotations
