@@ -194,8 +194,11 @@ def test_table_markdown_and_files(reps, refs, tmp_path):
     }
     assert t.loc[1, "validity"] == 97 and math.isnan(t.loc[1, "validity_low"])
     md = to_markdown(t)
-    assert "| Formal validity % ↑ | 100.0 [100.0, 100.0] | 97.0 | 72.0 | – |" in md
-    assert "| Metric | gen | WyckoffTransformer (paper, published) | WyCryst (paper, published) |" in md
+    assert "| Formal validity % ↑ | 100.0 [100.0, 100.0] | 97.0 | 72.0 | – | learned" in md
+    assert (
+        "| Metric | gen | WyckoffTransformer (paper as published: their data, hull and protocol) | "
+        "WyCryst (paper as published: their data, hull and protocol) |" in md
+    )
     missing = to_markdown(table1([Row("mine", "missing", {}, notes=["no generated set"])]))
     assert "| Num sites KS ↓ | – |" in missing and "| n_samples | – |" in missing
     assert "**mine**: no generated set" in missing
@@ -246,7 +249,7 @@ def test_rows_and_sets_are_addressed_by_id():
     assert EvaluatedSet("ours", [], name="k = 1").name == "k = 1"
     assert Row("ours", "missing", {}).name == "WyckoffTransformer (this repo)"
     published = {r.id: r for r in published_rows()}
-    assert set(published) == set(paper.TABLE1) and published["paper_test"].name == "Test dataset (paper, published)"
+    assert set(published) == set(paper.TABLE1) and "their" in published["paper_test"].name
     assert published["paper_wyformer"].value("sun_paper") == 38.7
 
 
@@ -380,3 +383,77 @@ def test_sun_difference_hand_computed():
     assert d["sent to 3D"].difference.value == pytest.approx(100 * (2 / 4 - 1 / 4))
     assert (d["sent to 3D"].k_a, d["sent to 3D"].n_a) == (2, 4)
     assert 0 < d["sent to 3D"].p_value <= 1
+
+
+def test_centered_interval_holds_a_biased_estimate():
+    """KS of a set against itself is 0, every resampled set is farther: the percentile interval lies above 0, the
+    centered one (what Table 1 publishes) holds it; for an unbiased mean both agree closely."""
+    from wylib.metrics import bootstrap_ci, ks_statistic
+
+    a = np.repeat(np.arange(1, 9), [5, 40, 30, 20, 10, 6, 3, 1]).astype(float)
+    idx = np.arange(len(a))
+    old = bootstrap_ci(lambda i: ks_statistic(a[i], a), idx, n_boot=300, seed=1)
+    new = bootstrap_ci(lambda i: ks_statistic(a[i], a), idx, n_boot=300, seed=1, method="centered", bounds=(0, 1))
+    assert old.value == 0 and old.low > 0  # the defect of issue 32
+    assert new.low == 0 <= new.value <= new.high and new.high > 0
+    flags = (a > 3).astype(float)
+    p = bootstrap_ci(lambda i: flags[i].mean(), idx, n_boot=300, seed=1)
+    c = bootstrap_ci(lambda i: flags[i].mean(), idx, n_boot=300, seed=1, method="centered")
+    assert c.low <= c.value <= c.high and abs(c.low - p.low) < 0.02 and abs(c.high - p.high) < 0.02
+    with pytest.raises(ValueError, match="method"):
+        bootstrap_ci(np.mean, idx, method="bca")
+
+
+def test_every_table1_interval_holds_its_estimate(reps, refs):
+    sets = [EvaluatedSet("gen", [reps["nacl"], reps["srtio3"], reps["cscl"], None]), EvaluatedSet("test", refs.test)]
+    for s in sets:
+        row, _ = evaluate_set(s, refs, n_bootstrap=50)
+        for k, ci in row.metrics.items():
+            if np.isfinite(ci.low):
+                assert ci.low <= ci.value <= ci.high, (s.id, k, ci)
+
+
+def test_seed_row_and_table_hand_computed():
+    from wylib.evaluate import seed_row, seed_table
+    from wylib.metrics import CI
+
+    rows = [Row("ours", "computed", {"sites_ks": CI(v, v, v), "validity": CI(99.0, 98, 100)}) for v in (0.1, 0.2, 0.6)]
+    r = seed_row(rows)
+    assert r.id == "ours_seeds" and r.source == "seeds" and "3 sampling seeds" in r.notes[0]
+    assert r.metrics["sites_ks"].value == pytest.approx(0.3) and r.metrics["sites_ks"].low == 0.1
+    assert r.metrics["sites_ks"].high == 0.6 and math.isnan(r.value("dof_ks"))
+    t = seed_table(rows, [0, 1, 2]).set_index("metric")
+    assert list(t.index) == ["validity", "sites_ks"] and t.loc["sites_ks", "seed 2"] == 0.6
+    assert t.loc["sites_ks", "sd"] == pytest.approx(np.std([0.1, 0.2, 0.6], ddof=1))
+
+
+def test_equal_size_table(reps, refs):
+    from wylib.evaluate import DISTANCES, equal_size_table
+
+    small, _ = evaluate_set(EvaluatedSet("a", [reps["nacl"], reps["cscl"]], statistics_on="all"), refs, n_bootstrap=0)
+    big, _ = evaluate_set(
+        EvaluatedSet("b", [reps["nacl"]] * 3 + [reps["srtio3"]] * 3, statistics_on="all"), refs, n_bootstrap=0
+    )
+    t = equal_size_table([small, big, Row("p", "published", {})], refs, size=2, n_repeats=50).set_index("row")
+    assert list(t.index) == ["a", "b"] and t.loc["a", "subsets"] == 0 and t.loc["b", "subsets"] == 50
+    assert t.loc["a", "sites_ks"] == pytest.approx(small.value("sites_ks"))  # taken whole
+    # b at size 2: both NaCl (KS 0.5), both SrTiO3 (0.5) or one each (0): mean between, range within
+    assert 0 < t.loc["b", "sites_ks"] < 0.5 and t.loc["b", "sites_ks_low"] == 0 and t.loc["b", "sites_ks_high"] == 0.5
+    assert all(k in t.columns for k in DISTANCES)
+
+
+def test_construction_column_matches_the_default_model():
+    """Every Table 1 metric says how it arises; the claims match what runs/default and notebook 04 do."""
+    import inspect
+
+    from wylib import generated
+    from wylib.evaluate import CONSTRUCTION, METRICS
+    from wylib.model import ModelConfig
+
+    assert set(CONSTRUCTION) == {k for k, _, _ in METRICS}
+    assert ModelConfig.default().arity and CONSTRUCTION["elements_ks"][0].startswith("enforced")
+    assert ModelConfig.default().grammar_bias and "Wyckoff tables" in CONSTRUCTION["validity"][0]
+    src = inspect.signature(generated.draw_samples).parameters
+    assert src["constrained"].default is False and "free decoding" in CONSTRUCTION["validity"][0]
+    assert "spacegroup_distribution=counts" in inspect.getsource(generated.draw_samples)
+    assert all(CONSTRUCTION[k][0].startswith("prior") for k in ("p1", "sg_chi2", "sg_chi2_corrected"))

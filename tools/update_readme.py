@@ -29,10 +29,12 @@ START, END = "<!-- headline:start -->", "<!-- headline:end -->"
 # (row id of wylib.evaluate, label in the headline table)
 HEADLINE_ROWS = [
     ("ours", "**WyckoffTransformer, this repo** (our protocol, our hull)"),
+    ("ours_seeds", "the same model, mean [min, max] over the sampling seeds (Wyckoff level)"),
     ("authors_our_protocol", "authors' released genes, 2-3 el., through our build + relaxation"),
     ("authors_relaxed", "authors' released relaxed set, 2-3 el. (their protocol, our hull)"),
-    ("paper_wyformer", "paper as published (**their hull and protocol**)"),
+    ("paper_wyformer", "paper as published (**their data, hull and protocol**)"),
 ]
+LEGACY_LABELS = {"WyckoffTransformer (paper, published)": "paper_wyformer"}  # tables written before the id column
 HEADLINE_METRICS = [
     "validity",
     "novelty",
@@ -41,7 +43,15 @@ HEADLINE_METRICS = [
     "sites_ks",
     "elements_ks",
     "dof_ks",
-]  # the chi2 columns are in docs/results.md: their percentile intervals can miss the estimate (see the notes there)
+]  # the chi2 columns are in docs/results.md
+
+
+def by_id(t: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 indexed by row id (the ``id`` column; for older tables, the id of each known label)."""
+    if "id" in t.columns:
+        return t.set_index("id")
+    ids = {label: i for i, label in ROW_LABELS.items()} | LEGACY_LABELS
+    return t.assign(id=t["row"].map(ids)).dropna(subset=["id"]).set_index("id")
 
 
 def run_info(root: Path) -> dict:
@@ -81,7 +91,7 @@ def _size(t: pd.DataFrame, row: str) -> str:
 
 
 def headline_table(t: pd.DataFrame) -> str:
-    rows = [(ROW_LABELS[i], label) for i, label in HEADLINE_ROWS if ROW_LABELS[i] in t.index]
+    rows = [(i, label) for i, label in HEADLINE_ROWS if i in t.index]
     head = ["set", "samples / relaxed"] + [METRIC_NAMES[k].split(" (")[0] for k in HEADLINE_METRICS]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r, label in rows:
@@ -101,13 +111,20 @@ def notebooks_line(info: dict, prefix: str = "") -> str:
 
 def headline(t: pd.DataFrame, info: dict) -> str:
     day, machine, gen = info["day"], info["machine"], info["generation"]
+    if "ours_seeds" in t.index:
+        seeds = f"""one training seed; {gen.get("n_sampling_seeds")} sampling seeds: the first row is seed
+{gen.get("seed", 0)} with bootstrap 95 % intervals over its samples, the second the mean with the [min, max] over
+the seeds"""
+    else:
+        seeds = """one training seed and one sampling seed (0), with bootstrap 95 % intervals over the samples
+(they do not include the spread over seeds)"""
     caption = f"""Results of `bash run_all.sh --profile paper` on `mp_20_biternary_open` (MP-20, binary and ternary),
-run {day} on {machine}; one training seed and one sampling seed (0), with bootstrap 95 % intervals over the
-samples (they do not include the spread over seeds). The first three rows use the same metric code, test split,
+run {day} on {machine}; {seeds}. The rows of this repo and the authors' use the same metric code, test split,
 train+val and CHGNet hull; the first two also the same pyXtal build and relaxation ({gen.get("trials")} trials
 per sample, lowest energy kept). S.U.N. rests on the relaxed structures ({gen.get("n_relax")} per model here, so
-its interval is wide); the KS statistics grow as a set shrinks, so rows of different size are not directly
-comparable on them. The paper's row comes from another hull and protocol and is not comparable on S.U.N.
+its interval is wide); the KS statistics grow as a set shrinks, so rows of different size (second column) are
+not comparable on them: the same statistics at one size are in `results/paper/table1_equal_size.md` when the run
+wrote it. The paper's row comes from its own data, hull and protocol and is not comparable on S.U.N.
 Full table: [docs/results.md](docs/results.md). {notebooks_line(info)}"""
     return f"""{START}
 {textwrap.fill(" ".join(caption.split()), width=118, break_on_hyphens=False)}
@@ -166,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--root", type=Path, default=REPO, help="repository root (default: this checkout)")
     root = ap.parse_args(argv).root
     info = run_info(root)
-    t = pd.read_csv(root / "results" / "paper" / "table1.csv").set_index("row")
+    t = by_id(pd.read_csv(root / "results" / "paper" / "table1.csv"))
     readme = (root / "README.md").read_text()
     if START not in readme or END not in readme:
         raise SystemExit(f"README.md has no {START} ... {END} block")

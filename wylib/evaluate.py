@@ -53,6 +53,19 @@ METRICS: list[tuple[str, str, str]] = [
     ("complete_systems", "E_hull in systems with complete binary subsystems % (extra)", "up"),
 ]
 METRIC_NAMES = {k: name for k, name, _ in METRICS}
+# How each metric's value arises, for our model as notebook 04 samples it (runs/default) and for the authors':
+# learned by the model; drawn from a prior (not the model); enforced by the sampler; or set by build, relaxation, hull
+_PRIOR = ("prior: space group drawn from train+val", "prior: space group drawn from their training split")
+_SUN = ("learned; build, relaxation, hull", "learned; their build and relaxation, our hull")
+CONSTRUCTION: dict[str, tuple[str, str]] = {
+    "validity": ("learned, with the Wyckoff tables fed to the model; free decoding", "learned; free decoding"),
+    "elements_ks": ("enforced: count drawn from P(count | group), then masked", "learned"),
+    **{k: _PRIOR for k in ("p1", "sg_chi2", "sg_chi2_corrected")},
+    **{k: _SUN for k in ("sun_paper", "sun_all", "sun_complete", "ssun_paper", "ssun_all")},
+    "complete_systems": ("hull coverage", "hull coverage"),
+}
+CONSTRUCTION.update({k: ("learned", "learned") for k, _, _ in METRICS if k not in CONSTRUCTION})
+
 PERCENT = {k for k, name, _ in METRICS if "%" in name}  # metrics on a 0-100 scale
 COUNTS = "n_samples n_valid n_statistics n_structures n_unique n_novel n_e_hull n_e_hull_complete".split()
 STATISTICS_ON = ("wyckoff_novel", "structure_novel", "all")
@@ -70,9 +83,10 @@ ROW_LABELS: dict[str, str] = {
     "authors_relaxed_all": "WyFormer relaxed, all 999 (authors' model and protocol)",
     "test": "Test split (this repo)",
     "baseline": "Marginal baseline (no learning)",
-    "paper_wyformer": "WyckoffTransformer (paper, published)",
-    "paper_wycryst": "WyCryst (paper, published)",
-    "paper_test": "Test dataset (paper, published)",
+    "ours_seeds": "WyckoffTransformer (this repo), mean over sampling seeds",
+    "paper_wyformer": "WyckoffTransformer (paper as published: their data, hull and protocol)",
+    "paper_wycryst": "WyCryst (paper as published: their data, hull and protocol)",
+    "paper_test": "Test dataset (paper as published: their test split)",
 }
 
 
@@ -91,6 +105,7 @@ class Row:
     counts: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     name: str = ""  # display label; default `label(id)`
+    statistics: pd.DataFrame | None = field(default=None, repr=False)  # rows the KS/chi2/P1/charge are taken on
 
     def __post_init__(self) -> None:
         self.name = self.name or label(self.id)
@@ -400,9 +415,12 @@ def evaluate_set(
     notes = list(s.notes)
 
     def put(key: str, stat: Callable[[np.ndarray], float], n: int) -> None:
-        """stat(indices) over n items, resampled with replacement (NaN for none)."""
+        """stat(indices) over n items, resampled with replacement (NaN for none); centered interval."""
         if n:
-            m[key] = bootstrap_ci(stat, np.arange(n), n_boot=n_bootstrap, seed=seeds[key])
+            bounds = (0.0, 100.0) if key in PERCENT else (0.0, np.inf)
+            m[key] = bootstrap_ci(
+                stat, np.arange(n), n_boot=n_bootstrap, seed=seeds[key], method="centered", bounds=bounds
+            )
 
     def share(key: str, flags: np.ndarray, scale: float = 1.0) -> None:
         put(key, lambda idx: 100.0 * scale * float(np.mean(flags[idx])), len(flags))
@@ -486,11 +504,9 @@ def evaluate_set(
             else "valid, Wyckoff-unique, Wyckoff-novel sampled representations"
         )
     notes.append(f"statistics (charge neutrality, KS, P1, chi2) on {len(t)} {what}")
-    ref = refs.test_table
     n = len(t)
-    for key, col in (("sites_ks", "n_sites"), ("elements_ks", "n_elements"), ("dof_ks", "dof")):
-        a, b = t[col].to_numpy(float), ref[col].to_numpy(float)
-        put(key, lambda idx, a=a, b=b: metrics.ks_statistic(a[idx], b), n)
+    for key, stat in distance_statistics(t, refs).items():
+        put(key, stat, n)
     unchecked = int(t["charge_neutral"].isna().sum())
     if unchecked:
         notes.append(
@@ -501,20 +517,14 @@ def evaluate_set(
         share(key, t[col].eq(True).to_numpy(bool))
     g = t["spacegroup"].to_numpy(int)
     put("p1", lambda idx: 100.0 * metrics.p1_fraction(g[idx]), n)
-    test_sg = metrics.distribution._counts(ref["spacegroup"].to_numpy(int))
-    elements, fractions = _element_matrix(t["composition"]) if n else ([], np.zeros((0, 0)))
+    test_sg = metrics.distribution._counts(refs.test_table["spacegroup"].to_numpy(int))
     test_el = Counter(dict(zip(refs.test_elements, refs.test_element_counts, strict=True)))
-
-    def element_counts(idx: np.ndarray | slice) -> Counter:
-        return Counter(dict(zip(elements, fractions[idx].sum(0), strict=True)))
-
-    for c, suffix in ((False, ""), (True, "_corrected")):
-        put("sg_chi2" + suffix, lambda idx, c=c: metrics.spacegroup_chi2(g[idx], test_sg, c).value, n)
-        put("el_chi2" + suffix, lambda idx, c=c: metrics.elements_chi2(element_counts(idx), test_el, c).value, n)
     if n:
+        elements, fractions = _element_matrix(t["composition"])
+        element_counts = Counter(dict(zip(elements, fractions.sum(0), strict=True)))
         for key, res in (
             ("space groups", metrics.spacegroup_chi2(g, test_sg)),
-            ("elements", metrics.elements_chi2(element_counts(slice(None)), test_el)),
+            ("elements", metrics.elements_chi2(element_counts, test_el)),
         ):
             if res.dropped:
                 notes.append(
@@ -533,7 +543,82 @@ def evaluate_set(
         [w.reset_index(names="index")] + ([] if st is None else [st.reset_index(names="index")]), ignore_index=True
     )
     details.insert(0, "set", s.name)
-    return Row(s.id, "computed", m, counts, notes, name=s.name), details
+    return Row(s.id, "computed", m, counts, notes, name=s.name, statistics=t), details
+
+
+DISTANCES = ("sites_ks", "elements_ks", "dof_ks", "sg_chi2", "sg_chi2_corrected", "el_chi2", "el_chi2_corrected")
+
+
+def distance_statistics(t: pd.DataFrame, refs: References) -> dict[str, Callable[[np.ndarray], float]]:
+    """The `DISTANCES` of the statistics table `t` (`wyckoff_table` rows) to the test split, each as a function of
+    row indices of `t` (the full set: ``np.arange(len(t))``)."""
+    ref = refs.test_table
+    out: dict[str, Callable[[np.ndarray], float]] = {}
+    for key, col in (("sites_ks", "n_sites"), ("elements_ks", "n_elements"), ("dof_ks", "dof")):
+        a, b = t[col].to_numpy(float), ref[col].to_numpy(float)
+        out[key] = lambda idx, a=a, b=b: metrics.ks_statistic(a[idx], b)
+    g = t["spacegroup"].to_numpy(int)
+    test_sg = metrics.distribution._counts(ref["spacegroup"].to_numpy(int))
+    elements, fractions = _element_matrix(t["composition"]) if len(t) else ([], np.zeros((0, 0)))
+    test_el = Counter(dict(zip(refs.test_elements, refs.test_element_counts, strict=True)))
+
+    def element_counts(idx: np.ndarray) -> Counter:
+        return Counter(dict(zip(elements, fractions[idx].sum(0), strict=True)))
+
+    for c, suffix in ((False, ""), (True, "_corrected")):
+        out["sg_chi2" + suffix] = lambda idx, c=c: metrics.spacegroup_chi2(g[idx], test_sg, c).value
+        out["el_chi2" + suffix] = lambda idx, c=c: metrics.elements_chi2(element_counts(idx), test_el, c).value
+    return out
+
+
+def equal_size_table(rows: Sequence[Row], refs: References, size: int, n_repeats: int = 200, seed: int = 0):
+    """`DISTANCES` of each row at `size` statistics samples: the mean (and 2.5-97.5 % range) over `n_repeats`
+    random subsets of that size drawn without replacement; a row of exactly `size` is taken whole. KS and chi2 grow
+    as a set shrinks, so only values at one size compare across rows. Rows without statistics or smaller than
+    `size` are left out."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for r in rows:
+        t = r.statistics
+        if t is None or len(t) < size:
+            continue
+        stats = distance_statistics(t, refs)
+        draws = (
+            [np.arange(size)] if len(t) == size else [rng.choice(len(t), size, replace=False) for _ in range(n_repeats)]
+        )
+        d: dict = {"row": r.name, "n_statistics": len(t), "size": size, "subsets": len(draws) if len(t) > size else 0}
+        for key, stat in stats.items():
+            v = np.array([stat(idx) for idx in draws])
+            d[key], d[f"{key}_low"], d[f"{key}_high"] = v.mean(), *np.quantile(v, [0.025, 0.975])
+        out.append(d)
+    return pd.DataFrame(out)
+
+
+def seed_row(rows: Sequence[Row], row_id: str = "ours_seeds") -> Row:
+    """One row from the rows of several sampling seeds: per metric the mean with the [min, max] over seeds (not
+    a bootstrap interval); seeds where a metric is NaN are left out of it."""
+    m = {}
+    for k, _, _ in METRICS:
+        v = np.array([r.value(k) for r in rows], float)
+        v = v[np.isfinite(v)]
+        m[k] = CI(float(v.mean()), float(v.min()), float(v.max())) if len(v) else _NAN
+    counts = {c: int(np.mean([r.counts.get(c, 0) for r in rows])) for c in COUNTS}
+    note = f"mean over {len(rows)} sampling seeds, [min, max] over the seeds (not a bootstrap interval); Wyckoff level"
+    return Row(row_id, "seeds", m, counts, [note])
+
+
+def seed_table(rows: Sequence[Row], seeds: Sequence[int]) -> pd.DataFrame:
+    """Metric x seed values of `rows` (one per sampling seed) with mean, standard deviation, min and max."""
+    keys = [k for k, _, _ in METRICS if any(np.isfinite(r.value(k)) for r in rows)]
+    t = pd.DataFrame({f"seed {s}": [r.value(k) for k in keys] for s, r in zip(seeds, rows, strict=True)}, index=keys)
+    v = t.to_numpy(float)
+    t["mean"], t["sd"], t["min"], t["max"] = (
+        v.mean(1),
+        v.std(1, ddof=1) if v.shape[1] > 1 else np.nan,
+        v.min(1),
+        v.max(1),
+    )
+    return t.rename_axis("metric").reset_index()
 
 
 def sun_difference(

@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from wylib.evaluate import _NAN, COUNTS, METRICS, PERCENT, Row
+from wylib.evaluate import _NAN, CONSTRUCTION, COUNTS, METRICS, PERCENT, Row
 
 
 def table1(rows: Sequence[Row]) -> pd.DataFrame:
-    """Wide table, one line per row: name, source, <metric>, <metric>_low, <metric>_high, counts, notes."""
+    """Wide table, one line per row: name, id, source, <metric>, <metric>_low, <metric>_high, counts, notes."""
     out = []
     for r in rows:
-        d: dict = {"row": r.name, "source": r.source}
+        d: dict = {"row": r.name, "id": r.id, "source": r.source}
         for k, _, _ in METRICS:
             ci = r.metrics.get(k, _NAN)
             d[k], d[f"{k}_low"], d[f"{k}_high"] = ci.value, ci.low, ci.high
@@ -39,24 +39,28 @@ def format_ci(value: float, low: float, high: float, key: str) -> str:
 
 
 def to_markdown(table: pd.DataFrame) -> str:
-    """Paper layout (metrics down, sets across), "value [2.5 %, 97.5 %]", then numbered notes per set."""
-    header = ["Metric"] + list(table["row"])
+    """Paper layout (metrics down, sets across), "value [2.5 %, 97.5 %]", the construction of each metric (ours;
+    the authors' model), then notes per set."""
+    header = ["Metric"] + list(table["row"]) + ["construction: ours; authors' model"]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for k, name, better in METRICS:
         arrow = {"up": " ↑", "down": " ↓"}.get(better, "")
         cells = [format_ci(row[k], row[f"{k}_low"], row[f"{k}_high"], k) for _, row in table.iterrows()]
-        lines.append(f"| {name}{arrow} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name}{arrow} | " + " | ".join(cells) + " | " + "; ".join(CONSTRUCTION[k]) + " |")
     for c in COUNTS:
         cells = [
             "–" if row["source"] == "published" or pd.isna(row[c]) else str(int(row[c])) for _, row in table.iterrows()
         ]
-        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+        lines.append(f"| {c} | " + " | ".join(cells) + " | |")
     lines += [
         "",
-        "Intervals: percentile bootstrap, 95 %, resampling the evaluated set (the test split is fixed). "
-        "KS and chi2 are distances: resampled sets sit farther from the test split than the set itself, so their "
-        "interval can lie above the point value; it shows the spread at this sample size. "
-        "'–': not available (reason in the notes).",
+        "Intervals: bootstrap, 95 %, resampling the evaluated set (the test split is fixed), centered on the point "
+        "value: KS and chi2 are distances, and resampled sets sit farther from the test split than the set itself, "
+        "so the spread of the replicates is moved onto the estimate (docs/metrics.md); a seeds row gives the mean "
+        "and the [min, max] over sampling seeds instead. KS and chi2 grow as a set shrinks: compare them across "
+        "sets of different size only in `table1_equal_size.md`. Columns marked 'paper as published' come from the "
+        "paper's own data, hull and protocol, not recomputed. Construction: learned by the model, drawn from a "
+        "prior, or enforced by the sampler. '–': not available (reason in the notes).",
         "",
     ]
     for _, row in table.iterrows():
