@@ -117,8 +117,8 @@ def test_build_many_does_not_depend_on_workers():
     from wylib.build import build_many
 
     args, seeds = [ROCK_SALT, PEROVSKITE, {"group": 999}], [1, 2, 3]
-    one = build_many(args, seeds, n_trials=2, n_workers=1)
-    two = build_many(args, seeds, n_trials=2, n_workers=2)
+    one = list(build_many(args, seeds, n_trials=2, n_workers=1))
+    two = list(build_many(args, seeds, n_trials=2, n_workers=2))
     assert [[(s.as_dict() if s else None, r) for s, r in ts] for ts in one] == [
         [(s.as_dict() if s else None, r) for s, r in ts] for ts in two
     ]

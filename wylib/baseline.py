@@ -1,9 +1,4 @@
-"""A no-learning baseline: Wyckoff representations drawn from the training set's marginal statistics.
-
-Space group, then the number of sites and each site's Wyckoff position given the group (positions without
-degrees of freedom not reused: every sample is formally valid), each element independently: which groups,
-positions and elements are common, nothing about which go together. The floor a learned model has to beat.
-"""
+"""A no-learning baseline: Wyckoff representations from the training set's marginals (docs/metrics.md)."""
 
 from __future__ import annotations
 

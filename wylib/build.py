@@ -30,9 +30,7 @@ def trial_seed(seed: int, index: int) -> int:
 
 
 def check_args(args: dict) -> str | None:
-    """Return a reason string if `args` is not a well-formed pyXtal argument dict: every label must be
-    a Wyckoff label of the group with its multiplicity ("4a" in Fm-3m; pyXtal reads only the letter, so
-    "8a" would build 4a silently), and the multiplicities of each species must add up to its numIons."""
+    """Why `args` is not well-formed pyXtal arguments (docs/relaxation.md, `check_args`), else None."""
     try:
         group, species, num, sites = (args[k] for k in ("group", "species", "numIons", "sites"))
     except (KeyError, TypeError):
@@ -121,22 +119,9 @@ def _build_task(task: tuple[dict, int, int, dict]) -> list[Trial]:
 
 
 def build_many(
-    args_list: Sequence[dict],
-    seeds: Sequence[int],
-    n_trials: int = 6,
-    *,
-    n_workers: int = 1,
-    progress: bool = False,
-    lazy: bool = False,
-    **kwargs,
-) -> list[list[Trial]] | Iterator[list[Trial]]:
-    """`build_structure` for many samples, sample i seeded `seeds[i]`; `n_workers` > 1 spreads the samples over that
-    many spawned processes."""
-    gen = _build_iter(args_list, seeds, n_trials, n_workers, progress, kwargs)
-    return gen if lazy else list(gen)
-
-
-def _build_iter(args_list, seeds, n_trials, n_workers, progress, kwargs) -> Iterator[list[Trial]]:
+    args_list: Sequence[dict], seeds: Sequence[int], n_trials: int = 6, *, n_workers: int = 1, progress=False, **kwargs
+) -> Iterator[list[Trial]]:
+    """`build_structure` for many samples (a generator), sample i seeded `seeds[i]`, over `n_workers`."""
     tasks = [(a, n_trials, sd, kwargs) for a, sd in zip(args_list, seeds, strict=True)]
     bar = dict(total=len(tasks), desc="build", disable=not progress, mininterval=5)
     if n_workers <= 1 or len(tasks) < 2:

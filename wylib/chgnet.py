@@ -21,8 +21,7 @@ ASSEMBLY_ENV = "WYLIB_CHGNET_ASSEMBLY"  # "chgnet" / "batched": force `predict_e
 
 
 def load_model(threads: int | None = None, device: str = "cpu"):
-    """Pretrained CHGNet (weights shipped with the package, no network) on `device` ("cpu", "cuda", "cuda:N", "auto":
-    CUDA when available); `threads` sets torch's thread count for the process."""
+    """Pretrained CHGNet (weights shipped, no network) on `device`; `threads` sets torch's thread count."""
     from chgnet.model import CHGNet  # slow import (module comment)
 
     if threads:
@@ -51,8 +50,7 @@ def _on_device(model, graphs: Sequence) -> list:
 
 
 def _batched(model, graphs: Sequence, device) -> tuple:
-    """CHGNet's `BatchedGraph.from_graphs(compute_stress=True)` in a few dozen tensor operations for the whole batch
-    instead of ~40 per graph (which, on a GPU, are ~40 kernel launches per structure and dominate the call)."""
+    """CHGNet's `BatchedGraph.from_graphs(compute_stress=True)` for the whole batch at once (docs/relaxation.md)."""
     from chgnet.model.model import BatchedGraph  # slow import (module comment)
 
     n_atoms = torch.tensor([len(g.atomic_number) for g in graphs])
@@ -121,9 +119,7 @@ def _batched(model, graphs: Sequence, device) -> tuple:
 
 
 def predict_efs(model, graphs: Sequence, batched: bool | None = None) -> list[dict]:
-    """CHGNet energy (eV/atom), forces (eV/A), stress (GPa) of a batch of graphs, float32 numpy arrays, as
-    `model.predict_graph(task="efs")` but with ONE backward pass for forces and stress together (CHGNet's own path
-    makes two)."""
+    """CHGNet energy (eV/atom), forces (eV/A), stress (GPa) of graphs with one backward pass (float32 numpy)."""
     from chgnet.model.model import BatchedGraph  # slow import (module comment)
 
     model.eval()
@@ -181,8 +177,7 @@ def _predict_efs_batched(model, graphs: Sequence, device) -> list[dict]:
 
 
 def predict_e(model, graphs: Sequence) -> list[dict]:
-    """CHGNet energy (eV/atom, float32) of a batch of graphs: CHGNet's own forward pass of
-    `model.predict_graph(task="e")`, without gradients: the energies of `predict_efs` at ~1/5 of its CPU time."""
+    """CHGNet energy (eV/atom, float32) of graphs: its own forward pass, no gradients (~1/5 of `predict_efs`)."""
     model.eval()
     with torch.no_grad():
         e = model(_on_device(model, graphs), task="e")["e"]
@@ -190,15 +185,13 @@ def predict_e(model, graphs: Sequence) -> list[dict]:
 
 
 def graph_edges(graph) -> int:
-    """Size of a CHGNet graph as its memory in a call grows with it: bonds (atom-graph edges) plus
-    angles (bond-graph edges). On CPU an energy-forces-stress call needs about 50 kB per edge."""
+    """Bonds plus angles of a CHGNet graph: a call's memory grows with them (~50 kB per edge on CPU)."""
     bonds = graph.atom_graph.shape[0]
     return bonds + (graph.bond_graph.shape[0] if graph.bond_graph is not None else 0)
 
 
 def chunks(sizes: Sequence[int], batch_size: int, max_edges: int | None = None) -> list[list[int]]:
-    """Consecutive index groups of `sizes` (graph edges each) with at most `batch_size` members and, when
-    `max_edges` is set, at most `max_edges` edges in all; a graph bigger than `max_edges` goes alone."""
+    """Consecutive index groups of at most `batch_size` graphs and `max_edges` edges (a bigger graph alone)."""
     out: list[list[int]] = []
     total = 0
     for i, n in enumerate(sizes):
@@ -214,8 +207,7 @@ MIN_GRAPHS = 4  # a call with fewer graphs gets a structure's energy a float32 s
 
 
 def companion_graph(model):
-    """A fixed graph (rock salt NaCl, conventional cell, 8 atoms) that `predict(..., companion=True)` adds at the
-    end of every call; built once per model."""
+    """The fixed graph (rock salt NaCl, 8 atoms) that `predict(..., companion=True)` ends every call with."""
     graph = getattr(model, "_wylib_companion", None)
     if graph is None:
         nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5] * 3])
@@ -232,9 +224,7 @@ def predict(
     max_edges: int | None = None,
     companion: bool = False,
 ) -> list[dict | Failure]:
-    """Per structure, CHGNet's prediction (`predict_efs` for task "efs", `predict_e` for "e") or a `Failure`; structures
-    are evaluated `batch_size` at a time (and, with `max_edges`, at most that many graph edges per call: `chunks`), a
-    failing batch one by one."""
+    """Per structure, `predict_efs`/`predict_e` or a `Failure`, in calls of `chunks` (a failing one one by one)."""
     if task not in ("e", "efs"):
         raise ValueError(f"task must be 'e' or 'efs', got {task!r}")
     out: list[dict | Failure | None] = [None] * len(structures)
@@ -273,8 +263,7 @@ def evaluate(
     max_edges: int | None = None,
     companion: bool = False,
 ) -> list[dict | Failure]:
-    """Energy (eV, total), forces (eV/A), stress (3x3, eV/A^3) per structure, or a `Failure`;
-    float32 values exactly as `CHGNetCalculator` stores them (`companion`: see `predict`)."""
+    """Energy (eV), forces, stress (eV/A^3) per structure or a `Failure`, as `CHGNetCalculator` stores them."""
     out: list[dict | Failure] = []
     for s, p in zip(structures, predict(model, structures, batch_size, "efs", max_edges, companion), strict=True):
         extensive = len(s) if model.is_intensive else 1

@@ -27,8 +27,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
 
 def device_kind(device: str | torch.device) -> str:
-    """ "cuda" or "cpu" for a device name, without requiring the device to be present (for planning a layout,
-    e.g. batch sizes and worker counts of a GPU machine); "auto" is what this machine has."""
+    """ "cuda" or "cpu" for a device name, without needing the device ("auto": what this machine has)."""
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return "cuda" if str(device).startswith("cuda") else "cpu"

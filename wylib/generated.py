@@ -46,8 +46,7 @@ def find_samples(gen_dir: str | Path) -> Path | None:
 
 
 def read_sample_records(path: str | Path) -> list[dict]:
-    """The records of a samples file (``.gz`` allowed); a line that is not JSON raises a ValueError
-    naming the file and the line (e.g. a torn last line after a killed write)."""
+    """The records of a samples file (``.gz`` allowed); a line that is not JSON is a ValueError naming it."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     out = []
@@ -83,8 +82,7 @@ def read_samples(path: str | Path) -> list:
 
 
 def as_sample(obj: Any, index: int) -> dict:
-    """Normalize a sample: a `WyckoffRepresentation`-like object (`to_pyxtal_args`,
-    `to_dict`), a pyXtal args dict, or a dict with `pyxtal_args` (+ `sample_id`, `tokens`)."""
+    """A sample dict from a `WyckoffRepresentation`, a pyXtal args dict or a dict with `pyxtal_args`."""
     if hasattr(obj, "to_pyxtal_args"):
         return dict(sample_id=str(index), tokens=obj.to_dict(), pyxtal_args=obj.to_pyxtal_args())
     if isinstance(obj, dict) and "pyxtal_args" in obj:
@@ -139,9 +137,7 @@ def draw_samples(
     device: str = "cpu",
     max_structures: int | None = None,
 ) -> SampleResult:
-    """`n_samples` samples of a model as the study draws them (notebook 04): space groups from the train+val
-    distribution of `dataset` (`spacegroup_counts`, on its first `max_structures` structures per split), free
-    sampling unless `constrained`."""
+    """`n_samples` samples of a model as notebook 04 draws them (docs/relaxation.md, `wylib.generated`)."""
     counts = spacegroup_counts(dataset, max_structures=max_structures)
     return sample(
         model,
@@ -156,8 +152,7 @@ def draw_samples(
 
 
 def valid_samples(res: SampleResult, n_valid: int) -> list[dict]:
-    """The first `n_valid` formally valid samples of `res` as `generate_structures` input (sample id = index
-    among all samples)."""
+    """The first `n_valid` formally valid samples as `generate_structures` input (id: index among all)."""
     chosen = [i for i, r in enumerate(res.representations) if r is not None][:n_valid]
     return [
         {
@@ -177,8 +172,7 @@ def model_samples(
     temperature: float = 1.0,
     seed: int = 0,
 ) -> list[dict]:
-    """The first `n_valid` formally valid of `n_samples` free samples of a trained run (on the CPU), drawn as notebook
-    04 draws them (`draw_samples`, `valid_samples`)."""
+    """The first `n_valid` valid of `n_samples` free samples of a run (CPU), as notebook 04 draws them."""
     model, vocab, _ = load_run(run_dir, device="cpu")
     res = draw_samples(model, vocab, n_samples, dataset, temperature=temperature, seed=seed, device="cpu")
     return valid_samples(res, n_valid)
@@ -198,9 +192,7 @@ def build_samples(
     n_workers: int = 1,
     progress: bool = True,
 ) -> list[list]:
-    """pyXtal trials of every sample (sample i seeded `trial_seed(seed, i)`), cached in a JSON-lines file: a rerun with
-    the same arguments rebuilds only the samples that are not in it (a record is reused when its sample id and its
-    key, a hash of the pyXtal args, trials, seed and `primitive`, match)."""
+    """pyXtal trials of every sample (sample i seeded `trial_seed(seed, i)`), cached in `path`, resumable."""
     path = Path(path)
     keys = [_build_key(s, n_trials, seed, primitive) for s in samples]
     cached = {}
@@ -221,7 +213,6 @@ def build_samples(
                     n_workers=n_workers,
                     progress=progress,
                     primitive=primitive,
-                    lazy=True,
                 ),
                 strict=True,
             ):

@@ -1,9 +1,4 @@
-"""Log-likelihood of Wyckoff sequences (paper eq. 2), the permutation KL (eq. 3-4) and Table 2 (Appendix D).
-
-`row_losses` gives the per-position terms that training minimises and that `sequence_nll_ordered` sums per
-structure; sequences are tensors in the `EncodedDataset` layout (STOP at n_sites, PAD after). Conventions and
-intervals: docs/metrics.md; the paper's own values: `wylib.paper`.
-"""
+"""Log-likelihood of Wyckoff sequences (paper eq. 2), permutation KL (eq. 3-4), Table 2: docs/metrics.md."""
 
 from __future__ import annotations
 
@@ -64,8 +59,7 @@ def all_rows(n_sites: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def soft_element_target(E: torch.Tensor, n: torch.Tensor, k: torch.Tensor, n_elements: int) -> torch.Tensor:
-    """Multi-class element target (B, V) at position k (B,): the histogram of the elements of sites k..n-1 of
-    E (B, L), normalised; STOP where none remain."""
+    """Element target (B, V) at k (B,): histogram of the elements of sites k..n-1 of E (B, L), else STOP."""
     B, L = E.shape
     pos = torch.arange(L, device=E.device)[None]
     remaining = ((pos >= k[:, None]) & (pos < n[:, None])).float()
@@ -85,9 +79,7 @@ def row_losses(
     k: torch.Tensor,
     soft: bool = True,
 ) -> torch.Tensor:
-    """Per-row losses (B, 3) of the token at position k of ordered sequences (B, L): element (`soft_element_target`
-    if ``soft``, else the emitted token; + -log P(arity | space group) at k = 0 with ModelConfig.arity), site
-    symmetry and enumeration (zero at k = n)."""
+    """Per-row losses (B, 3) of the token at position k of ordered sequences (B, L) (docs/metrics.md)."""
     B, L = E.shape
     K = max(int(k.max()), 1)
     b = torch.arange(B, device=E.device)
@@ -118,8 +110,7 @@ def sequence_nll_ordered(
     n_sites: torch.Tensor,
     batch_size: int = 4096,
 ) -> torch.Tensor:
-    """NLL per structure and field (N, 3), nats, of sequences in the given order (element as the emitted token),
-    scored in eval mode."""
+    """NLL (N, 3), nats, per structure and field of sequences in their order (emitted elements), eval mode."""
     was_training = model.training
     model.eval()
     dev = next(model.parameters()).device

@@ -1,5 +1,4 @@
-"""What a run's numbers depend on besides the code and the seed: the machine and its numeric kernels. Method:
-docs/relaxation.md."""
+"""The machine and its numeric kernels, recorded with every run (docs/relaxation.md)."""
 
 from __future__ import annotations
 

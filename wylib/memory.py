@@ -8,8 +8,7 @@ import psutil
 
 
 def tree_memory(proc: psutil.Process, children: bool = True, pss: bool = False) -> tuple[int, int]:
-    """(RSS, PSS) in bytes of `proc` plus (if `children`) every live descendant; PSS (shared pages split among
-    the sharers, slower to read) is 0 unless `pss`."""
+    """(RSS, PSS) in bytes of `proc` and (if `children`) its live descendants; PSS only if `pss`."""
     procs = [proc] + (proc.children(recursive=True) if children else [])
     rss = proportional = 0
     for p in procs:
@@ -25,9 +24,7 @@ def tree_memory(proc: psutil.Process, children: bool = True, pss: bool = False) 
 
 
 class PeakRSS:
-    """Samples the tree's RSS every `interval` seconds in a thread: ``with PeakRSS() as mem: ...; mem.peak_mib``.
-
-    `peak` (and with `pss`, `peak_pss`) is the largest sum seen, in bytes; very short spikes can be missed."""
+    """Peak RSS (bytes) of a process tree, sampled every `interval` s: ``with PeakRSS() as mem: ...``."""
 
     def __init__(self, pid: int | None = None, children: bool = True, interval: float = 0.1, pss: bool = False):
         self.proc = psutil.Process(pid)

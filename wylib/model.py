@@ -36,8 +36,7 @@ DEFAULT_MODEL = dict(
 
 @dataclass
 class ModelConfig:
-    """All sizes and switches of the model; the field defaults are the paper's MP-20 model (`paper`), the
-    project's model is `default` (docs/model.md)."""
+    """All sizes and switches of the model; field defaults: the paper's MP-20 model (`paper`); ours: `default`."""
 
     n_elements: int = 92  # vocabulary sizes, including the 3 service tokens
     n_site_symmetries: int = 75
@@ -75,8 +74,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
-        """A saved configuration (a run's config.json "model"); retired switches (`RETIRED_SWITCHES`) may be
-        present if off. A model trained with one of them on needs the code of commit 0e4900e."""
+        """A saved configuration (config.json "model"); `RETIRED_SWITCHES` may be there if off."""
         if on := [k for k in RETIRED_SWITCHES if d.get(k)]:
             raise ValueError(f"this model uses {on}, switches removed from wylib; check out commit 0e4900e to load it")
         return cls(**{k: v for k, v in d.items() if k not in RETIRED_SWITCHES})
@@ -248,10 +246,6 @@ class WyckoffTransformer(nn.Module):
         """Distinct real elements (B,) among the first n_sites tokens of element (B, L): the arity target."""
         return self.presence(element, n_sites, self.cfg.n_elements).sum(-1).long()
 
-    def _check_arity(self, arity: torch.Tensor | None) -> None:
-        if self.cfg.arity and arity is None:
-            raise ValueError("this model has an arity head (ModelConfig.arity): give the arity of every row")
-
     def free_positions(self, spacegroup: torch.Tensor, sites: torch.Tensor, n_known: torch.Tensor) -> torch.Tensor:
         """(B, V_ss, V_en) bool: positions of the group not excluded by the known sites (a DoF-0 one used once)."""
         B, K, _ = sites.shape
@@ -274,8 +268,7 @@ class WyckoffTransformer(nn.Module):
         arity: torch.Tensor | None = None,
         share: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Logits of one cascade field; `free` is `free_positions` and `share` is `composition_of` of these rows
-        when already computed; `arity` (B,) the rows' numbers of distinct elements (models with ModelConfig.arity)."""
+        """Logits of one cascade field; `free`, `share`: `free_positions`, `composition_of` if computed."""
         pres = self.presence(sites[..., field], n_known, self.cfg.vocab_sizes[field])  # (B, V_field)
         feats = [h, pres]
         if field == 0 and self.cfg.element_features:  # summed descriptors of the elements present
@@ -289,7 +282,8 @@ class WyckoffTransformer(nn.Module):
             feats += [share, share @ self.element_table] if self.cfg.element_features else [share]
         to_go = None
         if field == 0 and self.cfg.arity:
-            self._check_arity(arity)
+            if arity is None:
+                raise ValueError("this model has an arity head (ModelConfig.arity): give the arity of every row")
             to_go = (arity - pres.sum(-1).long()).clamp(0, self.cfg.distinct_max)
             feats.append(F.one_hot(to_go, self.cfg.distinct_max + 1).to(h.dtype))
         x = torch.cat(feats, dim=-1)
@@ -328,8 +322,7 @@ class WyckoffTransformer(nn.Module):
         query_site_symmetry: torch.Tensor,
         arity: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Logits of all three cascade fields of the token at position n_known (teacher-forced queries);
-        `arity` (B,) is needed by models with ModelConfig.arity (checked by the element head)."""
+        """Logits of the 3 cascade fields of the token at n_known (teacher-forced; `arity` as in `_head`)."""
         sites = torch.stack([element, site_symmetry, enumeration], dim=-1)  # (B, K, 3)
         m = torch.full_like(query_element, MASK)
         queries = torch.stack(

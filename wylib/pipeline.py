@@ -45,8 +45,7 @@ def parameters_source(notebook: Path) -> str:
 
 
 def check_profile(name: str, profile: dict, notebooks: list[Path]) -> None:
-    """Before anything runs: every key of a profile is known, declared by a notebook and of its default's type
-    (``device`` must exist here); SystemExit lists every fault."""
+    """Every key of a profile known, declared by a notebook, of its default's type; else SystemExit (all)."""
     numbers = {nb.stem[:2] for nb in notebooks}
     errors = [f"unknown key {k!r}" for k in profile if k not in {"publish", "shared", "expect"} | numbers]
     shared = profile.get("shared") or {}
@@ -61,8 +60,7 @@ def check_profile(name: str, profile: dict, notebooks: list[Path]) -> None:
 
 
 def profile_parameters(notebook: Path, profile: dict, out_dir: Path | None = None) -> dict:
-    """Shared + per-notebook parameters of the profile, with ``out_dir`` and ``run_dir`` (``<out_dir>/model``) when
-    `out_dir` is given, restricted to those the notebook declares."""
+    """The profile's shared + per-notebook parameters (+ out_dir, run_dir) that the notebook declares."""
     declared = set(papermill.inspect_notebook(str(notebook)))
     specific = profile.get(notebook.stem[:2], {}) or {}
     if unknown := sorted(set(specific) - declared):
@@ -86,9 +84,7 @@ def is_complete(marker: Path, key: str) -> bool:
 
 
 def execute(notebook: Path, params: dict, out_path: Path, marker: Path, key: str | None = None) -> dict:
-    """Run `notebook` with `params` into `out_path` (in the repository root) and write `marker` (fingerprint `key`,
-    parameters, wall time, peak RSS with children, host, machine, finish time); returns it. A failure raises
-    `papermill.PapermillExecutionError` and leaves no marker."""
+    """Run `notebook` with `params` into `out_path`, then write and return `marker` (none if a cell fails)."""
     key = key or fingerprint(notebook, params, "")
     marker.unlink(missing_ok=True)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,8 +112,7 @@ def execute(notebook: Path, params: dict, out_path: Path, marker: Path, key: str
 
 
 def publish(out_dir: Path, profile_name: str, dest: Path = REPO) -> None:
-    """Copy a run's results, figures and executed notebooks (+ ``run.json`` from their markers) into
-    ``dest/{results,figures,notebooks}/<profile>/``; nothing is copied if a notebook exceeds `MAX_NOTEBOOK_BYTES`."""
+    """Copy a run's results, figures, notebooks (+ run.json) to `dest/*/<profile>/`, unless one is over 2 MB."""
     executed = [
         p
         for p in sorted((out_dir / "notebooks").glob("[0-9][0-9]_*.ipynb"))

@@ -60,8 +60,7 @@ def _bars(ax, shares: Mapping[str, np.ndarray], xlabel: str) -> float:
 
 
 def ehull_distribution(e_hull: Mapping[str, Sequence[float]], threshold: float, ax=None):
-    """Histograms (shares) of E_hull (eV/atom) per named set with the stability line and each set's stable share
-    (paper Figures 7 and 10: novel structures, not S.U.N.)."""
+    """Histograms (shares) of E_hull per set, the stability line, stable shares (paper Figures 7, 10)."""
     ax = ax or plt.subplots(figsize=(6.5, 3.8))[1]
     low, clip, bins = -0.5, 1.0, 45
     edges = np.linspace(low, clip, bins + 1)

@@ -81,8 +81,7 @@ class RelaxConfig:
             raise ValueError(f"RelaxConfig.device must be 'auto', 'cpu' or 'cuda[:N]', not {self.device!r}")
 
     def resolved(self, device: str | None = None) -> RelaxConfig:
-        """This config with the batch size and the edge cap filled in for `device` (default: its own): on CUDA
-        `GPU_BATCH_SIZE` and no cap (0), else `CPU_BATCH_SIZE` and `CPU_MAX_EDGES`."""
+        """Batch size and edge cap filled in for `device` (default: its own; docs/relaxation.md, Defaults)."""
         gpu = device_kind(device or self.device) == "cuda"
         batch = self.batch_size if self.batch_size is not None else (GPU_BATCH_SIZE if gpu else CPU_BATCH_SIZE)
         edges = self.max_edges if self.max_edges is not None else (0 if gpu else CPU_MAX_EDGES)
@@ -91,8 +90,7 @@ class RelaxConfig:
 
 # batch size, edge cap and worker memory: measurements in docs/relaxation.md ("Defaults") and bench/RESULTS.md
 def _check_number(name: str, value, above: float, integer=False, allow_inf=False, optional=False) -> None:
-    """A finite number (an int where `integer`; None where `optional`) greater than `above`, else a ValueError
-    naming the field."""
+    """A finite number (an int where `integer`, None where `optional`) > `above`, else a ValueError naming it."""
     if optional and value is None:
         return
     kind_ok = isinstance(value, numbers.Integral if integer else numbers.Real)
@@ -182,9 +180,7 @@ class _Cached(Calculator):
 
 
 class _FIRE(FIRE):
-    """ASE FIRE that takes the gradient already computed for the convergence test, instead
-    of asking the filter again (ASE's `irun` computes it twice per step; the values are the
-    same, so the trajectory is unchanged, and the cell filter's matrix log is costly)."""
+    """ASE FIRE reusing the gradient of the convergence test (ASE's `irun` computes it twice; docs/relaxation.md)."""
 
     gradient: np.ndarray | None = None
 
@@ -263,9 +259,7 @@ class BatchRelaxer:
     def __init__(
         self, config: RelaxConfig = RelaxConfig(), model=None, threads: int | None = None, companion: bool | None = None
     ):
-        """`companion` (default: on unless the batch size is 1): end every CHGNet call with
-        `wylib.chgnet.companion_graph`, so that no result depends on how the batches were formed (a pool's
-        timing); off, a lone structure gets StructOptimizer's one-at-a-time values."""
+        """`companion` (default: on unless the batch size is 1): docs/relaxation.md, `BatchRelaxer`."""
         self.model = model if model is not None else load_model(threads, config.device)
         # the batch size follows the device the model is on (a CUDA model may come with config.device "cpu")
         self.cfg = config.resolved(str(next(self.model.parameters()).device))
@@ -341,8 +335,7 @@ def _exit_with_parent(poll: float = 0.5) -> threading.Thread:
 
 
 def _stream_worker(tasks, results, config: RelaxConfig, threads: int | None) -> None:
-    """Local pool worker: takes the next structure from the shared queue whenever its batch has a free slot (so workers
-    stay busy to the end) and sends each result back at once."""
+    """Local pool worker: pulls a structure whenever its batch has a free slot, sends each result at once."""
     _exit_with_parent()
     try:
         relaxer = BatchRelaxer(config, model=load_model(threads, config.device))
@@ -431,8 +424,7 @@ def read_jsonl(path: str | Path) -> list[dict]:
 
 
 def end_torn_line(path: Path) -> None:
-    """End the torn last line a killed writer left in a JSON-lines file, so that appended records start lines of
-    their own (`read_jsonl` skips the torn one)."""
+    """End a killed writer's torn last line, so that appended records start lines of their own."""
     if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
         with path.open("a") as fh:
             fh.write("\n")
@@ -440,8 +432,7 @@ def end_torn_line(path: Path) -> None:
 
 @contextlib.contextmanager
 def _thread_env(threads: int):
-    """Spawned workers inherit BLAS/OpenMP thread limits (unless the user set them): idle
-    BLAS threads otherwise spin and take CPU from the other workers."""
+    """Spawned workers inherit BLAS/OpenMP thread limits unless set (idle BLAS threads spin and take CPU)."""
     names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
     saved = {n: os.environ.get(n) for n in names}
     for n in names:
@@ -455,8 +446,7 @@ def _thread_env(threads: int):
 
 
 def input_key(structure: Structure, config: RelaxConfig) -> str:
-    """Hash of what a relaxation's result depends on: the initial structure and the protocol
-    (not batch size, edge cap or device). A record is reused on resume only if its key matches."""
+    """Hash of the initial structure and the protocol (not batch size, edge cap, device): the resume key."""
     proto = {k: v for k, v in asdict(config).items() if k not in ("batch_size", "max_edges", "device")}
     blob = json.dumps([structure.as_dict(), proto], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -532,8 +522,7 @@ def relax_to_jsonl(
 
 
 def checked(rec: dict) -> dict:
-    """`rec`, or a copy flagged atoms_too_close if its flag is usable but its structure has two atoms
-    closer than `MIN_DISTANCE` (records written before the check existed)."""
+    """`rec`, or a copy flagged atoms_too_close if usable but collapsed (records written before the check)."""
     if rec["flag"] in USABLE_FLAGS and isinstance(rec.get("structure"), dict):
         if (collapsed := _collapsed(rec["flag"], Structure.from_dict(rec["structure"]))) is not None:
             return {**rec, "flag": "atoms_too_close", "error": collapsed}
@@ -546,8 +535,7 @@ def usable(rec: dict) -> bool:
 
 
 def best_trials(records: Iterable[dict], sep: str = "/") -> dict[str, dict]:
-    """Lowest-energy usable record per sample (ids `"<sample><sep><trial>"`), each `checked`;
-    samples whose trials all failed keep their first record (with its flag)."""
+    """Lowest-energy usable `checked` record per sample (ids `<sample><sep><trial>`), else its first record."""
     best: dict[str, dict] = {}
     for rec in records:
         rec = checked(rec)

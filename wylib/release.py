@@ -1,5 +1,4 @@
-"""The paper authors' released samples ("WyFormer generated structures"), in this project's types. Method:
-docs/relaxation.md."""
+"""The paper authors' released samples ("WyFormer generated structures") as this project's types."""
 
 from __future__ import annotations
 
@@ -21,8 +20,7 @@ def _json_column(values: pd.Series) -> list:
 
 
 def _pyxtal_args(frame: pd.DataFrame) -> list[dict]:
-    """Each gene row as pyXtal's `from_random` arguments (group, species, numIons, sites); counts that are not
-    integers stay as they are, for `_representations` to reject with a reason."""
+    """Each gene row as pyXtal `from_random` arguments (non-integer counts kept, for a reason later)."""
     return [
         dict(group=int(g), species=sp, numIons=_integers(n), sites=st)
         for g, sp, n, st in zip(
@@ -119,8 +117,7 @@ def load_relaxed(n_elements: Sequence[int] | None = BITERNARY) -> pd.DataFrame:
 
 
 def gene_samples(n: int, n_elements: Sequence[int] | None = BITERNARY) -> list[dict]:
-    """The first `n` released genes (2-3 elements) with a valid representation, as samples for
-    `wylib.generated.generate_structures`: sample_id ``authors-<material_id>``, tokens, pyxtal_args."""
+    """The first `n` released genes with a valid representation, as `generate_structures` samples."""
     genes = load_genes(n_elements)
     genes = genes[genes["representation"].notna()].head(n)
     return [

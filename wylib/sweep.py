@@ -56,8 +56,7 @@ def resolve_notebook(name: str) -> Path:
 
 
 def point_parameters(notebook: Path, base: dict, point: dict, out_dir: Path, max_structures: int | None = None) -> dict:
-    """`base`, then the point, then ``out_dir`` (and ``max_structures`` unless set), as far as the notebook declares
-    them; SystemExit for undeclared names."""
+    """`base`, the point, ``out_dir`` (and ``max_structures``) as far as declared; SystemExit if unknown."""
     declared = set(papermill.inspect_notebook(str(notebook)))
     unknown = sorted((set(base) | set(point)) - declared)
     if unknown:

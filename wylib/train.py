@@ -52,9 +52,8 @@ class TrainConfig:
     test_n_perm: int = 5  # permutations for the final NLL report
     eval_seed: int = 12345
     time_budget_s: float | None = None  # stop after this much training wall time
-    ema_decay: float | None = (
-        0.0  # ours: weight EMA per step, validated and saved instead of the raw weights (0/None: off)
-    )
+    # ours: weight EMA per step, validated and saved instead of the raw weights (0/None: off)
+    ema_decay: float | None = 0.0
 
     def __post_init__(self) -> None:
         if self.ema_decay is None:  # notebook 02 documents None for "off"
@@ -101,8 +100,7 @@ class MissingRunFileError(ModelFileError, FileNotFoundError):
 
 
 def load_weights(path: Path) -> dict:
-    """A `.pt` file saved by torch, its zip CRCs verified first (flipped bytes in a tensor otherwise load without a
-    word), then loaded with ``weights_only=True``; any fault is a `ModelFileError` naming the file."""
+    """A torch `.pt` file, its zip CRCs verified, loaded `weights_only`; any fault is a `ModelFileError`."""
     try:
         with zipfile.ZipFile(path) as z:
             bad = z.testzip()
@@ -241,7 +239,7 @@ class Trainer:
             _write_json(self.config, self.run_dir / "config.json")
             if vocab is not None:
                 _write_json(vocab.to_dict() if hasattr(vocab, "to_dict") else vocab, self.run_dir / "vocab.json")
-        self.train_dev = _to(train_data, dev)
+        self.train_dev = train_data.to(dev) if hasattr(train_data, "to") and dev.type != "cpu" else train_data
         n_rows_epoch = int((train_data.n_sites + 1).sum())
         self.steps_per_round = math.ceil(n_rows_epoch / cfg.batch_size) if cfg.objective == "ours" else cfg.val_every
         self.max_rounds = cfg.max_epochs if cfg.objective == "ours" else math.ceil(cfg.max_steps / cfg.val_every)
@@ -511,7 +509,3 @@ def _official_loss(
     if fld == 0:  # every structure here has n >= k sites: STOP is the target exactly where n == k
         return -(soft_element_target(E, n, kk, lp.shape[-1]) * lp).sum()
     return F.nll_loss(lp, (S if fld == 1 else C)[:, k], reduction="sum")
-
-
-def _to(data: Any, dev: torch.device) -> Any:
-    return data.to(dev) if hasattr(data, "to") and dev.type != "cpu" else data
