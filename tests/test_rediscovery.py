@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from studies.yardstick import composition
 from studies.yardstick.recall import table_from_counts
 from wylib import rediscovery
 
@@ -48,7 +49,7 @@ def test_formula_familiarity_classes(rocksalt, perovskite):
     )
     cscl_type = Structure(Lattice.cubic(3.3), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     kcl = Structure(Lattice.cubic(3.6), ["K", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-    got = rediscovery.formula_familiarity([rocksalt, cscl_type, perovskite, kcl, None], known)
+    got = composition.formula_familiarity([rocksalt, cscl_type, perovskite, kcl, None], known)
     assert got.tolist() == [
         "formula in train+val",
         "formula in train+val",
@@ -64,7 +65,7 @@ def test_system_familiarity_classes(rocksalt, perovskite):
 
     known = pd.DataFrame({"source": ["train+val", "mpts_52"], "reduced_formula": ["NaCl", "Sr2TiO4"]})
     kcl = Structure(Lattice.cubic(3.6), ["K", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-    got = rediscovery.system_familiarity([rocksalt, perovskite, kcl, None], known)
+    got = composition.system_familiarity([rocksalt, perovskite, kcl, None], known)
     assert got.tolist() == ["system in train+val", "system known elsewhere", "new system", ""]
 
 
@@ -141,17 +142,17 @@ def test_unseen_split_from_the_reference_frame():
             ],
         }
     )
-    s = rediscovery.unseen_split(ref, total=10)
+    s = composition.unseen_split(ref, total=10)
     assert (s.n_unseen, s.n_reference) == (6, 2)  # 4 MP-20 structures held, 2 of them in the test split
     assert s.share_in_known == pytest.approx(0.25)
     assert s.ratio == pytest.approx(3.0) and s.ratio_beyond_known == pytest.approx(2.25)
     with pytest.raises(ValueError, match="no unseen part"):
-        rediscovery.unseen_split(ref, total=4)
+        composition.unseen_split(ref, total=4)
 
 
 def test_unseen_split_of_the_real_data_matches_the_paper_sizes():
     """MP-20 bi/ternary: 35,575 in all (paper); the test split (7118) and our train+val (7140) are held here."""
-    s = rediscovery.unseen_split()
+    s = composition.unseen_split()
     assert (s.n_unseen, s.n_reference) == (35575 - 7118 - 7140, 7118)
     assert 0.05 < s.share_in_known < 0.15
 
@@ -169,22 +170,22 @@ def _counts(n: int, known: int, test: int, mpts: int) -> dict[str, int]:
 
 def test_unseen_corrected_values_remove_the_expected_matches():
     t = table_from_counts(_counts(10, 4, 1, 1))
-    own = rediscovery.unseen_corrected_values(t, 3.0, "own training data")
+    own = composition.unseen_corrected_values(t, 3.0, "own training data")
     assert own.mean() == pytest.approx((6 - 3.0) / 10)  # 6 S.U.N. vs train+val, 1 test rediscovery stands for 3
-    allk = rediscovery.unseen_corrected_values(t, 2.0, "all of MP-20 and MPTS-52")
+    allk = composition.unseen_corrected_values(t, 2.0, "all of MP-20 and MPTS-52")
     assert allk.mean() == pytest.approx((4 - 2.0) / 10)
-    assert rediscovery.unseen_corrected_values(t, 0.0, "own training data").mean() == pytest.approx(0.6)
+    assert composition.unseen_corrected_values(t, 0.0, "own training data").mean() == pytest.approx(0.6)
     with pytest.raises(ValueError, match="yardstick"):
-        rediscovery.unseen_corrected_values(t, 1.0, "train+val")
+        composition.unseen_corrected_values(t, 1.0, "train+val")
     with pytest.raises(ValueError, match=">= 0"):
-        rediscovery.unseen_corrected_values(t, -1.0, "own training data")
+        composition.unseen_corrected_values(t, -1.0, "own training data")
 
 
 def test_unseen_comparison_weights_ours_and_theirs_differently():
-    split = rediscovery.UnseenSplit(n_unseen=30, n_reference=10, share_in_known=0.1)
+    split = composition.UnseenSplit(n_unseen=30, n_reference=10, share_in_known=0.1)
     ours = table_from_counts(_counts(100, 40, 2, 0))
     theirs = table_from_counts(_counts(100, 50, 5, 1))
-    t = rediscovery.unseen_comparison(ours, theirs, split, n_bootstrap=200).set_index("novelty against")
+    t = composition.unseen_comparison(ours, theirs, split, n_bootstrap=200).set_index("novelty against")
     own, known = t.loc["own training data"], t.loc["all of MP-20 and MPTS-52"]
     assert own["S.U.N. % ours"] == pytest.approx(42.0)  # our training data are all known: no correction
     assert own["S.U.N. % theirs"] == pytest.approx(56.0 - 3 * 5)
@@ -195,7 +196,7 @@ def test_unseen_comparison_weights_ours_and_theirs_differently():
     assert lo < own["ours - theirs, pp"] < hi
     # the test-split rate taken from a larger set of the same model: 10 of 500 (2 %) instead of 5 %
     bigger = table_from_counts(_counts(500, 250, 10, 0))
-    r = rediscovery.unseen_comparison(ours, theirs, split, theirs_rate_from=bigger, n_bootstrap=200)
+    r = composition.unseen_comparison(ours, theirs, split, theirs_rate_from=bigger, n_bootstrap=200)
     assert r.set_index("novelty against").loc["own training data", "S.U.N. % theirs"] == pytest.approx(56.0 - 3 * 2)
-    off = rediscovery.unseen_comparison(ours, theirs, split, theirs_trained_on_unseen=False, n_bootstrap=50)
+    off = composition.unseen_comparison(ours, theirs, split, theirs_trained_on_unseen=False, n_bootstrap=50)
     assert off.loc[0, "S.U.N. % theirs"] == pytest.approx(56.0)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from wylib.rediscovery import stability_by_class, stable_share_differences, unseen_formula_estimate
+from studies.yardstick import composition
+from studies.yardstick.composition import stability_by_class, stable_share_differences, unseen_formula_estimate
 
 
 def _frame(structures, formula, stable):
@@ -63,14 +64,14 @@ def test_stability_by_composition_end_to_end(rocksalt, perovskite, tmp_path):
         "ours": rediscovery.rediscovery_table([True, True], [0.0, 0.3], novel),
         "theirs": rediscovery.rediscovery_table([True, True], [0.0, 0.0], novel),
     }
-    by_class = rediscovery.stability_by_composition(a, b, tables, known, n_bootstrap=50)
+    by_class = composition.stability_by_composition(a, b, tables, known, n_bootstrap=50)
     by_formula, formula_diff, by_system, system_diff, unseen = by_class
     assert set(by_formula["formula"]) == {"formula in train+val", "formula known elsewhere"}
     diff = formula_diff.set_index("formula")
     assert diff.loc["formula known elsewhere", "stable a - b, pp"] == -100.0  # perovskite: 0.3 vs 0.0 eV/atom
     assert by_system.empty and system_diff.empty  # no new formula in either set
     assert set(unseen["formula only in the test split"]) == {0, 1}  # SrTiO3 is only in the test split
-    report = rediscovery.composition_report(by_class, 2.71, "ours", "theirs")
+    report = composition.composition_report(by_class, 2.71, "ours", "theirs")
     assert "a = ours minus b = theirs" in report and "2.71 times" in report
-    rediscovery.write_composition_tables(by_class, tmp_path, "x")
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"x_{n}.csv" for n in rediscovery.COMPOSITION_TABLES)
+    composition.write_composition_tables(by_class, tmp_path, "x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"x_{n}.csv" for n in composition.COMPOSITION_TABLES)

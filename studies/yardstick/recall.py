@@ -1,10 +1,11 @@
 """The authors' unseen training split, measured: recall rates of reference splits, and rediscovery tables rebuilt
+from studies.yardstick import composition
 from committed counts (used by `studies.yardstick.sun_unseen`).
 
-`recall_rates` checks the assumption behind `wylib.rediscovery.UnseenSplit` at the Wyckoff level, where samples
+`recall_rates` checks the assumption behind `composition.UnseenSplit` at the Wyckoff level, where samples
 are many: splits drawn at random from one set and unseen by a model are recalled alike per class.
 `table_from_counts` turns a committed `wylib.rediscovery.summary_row` back into a per-structure table, so that
-`wylib.rediscovery.unseen_comparison` and its bootstrap can be rerun without the structures.
+`studies.yardstick.composition.unseen_comparison` and its bootstrap can be rerun without the structures.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def recall_rates(
     `references`: split name -> representations. Per split: its distinct canonical classes, the share of
     samples in one of them, that share per 1000 classes, and its ratio to the `baseline` split's (bootstrap
     over the samples). Splits drawn at random from one set and unseen by the model have a ratio of 1 (the
-    assumption behind `wylib.rediscovery.UnseenSplit`); a training split's ratio is the model's recall factor."""
+    assumption behind `composition.UnseenSplit`); a training split's ratio is the model's recall factor."""
     if baseline not in references:
         raise ValueError(f"baseline {baseline!r} is not one of {sorted(references)}")
     keys, seen = [], set()

@@ -11,8 +11,9 @@ Writes into ``--results-dir`` (default studies/yardstick/results): <name>.{csv,m
 <name>_difference.csv (ours - theirs under both yardsticks), <name>_by_elements.csv (stable and S.U.N. shares by
 number of distinct elements) and <name>_by_formula.csv (the same within "formula in train+val / known elsewhere /
 new"; the stable share ours minus theirs per class in <name>_by_formula_difference.csv; the new-formula samples by
-whether their chemical system is known in <name>_new_formulas_by_system*.csv). Notebook 05 writes the same
-tables for the run it evaluates (`results/paper/sun_known*`, `results/paper/sun_by_composition*`).
+whether their chemical system is known in <name>_new_formulas_by_system*.csv). Notebook 05 writes the first two
+for the run it evaluates (`results/paper/sun_known*`); the composition tables of the paper run of 2026-12-04 (written
+by notebook 05 then) are `results/paper_run_sun_by_composition*`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from studies.yardstick import composition
 from wylib.constants import STABILITY_THRESHOLD
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -90,8 +92,8 @@ def main() -> None:
         ours, theirs, known=known, n_jobs=args.n_jobs, n_bootstrap=args.n_bootstrap
     )
     by_arity = pd.concat([arity_breakdown(s, tables[s.name]) for s in (ours, theirs)], ignore_index=True)
-    by_class = rediscovery.stability_by_composition(ours, theirs, tables, known, n_bootstrap=args.n_bootstrap)
-    ratio = rediscovery.unseen_split().ratio_beyond_known
+    by_class = composition.stability_by_composition(ours, theirs, tables, known, n_bootstrap=args.n_bootstrap)
+    ratio = composition.unseen_split().ratio_beyond_known
     out = args.results_dir
     flag = "" if out == RESULTS else f" --results-dir {out}"
     out.mkdir(parents=True, exist_ok=True)
@@ -111,11 +113,11 @@ def main() -> None:
         f"{(time.time() - t0) / 60:.1f} min.\n\n"
     )
     by_arity.to_csv(out / f"{args.name}_by_elements.csv", index=False)
-    rediscovery.write_composition_tables(by_class, out, args.name)
+    composition.write_composition_tables(by_class, out, args.name)
     body = "\n\n".join(t.to_markdown(index=False, floatfmt=".3g") for t in (table, diff))
     body += "\n\nBy number of distinct elements (structures with an E_hull):\n\n"
     body += by_arity.to_markdown(index=False, floatfmt=".3g")
-    body += "\n\n" + rediscovery.composition_report(by_class, ratio, ours.name, theirs.name)
+    body += "\n\n" + composition.composition_report(by_class, ratio, ours.name, theirs.name)
     (out / f"{args.name}.md").write_text(head + body + "\n")
     print(head + body)
 

@@ -13,7 +13,7 @@ often when it was trained on it. This script
    default model's 10k free samples (T = 1, seed 0) and the authors' 2-3-element released genes, matched
    per canonical class against our train, val and test splits (held-out splits should recall alike per
    class; a training split shows the model's recall factor);
-2. removes the expected matches of the unseen split from S.U.N. (`wylib.rediscovery.unseen_comparison`),
+2. removes the expected matches of the unseen split from S.U.N. (`studies.yardstick.composition.unseen_comparison`),
    from the committed per-category counts of `studies.yardstick.sun_known` (`results/paper/sun_known.csv`: both
    sets through this repo's protocol; `studies/yardstick/results/sun_known_release.csv`: the authors' relaxed set,
    their protocol), which reproduce the per-structure statistics and their bootstrap exactly (`table_from_counts`).
@@ -34,6 +34,7 @@ import pandas as pd
 
 from studies.common import REPO, free_samples
 from studies.provenance import command_line
+from studies.yardstick import composition
 from studies.yardstick.recall import recall_rates, table_from_counts
 from wylib import paper
 
@@ -79,7 +80,7 @@ def main() -> None:
     from wylib import rediscovery
 
     t0 = time.time()
-    split = rediscovery.unseen_split()
+    split = composition.unseen_split()
     same = pd.read_csv(REPO / args.counts)
     rel = pd.read_csv(REPO / args.release_counts)
     ours, theirs = (table_from_counts(r) for _, r in same.iterrows())
@@ -91,7 +92,7 @@ def main() -> None:
     )
     frames = []
     for label, t, rate_from in variants:
-        f = rediscovery.unseen_comparison(ours, t, split, theirs_rate_from=rate_from, n_bootstrap=args.n_bootstrap)
+        f = composition.unseen_comparison(ours, t, split, theirs_rate_from=rate_from, n_bootstrap=args.n_bootstrap)
         f.insert(0, "theirs", label)
         frames.append(f)
     sun = pd.concat(frames, ignore_index=True)
@@ -132,7 +133,8 @@ def main() -> None:
         + recall.to_markdown(index=False, floatfmt=".3g")
         + "\n\n## 2. S.U.N. with the unseen split's expected matches removed\n\n"
         "Per structure with an E_hull: S.U.N. flag minus `weight` for each rediscovery of a test-split structure "
-        "(`wylib.rediscovery.unseen_corrected_values`). **Own training data** (the paper's definition): ours "
+        "(`studies.yardstick.composition.unseen_corrected_values`). **Own training data** (the paper's definition): "
+        "ours "
         "against our train+val (weight 0: all of it is known); theirs against their training data, weight "
         f"{split.ratio:.3f} (the recall of a held-out split: a lower bound for their own training split, so their "
         "figure is an upper bound). **All of MP-20 and MPTS-52**: both against every known structure, weight "
