@@ -129,26 +129,31 @@ def predict_efs(model, graphs: Sequence, batched: bool | None = None) -> list[di
         if forced not in ("", "chgnet", "batched"):
             raise ValueError(f"{ASSEMBLY_ENV} must be 'chgnet' or 'batched', got {forced!r}")
         batched = forced == "batched" if forced else device.type != "cpu"
-    if batched:
-        return _predict_efs_batched(model, graphs, device)
-    graphs = _on_device(model, graphs)
-    comp = 0 if model.composition_model is None else model.composition_model(graphs)
     with warnings.catch_warnings():  # harmless torch warning, once per process (CHGNet reads volumes as floats)
         warnings.filterwarnings("ignore", message=CHGNET_SCALAR_WARNING, category=UserWarning)
-        g = BatchedGraph.from_graphs(
-            graphs,
-            bond_basis_expansion=model.bond_basis_expansion,
-            angle_basis_expansion=model.angle_basis_expansion,
-            compute_stress=True,
-        )
+        if batched:  # assembled by `_batched`: one transfer to and from `device`
+            g, _, _, comp = _batched(model, graphs, device)
+        else:
+            graphs = _on_device(model, graphs)
+            comp = 0 if model.composition_model is None else model.composition_model(graphs)
+            g = BatchedGraph.from_graphs(
+                graphs,
+                bond_basis_expansion=model.bond_basis_expansion,
+                angle_basis_expansion=model.angle_basis_expansion,
+                compute_stress=True,
+            )
     pred = model._compute(g)  # energy only: (B,) eV/atom for the intensive model
     n = pred["atoms_per_graph"]
     total = pred["e"] * n if model.is_intensive else pred["e"]
     k = len(graphs)
-    grads = torch.autograd.grad(total.sum(), [*g.atom_positions, *g.strains], create_graph=True)
+    grads = torch.autograd.grad(total.sum(), [*g.atom_positions, *g.strains], create_graph=True)  # (batched: 2)
     e = (pred["e"] + comp) if model.is_intensive else (pred["e"] + comp) / n
     scale = 1 / g.volumes * 160.21766208  # eV/A^3 -> GPa, in CHGNet's order of operations
     with torch.no_grad():
+        if batched:
+            e, f, s = (x.detach().cpu().numpy() for x in (e, -1 * grads[0], grads[1] * scale.view(-1, 1, 1)))
+            f = np.split(f, np.cumsum(n.cpu().numpy())[:-1])
+            return [dict(e=e[i], f=f[i], s=s[i]) for i in range(k)]
         return [
             dict(
                 e=e[i].detach().cpu().numpy(),
@@ -157,23 +162,6 @@ def predict_efs(model, graphs: Sequence, batched: bool | None = None) -> list[di
             )
             for i in range(k)
         ]
-
-
-def _predict_efs_batched(model, graphs: Sequence, device) -> list[dict]:
-    """`predict_efs` with the batch assembled by `_batched` (one transfer to and from `device`)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=CHGNET_SCALAR_WARNING, category=UserWarning)
-        g, positions, strains, comp = _batched(model, graphs, device)
-    pred = model._compute(g)
-    n = pred["atoms_per_graph"]
-    total = pred["e"] * n if model.is_intensive else pred["e"]
-    d_pos, d_strain = torch.autograd.grad(total.sum(), [positions, strains], create_graph=True)
-    e = (pred["e"] + comp) if model.is_intensive else (pred["e"] + comp) / n
-    s = d_strain * (1 / g.volumes * 160.21766208).view(-1, 1, 1)  # eV/A^3 -> GPa
-    with torch.no_grad():
-        e, f, s = (x.detach().cpu().numpy() for x in (e, -1 * d_pos, s))
-    f = np.split(f, np.cumsum(n.cpu().numpy())[:-1])
-    return [dict(e=e[i], f=f[i], s=s[i]) for i in range(len(graphs))]
 
 
 def predict_e(model, graphs: Sequence) -> list[dict]:
