@@ -207,16 +207,14 @@ class Trainer:
                 raise ValueError("element_features needs the vocabulary (its element symbols by token id)")
             elements = element_feature_matrix(vocab.elements)
         self.model = WyckoffTransformer(model_cfg, sg_features, grammar, elements).to(dev)
+        params = self.model.parameters()
         if cfg.objective == "ours":
-            self.opt: torch.optim.Optimizer = torch.optim.AdamW(
-                self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
-            )
+            self.opt: torch.optim.Optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
             self.sched = None
         else:
-            self.opt = torch.optim.SGD(self.model.parameters(), lr=cfg.lr)
-            self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                self.opt, factor=cfg.plateau_factor, patience=cfg.plateau_patience
-            )
+            self.opt = torch.optim.SGD(params, lr=cfg.lr)
+            plateau = torch.optim.lr_scheduler.ReduceLROnPlateau
+            self.sched = plateau(self.opt, factor=cfg.plateau_factor, patience=cfg.plateau_patience)
         self.st = _State()
         if not 0 <= cfg.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), not {cfg.ema_decay!r}")
@@ -244,13 +242,8 @@ class Trainer:
         self.steps_per_round = math.ceil(n_rows_epoch / cfg.batch_size) if cfg.objective == "ours" else cfg.val_every
         self.max_rounds = cfg.max_epochs if cfg.objective == "ours" else math.ceil(cfg.max_steps / cfg.val_every)
         self.total_steps = self.max_rounds * self.steps_per_round
-        self.bar = tqdm(
-            total=self.total_steps,
-            initial=self.st.step,
-            disable=not progress,
-            desc=f"train[{cfg.objective}]",
-            mininterval=2.0,
-        )
+        desc = f"train[{cfg.objective}]"
+        self.bar = tqdm(total=self.total_steps, initial=self.st.step, disable=not progress, desc=desc, mininterval=2.0)
         self.stop = "max_rounds" if self.st.round >= self.max_rounds else self.st.stop
 
     def _step(self, loss: torch.Tensor) -> None:
