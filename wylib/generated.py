@@ -154,14 +154,7 @@ def draw_samples(
 def valid_samples(res: SampleResult, n_valid: int) -> list[dict]:
     """The first `n_valid` formally valid samples as `generate_structures` input (id: index among all)."""
     chosen = [i for i, r in enumerate(res.representations) if r is not None][:n_valid]
-    return [
-        {
-            "sample_id": str(i),
-            "tokens": res.representations[i].as_dict(),
-            "pyxtal_args": res.representations[i].to_pyxtal_args(),
-        }
-        for i in chosen
-    ]
+    return [as_sample(res.representations[i], i) for i in chosen]
 
 
 def model_samples(
