@@ -461,26 +461,15 @@ def train_dataset(
         n_sg_features=feats.shape[1],
     )
     dropped = {s: len(getattr(d, "dropped", [])) for s, d in (("train", tr_data), ("val", va_data), ("test", te_data))}
-    metrics = train(
-        mcfg,
-        replace(cfg, max_sites=vocab.max_sites),
-        tr_data,
-        va_data,
-        run_dir,
-        feats,
-        vocab,
-        te_data,
-        extra_config={
-            "dataset": dataset,
-            "max_structures": max_structures,
-            "dropped": dropped,
-            "train_fraction": train_fraction,
-            "n_train_full": n_full,
-        },
-        progress=progress,
-        eval_train=True,
-    )
-    return metrics
+    extra = {
+        "dataset": dataset,
+        "max_structures": max_structures,
+        "dropped": dropped,
+        "train_fraction": train_fraction,
+        "n_train_full": n_full,
+    }
+    cfg = replace(cfg, max_sites=vocab.max_sites)
+    return train(mcfg, cfg, tr_data, va_data, run_dir, feats, vocab, te_data, extra, progress, eval_train=True)
 
 
 def _official_loss(
