@@ -396,7 +396,7 @@ def sample(
         constrained = True
         groups_ok = allowed_groups(target, vocab, vocab.grammar())
         if not bool(groups_ok.any()):
-            raise ValueError(f"no space group can hold the target {target.as_dict()} within {vocab.max_sites} sites")
+            raise ValueError(f"no space group can hold the target ({target}) within {vocab.max_sites} sites")
         if spacegroups is None and spacegroup_distribution is None:
             spacegroup_distribution = groups_ok.double()
     if max_elements is not None and (
@@ -424,7 +424,7 @@ def sample(
         if groups_ok is not None:
             w = w * groups_ok
             if float(w.sum()) <= 0:
-                raise ValueError(f"the target {target.as_dict()} is reachable in no group of positive weight")
+                raise ValueError(f"the target ({target}) is reachable in no group of positive weight")
         sg = torch.multinomial(w, n, replacement=True, generator=gen) if n else torch.zeros(0, dtype=torch.int64)
     else:
         raise ValueError("give spacegroups or spacegroup_distribution (e.g. wylib.sample.spacegroup_counts(dataset))")

@@ -131,6 +131,11 @@ class Target:
             "formula_units": sorted(self.formula_units) if self.formula_units else None,
         }
 
+    def __str__(self) -> str:
+        return ", ".join(
+            f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in self.as_dict().items() if v
+        )
+
     def check(self, vocab, distinct_max: int | None = None) -> None:
         """ValueError if the model cannot produce this target (elements outside its vocabulary, too many sites)."""
         wanted = (self.elements or set()) | self.required | set(self.formula if self.composition is not None else ())
