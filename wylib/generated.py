@@ -103,14 +103,13 @@ def make_table(samples: Sequence[dict], builds: Sequence[list], relaxed: dict[st
         ok = [s for s, _ in trials if s is not None]
         best = int(rec["id"].rsplit("/", 1)[1]) if rec else None
         good = rec is not None and usable(rec)
+        args = item["pyxtal_args"]
         rows.append(
             dict(
                 sample_id=sid,
-                group=int(item["pyxtal_args"]["group"])
-                if isinstance(item["pyxtal_args"], dict) and "group" in item["pyxtal_args"]
-                else None,
+                group=int(args["group"]) if isinstance(args, dict) and "group" in args else None,
                 tokens=item.get("tokens"),
-                pyxtal_args=item["pyxtal_args"],
+                pyxtal_args=args,
                 n_trials=len(trials),
                 n_built=len(ok),
                 build_failures=count_failures([trials])["failures"],
@@ -139,16 +138,8 @@ def draw_samples(
 ) -> SampleResult:
     """`n_samples` samples of a model as notebook 04 draws them (docs/relaxation.md, `wylib.generated`)."""
     counts = spacegroup_counts(dataset, max_structures=max_structures)
-    return sample(
-        model,
-        vocab,
-        n_samples,
-        spacegroup_distribution=counts,
-        temperature=temperature,
-        constrained=constrained,
-        seed=seed,
-        device=device,
-    )
+    options = dict(temperature=temperature, constrained=constrained, seed=seed, device=device)
+    return sample(model, vocab, n_samples, spacegroup_distribution=counts, **options)
 
 
 def valid_samples(res: SampleResult, n_valid: int) -> list[dict]:
@@ -196,19 +187,10 @@ def build_samples(
     todo = [i for i, s in enumerate(samples) if (s["sample_id"], keys[i]) not in cached]
     if todo:
         end_torn_line(path)
+        args, seeds = [samples[i]["pyxtal_args"] for i in todo], [trial_seed(seed, i) for i in todo]
+        built = build_many(args, seeds, n_trials, n_workers=n_workers, progress=progress, primitive=primitive)
         with path.open("a") as fh:
-            for i, trials in zip(
-                todo,
-                build_many(
-                    [samples[i]["pyxtal_args"] for i in todo],
-                    [trial_seed(seed, i) for i in todo],
-                    n_trials,
-                    n_workers=n_workers,
-                    progress=progress,
-                    primitive=primitive,
-                ),
-                strict=True,
-            ):
+            for i, trials in zip(todo, built, strict=True):
                 trials_json = [[st.as_dict() if st is not None else None, reason] for st, reason in trials]
                 fh.write(json.dumps(dict(sample_id=samples[i]["sample_id"], key=keys[i], trials=trials_json)) + "\n")
                 fh.flush()
@@ -225,12 +207,10 @@ def generate_structures(
     config: RelaxConfig = RelaxConfig(),
     primitive: bool = True,
     n_workers: int | str = 1,
-    scheduler: Any = None,
     progress: bool = True,
     **relax_kwargs,
 ) -> pd.DataFrame:
-    """Build, relax, keep the lowest-energy trial; writes and returns the table."""
-
+    """Build, relax (`relax_kwargs`: `relax_to_jsonl`'s, e.g. `scheduler`), keep the lowest-energy trial per sample."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     samples = [as_sample(s, i) for i, s in enumerate(samples)]
@@ -246,15 +226,8 @@ def generate_structures(
         for t, (st, _) in enumerate(trials)
         if st is not None
     ]
-    records = relax_to_jsonl(
-        items,
-        out_dir / "relax.jsonl",
-        config,
-        n_workers=n_workers,
-        scheduler=scheduler,
-        progress=progress,
-        **relax_kwargs,
-    )
+    relax_kwargs.update(n_workers=n_workers, progress=progress)
+    records = relax_to_jsonl(items, out_dir / "relax.jsonl", config, **relax_kwargs)
     wanted = {k for k, _ in items}
     table = make_table(samples, builds, best_trials(r for r in records if r["id"] in wanted))
     save_table(table, out_dir / "generated.jsonl")
