@@ -10,16 +10,22 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from pymatgen.core import Structure
 from pymatgen.io.cif import CifWriter
 
-from wylib import data
+from wylib import data, metrics
 from wylib.constants import STABILITY_THRESHOLD
+from wylib.generated import build_samples, generate_structures, make_table, valid_samples
+from wylib.hull import e_above_hull_table
+from wylib.model import ModelConfig
+from wylib.rediscovery import cif_reduced_formula
+from wylib.relax import RelaxConfig
+from wylib.sample import sample, spacegroup_counts
+from wylib.symmetry import spacegroup_features
 from wylib.targets import Target
+from wylib.tokens import WyckoffRepresentation
+from wylib.train import TrainConfig, load_run, train
 from wylib.vocab import Vocabulary
-
-SPLITS = ("train", "val", "test")
 
 
 def _positive(text: str) -> int:
@@ -29,80 +35,50 @@ def _positive(text: str) -> int:
 
 
 # ----------------------------------------------------------------------------- own data (CDVAE CSV of CIFs)
-def tokenize_csv(csv: str | Path, n_jobs: int | None = None) -> dict:
-    """Wyckoff representations of a CSV of CIFs (columns material_id, cif): {"ok": [[id, rep]], "failed": ...}."""
-    csv = Path(csv)
-    if not csv.is_file():
+def tokenize_csv(csv: str | Path, out: Path | None = None, n_jobs: int | None = None) -> dict:
+    """Wyckoff representations of a CSV of CIFs (columns material_id, cif): {"ok": [[id, rep]], "failed": ...},
+    also written to `out` (.json.gz) if given."""
+    if not (csv := Path(csv)).is_file():
         raise FileNotFoundError(f"no CSV file {csv}")
     frame = data._read_csv(csv, data.DataFile("own", csv.stem, csv.name), ("material_id", "cif"))
     jobs = [(str(m), c, 0.1, 5.0) for m, c in zip(frame["material_id"], frame["cif"], strict=True)]
     results = data._map(data._tokenize_one, jobs, n_jobs, f"tokenize {csv.name}")
-    out = {"ok": [[m, d] for m, d, r in results if r is None], "failed": [[m, r] for m, d, r in results if r]}
-    if not out["ok"]:
+    tokens = {"ok": [[m, d] for m, d, r in results if r is None], "failed": [[m, r] for m, d, r in results if r]}
+    if not tokens["ok"]:
         raise ValueError(f"{csv}: none of its {len(jobs)} CIFs could be tokenized")
-    return out
-
-
-def _write_tokens(tokens: dict, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.open(path, "wt") as f:
-        json.dump(tokens, f)
-    return path
-
-
-def _encode(tokens: dict, vocab: Vocabulary):
-    from wylib.tokens import WyckoffRepresentation
-
-    reps = []
-    for _, d in tokens["ok"]:
-        rep = WyckoffRepresentation.from_dict(d)
-        try:
-            vocab.encode_tokens(rep)
-            reps.append(rep)
-        except ValueError:
-            pass  # more sites than max_sites or an element outside the train split
-    return vocab.encode(reps), reps
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with gzip.open(out, "wt") as f:
+            json.dump(tokens, f)
+    return tokens
 
 
 def train_csv(csv_dir: str | Path, run_dir: str | Path, max_epochs: int = 60, seed: int = 0, n_jobs=None) -> dict:
-    """Tokenize csv_dir/{train,val[,test]}.csv and train ModelConfig.default() on them (as notebook 02 does)."""
-    from wylib.model import ModelConfig
-    from wylib.symmetry import spacegroup_features
-    from wylib.train import TrainConfig, train
-
+    """Tokenize csv_dir/{train,val[,test]}.csv (tokens kept in run_dir/tokens) and train ModelConfig.default() on
+    them with `wylib.train.train`, as notebook 02 trains on a registry data set."""
     csv_dir, run_dir = Path(csv_dir), Path(run_dir)
-    for split in ("train", "val"):
-        if not (csv_dir / f"{split}.csv").is_file():
-            raise FileNotFoundError(f"{csv_dir} needs train.csv and val.csv (CDVAE layout; test.csv optional)")
-    tokens = {s: tokenize_csv(csv_dir / f"{s}.csv", n_jobs) for s in SPLITS if (csv_dir / f"{s}.csv").is_file()}
-    for s, tok in tokens.items():
-        _write_tokens(tok, run_dir / "tokens" / f"{s}.json.gz")
-    from wylib.tokens import WyckoffRepresentation
-
-    vocab = Vocabulary.from_training([WyckoffRepresentation.from_dict(d) for _, d in tokens["train"]["ok"]])
-    encoded = {s: _encode(tok, vocab) for s, tok in tokens.items()}
-    counts = np.bincount([r.spacegroup for s in ("train", "val") for r in encoded[s][1]], minlength=231)
+    if not all((csv_dir / f"{s}.csv").is_file() for s in ("train", "val")):
+        raise FileNotFoundError(f"{csv_dir} needs train.csv and val.csv (CDVAE layout; test.csv optional)")
+    reps = {
+        s: [WyckoffRepresentation.from_dict(d) for _, d in tokenize_csv(path, run_dir / "tokens" / f"{s}.json.gz",
+                                                                           n_jobs)["ok"]]
+        for s in ("train", "val", "test") if (path := csv_dir / f"{s}.csv").is_file()
+    }  # fmt: skip
+    vocab = Vocabulary.from_training(reps["train"])
+    fits = {s: [r for r in v if r.n_sites <= vocab.max_sites and set(r.elements) <= set(vocab.elements)]
+            for s, v in reps.items()}  # fmt: skip
+    counts = np.bincount([r.spacegroup for s in ("train", "val") for r in fits[s]], minlength=231).tolist()
     feats = spacegroup_features()
-    mcfg = ModelConfig.default(
-        n_elements=vocab.n_elements,
-        n_site_symmetries=vocab.n_site_symmetries,
-        n_enumerations=vocab.n_enumerations,
-        n_sg_features=feats.shape[1],
-    )
+    sizes = dict(zip(("n_elements", "n_site_symmetries", "n_enumerations"), vocab.sizes, strict=True))
+    mcfg = ModelConfig.default(**sizes, n_sg_features=feats.shape[1])
     cfg = TrainConfig(seed=seed, max_epochs=max_epochs, max_sites=vocab.max_sites)
-    extra = {
-        "dataset": f"csv:{csv_dir.resolve()}",
-        "csv_dir": str(csv_dir.resolve()),
-        "spacegroup_counts": counts.tolist(),
-    }
-    test = encoded["test"][0] if "test" in encoded else None
-    return train(mcfg, cfg, encoded["train"][0], encoded["val"][0], run_dir, feats, vocab, test, extra)
+    extra = {"dataset": f"csv:{csv_dir.resolve()}", "csv_dir": str(csv_dir.resolve()), "spacegroup_counts": counts}
+    enc = {s: vocab.encode(v) for s, v in fits.items()}
+    return train(mcfg, cfg, enc["train"], enc["val"], run_dir, feats, vocab, enc.get("test"), extra)
 
 
 def known_structures(config: dict, formulas: set[str]) -> list[Structure]:
     """Train+val structures of a run's data (registry data set or own CSVs) whose reduced formula is in `formulas`."""
-    from wylib.rediscovery import cif_reduced_formula
-
     if "csv_dir" in config:
         frames = [pd.read_csv(Path(config["csv_dir"]) / f"{s}.csv") for s in ("train", "val")]
     else:
@@ -111,84 +87,60 @@ def known_structures(config: dict, formulas: set[str]) -> list[Structure]:
     return [s for s in data.parse_structures(cifs, n_jobs=1)[0] if s is not None]
 
 
-# ----------------------------------------------------------------------------- generate
-def generate(args: argparse.Namespace) -> pd.DataFrame:
-    """Sample (targeted), build with pyXtal, optionally relax with CHGNet; CIFs + table in args.out."""
-    from wylib import metrics
-    from wylib.generated import build_samples, generate_structures, make_table, valid_samples
-    from wylib.hull import e_above_hull_table
-    from wylib.relax import RelaxConfig
-    from wylib.sample import sample, spacegroup_counts
-    from wylib.train import load_run
-
-    options = dict(spacegroups=args.spacegroup, elements=args.elements, required=args.require, z=args.z)
-    options |= dict(composition=args.composition, max_atoms=args.max_atoms, max_sites=args.max_sites)
-    target = Target.parse(**options) if any(v is not None for v in options.values()) else None
-    if not Path(args.run).is_dir():
-        raise FileNotFoundError(f"no run directory {args.run}")
-    model, vocab, config = load_run(args.run, device=args.device)
+# ----------------------------------------------------------------------------- a target in, candidates out
+def candidates(run: str | Path, target: Target | None, out: str | Path, n: int = 100, temperature: float = 1.0,
+               seed: int = 0, relax: bool = False, trials: int = 1, steps: int = 500, device: str = "cpu"
+               ) -> pd.DataFrame:  # fmt: skip
+    """Sample n (targeted, grammar-constrained) from a run, build with pyXtal (`trials` per sample), relax with
+    CHGNet if `relax` (lowest-energy trial kept); writes out/cif/*.cif, out/candidates.csv and .md, target.json."""
+    if not Path(run).is_dir():
+        raise FileNotFoundError(f"no run directory {run}")
+    model, vocab, config = load_run(run, device=device)
     if target is not None:
         target.check(vocab, model.cfg.distinct_max if model.cfg.arity else None)
-    if "spacegroup_counts" in config:
-        prior = torch.tensor(config["spacegroup_counts"], dtype=torch.float64)
-    else:
-        prior = spacegroup_counts(config["dataset"])
-    res = sample(
-        model, vocab, args.n, spacegroup_distribution=prior, temperature=args.temperature, constrained=True,
-        seed=args.seed, device=args.device, target=target,
-    )  # fmt: skip
-    samples = valid_samples(res, args.n)
-    out = Path(args.out)
-    work = out / "work"
-    work.mkdir(parents=True, exist_ok=True)
-    if args.relax:
-        cfg = RelaxConfig(steps=args.steps)
-        table = generate_structures(samples, work, n_trials=args.trials, seed=args.seed, config=cfg)
+    prior = config.get("spacegroup_counts") or spacegroup_counts(config["dataset"])
+    res = sample(model, vocab, n, spacegroup_distribution=prior, temperature=temperature, constrained=True, seed=seed,
+                 device=device, target=target)  # fmt: skip
+    samples, out = valid_samples(res, n), Path(out)
+    (out / "work").mkdir(parents=True, exist_ok=True)
+    if relax:
+        table = generate_structures(samples, out / "work", n_trials=trials, seed=seed, config=RelaxConfig(steps=steps))
         structures = [Structure.from_dict(d) if isinstance(d, dict) else None for d in table["structure"]]
     else:
-        builds = build_samples(samples, work / "builds.jsonl", args.trials, args.seed)
+        builds = build_samples(samples, out / "work" / "builds.jsonl", trials, seed)
         table = make_table(samples, builds, {})
-        structures = [next((s for s, _ in trials if s is not None), None) for trials in builds]
-    energies = [e if e is not None else np.nan for e in table["energy_per_atom"]]
-    comps = [s.composition if s is not None else "" for s in structures]
-    hull = e_above_hull_table(comps, energies)
-    formulas = {s.composition.reduced_formula for s in structures if s is not None}
-    novel = metrics.novelty_mask(structures, known_structures(config, formulas))
-    unique = metrics.uniqueness_mask(structures)
+        structures = [next((s for s, _ in trial if s is not None), None) for trial in builds]
+    energies = [np.nan if e is None else e for e in table["energy_per_atom"]]
+    hull = e_above_hull_table([s.composition if s else "" for s in structures], energies)
+    known = known_structures(config, {s.composition.reduced_formula for s in structures if s is not None})
+    novel, unique = metrics.novelty_mask(structures, known), metrics.uniqueness_mask(structures)
     (out / "cif").mkdir(exist_ok=True)
     rows = []
     for i, (s, item) in enumerate(zip(structures, samples, strict=True)):
-        cif = None
-        if s is not None:
-            cif = f"cif/{item['sample_id']}.cif"
+        if cif := s and f"cif/{item['sample_id']}.cif":
             CifWriter(s).write_file(out / cif)
-        hull_flag = "no_energy" if not np.isfinite(energies[i]) else hull["flag"][i]
-        if hull_flag == "ok" and not hull["complete_binary_subsystems"][i]:
-            hull_flag = "hull_lacks_binaries"
+        flag = "no_energy" if np.isnan(energies[i]) else hull["flag"][i]
+        flag = "hull_lacks_binaries" if flag == "ok" and not hull["complete_binary_subsystems"][i] else flag
         rows.append({
             "sample_id": item["sample_id"], "spacegroup": int(item["pyxtal_args"]["group"]),
-            "formula": s.composition.reduced_formula if s is not None else None,
-            "n_atoms": len(s) if s is not None else 0, "wyckoff": str(res.representations[int(item["sample_id"])]),
-            "trials": int(table["n_trials"][i]), "built": int(table["n_built"][i]),
-            "energy_per_atom": energies[i], "e_hull": hull["e_hull"][i], "hull_flag": hull_flag,
-            "stable": bool(hull["e_hull"][i] <= STABILITY_THRESHOLD), "novel": bool(novel[i]),
-            "unique": bool(unique[i]), "flag": table["flag"][i], "cif": cif,
+            "formula": s.composition.reduced_formula if s else None, "n_atoms": len(s) if s else 0,
+            "wyckoff": str(res.representations[int(item["sample_id"])]), "trials": int(table["n_trials"][i]),
+            "built": int(table["n_built"][i]), "energy_per_atom": energies[i], "e_hull": hull["e_hull"][i],
+            "hull_flag": flag, "stable": bool(hull["e_hull"][i] <= STABILITY_THRESHOLD), "novel": bool(novel[i]),
+            "unique": bool(unique[i]), "flag": table["flag"][i], "cif": cif or None,
         })  # fmt: skip
     df = pd.DataFrame(rows)
     df.to_csv(out / "candidates.csv", index=False)
     (out / "candidates.md").write_text(df.drop(columns="wyckoff").to_markdown(index=False, floatfmt=".3f") + "\n")
-    meta = {"run": str(args.run), "target": target.as_dict() if target else None, "n": args.n, "seed": args.seed}
-    (out / "target.json").write_text(json.dumps(meta | {"relax": args.relax, "trials": args.trials}, indent=1))
+    meta = dict(run=str(run), target=target.as_dict() if target else None, n=n, seed=seed, relax=relax, trials=trials)
+    (out / "target.json").write_text(json.dumps(meta, indent=1))
     return df
 
 
 def _summary(df: pd.DataFrame, out: str) -> str:
-    built = int(df["cif"].notna().sum())
-    stable = int(df["stable"].sum())
-    return (
-        f"{len(df)} candidates, {built} built, {int(df['unique'].sum())} unique, {int(df['novel'].sum())} novel, "
-        f"{stable} with E_hull <= {STABILITY_THRESHOLD} eV/atom -> {out}/candidates.csv, .md, cif/"
-    )
+    n = {k: int(df[k].sum()) for k in ("unique", "novel", "stable")} | {"built": int(df["cif"].notna().sum())}
+    return (f"{len(df)} candidates, {n['built']} built, {n['unique']} unique, {n['novel']} novel, {n['stable']} with "
+            f"E_hull <= {STABILITY_THRESHOLD} eV/atom -> {out}/candidates.csv, .md, cif/")  # fmt: skip
 
 
 def parser() -> argparse.ArgumentParser:
@@ -228,19 +180,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         if args.command == "generate":
-            print(_summary(generate(args), args.out))
+            names = ("spacegroup", "elements", "require", "composition", "max_atoms", "max_sites", "z")
+            options = [getattr(args, k) for k in names]
+            target = Target.parse(*options) if any(v is not None for v in options) else None
+            run = (args.run, target, args.out, args.n, args.temperature, args.seed, args.relax, args.trials, args.steps)
+            print(_summary(candidates(*run, device=args.device), args.out))
         elif args.command == "tokenize":
-            tokens = tokenize_csv(args.csv, args.n_jobs)
-            path = _write_tokens(tokens, Path(args.out) / f"{Path(args.csv).stem}.tokens.json.gz")
+            path = Path(args.out) / f"{Path(args.csv).stem}.tokens.json.gz"
+            tokens = tokenize_csv(args.csv, path, args.n_jobs)
             print(f"{len(tokens['ok'])} structures tokenized, {len(tokens['failed'])} failed -> {path}")
         else:
             m = train_csv(args.csv_dir, args.out, args.max_epochs, args.seed, args.n_jobs)
             print(f"trained {m['rounds']} epochs, best val NLL {m['best_val_nll']:.3f} -> {args.out}")
     except (ValueError, FileNotFoundError, KeyError) as err:
-        msg = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
-        print(
-            f"python -m wylib {args.command}: error: {msg.splitlines()[0] if msg else type(err).__name__}",
-            file=sys.stderr,
-        )
+        msg = (str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)) or type(err).__name__
+        print(f"python -m wylib {args.command}: error: {msg.splitlines()[0]}", file=sys.stderr)
         return 2
     return 0
