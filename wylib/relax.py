@@ -352,14 +352,7 @@ def _stream_worker(tasks, results, config: RelaxConfig, threads: int | None) -> 
         results.put(None)
 
 
-def _relax_streaming(
-    todo: list[tuple[str, Structure]],
-    config: RelaxConfig,
-    n_par: int,
-    threads: int,
-    write: Callable[[dict], None],
-    progress: bool,
-) -> None:
+def _relax_streaming(todo: list, config: RelaxConfig, n_par: int, threads: int, write: Callable, progress: bool):
     """Spread `todo` over `n_par` spawned worker processes that share one task queue (one task per structure)."""
     config = config.resolved()
     ctx = mp.get_context("spawn")
@@ -372,10 +365,8 @@ def _relax_streaming(
     # (at least 2 unless one-at-a-time was asked for, so that the calls keep their companion: `BatchRelaxer`)
     small = max(2, math.ceil(len(todo) / n_par)) if config.batch_size > 1 else 1
     cfg = replace(config, batch_size=min(config.batch_size, small))
+    procs = [ctx.Process(target=_stream_worker, args=(tasks, results, cfg, threads), daemon=True) for _ in range(n_par)]
     with _thread_env(threads):
-        procs = [
-            ctx.Process(target=_stream_worker, args=(tasks, results, cfg, threads), daemon=True) for _ in range(n_par)
-        ]
         for p in procs:
             p.start()
     bar = tqdm(total=len(todo), disable=not progress, desc="relax", mininterval=5)
