@@ -155,7 +155,10 @@ def test_no_solution_is_a_clear_error_and_fast(default_run):
         (dict(spacegroups="231"), "1..230"),
         (dict(spacegroups="Fm-3m"), "whole numbers separated by commas"),
         (dict(composition="NaCl", z="0"), "formula units must be integers >= 1"),
-        (dict(composition="NaCl", z="4", max_atoms=6), "more than max_atoms=6"),
+        (
+            dict(composition="NaCl", z="4", max_atoms=6),
+            "unit x 4 formula units, more than max_atoms=6",
+        ),
         (dict(composition="Li2MnO3", max_atoms=5), "6 atoms per formula unit, more than max_atoms=5"),
         (dict(composition="Li2MnO3", elements="Li,O"), "outside the elements"),
         (dict(elements="Li,O", required="Mn"), r"\['Mn'\] outside the elements"),

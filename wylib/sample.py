@@ -396,7 +396,7 @@ def sample(
         constrained = True
         groups_ok = allowed_groups(target, vocab, vocab.grammar())
         if not bool(groups_ok.any()):
-            raise ValueError(f"no space group can hold the target ({target}) within {vocab.max_sites} sites")
+            raise ValueError(f"no space group can hold the target ({target}; the model: {vocab.max_sites} sites)")
         if spacegroups is None and spacegroup_distribution is None:
             spacegroup_distribution = groups_ok.double()
     if max_elements is not None and (

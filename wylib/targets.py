@@ -81,9 +81,12 @@ class Target:
                 raise ValueError(f"the composition {self.composition.formula} has non-integer amounts")
             if min(self.formula_units or [1]) < 1:
                 raise ValueError(f"formula units must be integers >= 1, not {sorted(self.formula_units)}")
-            if (n := self.formula_atoms) * min(self.formula_units or [1]) > self.atom_cap:
+            if (n := self.formula_atoms) * (z := min(self.formula_units or [1])) > self.atom_cap:
                 cap = f"max_atoms={self.max_atoms}" if self.max_atoms else f"the default cap of {DEFAULT_MAX_ATOMS}"
-                raise ValueError(f"{self.composition.reduced_formula} has {n} atoms per formula unit, more than {cap}")
+                zs = f" x {z} formula units" if z > 1 else ""
+                raise ValueError(
+                    f"{self.composition.reduced_formula} has {n} atoms per formula unit{zs}, more than {cap}"
+                )
 
     @property
     def formula(self) -> dict[str, int]:
