@@ -113,18 +113,15 @@ def execute(notebook: Path, params: dict, out_path: Path, marker: Path, key: str
 
 def publish(out_dir: Path, profile_name: str, dest: Path = REPO) -> None:
     """Copy a run's results, figures, notebooks (+ run.json) to `dest/*/<profile>/`, unless one is over 2 MB."""
-    executed = [
-        p
-        for p in sorted((out_dir / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-        if (out_dir / "notebooks" / f"{p.stem}.done.json").exists()
-    ]
+    runs = out_dir / "notebooks"
+    executed = [p for p in sorted(runs.glob("[0-9][0-9]_*.ipynb")) if (runs / f"{p.stem}.done.json").exists()]
     too_big = [
         f"{p.name} ({p.stat().st_size / 2**20:.1f} MB)" for p in executed if p.stat().st_size > MAX_NOTEBOOK_BYTES
     ]
     if too_big:
         raise SystemExit(
             f"[run_all] not published: executed notebooks over {MAX_NOTEBOOK_BYTES / 2**20:.0f} MB: "
-            f"{', '.join(too_big)} (in {out_dir / 'notebooks'}); shrink their outputs (fewer or smaller figures, "
+            f"{', '.join(too_big)} (in {runs}); shrink their outputs (fewer or smaller figures, "
             "shorter tables) and publish again"
         )
     sources = {"results": out_dir / "results", "figures": out_dir / "figures"}
@@ -135,7 +132,7 @@ def publish(out_dir: Path, profile_name: str, dest: Path = REPO) -> None:
     stages = {
         p.stem: {k: marker.get(k) for k in ("seconds", "peak_rss_mib", "finished", "host", "machine", "parameters")}
         for p in executed
-        for marker in [json.loads((out_dir / "notebooks" / f"{p.stem}.done.json").read_text())]
+        for marker in [json.loads((runs / f"{p.stem}.done.json").read_text())]
     }
     summary = {"profile": profile_name, "out_dir": str(out_dir), "stages": stages}
     (dest / "notebooks" / profile_name / "run.json").write_text(json.dumps(summary, indent=1) + "\n")
