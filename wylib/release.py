@@ -21,16 +21,9 @@ def _json_column(values: pd.Series) -> list:
 
 def _pyxtal_args(frame: pd.DataFrame) -> list[dict]:
     """Each gene row as pyXtal `from_random` arguments (non-integer counts kept, for a reason later)."""
-    return [
-        dict(group=int(g), species=sp, numIons=_integers(n), sites=st)
-        for g, sp, n, st in zip(
-            frame["group"],
-            _json_column(frame["species"]),
-            _json_column(frame["numIons"]),
-            _json_column(frame["sites"]),
-            strict=True,
-        )
-    ]
+    species, counts, sites = (_json_column(frame[c]) for c in ("species", "numIons", "sites"))
+    rows = zip(frame["group"], species, counts, sites, strict=True)
+    return [dict(group=int(g), species=sp, numIons=_integers(n), sites=st) for g, sp, n, st in rows]
 
 
 def _integers(values):
