@@ -218,7 +218,8 @@ class Trainer:
         self.st = _State()
         if not 0 <= cfg.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), not {cfg.ema_decay!r}")
-        self.ema = _ema_copy(self.model) if cfg.ema_decay > 0 else None
+        # a frozen copy of the model that holds the moving average of its weights
+        self.ema = copy.deepcopy(self.model).eval().requires_grad_(False) if cfg.ema_decay > 0 else None
         if self.ckpt_path.exists():
             ck = load_weights(self.ckpt_path)
             saved_model = ModelConfig.from_dict(ck["config"]["model"]).to_dict()  # retired switches dropped
@@ -384,13 +385,6 @@ class Trainer:
                 metrics[name] = nll_summary(sequence_nll(self.model, d, cfg.test_n_perm, cfg.eval_seed))
         _write_json(metrics, self.run_dir / "metrics.json")
         return metrics
-
-
-def _ema_copy(model: WyckoffTransformer) -> WyckoffTransformer:
-    """A frozen copy of the model that holds the moving average of its weights."""
-    ema = copy.deepcopy(model).eval()
-    ema.requires_grad_(False)
-    return ema
 
 
 @torch.no_grad()
