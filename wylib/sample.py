@@ -161,6 +161,33 @@ def _draw(
     return tok, lp[rows, tok], torch.log_softmax(raw, -1)[rows, tok]
 
 
+def _draw_kinds(
+    raw: torch.Tensor,
+    allowed: torch.Tensor | None,
+    prefix: torch.Tensor,
+    temperature: float,
+    kind_temperature: float,
+    gen: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Element step in two levels: the kind of the token (STOP, an element absent from `prefix` (b, k), a repeat,
+    PAD/MASK) from the model's summed probabilities within ``allowed`` at ``kind_temperature``, then the token
+    within its kind from softmax(raw / temperature). At both temperatures 1 this is `_draw`'s distribution (chain
+    rule) and, with the same Gumbel noise, `_draw`'s token. -> (token, logp sampled dist, logp model)."""
+    raw = raw.float()
+    masked = raw if allowed is None else raw.masked_fill(~allowed, float("-inf"))
+    kind = torch.ones_like(raw, dtype=torch.int64).scatter_(1, prefix, 2)  # 1 new, 2 repeat
+    kind[:, :3] = 3  # PAD, MASK
+    kind[:, STOP] = 0
+    member = kind[..., None] == torch.arange(4, device=raw.device)  # (b, V, 4)
+    ninf = torch.tensor(float("-inf"), device=raw.device)
+    mass = torch.logsumexp(torch.where(member, torch.log_softmax(masked, -1)[..., None], ninf), 1)  # (b, 4)
+    x = torch.where(member, (masked / temperature)[..., None], ninf)
+    within = torch.where(member, torch.nan_to_num(x - torch.logsumexp(x, 1, keepdim=True), nan=-math.inf), ninf)
+    lq = (torch.log_softmax(mass / kind_temperature, -1)[:, None, :] + within).gather(2, kind[..., None])[..., 0]
+    tok, lp, _ = _draw(lq, None, 1.0, gen)
+    return tok, lp, torch.log_softmax(raw, -1)[torch.arange(len(tok), device=tok.device), tok]
+
+
 class PrefixCache:
     """The prefix of one decoding step encoded once; the three cascade queries then cost one token each."""
 
@@ -238,6 +265,7 @@ def _sample_batch(
     cache_prefix: bool = True,
     max_elements: int | None = None,
     target: Target | None = None,
+    kind_temperature: float | None = None,
 ) -> dict[str, torch.Tensor]:
     dev = sg.device
     B, L, M = len(sg), vocab.length, vocab.max_sites
@@ -250,7 +278,8 @@ def _sample_batch(
     tm = None if target is None else TargetMasks(target, vocab, grammar, sg.cpu())
     if model.cfg.arity:  # the number of distinct elements first; its log-prob joins position 0's element term
         a_ok = None if tm is None else tm.arity_mask(model.cfg.distinct_max + 1).to(dev)
-        arity, lp, lpm = _draw(model.arity_logits(sg), a_ok, temperature, gen)
+        t_arity = temperature if kind_temperature is None else kind_temperature
+        arity, lp, lpm = _draw(model.arity_logits(sg), a_ok, t_arity, gen)
         logp[:, 0, 0], logp_model[:, 0, 0] = lp, lpm
     if tm is not None:
         tm.set_arity(arity)
@@ -286,7 +315,10 @@ def _sample_batch(
             e_allowed = _cap_elements(raw, allowed, E[active, :k], max_elements)
         else:
             e_allowed = allowed
-        e, lp, lpm = _draw(raw, e_allowed, temperature, gen)
+        if kind_temperature is None:
+            e, lp, lpm = _draw(raw, e_allowed, temperature, gen)
+        else:
+            e, lp, lpm = _draw_kinds(raw, e_allowed, E[active, :k], temperature, kind_temperature, gen)
         logp[active, k, 0] += lp
         logp_model[active, k, 0] += lpm
         E[active, k] = e
@@ -383,11 +415,20 @@ def sample(
     cache_prefix: bool = True,
     max_elements: int | None = None,
     target: Target | None = None,
+    kind_temperature: float | None = None,
 ) -> SampleResult:
     """Sample n Wyckoff representations (arguments: docs/model.md, `wylib.sample`). With a `target`
     (wylib.targets) decoding is grammar-constrained and every sample obeys it; the space groups are then drawn
-    from the distribution given (uniform if none) restricted to the groups in which the target is reachable."""
+    from the distribution given (uniform if none) restricted to the groups in which the target is reachable.
+    `kind_temperature` (None: as `temperature`, one draw over all element tokens): the arity and, at each element
+    step, the kind of token (STOP, new element, repeat) are drawn at it, the token within its kind at
+    `temperature` (`_draw_kinds`; 1 with a low `temperature`: cold samples that stop, studies/chemistry)."""
     _check_sample_args(n, temperature, batch_size)
+    if kind_temperature is not None:
+        try:
+            _check_sample_args(n, kind_temperature, batch_size)
+        except ValueError as err:
+            raise ValueError(f"kind_temperature: {err}") from None
     groups_ok = None
     if target is not None:
         if max_elements is not None:
@@ -457,6 +498,7 @@ def sample(
                 cache_prefix,
                 max_elements,
                 target,
+                kind_temperature,
             )
             parts.append({k: v.cpu() for k, v in batch.items()})
     finally:
@@ -492,5 +534,6 @@ def sample(
         constrained=constrained,
         seed=int(seed),
         meta={"batch_size": batch_size, "device": str(dev), "max_elements": max_elements}
-        | ({} if target is None else {"target": target.as_dict()}),
+        | ({} if target is None else {"target": target.as_dict()})
+        | ({} if kind_temperature is None else {"kind_temperature": float(kind_temperature)}),
     )
