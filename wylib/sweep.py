@@ -58,8 +58,7 @@ def resolve_notebook(name: str) -> Path:
 def point_parameters(notebook: Path, base: dict, point: dict, out_dir: Path, max_structures: int | None = None) -> dict:
     """`base`, the point, ``out_dir`` (and ``max_structures``) as far as declared; SystemExit if unknown."""
     declared = set(papermill.inspect_notebook(str(notebook)))
-    unknown = sorted((set(base) | set(point)) - declared)
-    if unknown:
+    if unknown := sorted((set(base) | set(point)) - declared):
         raise SystemExit(f"{notebook.name} declares no parameters {unknown}; it declares {sorted(declared)}")
     params = {**base, **point, "out_dir": str(out_dir)}
     if max_structures is not None:
