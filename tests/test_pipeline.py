@@ -18,6 +18,7 @@ EXPECTED_NOTEBOOKS = [
     "04_generation",
     "05_evaluation",
     "06_figures",
+    "07_targeted_generation",
 ]
 
 
