@@ -1,0 +1,141 @@
+"""What the CSP scripts share: the matcher, the test split's structures by formula, a resumable clock, the log.
+
+Scripts: `compositions.py` (the drawn test compositions), `benchmark.py` (match rate and RMSE), `efficiency.py`
+(S.U.N. candidates per minute, targeted against filtered). Method: studies/csp/README.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from pymatgen.analysis.structure_matcher import StructureMatcher
+from pymatgen.core import Structure
+
+from wylib.data import load_split, parse_structures
+from wylib.generated import build_samples, generate_structures
+from wylib.rediscovery import cif_reduced_formula
+from wylib.relax import RelaxConfig
+
+DATASET = "mp_20_biternary_open"
+RESULTS = Path(__file__).resolve().parent / "results"
+# the CSP literature's settings (DiffCSP, DiffCSP++, CrystaLLM); StructureMatcher's other defaults kept
+MATCHER_SETTINGS = dict(stol=0.5, angle_tol=10, ltol=0.3)
+
+
+def matcher() -> StructureMatcher:
+    return StructureMatcher(**MATCHER_SETTINGS)
+
+
+def best_rms(candidate: Structure | None, truths: list[Structure], sm: StructureMatcher | None = None) -> float | None:
+    """The smallest normalized rms distance (`get_rms_dist()[0]`: rms over sites / (V/n)^(1/3)) between a
+    candidate and any of the true structures it matches; None if it matches none (or is None)."""
+    if candidate is None:
+        return None
+    sm = sm or matcher()
+    rms = [r[0] for t in truths if (r := sm.get_rms_dist(candidate, t)) is not None]
+    return min(rms) if rms else None
+
+
+def test_structures(formulas: set[str], dataset: str = DATASET) -> dict[str, list[Structure]]:
+    """Every test-split structure of the given reduced formulas, by formula: all of them count as matches."""
+    test = load_split(dataset, "test")
+    rows = [(f, c) for c in test["cif"] if (f := cif_reduced_formula(c)) in formulas]
+    structures = parse_structures([c for _, c in rows], n_jobs=1)[0]
+    out: dict[str, list[Structure]] = {f: [] for f in formulas}
+    for (f, _), s in zip(rows, structures, strict=True):
+        if s is not None:
+            out[f].append(s)
+    return out
+
+
+def machine_name() -> str:
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return "unknown"
+    return next((ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("Model name")), "unknown")
+
+
+def single_thread() -> None:
+    """One torch thread (the scripts run beside other work on a 2-core machine)."""
+    torch.set_num_threads(1)
+
+
+def get_logger(path: Path, name: str) -> logging.Logger:
+    """Log to `path` (appended: a resumed run continues the same log) and to stderr."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log = logging.getLogger(name)
+    log.setLevel(logging.INFO)
+    log.handlers.clear()
+    fmt = logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S")
+    for h in (logging.FileHandler(path), logging.StreamHandler()):
+        h.setFormatter(fmt)
+        log.addHandler(h)
+    return log
+
+
+class Clock:
+    """Seconds spent per stage, saved to a JSON file at every `tick`: summed over the runs that did the work, so a
+    killed and resumed run reports the time its finished work took (the unfinished part of a killed run is lost)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.seconds: dict[str, float] = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        self._stage: str | None = None
+        self._since = 0.0
+
+    def tick(self, *_) -> None:
+        if self._stage is not None:
+            now = time.perf_counter()
+            self.seconds[self._stage] = self.seconds.get(self._stage, 0.0) + now - self._since
+            self._since = now
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps(self.seconds, indent=1))
+
+    @contextmanager
+    def stage(self, name: str):
+        self._stage, self._since = name, time.perf_counter()
+        try:
+            yield self
+        finally:
+            self.tick()
+            self._stage = None
+
+    def total(self, prefix: str = "") -> float:
+        return sum(v for k, v in self.seconds.items() if k.startswith(prefix))
+
+
+def add_common_arguments(p, out: str, name: str) -> None:
+    """The options benchmark.py and efficiency.py share."""
+    p.add_argument("--steps", type=int, default=500, help="FIRE steps per relaxation phase")
+    p.add_argument("--cap", type=int, default=200_000, help="samples at most of the unconstrained stream")
+    p.add_argument("--batch", type=int, default=10_000, help="samples per batch of the unconstrained stream")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--run", default="runs/default")
+    p.add_argument("--out", default=out, help="work directory (one subdirectory per method)")
+    p.add_argument("--results", default=str(RESULTS))
+    p.add_argument("--name", default=name, help="result files <results>/<name>.*")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="relax worker processes, one thread each (0: in this process; 2 on a free 2-core machine)",
+    )
+    p.add_argument("--no-progress", action="store_true")
+
+
+def build_and_relax(samples: list[dict], work: Path, clock: Clock, args):
+    """1 pyXtal trial and a CHGNet relaxation (fmax 0.05, args.steps) per sample through `generate_structures`,
+    resumable; the clock's stages "build" and "relax" (ticked at every finished relaxation)."""
+    with clock.stage("build"):  # cached in builds.jsonl, which generate_structures then reads
+        build_samples(samples, work / "builds.jsonl", 1, args.seed, True, max(args.workers, 1), not args.no_progress)
+    with clock.stage("relax"):
+        return generate_structures(samples, work, n_trials=1, seed=args.seed, config=RelaxConfig(steps=args.steps),
+                                   n_workers=args.workers, threads=1, progress=not args.no_progress,
+                                   on_result=clock.tick)  # fmt: skip

@@ -1,0 +1,222 @@
+"""Efficiency of targets: candidates per minute that are in a chemical system, valid, unique, novel and stable,
+targeted (`Target(elements=system, required=all)`) against the unconstrained model filtered to the system.
+
+    WYLIB_DATA_DIR=../shared/data nice -n 19 .venv/bin/python -m studies.csp.efficiency --out output/csp_efficiency
+    # pilot: 2 systems, 8 candidates each, 100 FIRE steps
+    WYLIB_DATA_DIR=../shared/data nice -n 19 .venv/bin/python -m studies.csp.efficiency --systems 2 --n 8 \
+        --steps 100 --cap 20000 --name pilot_efficiency --out output/csp_efficiency_pilot
+
+Systems: drawn from the test split's chemical systems (elements in the model's vocabulary) by
+`numpy.random.default_rng(seed)`, 5 binaries (3 present in train+val, 2 absent) and 5 ternaries (2 present,
+3 absent); `--systems N` keeps the first N (alternating binary and ternary, present and absent). Per system and
+method: n candidates (targeted: n samples; filtered: valid samples of one unconstrained stream shared by the
+systems whose element set is the system, until n or the cap), 1 pyXtal trial, CHGNet FIRE (fmax 0.05, --steps),
+then valid (relaxed, usable), unique (StructureMatcher within the method's candidates of the system), novel
+(unique and unmatched in train+val, StructureMatcher), stable (E_hull <= 0.08 eV/atom on wylib.hull's default
+hull; `hull_lacks_binaries` where a pair of the system's elements has no reference compound), sun (unique, novel
+and stable). Minutes: sampling (filtered: the stream's seconds per sample times the samples it needed for this
+system) + building + relaxation + scoring, summed over resumed runs. Resumable like the benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import itertools
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from pymatgen.core import Structure
+
+from studies.csp.common import (
+    DATASET,
+    Clock,
+    add_common_arguments,
+    build_and_relax,
+    get_logger,
+    machine_name,
+    single_thread,
+)
+from studies.csp.compositions import system_of, train_val_systems
+from studies.provenance import command_line
+from wylib import metrics
+from wylib.build import trial_seed
+from wylib.cli import known_structures
+from wylib.constants import STABILITY_THRESHOLD
+from wylib.data import tokenize_split
+from wylib.generated import as_sample
+from wylib.hull import default_hull, e_above_hull_table
+from wylib.sample import sample, spacegroup_counts
+from wylib.targets import Target
+from wylib.train import load_run
+
+PLAN = ((2, True, 3), (2, False, 2), (3, True, 2), (3, False, 3))  # (elements, in train+val, how many)
+
+
+def pick_systems(vocab, known: set[str], seed: int = 0) -> list[str]:
+    """10 test-split systems (module docstring), alternating binary and ternary."""
+    systems = sorted({system_of(str(r.composition.reduced_formula)) for r in tokenize_split(DATASET, "test")
+                      .representations})  # fmt: skip
+    systems = [s for s in systems if set(s.split("-")) <= set(vocab.elements)]
+    rng = np.random.default_rng(seed)
+    drawn = {}
+    for n_el, seen, how_many in PLAN:
+        pool = [s for s in systems if s.count("-") == n_el - 1 and (s in known) == seen]
+        drawn[n_el, seen] = [pool[i] for i in np.sort(rng.choice(len(pool), how_many, replace=False))]
+    binaries = _interleave(drawn[2, True], drawn[2, False])  # seen, unseen, seen, unseen, seen
+    ternaries = _interleave(drawn[3, False], drawn[3, True])  # unseen, seen, unseen, seen, unseen
+    return [s for pair in zip(binaries, ternaries, strict=True) for s in pair]
+
+
+def _interleave(a: list, b: list) -> list:
+    return [x for pair in itertools.zip_longest(a, b) for x in pair if x is not None]
+
+
+def hull_lacks_binaries(system: str) -> bool:
+    hull = default_hull()
+    return not all(frozenset(p) in hull.by_system for p in itertools.combinations(system.split("-"), 2))
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _save(path: Path, obj: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj))
+    tmp.replace(path)
+
+
+def targeted(model, vocab, prior, system: str, n: int, seed: int, index: int) -> list[dict]:
+    els = system.replace("-", ",")
+    res = sample(model, vocab, n, target=Target.parse(elements=els, required=els), spacegroup_distribution=prior,
+                 seed=trial_seed(seed, index), device="cpu", progress=False)  # fmt: skip
+    return [as_sample(r, 0) | {"sample_id": f"{system}_{j:03d}"} for j, r in enumerate(res.representations) if r]
+
+
+def filtered(model, vocab, prior, systems: list[str], n: int, seed: int, cap: int, batch: int, state: dict, save):
+    """One unconstrained stream; a valid sample whose element set is a system's joins it until it has n."""
+    found = state.setdefault("found", {})
+    state.setdefault("sampled", 0)
+    for s in systems:
+        found.setdefault(s, [])
+    while state["sampled"] < cap and any(len(found[s]) < n for s in systems):
+        m, b = min(batch, cap - state["sampled"]), state["sampled"] // batch
+        t0 = time.perf_counter()
+        res = sample(model, vocab, m, spacegroup_distribution=prior, constrained=True,
+                     seed=trial_seed(seed, 10**6 + b), device="cpu", progress=False)  # fmt: skip
+        for i, r in enumerate(res.representations):
+            if r is not None and (s := "-".join(sorted(r.elements))) in found and len(found[s]) < n:
+                found[s].append([state["sampled"] + i, as_sample(r, 0) | {"sample_id": f"{s}_{len(found[s]):03d}"}])
+        state["sampled"] += m
+        state["seconds"] = state.get("seconds", 0.0) + time.perf_counter() - t0
+        save(state)
+    return state
+
+
+def score(table: pd.DataFrame, known: list[Structure]) -> dict:
+    structures = [Structure.from_dict(d) if isinstance(d, dict) else None for d in table["structure"]]
+    energies = [np.nan if e is None else e for e in table["energy_per_atom"]]
+    valid = np.array([s is not None for s in structures])
+    hull = e_above_hull_table([s.composition if s else "" for s in structures], energies)
+    unique = metrics.uniqueness_mask(structures) & valid
+    novel = metrics.novelty_mask(structures, known) & valid
+    stable = (hull["e_hull"].to_numpy() <= STABILITY_THRESHOLD) & valid
+    sun = unique & novel & stable
+    return dict(candidates=len(table), valid=int(valid.sum()), unique=int(unique.sum()),
+                novel=int((unique & novel).sum()), stable=int(stable.sum()), sun=int(sun.sum()))  # fmt: skip
+
+
+def main(argv=None) -> pd.DataFrame:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--systems", type=int, default=10, help="the first N of the 10 drawn systems")
+    p.add_argument("--n", type=int, default=100, help="candidates per system and method")
+    add_common_arguments(p, "output/csp_efficiency", "efficiency")
+    args = p.parse_args(argv)
+    single_thread()
+    start, out = time.perf_counter(), Path(args.out)
+    log = get_logger(out / "efficiency.log", "csp.efficiency")
+    log.info(f"start: {command_line('studies.csp.efficiency')}")
+    model, vocab, _ = load_run(args.run, device="cpu")
+    known_sys = train_val_systems()
+    systems = pick_systems(vocab, known_sys, args.seed)[: args.systems]
+    log.info(f"systems: {systems}")
+    prior = spacegroup_counts(DATASET)
+    stream_path = out / "filtered" / "stream.json"
+    stream = _load(stream_path)
+    if stream.get("key") != (key := f"n={args.n} seed={args.seed} cap={args.cap} batch={args.batch} {systems}"):
+        stream = {"key": key}
+
+    def saved(state: dict) -> None:
+        _save(stream_path, state)
+        log.info(f"filtered stream: {state['sampled']} samples")
+
+    with torch.no_grad():
+        filtered(model, vocab, prior, systems, args.n, args.seed, args.cap, args.batch, stream, saved)
+    per_sample = stream["seconds"] / max(stream["sampled"], 1)
+    rows = []
+    for i, system in enumerate(systems):
+        for method in ("targeted", "filtered"):
+            work = out / method / system
+            clock = Clock(work / "clock.json")
+            cache = _load(work / "samples.json")
+            if method == "filtered":
+                got = stream["found"][system]
+                samples = [s for _, s in got]
+                needed = got[-1][0] + 1 if len(got) >= args.n else stream["sampled"]
+                clock.seconds["sample"] = needed * per_sample
+            elif cache.get("key") == key:
+                samples, needed = cache["samples"], args.n
+            else:
+                with clock.stage("sample"), torch.no_grad():
+                    samples, needed = targeted(model, vocab, prior, system, args.n, args.seed, i), args.n
+                _save(work / "samples.json", {"key": key, "samples": samples})
+            table = build_and_relax(samples, work, clock, args)
+            formulas = {Structure.from_dict(d).composition.reduced_formula for d in table["structure"]
+                        if isinstance(d, dict)}  # fmt: skip
+            with clock.stage("score"):
+                counts = score(table, known_structures({"dataset": DATASET}, formulas))
+            minutes = clock.total() / 60
+            rows.append(dict(system=system, in_train_val=system in known_sys, hull_lacks_binaries=hull_lacks_binaries(
+                system), method=method, samples=needed, **counts, minutes=round(minutes, 2),
+                sun_per_minute=counts["sun"] / minutes if minutes else np.nan))  # fmt: skip
+            log.info(", ".join(f"{k}={v}" for k, v in rows[-1].items()))
+    frame = pd.DataFrame(rows)
+    write(frame, Path(args.results), args, time.perf_counter() - start)
+    return frame
+
+
+def write(frame: pd.DataFrame, res_dir: Path, args, seconds: float) -> None:
+    res_dir.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(res_dir / f"{args.name}.csv", index=False)
+    total = frame.groupby("method")[["candidates", "valid", "unique", "novel", "stable", "sun", "minutes"]].sum()
+    total["sun_per_minute"] = total["sun"] / total["minutes"]
+    head = [
+        f"# Efficiency of targets{' (PILOT)' if 'pilot' in args.name else ''}: {frame['system'].nunique()} "
+        f"systems, {args.n} candidates per system and method",
+        "",
+        f"- command: `{command_line('studies.csp.efficiency')}`",
+        f"- machine: {machine_name()}, one torch thread, nice 19; date {datetime.datetime.now():%Y-%m-%d %H:%M}; "
+        f"wall time of this invocation {seconds:.0f} s",
+        f"- 1 pyXtal trial, CHGNet FIRE fmax 0.05, {args.steps} steps per phase; `novel`: unique and novel; "
+        f"`stable`: E_hull <= {STABILITY_THRESHOLD}; `sun`: unique, novel and stable; `minutes`: sampling + "
+        "building + relaxation + scoring",
+        "",
+        "## All systems",
+        "",
+        total.reset_index().to_markdown(index=False, floatfmt=".3f"),
+        "",
+        "## Per system",
+        "",
+        frame.to_markdown(index=False, floatfmt=".3f"),
+    ]
+    (res_dir / f"{args.name}.md").write_text("\n".join(head) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""The CSP study (studies/csp): the composition draw, the matcher, the filtered baseline's accounting and a
+1-composition end-to-end run of the benchmark."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from pymatgen.core import Composition
+
+from studies.csp import benchmark, methods
+from studies.csp.common import MATCHER_SETTINGS, RESULTS, best_rms, matcher
+from studies.csp.compositions import COLUMNS, draw
+from wylib.build import trial_seed
+
+
+def _table(n_seen=30, n_new=20):
+    rows = [dict(formula=f"X{i}", material_id=f"mp-{i}", z=1, atoms=2, spacegroup=1, system=f"S{i}",
+                 n_test_structures=1, material_ids=f"mp-{i}") for i in range(n_seen + n_new)]  # fmt: skip
+    return pd.DataFrame(rows), {f"S{i}" for i in range(n_seen)}
+
+
+def test_draw_is_deterministic_and_stratified():
+    table, known = _table()
+    a, b = draw(table, known, n=10, share_new=0.4, seed=3), draw(table, known, n=10, share_new=0.4, seed=3)
+    pd.testing.assert_frame_equal(a, b)
+    assert list(a.columns) == COLUMNS and a["formula"].is_unique
+    assert int((~a["system_in_train_val"]).sum()) == 4
+    assert not draw(table, known, n=10, share_new=0.4, seed=4)["formula"].equals(a["formula"])
+    with pytest.raises(ValueError, match="eligible"):
+        draw(table, known, n=50, share_new=0.9)
+
+
+def test_committed_compositions():
+    df = pd.read_csv(RESULTS / "compositions.csv")
+    assert len(df) == 200 and df["formula"].is_unique and int((~df["system_in_train_val"]).sum()) == 100
+    for r in df.itertuples():
+        assert Composition(r.formula).num_atoms * r.z == r.atoms and r.material_id in r.material_ids.split(";")
+
+
+def test_matcher_settings(rocksalt, perovskite):
+    assert MATCHER_SETTINGS == dict(stol=0.5, angle_tol=10, ltol=0.3)
+    sm = matcher()
+    assert (sm.stol, sm.angle_tol, sm.ltol) == (0.5, 10, 0.3)
+    moved = rocksalt.copy()
+    moved.translate_sites([0], [0.01, 0, 0])
+    assert 0 < best_rms(moved, [perovskite, rocksalt]) < 0.05
+    assert best_rms(rocksalt, [rocksalt]) == pytest.approx(0, abs=1e-8)
+    assert best_rms(rocksalt, [perovskite]) is None and best_rms(None, [rocksalt]) is None
+
+
+@pytest.fixture(scope="module")
+def default_model():
+    from wylib.sample import spacegroup_counts
+    from wylib.train import load_run
+
+    torch.set_num_threads(1)
+    model, vocab, _ = load_run("runs/default", device="cpu")
+    return model, vocab, spacegroup_counts("mp_20_biternary_open")
+
+
+def test_filtered_accounting(default_model):
+    model, vocab, prior = default_model
+    from wylib.sample import sample
+
+    first = sample(model, vocab, 300, spacegroup_distribution=prior, constrained=True, seed=trial_seed(0, 10**6),
+                   device="cpu", progress=False)  # fmt: skip
+    keys = [None if r is None else (Composition(r.composition).reduced_formula, int(r.composition.num_atoms))
+            for r in first.representations]  # fmt: skip
+    target = next(k for k in keys if k is not None)
+    positions = [i for i, k in enumerate(keys) if k == target]
+    state = methods.filtered_stream(model, vocab, prior, {target: 7}, 2, 0, cap=600, batch=300, state={})
+    got = state["found"]["7"]
+    assert [p for p, _ in got] == positions[:2] and all(s["sample_id"].startswith("c007_") for _, s in got)
+    assert state["sampled"] == (300 if len(positions) >= 2 else 600)
+    resumed = methods.filtered_stream(model, vocab, prior, {target: 7}, 2, 0, cap=600, batch=300, state=state)
+    assert resumed["found"]["7"] == got  # a finished stream draws nothing more
+    nothing = methods.filtered_stream(model, vocab, prior, {("Xe", 1): 0}, 1, 0, cap=300, batch=300, state={})
+    assert nothing["sampled"] == 300 and nothing["found"]["0"] == []
+
+
+def test_random_pyxtal_counts():
+    prior = np.zeros(231)
+    prior[[1, 2, 225]] = 1.0
+    samples, info = methods.random_pyxtal("NaCl", 4, 5, 2, 0, prior)
+    assert len(samples) == 2 and [s["sample_id"] for s in samples] == ["c005_00", "c005_01"]
+    for s in samples:
+        assert s["pyxtal_args"]["numIons"] == [4, 4] and s["pyxtal_args"]["group"] in (1, 2, 225)
+    assert info["compatible_groups"] == 3 and info["group_failures"] >= 0
+
+
+@pytest.mark.slow
+def test_benchmark_end_to_end(tmp_path):
+    frame = benchmark.main(["--limit", "1", "--k", "1", "--steps", "5", "--cap", "600", "--batch", "300",
+                            "--out", str(tmp_path / "work"), "--results", str(tmp_path / "res"), "--name", "t",
+                            "--no-progress"])  # fmt: skip
+    assert list(frame["method"]) == list(benchmark.METHODS)
+    per = pd.read_csv(tmp_path / "res" / "t_compositions.csv")
+    assert len(per) == 3 and set(per["method"]) == set(benchmark.METHODS)
+    text = (tmp_path / "res" / "t.md").read_text()
+    assert "match@1" in text and "stol=0.5" in text and "machine:" in text
+    assert frame.set_index("method").loc["ours", "candidates"] == 1
