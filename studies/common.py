@@ -14,8 +14,9 @@ from wylib.train import load_run
 REPO = Path(__file__).resolve().parent.parent
 
 
-def free_samples(run: Path, n: int, temperature: float = 1.0, max_elements: int | None = None):
-    """`n` free samples (seed 0, space groups from train+val, CPU) of the model in `run`: the scripts' samples."""
+def free_samples(run: Path, n: int, temperature: float = 1.0, max_elements: int | None = None, seed: int = 0):
+    """`n` free samples (sampling `seed`, space groups from train+val, CPU) of the model in `run`: the scripts'
+    samples (seed 0 unless a script scores several sampling seeds)."""
     model, vocab, _ = load_run(run, device="cpu")
     return sample(
         model,
@@ -24,7 +25,7 @@ def free_samples(run: Path, n: int, temperature: float = 1.0, max_elements: int 
         spacegroup_distribution=spacegroup_counts("mp_20_biternary_open"),
         temperature=temperature,
         constrained=False,
-        seed=0,
+        seed=seed,
         device="cpu",
         progress=False,
         max_elements=max_elements,

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import datetime
 import platform
+import shlex
 import sys
 
 
 def command_line(module: str) -> str:
     """How this script was called, from the repository root: ``python -m <module> <its arguments>``."""
-    return f"python -m {module} " + " ".join(sys.argv[1:])
+    return f"python -m {module} " + shlex.join(sys.argv[1:])
 
 
 def host_stamp() -> str:

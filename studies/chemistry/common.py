@@ -63,10 +63,10 @@ def head_switches(run: Path) -> str:
     return ", ".join(on) or "none"
 
 
-def score(run: Path, refs, n_samples: int, n_bootstrap: int, max_elements: int | None = None) -> dict:
-    """Wyckoff-level metrics of `n_samples` free samples at T = 1 (seed 0) of the model in `run`."""
+def score(run: Path, refs, n_samples: int, n_bootstrap: int, max_elements: int | None = None, seed: int = 0) -> dict:
+    """Wyckoff-level metrics of `n_samples` free samples at T = 1 (sampling `seed`) of the model in `run`."""
     torch.set_num_threads(1)
-    res = free_samples(run, n_samples, max_elements=max_elements)
+    res = free_samples(run, n_samples, max_elements=max_elements, seed=seed)
     row, _ = ev.evaluate_set(ev.EvaluatedSet(run.name, res.representations), refs, n_bootstrap=n_bootstrap)
     valid = [r for r in res.representations if r is not None]
     metrics = json.loads((run / "metrics.json").read_text())
@@ -89,4 +89,5 @@ def score(run: Path, refs, n_samples: int, n_bootstrap: int, max_elements: int |
     for k in KEYS:
         ci = row.metrics[k]
         out.update({k: ci.value, f"{k}_low": ci.low, f"{k}_high": ci.high})
+    out.update({k: row.value(k) for k in ("wyckoff_uniqueness", "wyckoff_novelty")})
     return out
