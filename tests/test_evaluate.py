@@ -196,8 +196,8 @@ def test_table_markdown_and_files(reps, refs, tmp_path):
     md = to_markdown(t)
     assert "| Formal validity % ↑ | 100.0 [100.0, 100.0] | 97.0 | 72.0 | – | learned" in md
     assert (
-        "| Metric | gen | WyckoffTransformer (paper as published: their data, hull and protocol) | "
-        "WyCryst (paper as published: their data, hull and protocol) |" in md
+        "| Metric | gen | WyckoffTransformer (paper as published: their data; their hull and protocol) | "
+        "WyCryst (paper as published: their data; their hull and protocol) |" in md
     )
     missing = to_markdown(table1([Row("mine", "missing", {}, notes=["no generated set"])]))
     assert "| Num sites KS ↓ | – |" in missing and "| n_samples | – |" in missing

@@ -171,13 +171,13 @@ def test_mp_20_profile_validates_for_every_notebook(tmp_path, monkeypatch):
     assert pipeline.main(["--profile", "mp_20"]) == 0 and calls == [("mp_20", Path("output/mp_20"))]
 
 
-@pytest.mark.parametrize("only", [["07"], ["01", "7"], ["1"]])
+@pytest.mark.parametrize("only", [["08"], ["01", "7"], ["1"]])
 def test_unknown_notebook_numbers_are_an_error(tmp_path, only):
     """`--only 07` used to exit 0 having run nothing."""
     from wylib import pipeline
 
     out = tmp_path / "out"
-    with pytest.raises(SystemExit, match=r"unknown notebook number.*known: 01, 02, 03, 04, 05, 06") as err:
+    with pytest.raises(SystemExit, match=r"unknown notebook number.*known: 01, 02, 03, 04, 05, 06, 07") as err:
         pipeline.main(["--profile", "smoke", "--out", str(out), "--only", *only])
     assert ", ".join(sorted(set(only) - {"01"})) in str(err.value)
     assert not out.exists()  # nothing started

@@ -32,7 +32,7 @@ HEADLINE_ROWS = [
     ("ours_seeds", "the same model, mean [min, max] over the sampling seeds (Wyckoff level)"),
     ("authors_our_protocol", "authors' released genes, 2-3 el., through our build + relaxation"),
     ("authors_relaxed", "authors' released relaxed set, 2-3 el. (their protocol, our hull)"),
-    ("paper_wyformer", "paper as published (**their data, hull and protocol**)"),
+    ("paper_wyformer", "paper as published (their data; **their hull and protocol**)"),
 ]
 LEGACY_LABELS = {"WyckoffTransformer (paper, published)": "paper_wyformer"}  # tables written before the id column
 HEADLINE_METRICS = [

@@ -84,8 +84,8 @@ ROW_LABELS: dict[str, str] = {
     "test": "Test split (this repo)",
     "baseline": "Marginal baseline (no learning)",
     "ours_seeds": "WyckoffTransformer (this repo), mean over sampling seeds",
-    "paper_wyformer": "WyckoffTransformer (paper as published: their data, hull and protocol)",
-    "paper_wycryst": "WyCryst (paper as published: their data, hull and protocol)",
+    "paper_wyformer": "WyckoffTransformer (paper as published: their data; their hull and protocol)",
+    "paper_wycryst": "WyCryst (paper as published: their data; their hull and protocol)",
     "paper_test": "Test dataset (paper as published: their test split)",
 }
 
