@@ -101,3 +101,10 @@ def test_benchmark_end_to_end(tmp_path):
     text = (tmp_path / "res" / "t.md").read_text()
     assert "match@1" in text and "stol=0.5" in text and "machine:" in text
     assert frame.set_index("method").loc["ours", "candidates"] == 1
+
+
+def test_efficiency_score_of_nothing():
+    from studies.csp.efficiency import score
+
+    empty = pd.DataFrame(columns=["structure", "energy_per_atom"])
+    assert score(empty, []) == dict(candidates=0, valid=0, unique=0, novel=0, stable=0, sun=0)

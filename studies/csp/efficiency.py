@@ -122,7 +122,7 @@ def filtered(model, vocab, prior, systems: list[str], n: int, seed: int, cap: in
 def score(table: pd.DataFrame, known: list[Structure]) -> dict:
     structures = [Structure.from_dict(d) if isinstance(d, dict) else None for d in table["structure"]]
     energies = [np.nan if e is None else e for e in table["energy_per_atom"]]
-    valid = np.array([s is not None for s in structures])
+    valid = np.array([s is not None for s in structures], dtype=bool)
     hull = e_above_hull_table([s.composition if s else "" for s in structures], energies)
     unique = metrics.uniqueness_mask(structures) & valid
     novel = metrics.novelty_mask(structures, known) & valid
