@@ -148,3 +148,17 @@ def test_build_samples_cache_resumes_and_checks_its_key(tmp_path, monkeypatch):
     built.clear()
     gen.build_samples(samples, path, n_trials=3, seed=0, progress=False)  # other trials: another key
     assert len(built) == 2
+
+
+def test_timeout_counts_cpu_time_not_waiting():
+    """The build limit is on CPU time: a block that sleeps past it is not cut, one that computes past it is."""
+    import time
+
+    from wylib.build import _time_limit, _Timeout
+
+    with _time_limit(0.2):
+        time.sleep(0.5)  # waiting (as a starved process does) uses no CPU time
+    with pytest.raises(_Timeout), _time_limit(0.2):
+        t0 = time.process_time()
+        while time.process_time() - t0 < 5:
+            pass

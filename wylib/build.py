@@ -54,7 +54,8 @@ class _Timeout(BaseException):  # BaseException: pyXtal swallows Exception inter
 
 @contextmanager
 def _time_limit(seconds: float | None) -> Iterator[None]:
-    """SIGALRM time limit; a no-op outside the main thread or without a limit."""
+    """A limit on the process's CPU time (SIGPROF), so that a busy machine does not fail builds a quiet one
+    finishes; a no-op outside the main thread or without a limit."""
     if not seconds or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -65,13 +66,13 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
         expired = True
         raise _Timeout
 
-    old = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, seconds, 0.05)
+    old = signal.signal(signal.SIGPROF, handler)
+    signal.setitimer(signal.ITIMER_PROF, seconds, 0.05)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, old)
     if expired:
         raise _Timeout
 
