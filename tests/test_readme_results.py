@@ -82,3 +82,5 @@ def test_readme_api_example_runs_as_written(tmp_path, monkeypatch):
     table = namespace["table"]
     assert len(table) == 2 and set(table["flag"]) <= {"converged", "not_converged"}
     assert str(namespace["WyckoffRepresentation"].from_structure(namespace["nacl"])).startswith("Fm-3m (225)")
+    target = namespace["Target"].parse(composition="Li2MnO3", max_atoms=24)
+    assert all(not target.violations(r.spacegroup, r) for r in namespace["li2mno3"].representations)
