@@ -505,7 +505,8 @@ def evaluate_set(
         )
     notes.append(f"statistics (charge neutrality, KS, P1, chi2) on {len(t)} {what}")
     n = len(t)
-    for key, stat in distance_statistics(t, refs).items():
+    matrix = _element_matrix(t["composition"]) if n else ([], np.zeros((0, 0)))  # once, for the chi2 and the notes
+    for key, stat in distance_statistics(t, refs, matrix).items():
         put(key, stat, n)
     unchecked = int(t["charge_neutral"].isna().sum())
     if unchecked:
@@ -520,7 +521,7 @@ def evaluate_set(
     test_sg = metrics.distribution._counts(refs.test_table["spacegroup"].to_numpy(int))
     test_el = Counter(dict(zip(refs.test_elements, refs.test_element_counts, strict=True)))
     if n:
-        elements, fractions = _element_matrix(t["composition"])
+        elements, fractions = matrix
         element_counts = Counter(dict(zip(elements, fractions.sum(0), strict=True)))
         for key, res in (
             ("space groups", metrics.spacegroup_chi2(g, test_sg)),
@@ -549,9 +550,11 @@ def evaluate_set(
 DISTANCES = ("sites_ks", "elements_ks", "dof_ks", "sg_chi2", "sg_chi2_corrected", "el_chi2", "el_chi2_corrected")
 
 
-def distance_statistics(t: pd.DataFrame, refs: References) -> dict[str, Callable[[np.ndarray], float]]:
+def distance_statistics(
+    t: pd.DataFrame, refs: References, matrix: tuple[list[str], np.ndarray] | None = None
+) -> dict[str, Callable[[np.ndarray], float]]:
     """The `DISTANCES` of the statistics table `t` (`wyckoff_table` rows) to the test split, each as a function of
-    row indices of `t` (the full set: ``np.arange(len(t))``)."""
+    row indices of `t` (the full set: ``np.arange(len(t))``); ``matrix``: `_element_matrix` of its compositions."""
     ref = refs.test_table
     out: dict[str, Callable[[np.ndarray], float]] = {}
     for key, col in (("sites_ks", "n_sites"), ("elements_ks", "n_elements"), ("dof_ks", "dof")):
@@ -559,7 +562,9 @@ def distance_statistics(t: pd.DataFrame, refs: References) -> dict[str, Callable
         out[key] = lambda idx, a=a, b=b: metrics.ks_statistic(a[idx], b)
     g = t["spacegroup"].to_numpy(int)
     test_sg = metrics.distribution._counts(ref["spacegroup"].to_numpy(int))
-    elements, fractions = _element_matrix(t["composition"]) if len(t) else ([], np.zeros((0, 0)))
+    if matrix is None:
+        matrix = _element_matrix(t["composition"]) if len(t) else ([], np.zeros((0, 0)))
+    elements, fractions = matrix
     test_el = Counter(dict(zip(refs.test_elements, refs.test_element_counts, strict=True)))
 
     def element_counts(idx: np.ndarray) -> Counter:
