@@ -108,3 +108,29 @@ def test_efficiency_score_of_nothing():
 
     empty = pd.DataFrame(columns=["structure", "energy_per_atom"])
     assert score(empty, []) == dict(candidates=0, valid=0, unique=0, novel=0, stable=0, sun=0)
+
+
+def test_clock_keeps_wall_and_cpu_time_and_resumes(tmp_path):
+    """A sleeping stage costs wall time, not CPU time; a busy one costs both; a new Clock on the same file adds up,
+    and a file of the older wall-only format is read as wall seconds."""
+    import json
+    import time
+
+    from studies.csp.common import Clock
+
+    clock = Clock(tmp_path / "clock.json")
+    with clock.stage("sleep"):
+        time.sleep(0.3)
+    with clock.stage("busy"):
+        end = time.process_time() + 0.3
+        while time.process_time() < end:
+            pass
+    assert clock.seconds["sleep"] >= 0.3 and clock.cpu["sleep"] < 0.1
+    assert clock.cpu["busy"] >= 0.3 and clock.total(cpu=True) < clock.total()
+    again = Clock(tmp_path / "clock.json")
+    with again.stage("busy"):
+        pass
+    assert again.seconds["busy"] >= clock.seconds["busy"] and again.cpu["sleep"] == clock.cpu["sleep"]
+    (tmp_path / "old.json").write_text(json.dumps({"relax": 12.5}))
+    old = Clock(tmp_path / "old.json")
+    assert old.seconds == {"relax": 12.5} and old.cpu == {} and old.total(cpu=True) == 0

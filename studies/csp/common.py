@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import resource
 import subprocess
 import time
 from contextlib import contextmanager
@@ -80,35 +81,48 @@ def get_logger(path: Path, name: str) -> logging.Logger:
     return log
 
 
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its finished children: unlike wall time, not inflated by other work on
+    the machine (with --workers 0 every stage runs in this process, so nothing escapes it)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 class Clock:
-    """Seconds spent per stage, saved to a JSON file at every `tick`: summed over the runs that did the work, so a
-    killed and resumed run reports the time its finished work took (the unfinished part of a killed run is lost)."""
+    """Wall and CPU seconds per stage, saved to a JSON file at every `tick`: summed over the runs that did the work,
+    so a killed and resumed run reports the time its finished work took (the unfinished part of a killed run is
+    lost). `seconds` holds wall time, `cpu` CPU time (`cpu_seconds`)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.seconds: dict[str, float] = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        saved = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        if saved and "wall" not in saved:  # written before CPU time was kept: wall seconds only
+            saved = {"wall": saved, "cpu": {}}
+        self.seconds: dict[str, float] = saved.get("wall", {})
+        self.cpu: dict[str, float] = saved.get("cpu", {})
         self._stage: str | None = None
-        self._since = 0.0
+        self._since = self._since_cpu = 0.0
 
     def tick(self, *_) -> None:
         if self._stage is not None:
-            now = time.perf_counter()
+            now, now_cpu = time.perf_counter(), cpu_seconds()
             self.seconds[self._stage] = self.seconds.get(self._stage, 0.0) + now - self._since
-            self._since = now
+            self.cpu[self._stage] = self.cpu.get(self._stage, 0.0) + now_cpu - self._since_cpu
+            self._since, self._since_cpu = now, now_cpu
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(json.dumps(self.seconds, indent=1))
+            self.path.write_text(json.dumps({"wall": self.seconds, "cpu": self.cpu}, indent=1))
 
     @contextmanager
     def stage(self, name: str):
-        self._stage, self._since = name, time.perf_counter()
+        self._stage, self._since, self._since_cpu = name, time.perf_counter(), cpu_seconds()
         try:
             yield self
         finally:
             self.tick()
             self._stage = None
 
-    def total(self, prefix: str = "") -> float:
-        return sum(v for k, v in self.seconds.items() if k.startswith(prefix))
+    def total(self, prefix: str = "", cpu: bool = False) -> float:
+        return sum(v for k, v in (self.cpu if cpu else self.seconds).items() if k.startswith(prefix))
 
 
 def add_common_arguments(p, out: str, name: str) -> None:
