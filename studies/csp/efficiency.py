@@ -37,9 +37,9 @@ from pymatgen.core import Structure
 from studies.csp.common import (
     DATASET,
     Clock,
-    cpu_seconds,
     add_common_arguments,
     build_and_relax,
+    cpu_seconds,
     get_logger,
     machine_name,
     single_thread,
