@@ -14,9 +14,10 @@ often when it was trained on it. This script
    per canonical class against our train, val and test splits (held-out splits should recall alike per
    class; a training split shows the model's recall factor);
 2. removes the expected matches of the unseen split from S.U.N. (`studies.yardstick.composition.unseen_comparison`),
-   from the committed per-category counts of `studies.yardstick.sun_known` (`results/paper/sun_known.csv`: both
-   sets through this repo's protocol; `studies/yardstick/results/sun_known_release.csv`: the authors' relaxed set,
-   their protocol), which reproduce the per-structure statistics and their bootstrap exactly (`table_from_counts`).
+   from the committed per-category counts of `studies.yardstick.sun_known` (the 2026-12-04 paper run's
+   `sun_known.csv`, both sets through this repo's protocol; `studies/yardstick/results/sun_known_release.csv`: the
+   authors' relaxed set, their protocol), which reproduce the per-structure statistics and their bootstrap exactly
+   (`table_from_counts`).
 
 Writes sun_unseen.{csv,md} and recall_rates.csv into ``--results-dir`` (default studies/yardstick/results;
 ``--name X``: X.{csv,md} and X_recall_rates.csv).
@@ -66,7 +67,11 @@ def recall_table(n_samples: int, n_bootstrap: int) -> pd.DataFrame:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--counts", default="results/paper/sun_known.csv", help="ours and theirs, same protocol")
+    ap.add_argument(
+        "--counts",
+        default="studies/reproducibility/results/paper_run_2026-12-04/sun_known.csv",
+        help="ours and theirs, same protocol (default: the paper run that trained runs/default)",
+    )
     ap.add_argument(
         "--release-counts", default="studies/yardstick/results/sun_known_release.csv", help="theirs, their protocol"
     )
