@@ -417,13 +417,20 @@ def test_seed_row_and_table_hand_computed():
     from wylib.evaluate import seed_row, seed_table
     from wylib.metrics import CI
 
-    rows = [Row("ours", "computed", {"sites_ks": CI(v, v, v), "validity": CI(99.0, 98, 100)}) for v in (0.1, 0.2, 0.6)]
+    rows = [
+        Row("ours", "computed", {"sites_ks": CI(v, v, v), "validity": CI(99.0, 98, 100)}, {"n_samples": 10})
+        for v in (0.1, 0.2, 0.6)
+    ]
+    rows[0].metrics["novelty"] = CI(99.5, 99, 100)  # relaxed for the first seed only
+    rows[0].counts["n_structures"] = 4
     r = seed_row(rows)
     assert r.id == "ours_seeds" and r.source == "seeds" and "3 sampling seeds" in r.notes[0]
     assert r.metrics["sites_ks"].value == pytest.approx(0.3) and r.metrics["sites_ks"].low == 0.1
     assert r.metrics["sites_ks"].high == 0.6 and math.isnan(r.value("dof_ks"))
+    assert math.isnan(r.value("novelty")) and r.counts == {"n_samples": 10}  # not seed 0's value as a zero spread
     t = seed_table(rows, [0, 1, 2]).set_index("metric")
-    assert list(t.index) == ["validity", "sites_ks"] and t.loc["sites_ks", "seed 2"] == 0.6
+    assert list(t.index) == ["validity", "novelty", "sites_ks"] and t.loc["sites_ks", "seed 2"] == 0.6
+    assert t.loc["novelty", "seed 0"] == 99.5 and math.isnan(t.loc["novelty", "mean"])
     assert t.loc["sites_ks", "sd"] == pytest.approx(np.std([0.1, 0.2, 0.6], ddof=1))
 
 

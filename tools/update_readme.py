@@ -46,9 +46,6 @@ HEADLINE_METRICS = [
 ]  # the chi2 columns are in docs/results.md
 
 
-STRUCTURE_LEVEL = {"novelty", "sun_paper"}  # headline metrics computed on relaxed structures (seed 0 only)
-
-
 def by_id(t: pd.DataFrame) -> pd.DataFrame:
     """Table 1 indexed by row id (the ``id`` column; for older tables, the id of each known label)."""
     if "id" in t.columns:
@@ -98,16 +95,8 @@ def headline_table(t: pd.DataFrame) -> str:
     head = ["set", "samples / relaxed"] + [METRIC_NAMES[k].split(" (")[0] for k in HEADLINE_METRICS]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r, label in rows:
-        seeds = r == "ours_seeds"  # Wyckoff level only: the structure-level metrics rest on seed 0's relaxations
-        cells = [
-            "–"
-            if seeds and k in STRUCTURE_LEVEL
-            else format_ci(t.at[r, k], t.at[r, f"{k}_low"], t.at[r, f"{k}_high"], k)
-            for k in HEADLINE_METRICS
-        ]
-        size = (
-            f"{int(t.at[r, 'n_samples']):,} per seed / –" if seeds and pd.notna(t.at[r, "n_samples"]) else _size(t, r)
-        )
+        cells = [format_ci(t.at[r, k], t.at[r, f"{k}_low"], t.at[r, f"{k}_high"], k) for k in HEADLINE_METRICS]
+        size = _size(t, r)
         lines.append(f"| {label} | {size} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -601,13 +601,13 @@ def equal_size_table(rows: Sequence[Row], refs: References, size: int, n_repeats
 
 def seed_row(rows: Sequence[Row], row_id: str = "ours_seeds") -> Row:
     """One row from the rows of several sampling seeds: per metric the mean with the [min, max] over seeds (not
-    a bootstrap interval); seeds where a metric is NaN are left out of it."""
+    a bootstrap interval). A metric that is NaN, or a count that is 0, for some seed (e.g. the structure level when
+    only one seed was relaxed) is NaN / left out, not the value of the seeds that have it."""
     m = {}
     for k, _, _ in METRICS:
         v = np.array([r.value(k) for r in rows], float)
-        v = v[np.isfinite(v)]
-        m[k] = CI(float(v.mean()), float(v.min()), float(v.max())) if len(v) else _NAN
-    counts = {c: int(np.mean([r.counts.get(c, 0) for r in rows])) for c in COUNTS}
+        m[k] = CI(float(v.mean()), float(v.min()), float(v.max())) if np.isfinite(v).all() else _NAN
+    counts = {c: int(np.mean([r.counts[c] for r in rows])) for c in COUNTS if all(r.counts.get(c) for r in rows)}
     note = f"mean over {len(rows)} sampling seeds, [min, max] over the seeds (not a bootstrap interval); Wyckoff level"
     return Row(row_id, "seeds", m, counts, [note])
 
