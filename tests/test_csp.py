@@ -103,6 +103,28 @@ def test_benchmark_end_to_end(tmp_path):
     assert frame.set_index("method").loc["ours", "candidates"] == 1
 
 
+def test_benchmark_parts_combine_to_the_full_run(tmp_path):
+    """Two slices of the list run as parts (one --out, as in one session) and combined give the per-composition
+    rows of one run over both; the combined table says how much of the list it covers."""
+    common = ["--k", "1", "--steps", "5", "--cap", "600", "--batch", "300", "--out", str(tmp_path / "work"),
+              "--results", str(tmp_path / "res"), "--no-progress"]  # fmt: skip
+    for rows in ("0:1", "1:2"):
+        benchmark.main(["--rows", rows, *common])
+    assert (tmp_path / "res" / "csp_rows_001-002_compositions.csv").is_file()
+    combined = benchmark.main(["--combine", *common])
+    benchmark.main(["--limit", "2", "--name", "full", *common])
+    cols = ["method", "index", "candidates", "built", "relaxed", "match_1", "match_k", "rms_1", "first_match"]
+    got, full = (pd.read_csv(tmp_path / "res" / f"{n}_compositions.csv") for n in ("csp", "full"))
+    key = ["method", "index"]
+    pd.testing.assert_frame_equal(got[cols].sort_values(key, ignore_index=True),
+                                  full[cols].sort_values(key, ignore_index=True))  # fmt: skip
+    assert list(combined["method"]) == list(benchmark.METHODS) and combined["compositions"].tolist() == [2, 2, 2]
+    n = len(pd.read_csv(RESULTS / "compositions.csv"))
+    assert f"PARTIAL: 2 of {n} compositions" in (tmp_path / "res" / "csp.md").read_text()
+    with pytest.raises(SystemExit, match="no parts"):
+        benchmark.main(["--combine", "--name", "nothing", *common])
+
+
 def test_efficiency_score_of_nothing():
     from studies.csp.efficiency import score
 

@@ -9,17 +9,21 @@ CHGNet, matched against the composition's test structures (studies/csp/README.md
 Resumable: rerun the same command after a kill; samples (samples.json), pyXtal builds and relaxations
 (`generate_structures`, by input key) already done are reused, one work directory per method under --out.
 Writes studies/csp/results/<name>.{csv,md} (per method) and <name>_compositions.csv (per composition and method).
+
+Across sessions (machines that do not keep --out): `--rows 0:50` runs a slice of the composition list and writes
+its tables as <name>_rows_000-050.*; every composition's candidates and seeds depend on its index only, so the
+slices give the rows of one full run. `--combine` then writes <name>.* from all committed slices.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from pymatgen.core import Structure
 from tqdm.auto import tqdm
@@ -36,6 +40,7 @@ from studies.csp.common import (
     get_logger,
     machine_name,
     matcher,
+    run_conditions,
     single_thread,
     test_structures,
 )
@@ -44,10 +49,13 @@ from wylib.sample import spacegroup_counts
 from wylib.train import load_run
 
 METHODS = ("ours", "random_pyxtal", "filtered")
+INFO_COLUMNS = ("samples_needed", "first_at", "hit_cap", "stream_samples", "group_failures")
 
 
-def load_compositions(path: Path, limit: int | None = None, only: str | None = None) -> pd.DataFrame:
+def load_compositions(path: Path, limit: int | None = None, only: str | None = None, rows: str | None = None):
     df = pd.read_csv(path)
+    if rows:
+        df = df.iloc[slice(*map(int, rows.split(":")))]
     if only:
         df = df[df["formula"].isin(only.split(","))]
     return df.head(limit) if limit else df
@@ -68,7 +76,10 @@ def draw_candidates(method: str, comps: pd.DataFrame, work: Path, args, log) -> 
     keyed by composition index, k, seed (and the cap for `filtered`)."""
     path = work / "samples.json"
     cache = _cached(path)
-    key = f"k={args.k} seed={args.seed}" + (f" cap={args.cap} batch={args.batch}" if method == "filtered" else "")
+    key = f"k={args.k} seed={args.seed}"
+    if method == "filtered":  # the stream serves the compositions it was started for (a part shares no stream)
+        ids = ",".join(map(str, sorted(comps["index"])))
+        key += f" cap={args.cap} batch={args.batch} compositions={hashlib.sha1(ids.encode()).hexdigest()[:12]}"
     if cache.get("key") != key:
         cache = {"key": key, "per": {}}
     per = cache["per"]
@@ -133,7 +144,8 @@ def score(comps: pd.DataFrame, table: pd.DataFrame, truths: dict, k: int) -> pd.
     return pd.DataFrame(out)
 
 
-def summarize(method: str, per: pd.DataFrame, info: dict, seconds: float, k: int) -> dict:
+def summarize(method: str, per: pd.DataFrame, seconds: float, cpu_seconds: float, k: int) -> dict:
+    """One method's row from its per-composition rows (`score` plus the method's info columns)."""
     seen = per["system_in_train_val"].astype(bool)
     row = {
         "method": method, "compositions": len(per), "candidates": int(per["candidates"].sum()),
@@ -142,14 +154,15 @@ def summarize(method: str, per: pd.DataFrame, info: dict, seconds: float, k: int
         "rmse@1": per.loc[per["match_1"], "rms_1"].mean(), f"rmse@{k}": per.loc[per["match_k"], "rms_k"].mean(),
         f"match@{k} seen system": per.loc[seen, "match_k"].mean(),
         f"match@{k} unseen system": per.loc[~seen, "match_k"].mean(), "wall_s": round(seconds, 1),
+        "cpu_s": round(cpu_seconds, 1),
     }  # fmt: skip
     if method == "filtered":
-        needed = [v["samples_needed"] for v in info.values()]
-        row["samples needed (median, complete)"] = np.median([n for n in needed if n]) if any(needed) else None
-        row["compositions at cap"] = sum(v["hit_cap"] for v in info.values())
-        row["stream samples"] = max((v["stream_samples"] for v in info.values()), default=0)
+        needed = per["samples_needed"].dropna()
+        row["samples needed (median, complete)"] = needed.median() if len(needed) else None
+        row["compositions at cap"] = int(per["hit_cap"].astype(bool).sum())
+        row["stream samples"] = int(per["stream_samples"].max())
     if method == "random_pyxtal":
-        row["group failures"] = sum(v.get("group_failures", 0) for v in info.values())
+        row["group failures"] = int(per["group_failures"].fillna(0).sum())
     return row
 
 
@@ -158,15 +171,22 @@ def main(argv=None) -> pd.DataFrame:
     p.add_argument("--compositions", default=str(RESULTS / "compositions.csv"))
     p.add_argument("--limit", type=int, help="the first N compositions only (pilots)")
     p.add_argument("--only", help="comma-separated formulas of the compositions file")
+    p.add_argument("--rows", help="START:STOP, a slice of the compositions file (one part of a run over sessions)")
+    p.add_argument("--combine", action="store_true", help="write <name>.* from the parts <name>_rows_*")
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--k", type=int, default=20)
     add_common_arguments(p, "output/csp", "csp")
     args = p.parse_args(argv)
+    if args.combine:
+        return combine(Path(args.results), args.name, args.k, len(load_compositions(Path(args.compositions))))
+    if args.rows:
+        a, b = map(int, args.rows.split(":"))
+        args.name = f"{args.name}_rows_{a:03d}-{b:03d}"
     single_thread()
     start, out, res_dir = time.perf_counter(), Path(args.out), Path(args.results)
     log = get_logger(out / "benchmark.log", "csp.benchmark")
     log.info(f"start: {command_line('studies.csp.benchmark')}")
-    comps = load_compositions(Path(args.compositions), args.limit, args.only)
+    comps = load_compositions(Path(args.compositions), args.limit, args.only, args.rows)
     args.prior = spacegroup_counts(DATASET)
     truths = test_structures(set(comps["formula"]))
     summary, per_all = [], []
@@ -180,15 +200,46 @@ def main(argv=None) -> pd.DataFrame:
         table = build_and_relax(samples, work, clock, args)
         with clock.stage("match"):
             per = score(comps, table, truths, args.k)
-        per = per.assign(method=method, **{c: [info[i].get(c) for i in per["index"]]
-                                          for c in ("samples_needed", "first_at", "group_failures") if
-                                          any(c in v for v in info.values())})  # fmt: skip
+        per = per.assign(method=method, **{c: [info[i].get(c) for i in per["index"]] for c in INFO_COLUMNS
+                                          if any(c in v for v in info.values())})  # fmt: skip
         per_all.append(per)
-        summary.append(summarize(method, per, info, clock.total(), args.k))
+        summary.append(summarize(method, per, clock.total(), clock.total(cpu=True), args.k))
         log.info(f"{method}: " + ", ".join(f"{k}={v}" for k, v in summary[-1].items()))
     frame, per_frame = pd.DataFrame(summary), pd.concat(per_all, ignore_index=True)
     write(frame, per_frame, res_dir, args, time.perf_counter() - start, len(comps))
     log.info(f"done in {time.perf_counter() - start:.0f} s -> {res_dir}/{args.name}.md")
+    return frame
+
+
+def combine(res_dir: Path, name: str, k: int, n_total: int) -> pd.DataFrame:
+    """<name>.{csv,md} and <name>_compositions.csv from the parts <name>_rows_*: the per-composition rows
+    concatenated (a composition in two parts is an error), each method summarized anew; wall and CPU seconds summed
+    over the parts, whose machine and date lines are listed. Marked PARTIAL until the parts cover the list."""
+    parts = sorted(res_dir.glob(f"{name}_rows_*_compositions.csv"))
+    if not parts:
+        raise SystemExit(f"no parts {name}_rows_*_compositions.csv in {res_dir}")
+    per = pd.concat([pd.read_csv(f) for f in parts], ignore_index=True)
+    if per.duplicated(["method", "index"]).any():
+        raise SystemExit(f"a composition appears in two parts: {per[per.duplicated(['method', 'index'])].head()}")
+    stems = [f.name.removesuffix("_compositions.csv") for f in parts]
+    sums = pd.concat([pd.read_csv(res_dir / f"{s}.csv") for s in stems]).groupby("method")[["wall_s", "cpu_s"]].sum()
+    frame = pd.DataFrame([summarize(m, per[per["method"] == m], sums.at[m, "wall_s"], sums.at[m, "cpu_s"], k)
+                          for m in METHODS if m in set(per["method"])])  # fmt: skip
+    n = per.groupby("method")["index"].nunique().min()
+    frame.to_csv(res_dir / f"{name}.csv", index=False)
+    per.to_csv(res_dir / f"{name}_compositions.csv", index=False)
+    lines = [f"# CSP benchmark{'' if n == n_total else f' (PARTIAL: {n} of {n_total} compositions)'}: "
+             f"{n} compositions of {DATASET}/test, k = {k}", "",
+             f"Combined from {len(parts)} parts (`python -m studies.csp.benchmark --combine --name {name}`); "
+             "`wall_s` and `cpu_s` summed over them. The parts:", ""]  # fmt: skip
+    for s in stems:
+        text = (res_dir / f"{s}.md").read_text().splitlines()
+        lines += [f"- `{s}`:"] + ["  " + ln for ln in text if ln.startswith(("- command", "- machine"))]
+    lines += [""] + [ln for ln in text if ln.startswith(("- relaxation", "- match@k"))]
+    body = frame.to_markdown(index=False, floatfmt=".3f")
+    (res_dir / f"{name}.md").write_text(
+        "\n".join(lines) + "\n\n" + body + f"\n\nPer composition: `{name}_compositions.csv`.\n"
+    )
     return frame
 
 
@@ -201,9 +252,9 @@ def write(frame: pd.DataFrame, per: pd.DataFrame, res_dir: Path, args, seconds: 
         f"k = {args.k}",
         "",
         f"- command: `{command_line('studies.csp.benchmark')}`",
-        f"- machine: {machine_name()}, one torch thread, nice 19; date {datetime.datetime.now():%Y-%m-%d %H:%M}; "
-        f"wall time of this invocation {seconds:.0f} s (`wall_s` per method: its sampling, building, relaxation and "
-        "matching, summed over resumed runs)",
+        f"- machine: {machine_name()}, {run_conditions(args.workers)}; date {datetime.datetime.now():%Y-%m-%d %H:%M}; "
+        f"wall time of this invocation {seconds:.0f} s (`wall_s`, `cpu_s` per method: its sampling, building, "
+        "relaxation and matching, summed over resumed runs)",
         f"- relaxation: CHGNet FIRE, fmax 0.05, {args.steps} steps per phase, 1 pyXtal trial; matcher "
         f"StructureMatcher({', '.join(f'{k}={v}' for k, v in MATCHER_SETTINGS.items())})",
         "- match@k: share of compositions with a relaxed candidate among the first k that matches a test structure "

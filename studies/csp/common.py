@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import resource
 import subprocess
 import time
@@ -61,6 +62,12 @@ def machine_name() -> str:
     except OSError:
         return "unknown"
     return next((ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("Model name")), "unknown")
+
+
+def run_conditions(workers: int) -> str:
+    """How the relaxations ran, for a result header: worker processes and this process's nice value."""
+    where = f"{workers} relax worker processes" if workers else "relaxation in the main process"
+    return f"{where}, one torch thread each, nice {os.nice(0)}"
 
 
 def single_thread() -> None:

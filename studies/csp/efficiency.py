@@ -42,6 +42,7 @@ from studies.csp.common import (
     cpu_seconds,
     get_logger,
     machine_name,
+    run_conditions,
     single_thread,
 )
 from studies.csp.compositions import system_of, train_val_systems
@@ -208,7 +209,7 @@ def write(frame: pd.DataFrame, res_dir: Path, args, seconds: float) -> None:
         f"systems, {args.n} candidates per system and method",
         "",
         f"- command: `{command_line('studies.csp.efficiency')}`",
-        f"- machine: {machine_name()}, one torch thread, nice 19; date {datetime.datetime.now():%Y-%m-%d %H:%M}; "
+        f"- machine: {machine_name()}, {run_conditions(args.workers)}; date {datetime.datetime.now():%Y-%m-%d %H:%M}; "
         f"wall time of this invocation {seconds:.0f} s",
         f"- 1 pyXtal trial, CHGNet FIRE fmax 0.05, {args.steps} steps per phase; `novel`: unique and novel; "
         f"`stable`: E_hull <= {STABILITY_THRESHOLD}; `sun`: unique, novel and stable; `minutes` (wall) and "
