@@ -29,6 +29,12 @@ def test_committed_table_against_itself_and_a_shifted_rerun(tmp_path):
     assert main(args) == 0  # every value present: a comparison, whatever its values
     assert main(args + ["--expect", "inside"]) == 1 and main(args + ["--expect", "identical"]) == 1
     assert main([args[0], args[0], "--results-dir", str(tmp_path), "--expect", "identical"]) == 0
+    assert main(args + ["--expect", "same-values"]) == 1
+    widened = ref.copy()  # the same point values, another interval method
+    widened.loc[ours, "sun_paper_low"] -= 1.0
+    (tmp_path / "widened.csv").write_text(widened.to_csv(index=False))
+    w_args = [args[0], str(tmp_path / "widened.csv"), "--results-dir", str(tmp_path)]
+    assert main(w_args + ["--expect", "same-values"]) == 0 and main(w_args + ["--expect", "identical"]) == 1
     shifted = shifted[shifted.row != "Marginal baseline (no learning)"]  # a row the rerun lacks fails
     (tmp_path / "rerun.csv").write_text(shifted.to_csv(index=False))
     assert main(args) == 1

@@ -13,7 +13,8 @@ studies/reproducibility/results, where the reruns of the study are recorded).
 
 It refuses what it cannot compare: a missing or empty table is an error naming the file; a row or a metric value
 of the reference that the rerun lacks is listed and fails the comparison (exit code 1), as does, with
-``--expect inside`` or ``--expect identical``, any value outside the interval or not identical.
+``--expect inside``, ``--expect same-values`` or ``--expect identical``, any value outside the interval, any point
+value not identical, or any value or interval not identical.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ def compare_tables(reference: pd.DataFrame, rerun: pd.DataFrame) -> pd.DataFrame
                     rerun_low=b[f"{m}_low"],
                     rerun_high=b[f"{m}_high"],
                     inside=bool(lo <= b[m] <= hi),
+                    same_value=_same(a[m], b[m]),
                     identical=all(_same(a[k], b[k]) for k in (m, f"{m}_low", f"{m}_high")),
                 )
             )
@@ -101,7 +103,8 @@ def to_markdown(table: pd.DataFrame, note: str, missing: list[str] | None = None
         note,
         "",
         f"{int(table.inside.sum())} of {len(table)} rerun values lie inside the reference's interval; "
-        f"{int(table.identical.sum())} of {len(table)} are identical to it (value and interval, to 1e-12 relative).",
+        f"{int(table.identical.sum())} of {len(table)} are identical to it (value and interval, to 1e-12 relative); "
+        f"{int(table.same_value.sum())} of {len(table)} have the identical point value.",
         "",
     ]
     if missing:
@@ -126,6 +129,8 @@ def verdict(table: pd.DataFrame, missing: list[str], expect: str) -> int:
         return 1
     if expect == "identical" and not table.identical.all():
         return 1
+    if expect == "same-values" and not table.same_value.all():
+        return 1
     return 0
 
 
@@ -136,7 +141,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", default="run_comparison")
     ap.add_argument("--note", default="")
     ap.add_argument("--results-dir", default=str(RESULTS))
-    ap.add_argument("--expect", choices=("present", "inside", "identical"), default="present")
+    ap.add_argument(
+        "--expect",
+        choices=("present", "inside", "same-values", "identical"),
+        default="present",
+        help="same-values: every point value identical (the intervals may differ: a reference from before a change "
+        "of the interval method)",
+    )
     a = ap.parse_args(argv)
     reference, rerun = read_table(a.reference), read_table(a.rerun)
     table, missing = compare_tables(reference, rerun), missing_values(reference, rerun)
