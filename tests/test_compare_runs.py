@@ -35,6 +35,9 @@ def test_committed_table_against_itself_and_a_shifted_rerun(tmp_path):
     (tmp_path / "widened.csv").write_text(widened.to_csv(index=False))
     w_args = [args[0], str(tmp_path / "widened.csv"), "--results-dir", str(tmp_path)]
     assert main(w_args + ["--expect", "same-values"]) == 0 and main(w_args + ["--expect", "identical"]) == 1
+    relabelled = ref.assign(row=ref.row.where(ref.source != "published", ref.row + " (relabelled)"))
+    (tmp_path / "relabelled.csv").write_text(relabelled.to_csv(index=False))
+    assert main([args[0], str(tmp_path / "relabelled.csv"), "--results-dir", str(tmp_path)]) == 0  # no run output
     shifted = shifted[shifted.row != "Marginal baseline (no learning)"]  # a row the rerun lacks fails
     (tmp_path / "rerun.csv").write_text(shifted.to_csv(index=False))
     assert main(args) == 1
