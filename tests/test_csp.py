@@ -125,6 +125,13 @@ def test_benchmark_parts_combine_to_the_full_run(tmp_path):
         benchmark.main(["--combine", "--name", "nothing", *common])
 
 
+@pytest.mark.parametrize("bad", ["5", "a:b", "3:1", "-1:4", "1:2:3"])
+def test_bad_rows_get_a_clear_error(bad):
+    with pytest.raises(SystemExit, match="--rows wants"):
+        benchmark.parse_rows(bad)
+    assert benchmark.parse_rows("35:60") == slice(35, 60)
+
+
 def test_efficiency_score_of_nothing():
     from studies.csp.efficiency import score
 

@@ -52,10 +52,21 @@ METHODS = ("ours", "random_pyxtal", "filtered")
 INFO_COLUMNS = ("samples_needed", "first_at", "hit_cap", "stream_samples", "group_failures")
 
 
-def load_compositions(path: Path, limit: int | None = None, only: str | None = None, rows: str | None = None):
+def parse_rows(text: str) -> slice:
+    """"START:STOP" -> slice(START, STOP), with a clear error for anything else."""
+    try:
+        a, b = map(int, text.split(":"))
+    except ValueError:
+        raise SystemExit(f"--rows wants START:STOP (two integers), got {text!r}") from None
+    if not 0 <= a < b:
+        raise SystemExit(f"--rows wants 0 <= START < STOP, got {text!r}")
+    return slice(a, b)
+
+
+def load_compositions(path: Path, limit: int | None = None, only: str | None = None, rows: slice | None = None):
     df = pd.read_csv(path)
     if rows:
-        df = df.iloc[slice(*map(int, rows.split(":")))]
+        df = df.iloc[rows]
     if only:
         df = df[df["formula"].isin(only.split(","))]
     return df.head(limit) if limit else df
@@ -179,14 +190,14 @@ def main(argv=None) -> pd.DataFrame:
     args = p.parse_args(argv)
     if args.combine:
         return combine(Path(args.results), args.name, args.k, len(load_compositions(Path(args.compositions))))
-    if args.rows:
-        a, b = map(int, args.rows.split(":"))
-        args.name = f"{args.name}_rows_{a:03d}-{b:03d}"
+    rows = parse_rows(args.rows) if args.rows else None
+    if rows:
+        args.name = f"{args.name}_rows_{rows.start:03d}-{rows.stop:03d}"
     single_thread()
     start, out, res_dir = time.perf_counter(), Path(args.out), Path(args.results)
     log = get_logger(out / "benchmark.log", "csp.benchmark")
     log.info(f"start: {command_line('studies.csp.benchmark')}")
-    comps = load_compositions(Path(args.compositions), args.limit, args.only, args.rows)
+    comps = load_compositions(Path(args.compositions), args.limit, args.only, rows)
     args.prior = spacegroup_counts(DATASET)
     truths = test_structures(set(comps["formula"]))
     summary, per_all = [], []
