@@ -53,7 +53,7 @@ INFO_COLUMNS = ("samples_needed", "first_at", "hit_cap", "stream_samples", "grou
 
 
 def parse_rows(text: str) -> slice:
-    """"START:STOP" -> slice(START, STOP), with a clear error for anything else."""
+    """START:STOP as a slice, with a clear error for anything else."""
     try:
         a, b = map(int, text.split(":"))
     except ValueError:
