@@ -163,3 +163,17 @@ def test_clock_keeps_wall_and_cpu_time_and_resumes(tmp_path):
     (tmp_path / "old.json").write_text(json.dumps({"relax": 12.5}))
     old = Clock(tmp_path / "old.json")
     assert old.seconds == {"relax": 12.5} and old.cpu == {} and old.total(cpu=True) == 0
+
+
+def test_paired_comparison_hand_computed():
+    """ours [1, 1, 0, 1], random [0, 1, 1, -], filtered [0, 0, 0, 0]: paired on the compositions both ran."""
+    hits = {"ours": [1, 1, 0, 1], "random_pyxtal": [0, 1, 1], "filtered": [0, 0, 0, 0]}
+    per = pd.DataFrame([dict(method=m, index=i, match_k=bool(h)) for m, hs in hits.items() for i, h in enumerate(hs)])
+    t = benchmark.paired(per, 20, n_boot=200).set_index("comparison")
+    r, f = t.loc["ours - random_pyxtal"], t.loc["ours - filtered"]
+    assert (r["compositions"], r["only ours"], r["only other"]) == (3, 1, 1)
+    assert r["match@20 difference, pp"] == 0.0 and r["McNemar exact p"] == 1.0
+    assert (f["compositions"], f["only ours"], f["only other"]) == (4, 3, 0)
+    assert f["match@20 difference, pp"] == 75.0 and f["McNemar exact p"] == pytest.approx(0.25)
+    lo, hi = (float(x) for x in f["95 % CI (paired bootstrap)"].strip("[]").split(","))
+    assert 0 <= lo <= 75 <= hi <= 100

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 from pymatgen.core import Structure
+from scipy.stats import binomtest
 from tqdm.auto import tqdm
 
 from studies.csp import methods
@@ -45,6 +46,7 @@ from studies.csp.common import (
     test_structures,
 )
 from studies.provenance import command_line
+from wylib.metrics.bootstrap import bootstrap_ci
 from wylib.sample import spacegroup_counts
 from wylib.train import load_run
 
@@ -161,7 +163,9 @@ def summarize(method: str, per: pd.DataFrame, seconds: float, cpu_seconds: float
     row = {
         "method": method, "compositions": len(per), "candidates": int(per["candidates"].sum()),
         "built": int(per["built"].sum()), "relaxed": int(per["relaxed"].sum()),
-        "match@1": per["match_1"].mean(), f"match@{k}": per["match_k"].mean(),
+        "match@1": per["match_1"].mean(),
+        **{f"match@{j}": (per["first_match"] <= j).mean() for j in (5, 10) if j < k},
+        f"match@{k}": per["match_k"].mean(),
         "rmse@1": per.loc[per["match_1"], "rms_1"].mean(), f"rmse@{k}": per.loc[per["match_k"], "rms_k"].mean(),
         f"match@{k} seen system": per.loc[seen, "match_k"].mean(),
         f"match@{k} unseen system": per.loc[~seen, "match_k"].mean(), "wall_s": round(seconds, 1),
@@ -175,6 +179,32 @@ def summarize(method: str, per: pd.DataFrame, seconds: float, cpu_seconds: float
     if method == "random_pyxtal":
         row["group failures"] = int(per["group_failures"].fillna(0).sum())
     return row
+
+
+def paired(per: pd.DataFrame, k: int, a: str = "ours", n_boot: int = 2000) -> pd.DataFrame:
+    """Method `a` against each other method at match@k on the same compositions: the difference in percentage
+    points with a paired bootstrap interval (compositions resampled), the discordant compositions (only a / only
+    the other matches) and the exact McNemar p-value (two-sided binomial test on the discordant pairs)."""
+    hit = per.pivot_table(index="index", columns="method", values="match_k", aggfunc="first")
+    rows = []
+    for b in [m for m in METHODS if m != a and m in hit and a in hit]:
+        both = hit[[a, b]].dropna().astype(bool)
+        d = both[a].to_numpy(int) - both[b].to_numpy(int)
+        ci = bootstrap_ci(lambda x: 100.0 * x.mean(), d, n_boot=n_boot, seed=0)
+        only_a, only_b = int((d > 0).sum()), int((d < 0).sum())
+        p = binomtest(only_a, only_a + only_b).pvalue if only_a + only_b else 1.0
+        rows.append({"comparison": f"{a} - {b}", "compositions": len(d), f"match@{k} difference, pp": ci.value,
+                     "95 % CI (paired bootstrap)": f"[{ci.low:+.1f}, {ci.high:+.1f}]", f"only {a}": only_a,
+                     "only other": only_b, "McNemar exact p": float(p)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def paired_section(per: pd.DataFrame, k: int) -> str:
+    table = paired(per, k)
+    if table.empty:
+        return ""
+    return (f"\n## Paired comparison at match@{k} (one seed; the interval is over compositions)\n\n"
+            + table.to_markdown(index=False, floatfmt=".3g") + "\n")  # fmt: skip
 
 
 def main(argv=None) -> pd.DataFrame:
@@ -249,7 +279,7 @@ def combine(res_dir: Path, name: str, k: int, n_total: int) -> pd.DataFrame:
     lines += [""] + [ln for ln in text if ln.startswith(("- relaxation", "- match@k"))]
     body = frame.to_markdown(index=False, floatfmt=".3f")
     (res_dir / f"{name}.md").write_text(
-        "\n".join(lines) + "\n\n" + body + f"\n\nPer composition: `{name}_compositions.csv`.\n"
+        "\n".join(lines) + "\n\n" + body + f"\n\nPer composition: `{name}_compositions.csv`.\n" + paired_section(per, k)
     )
     return frame
 
@@ -274,8 +304,8 @@ def write(frame: pd.DataFrame, per: pd.DataFrame, res_dir: Path, args, seconds: 
         "",
     ]
     body = frame.to_markdown(index=False, floatfmt=".3f")
-    (res_dir / f"{args.name}.md").write_text("\n".join(head) + "\n" + body + "\n\nPer composition: "
-                                             f"`{args.name}_compositions.csv`.\n")  # fmt: skip
+    tail = f"\n\nPer composition: `{args.name}_compositions.csv`.\n" + paired_section(per, args.k)
+    (res_dir / f"{args.name}.md").write_text("\n".join(head) + "\n" + body + tail)
 
 
 if __name__ == "__main__":
