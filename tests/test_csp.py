@@ -10,7 +10,7 @@ import torch
 from pymatgen.core import Composition
 
 from studies.csp import benchmark, methods
-from studies.csp.common import MATCHER_SETTINGS, RESULTS, best_rms, matcher
+from studies.csp.common import MATCHER_SETTINGS, RESULTS, best_rms, matcher, parse_rows
 from studies.csp.compositions import COLUMNS, draw
 from wylib.build import trial_seed
 
@@ -128,8 +128,8 @@ def test_benchmark_parts_combine_to_the_full_run(tmp_path):
 @pytest.mark.parametrize("bad", ["5", "a:b", "3:1", "-1:4", "1:2:3"])
 def test_bad_rows_get_a_clear_error(bad):
     with pytest.raises(SystemExit, match="--rows wants"):
-        benchmark.parse_rows(bad)
-    assert benchmark.parse_rows("35:60") == slice(35, 60)
+        parse_rows(bad)
+    assert parse_rows("35:60") == slice(35, 60)
 
 
 def test_efficiency_score_of_nothing():
@@ -137,6 +137,25 @@ def test_efficiency_score_of_nothing():
 
     empty = pd.DataFrame(columns=["structure", "energy_per_atom"])
     assert score(empty, []) == dict(candidates=0, valid=0, unique=0, novel=0, stable=0, sun=0)
+
+
+def test_efficiency_parts_combine_to_the_full_run(tmp_path):
+    """Two systems run as two parts in separate work directories (as on two machines) and combined give the counts
+    of one run over both; the stream is drawn for all systems in every part."""
+    from studies.csp import efficiency
+
+    common = ["--systems", "2", "--n", "2", "--steps", "5", "--cap", "400", "--batch", "200", "--no-progress"]
+    res = ["--results", str(tmp_path / "res")]
+    for rows in ("0:1", "1:2"):
+        efficiency.main(["--rows", rows, "--out", str(tmp_path / rows.replace(":", "-")), *res, *common])
+    combined = efficiency.main(["--combine", *res, *common])
+    full = efficiency.main(["--name", "full", "--out", str(tmp_path / "full"), *res, *common])
+    counts = ["system", "method", "samples", "candidates", "valid", "unique", "novel", "stable", "sun"]
+    pd.testing.assert_frame_equal(combined[counts], full[counts], check_dtype=False)
+    assert len(combined) == 4 and "PARTIAL" not in (tmp_path / "res" / "efficiency.md").read_text()
+    (tmp_path / "res" / "efficiency_rows_001-002.csv").unlink()
+    efficiency.main(["--combine", "--systems", "2", *res])
+    assert "(PARTIAL: 1 of 2)" in (tmp_path / "res" / "efficiency.md").read_text()
 
 
 def test_clock_keeps_wall_and_cpu_time_and_resumes(tmp_path):

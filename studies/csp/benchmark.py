@@ -41,6 +41,7 @@ from studies.csp.common import (
     get_logger,
     machine_name,
     matcher,
+    parse_rows,
     run_conditions,
     single_thread,
     test_structures,
@@ -52,17 +53,6 @@ from wylib.train import load_run
 
 METHODS = ("ours", "random_pyxtal", "filtered")
 INFO_COLUMNS = ("samples_needed", "first_at", "hit_cap", "stream_samples", "group_failures")
-
-
-def parse_rows(text: str) -> slice:
-    """START:STOP as a slice, with a clear error for anything else."""
-    try:
-        a, b = map(int, text.split(":"))
-    except ValueError:
-        raise SystemExit(f"--rows wants START:STOP (two integers), got {text!r}") from None
-    if not 0 <= a < b:
-        raise SystemExit(f"--rows wants 0 <= START < STOP, got {text!r}")
-    return slice(a, b)
 
 
 def load_compositions(path: Path, limit: int | None = None, only: str | None = None, rows: slice | None = None):

@@ -56,6 +56,17 @@ def test_structures(formulas: set[str], dataset: str = DATASET) -> dict[str, lis
     return out
 
 
+def parse_rows(text: str) -> slice:
+    """START:STOP as a slice, with a clear error for anything else."""
+    try:
+        a, b = map(int, text.split(":"))
+    except ValueError:
+        raise SystemExit(f"--rows wants START:STOP (two integers), got {text!r}") from None
+    if not 0 <= a < b:
+        raise SystemExit(f"--rows wants 0 <= START < STOP, got {text!r}")
+    return slice(a, b)
+
+
 def machine_name() -> str:
     try:
         text = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout

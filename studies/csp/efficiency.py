@@ -18,6 +18,10 @@ and stable). Minutes: sampling (filtered: the stream's seconds per sample times 
 system) + building + relaxation + scoring, summed over resumed runs, as wall time and as CPU time; the comparison is
 per CPU minute (`sun_per_cpu_minute`), which other load on a shared machine does not inflate: run with --workers 0
 (the default), so that all work is in this process. Resumable like the benchmark.
+
+Across sessions: `--rows 0:2` builds, relaxes and scores only those of the drawn systems and writes
+<name>_rows_000-002.*; the unconstrained stream is always drawn for all of them (a minute), so a part's rows equal
+those of a full run. `--combine` writes <name>.* from the committed parts.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from studies.csp.common import (
     cpu_seconds,
     get_logger,
     machine_name,
+    parse_rows,
     run_conditions,
     single_thread,
 )
@@ -141,8 +146,15 @@ def main(argv=None) -> pd.DataFrame:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--systems", type=int, default=10, help="the first N of the 10 drawn systems")
     p.add_argument("--n", type=int, default=100, help="candidates per system and method")
+    p.add_argument("--rows", help="START:STOP, a slice of the drawn systems (one part of a run over sessions)")
+    p.add_argument("--combine", action="store_true", help="write <name>.* from the parts <name>_rows_*")
     add_common_arguments(p, "output/csp_efficiency", "efficiency")
     args = p.parse_args(argv)
+    if args.combine:
+        return combine(Path(args.results), args.name, args.n, args.systems)
+    rows = parse_rows(args.rows) if args.rows else slice(None)
+    if args.rows:
+        args.name = f"{args.name}_rows_{rows.start:03d}-{rows.stop:03d}"
     single_thread()
     start, out = time.perf_counter(), Path(args.out)
     log = get_logger(out / "efficiency.log", "csp.efficiency")
@@ -165,8 +177,8 @@ def main(argv=None) -> pd.DataFrame:
         filtered(model, vocab, prior, systems, args.n, args.seed, args.cap, args.batch, stream, saved)
     per_sample = stream["seconds"] / max(stream["sampled"], 1)
     per_sample_cpu = stream.get("cpu", stream["seconds"]) / max(stream["sampled"], 1)
-    rows = []
-    for i, system in enumerate(systems):
+    table_rows = []
+    for i, system in list(enumerate(systems))[rows]:
         for method in ("targeted", "filtered"):
             work = out / method / system
             clock = Clock(work / "clock.json")
@@ -188,33 +200,66 @@ def main(argv=None) -> pd.DataFrame:
             with clock.stage("score"):
                 counts = score(table, known_structures({"dataset": DATASET}, formulas))
             minutes, cpu_minutes = clock.total() / 60, clock.total(cpu=True) / 60
-            rows.append(dict(system=system, in_train_val=system in known_sys, hull_lacks_binaries=hull_lacks_binaries(
-                system), method=method, samples=needed, **counts, minutes=round(minutes, 2),
+            lacks = hull_lacks_binaries(system)
+            table_rows.append(dict(system=system, in_train_val=system in known_sys, hull_lacks_binaries=lacks,
+                method=method, samples=needed, **counts, minutes=round(minutes, 2),
                 cpu_minutes=round(cpu_minutes, 2), sun_per_cpu_minute=counts["sun"] / cpu_minutes if cpu_minutes
                 else np.nan))  # fmt: skip
-            log.info(", ".join(f"{k}={v}" for k, v in rows[-1].items()))
-    frame = pd.DataFrame(rows)
-    write(frame, Path(args.results), args, time.perf_counter() - start)
-    return frame
-
-
-def write(frame: pd.DataFrame, res_dir: Path, args, seconds: float) -> None:
-    res_dir.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(res_dir / f"{args.name}.csv", index=False)
-    cols = ["candidates", "valid", "unique", "novel", "stable", "sun", "minutes", "cpu_minutes"]
-    total = frame.groupby("method")[cols].sum()
-    total["sun_per_cpu_minute"] = total["sun"] / total["cpu_minutes"]
+            log.info(", ".join(f"{k}={v}" for k, v in table_rows[-1].items()))
+    frame = pd.DataFrame(table_rows)
+    seconds = time.perf_counter() - start
     head = [
-        f"# Efficiency of targets{' (PILOT)' if 'pilot' in args.name else ''}: {frame['system'].nunique()} "
-        f"systems, {args.n} candidates per system and method",
-        "",
         f"- command: `{command_line('studies.csp.efficiency')}`",
         f"- machine: {machine_name()}, {run_conditions(args.workers)}; date {datetime.datetime.now():%Y-%m-%d %H:%M}; "
         f"wall time of this invocation {seconds:.0f} s",
-        f"- 1 pyXtal trial, CHGNet FIRE fmax 0.05, {args.steps} steps per phase; `novel`: unique and novel; "
+    ]
+    title = f"{frame['system'].nunique()} systems{' (PILOT)' if 'pilot' in args.name else ''}"
+    write(frame, Path(args.results), args.name, title, args.n, [*head, protocol(args.steps)])
+    return frame
+
+
+def combine(res_dir: Path, name: str, n: int, n_systems: int) -> pd.DataFrame:
+    """<name>.{csv,md} from the parts <name>_rows_*.csv (a system in two parts is an error), their command and
+    machine lines listed; marked PARTIAL until they cover the drawn systems."""
+    parts = sorted(res_dir.glob(f"{name}_rows_*.csv"))
+    if not parts:
+        raise SystemExit(f"no parts {name}_rows_*.csv in {res_dir}")
+    frame = pd.concat([pd.read_csv(f) for f in parts], ignore_index=True)
+    if frame.duplicated(["system", "method"]).any():
+        raise SystemExit(f"a system appears in two parts: {frame[frame.duplicated(['system', 'method'])].head()}")
+    head = [f"Combined from {len(parts)} parts (`python -m studies.csp.efficiency --combine --name {name}`):"]
+    protocols = set()
+    for f in parts:
+        text = f.with_suffix(".md").read_text().splitlines()
+        head += [f"- `{f.stem}`:"] + ["  " + ln for ln in text if ln.startswith(("- command", "- machine"))]
+        protocols |= {ln for ln in text if ln.startswith("- 1 pyXtal trial")}
+    if len(protocols) != 1:
+        raise SystemExit(f"the parts differ in protocol: {sorted(protocols)}")
+    got = frame["system"].nunique()
+    title = f"{got} systems" + ("" if got >= n_systems else f" (PARTIAL: {got} of {n_systems})")
+    write(frame, res_dir, name, title, n, [*head, *protocols])
+    return frame
+
+
+def protocol(steps: int) -> str:
+    return (
+        f"- 1 pyXtal trial, CHGNet FIRE fmax 0.05, {steps} steps per phase; `novel`: unique and novel; "
         f"`stable`: E_hull <= {STABILITY_THRESHOLD}; `sun`: unique, novel and stable; `minutes` (wall) and "
         "`cpu_minutes` (CPU time of this process: with --workers 0 all of the work, unaffected by other load): sampling"
-        " + building + relaxation + scoring; on a free machine with n cores, wall = cpu_minutes / n at best",
+        " + building + relaxation + scoring; on a free machine with n cores, wall = cpu_minutes / n at best"
+    )
+
+
+def write(frame: pd.DataFrame, res_dir: Path, name: str, title: str, n: int, head: list[str]) -> None:
+    res_dir.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(res_dir / f"{name}.csv", index=False)
+    cols = ["candidates", "valid", "unique", "novel", "stable", "sun", "minutes", "cpu_minutes"]
+    total = frame.groupby("method")[cols].sum()
+    total["sun_per_cpu_minute"] = total["sun"] / total["cpu_minutes"]
+    lines = [
+        f"# Efficiency of targets: {title}, {n} candidates per system and method",
+        "",
+        *head,
         "",
         "## All systems",
         "",
@@ -224,7 +269,7 @@ def write(frame: pd.DataFrame, res_dir: Path, args, seconds: float) -> None:
         "",
         frame.to_markdown(index=False, floatfmt=".3f"),
     ]
-    (res_dir / f"{args.name}.md").write_text("\n".join(head) + "\n")
+    (res_dir / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
