@@ -145,7 +145,7 @@ def score(table: pd.DataFrame, known: list[Structure]) -> dict:
 def main(argv=None) -> pd.DataFrame:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--systems", type=int, default=10, help="the first N of the 10 drawn systems")
-    p.add_argument("--n", type=int, default=100, help="candidates per system and method")
+    p.add_argument("--n", type=int, default=30, help="candidates per system and method")
     p.add_argument("--rows", help="START:STOP, a slice of the drawn systems (one part of a run over sessions)")
     p.add_argument("--combine", action="store_true", help="write <name>.* from the parts <name>_rows_*")
     add_common_arguments(p, "output/csp_efficiency", "efficiency")
