@@ -141,10 +141,11 @@ def test_efficiency_score_of_nothing():
 
 def test_efficiency_parts_combine_to_the_full_run(tmp_path):
     """Two systems run as two parts in separate work directories (as on two machines) and combined give the counts
-    of one run over both; the stream is drawn for all systems in every part."""
+    of one run over both; the stream is drawn for all systems in every part, and its finds are built and relaxed
+    (the cap is large enough that the filtered side has candidates)."""
     from studies.csp import efficiency
 
-    common = ["--systems", "2", "--n", "2", "--steps", "5", "--cap", "400", "--batch", "200", "--no-progress"]
+    common = ["--systems", "2", "--n", "2", "--steps", "5", "--cap", "10000", "--batch", "10000", "--no-progress"]
     res = ["--results", str(tmp_path / "res")]
     for rows in ("0:1", "1:2"):
         efficiency.main(["--rows", rows, "--out", str(tmp_path / rows.replace(":", "-")), *res, *common])
@@ -153,6 +154,7 @@ def test_efficiency_parts_combine_to_the_full_run(tmp_path):
     counts = ["system", "method", "samples", "candidates", "valid", "unique", "novel", "stable", "sun"]
     pd.testing.assert_frame_equal(combined[counts], full[counts], check_dtype=False)
     assert len(combined) == 4 and "PARTIAL" not in (tmp_path / "res" / "efficiency.md").read_text()
+    assert (combined.loc[combined["method"] == "filtered", "candidates"] >= 1).all()  # built and relaxed
     (tmp_path / "res" / "efficiency_rows_001-002.csv").unlink()
     efficiency.main(["--combine", "--systems", "2", *res])
     assert "(PARTIAL: 1 of 2)" in (tmp_path / "res" / "efficiency.md").read_text()
@@ -179,6 +181,9 @@ def test_clock_keeps_wall_and_cpu_time_and_resumes(tmp_path):
     with again.stage("busy"):
         pass
     assert again.seconds["busy"] >= clock.seconds["busy"] and again.cpu["sleep"] == clock.cpu["sleep"]
+    with again.stage("sleep", redo=True):  # redone in full: replaces the 0.3 s, does not add to it
+        pass
+    assert again.seconds["sleep"] < 0.1 and again.total() < clock.total()
     (tmp_path / "old.json").write_text(json.dumps({"relax": 12.5}))
     old = Clock(tmp_path / "old.json")
     assert old.seconds == {"relax": 12.5} and old.cpu == {} and old.total(cpu=True) == 0

@@ -229,7 +229,7 @@ def main(argv=None) -> pd.DataFrame:
             samples, info = draw_candidates(method, comps, work, args, log)
         log.info(f"{method}: {len(samples)} candidates for {len(comps)} compositions; build and relax")
         table = build_and_relax(samples, work, clock, args)
-        with clock.stage("match"):
+        with clock.stage("match", redo=True):
             per = score(comps, table, truths, args.k)
         per = per.assign(method=method, **{c: [info[i].get(c) for i in per["index"]] for c in INFO_COLUMNS
                                           if any(c in v for v in info.values())})  # fmt: skip

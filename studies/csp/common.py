@@ -109,7 +109,8 @@ def cpu_seconds() -> float:
 class Clock:
     """Wall and CPU seconds per stage, saved to a JSON file at every `tick`: summed over the runs that did the work,
     so a killed and resumed run reports the time its finished work took (the unfinished part of a killed run is
-    lost). `seconds` holds wall time, `cpu` CPU time (`cpu_seconds`)."""
+    lost). `seconds` holds wall time, `cpu` CPU time (`cpu_seconds`). A stage that every run redoes in full (matching,
+    scoring) is entered with `redo=True`: its time replaces the saved one instead of adding to it."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -131,7 +132,9 @@ class Clock:
             self.path.write_text(json.dumps({"wall": self.seconds, "cpu": self.cpu}, indent=1))
 
     @contextmanager
-    def stage(self, name: str):
+    def stage(self, name: str, redo: bool = False):
+        if redo:
+            self.seconds[name] = self.cpu[name] = 0.0
         self._stage, self._since, self._since_cpu = name, time.perf_counter(), cpu_seconds()
         try:
             yield self

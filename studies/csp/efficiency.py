@@ -181,6 +181,7 @@ def main(argv=None) -> pd.DataFrame:
     for i, system in list(enumerate(systems))[rows]:
         for method in ("targeted", "filtered"):
             work = out / method / system
+            work.mkdir(parents=True, exist_ok=True)
             clock = Clock(work / "clock.json")
             cache = _load(work / "samples.json")
             if method == "filtered":
@@ -197,7 +198,7 @@ def main(argv=None) -> pd.DataFrame:
             table = build_and_relax(samples, work, clock, args)
             formulas = {Structure.from_dict(d).composition.reduced_formula for d in table["structure"]
                         if isinstance(d, dict)}  # fmt: skip
-            with clock.stage("score"):
+            with clock.stage("score", redo=True):
                 counts = score(table, known_structures({"dataset": DATASET}, formulas))
             minutes, cpu_minutes = clock.total() / 60, clock.total(cpu=True) / 60
             lacks = hull_lacks_binaries(system)
