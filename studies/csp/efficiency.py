@@ -214,7 +214,8 @@ def main(argv=None) -> pd.DataFrame:
         f"- machine: {machine_name()}, {run_conditions(args.workers)}; date {datetime.datetime.now():%Y-%m-%d %H:%M}; "
         f"wall time of this invocation {seconds:.0f} s",
     ]
-    title = f"{frame['system'].nunique()} systems{' (PILOT)' if 'pilot' in args.name else ''}"
+    got = frame["system"].nunique()
+    title = f"{got} system{'s' * (got != 1)}{' (PILOT)' if 'pilot' in args.name else ''}"
     write(frame, Path(args.results), args.name, title, args.n, [*head, protocol(args.steps)])
     return frame
 
@@ -237,7 +238,7 @@ def combine(res_dir: Path, name: str, n: int, n_systems: int) -> pd.DataFrame:
     if len(protocols) != 1:
         raise SystemExit(f"the parts differ in protocol: {sorted(protocols)}")
     got = frame["system"].nunique()
-    title = f"{got} systems" + ("" if got >= n_systems else f" (PARTIAL: {got} of {n_systems})")
+    title = f"{got} system{'s' * (got != 1)}" + ("" if got >= n_systems else f" (PARTIAL: {got} of {n_systems})")
     write(frame, res_dir, name, title, n, [*head, *protocols])
     return frame
 
