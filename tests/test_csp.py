@@ -139,6 +139,19 @@ def test_efficiency_score_of_nothing():
     assert score(empty, []) == dict(candidates=0, valid=0, unique=0, novel=0, stable=0, sun=0)
 
 
+def test_efficiency_rate_intervals_hand_computed():
+    """Ratio of sums per method (targeted (2 + 4) / (1 + 2) = 2, filtered (1 + 0) / (1 + 1) = 0.5), the paired
+    difference 1.5; each interval holds its estimate."""
+    from studies.csp.efficiency import rate_intervals
+
+    frame = pd.DataFrame(dict(system=["A", "B", "A", "B"], method=["targeted"] * 2 + ["filtered"] * 2,
+                              sun=[2, 4, 1, 0], cpu_minutes=[1.0, 2.0, 1.0, 1.0]))  # fmt: skip
+    got = {k: [float(x) for x in v.replace("[", "").replace("]", "").replace(",", "").split()]
+           for k, v in rate_intervals(frame, n_boot=200).items()}  # fmt: skip
+    assert [got[k][0] for k in ("targeted", "filtered", "targeted - filtered")] == [2.0, 0.5, 1.5]
+    assert all(lo <= value <= hi for value, lo, hi in got.values())
+
+
 def test_efficiency_parts_combine_to_the_full_run(tmp_path):
     """Two systems run as two parts in separate work directories (as on two machines) and combined give the counts
     of one run over both; the stream is drawn for all systems in every part, and its finds are built and relaxed

@@ -59,6 +59,7 @@ from wylib.constants import STABILITY_THRESHOLD
 from wylib.data import tokenize_split
 from wylib.generated import as_sample
 from wylib.hull import default_hull, e_above_hull_table
+from wylib.metrics.bootstrap import bootstrap_ci
 from wylib.sample import sample, spacegroup_counts
 from wylib.targets import Target
 from wylib.train import load_run
@@ -252,12 +253,30 @@ def protocol(steps: int) -> str:
     )
 
 
+def rate_intervals(frame: pd.DataFrame, n_boot: int = 2000) -> dict[str, str]:
+    """S.U.N. per CPU minute over all systems (sum of sun / sum of cpu_minutes) per method and targeted minus
+    filtered, each with a 95 % bootstrap interval resampling systems (paired: a system brings both its rows)."""
+    sun = frame.pivot(index="system", columns="method", values="sun")
+    cpu = frame.pivot(index="system", columns="method", values="cpu_minutes")
+
+    def rate(i: np.ndarray, m: str) -> float:
+        return sun[m].to_numpy()[i].sum() / cpu[m].to_numpy()[i].sum()
+
+    idx = np.arange(len(sun))
+    stats = {m: (lambda i, m=m: rate(i, m)) for m in sun.columns}
+    if {"targeted", "filtered"} <= set(sun.columns):
+        stats["targeted - filtered"] = lambda i: rate(i, "targeted") - rate(i, "filtered")
+    return {k: str(bootstrap_ci(f, idx, n_boot=n_boot, seed=0)) for k, f in stats.items()}
+
+
 def write(frame: pd.DataFrame, res_dir: Path, name: str, title: str, n: int, head: list[str]) -> None:
     res_dir.mkdir(parents=True, exist_ok=True)
     frame.to_csv(res_dir / f"{name}.csv", index=False)
     cols = ["candidates", "valid", "unique", "novel", "stable", "sun", "minutes", "cpu_minutes"]
     total = frame.groupby("method")[cols].sum()
     total["sun_per_cpu_minute"] = total["sun"] / total["cpu_minutes"]
+    intervals = rate_intervals(frame)
+    total["95 % CI (bootstrap over systems)"] = [intervals[m] for m in total.index]
     lines = [
         f"# Efficiency of targets: {title}, {n} candidates per system and method",
         "",
@@ -266,6 +285,9 @@ def write(frame: pd.DataFrame, res_dir: Path, name: str, title: str, n: int, hea
         "## All systems",
         "",
         total.reset_index().to_markdown(index=False, floatfmt=".3f"),
+        "",
+        f"Targeted minus filtered, S.U.N. per CPU minute: {intervals.get('targeted - filtered', 'n/a')} (95 % "
+        "bootstrap interval over systems, 2,000 replicates, seed 0; one sampling seed).",
         "",
         "## Per system",
         "",
