@@ -42,6 +42,7 @@ from studies.csp.common import (
     machine_name,
     matcher,
     parse_rows,
+    read_parts,
     run_conditions,
     single_thread,
     test_structures,
@@ -246,12 +247,7 @@ def combine(res_dir: Path, name: str, k: int, n_total: int) -> pd.DataFrame:
     """<name>.{csv,md} and <name>_compositions.csv from the parts <name>_rows_*: the per-composition rows
     concatenated (a composition in two parts is an error), each method summarized anew; wall and CPU seconds summed
     over the parts, whose machine and date lines are listed. Marked PARTIAL until the parts cover the list."""
-    parts = sorted(res_dir.glob(f"{name}_rows_*_compositions.csv"))
-    if not parts:
-        raise SystemExit(f"no parts {name}_rows_*_compositions.csv in {res_dir}")
-    per = pd.concat([pd.read_csv(f) for f in parts], ignore_index=True)
-    if per.duplicated(["method", "index"]).any():
-        raise SystemExit(f"a composition appears in two parts: {per[per.duplicated(['method', 'index'])].head()}")
+    parts, per = read_parts(res_dir, f"{name}_rows_*_compositions.csv", ["method", "index"], "a composition")
     stems = [f.name.removesuffix("_compositions.csv") for f in parts]
     sums = pd.concat([pd.read_csv(res_dir / f"{s}.csv") for s in stems]).groupby("method")[["wall_s", "cpu_s"]].sum()
     frame = pd.DataFrame([summarize(m, per[per["method"] == m], sums.at[m, "wall_s"], sums.at[m, "cpu_s"], k)

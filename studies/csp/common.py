@@ -15,6 +15,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import pandas as pd
 import torch
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
@@ -65,6 +66,18 @@ def parse_rows(text: str) -> slice:
     if not 0 <= a < b:
         raise SystemExit(f"--rows wants 0 <= START < STOP, got {text!r}")
     return slice(a, b)
+
+
+def read_parts(res_dir: Path, pattern: str, key: list[str], what: str) -> tuple[list[Path], pd.DataFrame]:
+    """The part files matching `pattern` in res_dir and their rows concatenated; an error where there is none, or
+    where a `key` (a composition, a system) appears in two parts."""
+    parts = sorted(res_dir.glob(pattern))
+    if not parts:
+        raise SystemExit(f"no parts {pattern} in {res_dir}")
+    frame = pd.concat([pd.read_csv(f) for f in parts], ignore_index=True)
+    if frame.duplicated(key).any():
+        raise SystemExit(f"{what} appears in two parts: {frame[frame.duplicated(key)].head()}")
+    return parts, frame
 
 
 def machine_name() -> str:

@@ -47,6 +47,7 @@ from studies.csp.common import (
     get_logger,
     machine_name,
     parse_rows,
+    read_parts,
     run_conditions,
     single_thread,
 )
@@ -224,12 +225,7 @@ def main(argv=None) -> pd.DataFrame:
 def combine(res_dir: Path, name: str, n: int, n_systems: int) -> pd.DataFrame:
     """<name>.{csv,md} from the parts <name>_rows_*.csv (a system in two parts is an error), their command and
     machine lines listed; marked PARTIAL until they cover the drawn systems."""
-    parts = sorted(res_dir.glob(f"{name}_rows_*.csv"))
-    if not parts:
-        raise SystemExit(f"no parts {name}_rows_*.csv in {res_dir}")
-    frame = pd.concat([pd.read_csv(f) for f in parts], ignore_index=True)
-    if frame.duplicated(["system", "method"]).any():
-        raise SystemExit(f"a system appears in two parts: {frame[frame.duplicated(['system', 'method'])].head()}")
+    parts, frame = read_parts(res_dir, f"{name}_rows_*.csv", ["system", "method"], "a system")
     head = [f"Combined from {len(parts)} parts (`python -m studies.csp.efficiency --combine --name {name}`):"]
     protocols = set()
     for f in parts:
